@@ -1,0 +1,66 @@
+//! The command line: one subcommand per job, each in its own file, all over the same library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::compute::BackendChoice;
+
+pub mod check_fixture;
+pub mod weights;
+
+#[derive(Debug, Parser)]
+#[command(name = "facecast", version, about = "Swap the faces in product photos for one consistent virtual model.")]
+pub struct Cli {
+    /// Compute backend for the networks (overrides FACECAST_BACKEND); default: wgpu, else CPU.
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Where installed weights live (overrides FACECAST_DATA_DIR; default: the per-user data directory).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Open the window with the sample photos loaded.
+    #[arg(long)]
+    pub samples: bool,
+    /// Photos or folders to open in the window.
+    #[arg(value_name = "PHOTOS")]
+    pub open: Vec<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, install, verify, import or remove network weights.
+    Weights(weights::WeightsArgs),
+    /// Check a port against parity fixture folders made with the official PyTorch code.
+    CheckFixture(check_fixture::CheckFixtureArgs),
+}
+
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,wgpu_core=warn,wgpu_hal=warn,naga=warn",
+        _ => "debug,wgpu_core=warn,wgpu_hal=warn,naga=warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FACECAST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let backend = BackendChoice::resolve(cli.backend)?;
+    match cli.command {
+        Some(Command::Weights(args)) => weights::run(args, cli.data_dir),
+        Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
+        None => crate::app::run_window(crate::app::WindowOptions {
+            backend,
+            data_dir: cli.data_dir,
+            open: cli.open,
+            samples: cli.samples,
+        }),
+    }
+}

@@ -1,0 +1,4 @@
+//! One burn module per network, named after its paper, with field names that follow the official
+//! checkpoint so the key mapping stays short. Networks know nothing about files or the UI.
+
+pub mod mtcnn;

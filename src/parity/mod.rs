@@ -1,0 +1,1 @@
+//! `check-fixture`: runs a parity fixture folder (weights + inputs/outputs of the official code).

@@ -1,0 +1,20 @@
+//! Where weights come from, how they are verified, and how they are read.
+//!
+//! - [`manifest`]: the committed list of every network (`models/manifest.toml`).
+//! - [`store`]: the per-user weights directory: install, verify, import, remove.
+//! - [`download`]: HTTP downloads with resume, progress and sha256.
+//! - [`checkpoint`]: reads PyTorch (zip, legacy, TorchScript), safetensors and numpy files into
+//!   plain [`Value`]s through [`pickle`], a pickle reader that never executes anything.
+//! - [`load`]: puts a [`TensorMap`] into a burn module, reporting missing, unexpected and misshapen keys.
+
+pub mod checkpoint;
+pub mod download;
+pub mod load;
+pub mod manifest;
+pub mod numpy;
+pub mod pickle;
+pub mod store;
+pub mod tensors;
+
+pub use checkpoint::{CheckpointError, read_checkpoint};
+pub use tensors::{RawTensor, TensorMap, TensorValues, Value};
