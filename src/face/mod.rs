@@ -1,1 +1,3 @@
-//! (being written)
+//! Geometry and pixels: landmarks, similarity transforms, warps, masks, resampling.
+
+pub mod resample;

@@ -1,1 +1,4 @@
-//! (being written)
+//! The pipeline as plain functions over images: detect, align, swap, restore, edit, paste.
+//! The window, the CLI and the tests all call these same functions.
+
+pub mod detect;

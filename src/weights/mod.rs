@@ -11,7 +11,6 @@ pub mod checkpoint;
 pub mod download;
 pub mod load;
 pub mod manifest;
-pub mod numpy;
 pub mod pickle;
 pub mod store;
 pub mod tensors;
