@@ -50,6 +50,8 @@ pub enum ParityError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Model(#[from] crate::weights::models::ModelLoadError),
     #[error("model \"{0}\" is not implemented yet")]
     NotImplemented(String),
     #[error("{0}")]
