@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::Device;
+use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError, Tolerance};
 use crate::nets::clip_text::{self, ClipTextConfig, ClipTokenizer, TextTrace, Truncate, eot_positions, l2_normalize};

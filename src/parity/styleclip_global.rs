@@ -3,7 +3,7 @@
 //! style statistics, the GUI's automatic β, and `GetFs`.
 
 use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError, Tolerance};
 use crate::nets::styleclip::global::{self, GlobalDirections, SLayout};

@@ -2,7 +2,7 @@
 //! beside the mapper) through the reader, every level's activations, the delta and `w_hat`.
 //! The decoder images (`output.image_w*`) belong to the StyleGAN2 port and are not checked here.
 
-use burn::Device;
+use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError};
 use crate::nets::styleclip::mapper::{LevelsMapper, STEP};

@@ -7,7 +7,7 @@ use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Bool, Int, Tensor, TensorData};
-use burn::Device;
+use burn::tensor::Device;
 use serde::Deserialize;
 
 use crate::weights::TensorMap;

@@ -12,7 +12,7 @@ pub use clean::clean;
 pub use encoder::{ClipTextConfig, ClipTextEncoder, TextTrace, eot_positions, l2_normalize};
 pub use tokenizer::{CONTEXT_LENGTH, ClipTokenizer, EOT, SOT, TokenizerError, Truncate, strip_special_tokens};
 
-use burn::Device;
+use burn::tensor::Device;
 
 use crate::weights::load::{LoadError, Tolerated, load_module};
 use crate::weights::TensorMap;

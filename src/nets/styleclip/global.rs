@@ -3,7 +3,7 @@
 //! threshold β keeps the relevant ones, and S moves by α · (relevance · std) per channel.
 
 use burn::tensor::{Tensor, TensorData};
-use burn::Device;
+use burn::tensor::Device;
 
 use super::templates;
 use crate::nets::clip_text::{ClipTextEncoder, ClipTokenizer, TokenizerError, Truncate};
@@ -19,6 +19,8 @@ pub enum GlobalError {
     MissingStd(usize),
     #[error("S_mean_std layer {layer} has {got} channels, the style layout {want}")]
     StdShape { layer: usize, got: usize, want: usize },
+    #[error("cannot read the relevance back from the device: {0}")]
+    Device(String),
     #[error("fs3 has {rows} columns but the text direction has {dim}")]
     DirectionDim { rows: usize, dim: usize },
 }
@@ -121,7 +123,7 @@ impl GlobalDirections {
             return Err(GlobalError::DirectionDim { rows: dim, dim: dt.dims()[0] });
         }
         let r = self.fs3.clone().matmul(dt.reshape([dim, 1])).reshape([rows]);
-        Ok(r.into_data().to_vec::<f32>().unwrap_or_default())
+        r.into_data().try_to_vec::<f32>().map_err(|e| GlobalError::Device(format!("{e:?}")))
     }
 
     /// `GetBoundary`: the S direction for relevance `r` at threshold β.

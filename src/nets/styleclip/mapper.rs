@@ -8,7 +8,7 @@ use std::path::Path;
 use burn::module::{Module, Param};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::Device;
 
 use crate::weights::load::{LoadError, Tolerated, load_module};
 use crate::weights::{RawTensor, TensorMap, Value};
