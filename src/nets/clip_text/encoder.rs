@@ -143,6 +143,9 @@ pub struct Mlp {
     pub c_proj: Linear,
 }
 
+/// Score of a key a query must not see.
+const MASKED: f32 = -1.0e9;
+
 /// Activations of one forward pass, for parity checks; filled only when asked for.
 #[derive(Debug, Default)]
 pub struct TextTrace {
@@ -167,7 +170,9 @@ impl CausalSelfAttention {
         let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([n, h, l, d]);
         let (q, k, v) = (part(0), part(1), part(2));
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (d as f64).sqrt());
-        let scores = scores.mask_fill(mask.unsqueeze::<4>(), f32::NEG_INFINITY);
+        // CLIP adds -inf above the diagonal; a finite value that exp() turns into exactly 0 gives
+        // the same weights without the NaN that -inf produces in burn's softmax.
+        let scores = scores.mask_fill(mask.unsqueeze::<4>(), MASKED);
         let out = softmax(scores, 3).matmul(v); // [N, H, L, d]
         let out = out.swap_dims(1, 2).reshape([n, l, w]);
         self.out_proj.forward(out)
@@ -229,7 +234,8 @@ impl ClipTextEncoder {
             t.token_embedding = Some(embedded);
             t.embed_plus_pos = Some(x.clone());
         }
-        let mask = Tensor::<2, Bool>::triu_mask([l, l], 1, device);
+        // burn's tril_mask is true outside the lower triangle: exactly the keys after each query.
+        let mask = Tensor::<2, Bool>::tril_mask([l, l], 0, device);
         for (i, block) in self.transformer.resblocks.iter().enumerate() {
             let block_trace = if i == 0 { trace.as_deref_mut() } else { None };
             x = block.forward(x, mask.clone(), block_trace);
