@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError, Tolerance};
-use crate::nets::clip_text::{self, ClipTextConfig, ClipTokenizer, TextTrace, Truncate, eot_positions, l2_normalize};
+use crate::nets::clip_text::{
+    self, ClipTextConfig, ClipTokenizer, TextTrace, Truncate, eot_positions, l2_normalize,
+};
 use crate::weights::read_checkpoint;
 
 /// Environment variable naming `bpe_simple_vocab_16e6.txt.gz` for tokenizer checks.
@@ -25,8 +27,10 @@ pub fn vocab_path() -> Option<PathBuf> {
 }
 
 pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError> {
-    let config = ClipTextConfig::from_json(fx.config())
-        .map_err(|e| ParityError::Meta { dir: fx.dir.clone(), field: format!("config ({e})") })?;
+    let config = ClipTextConfig::from_json(fx.config()).map_err(|e| ParityError::Meta {
+        dir: fx.dir.clone(),
+        field: format!("config ({e})"),
+    })?;
     let tokens = token_rows(fx)?;
     let mut results = Vec::new();
 
@@ -86,18 +90,30 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
 fn token_rows(fx: &Fixture) -> Result<Vec<Vec<u32>>, ParityError> {
     let raw = fx.raw("input.tokens")?;
     let width = raw.shape.last().copied().unwrap_or(0).max(1);
-    Ok(raw.to_f32().chunks(width).map(|row| row.iter().map(|&v| v as u32).collect()).collect())
+    Ok(raw
+        .to_f32()
+        .chunks(width)
+        .map(|row| row.iter().map(|&v| v as u32).collect())
+        .collect())
 }
 
 /// Every case of `tokenizer_cases.json`: the untruncated ids and the 77-id `clip.tokenize` row.
 pub fn tokenizer_cases(cases_file: &Path, vocab: &Path) -> Result<Vec<CaseResult>, ParityError> {
-    let read = |cause: String| ParityError::Read { path: cases_file.to_path_buf(), cause };
+    let read = |cause: String| ParityError::Read {
+        path: cases_file.to_path_buf(),
+        cause,
+    };
     let text = std::fs::read_to_string(cases_file).map_err(|e| read(e.to_string()))?;
-    let cases: serde_json::Value = serde_json::from_str(&text).map_err(|e| read(format!("not valid JSON: {e}")))?;
-    let cases = cases.as_array().ok_or_else(|| read("not a list of cases".into()))?;
+    let cases: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| read(format!("not valid JSON: {e}")))?;
+    let cases = cases
+        .as_array()
+        .ok_or_else(|| read("not a list of cases".into()))?;
     let tokenizer = ClipTokenizer::from_file(vocab).map_err(|e| ParityError::Network(e.to_string()))?;
     let ids_of = |v: &serde_json::Value| -> Vec<u32> {
-        v.as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())
+            .unwrap_or_default()
     };
     let mut results = Vec::new();
     for (i, case) in cases.iter().enumerate() {
@@ -125,7 +141,10 @@ pub fn tokenizer_cases(cases_file: &Path, vocab: &Path) -> Result<Vec<CaseResult
         }
         let fits = case["fits_context"].as_bool().unwrap_or(true);
         if tokenizer.tokenize(input, want77.len(), Truncate::No).is_ok() != fits {
-            problems.push(format!("untruncated tokenize should {}", if fits { "succeed" } else { "fail" }));
+            problems.push(format!(
+                "untruncated tokenize should {}",
+                if fits { "succeed" } else { "fail" }
+            ));
         }
         results.push(CaseResult {
             name: label,

@@ -19,7 +19,10 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
     if let Ok(dim) = fx.config_usize("latent_dim")
         && dim != info.latent_dim
     {
-        results.push(CaseResult::fail("latent_dim", format!("checkpoint {}, meta.json {dim}", info.latent_dim)));
+        results.push(CaseResult::fail(
+            "latent_dim",
+            format!("checkpoint {}, meta.json {dim}", info.latent_dim),
+        ));
     }
     let w = fx.tensor::<3>("input.w_plus", device)?;
     let mut trace = Vec::new();

@@ -19,7 +19,8 @@ static ANSI_ESCAPE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\x1b\[[0-9;]*[a-zA-Z]").unwrap_or_else(|e| panic!("fixed pattern: {e}")));
 static HTML_ENTITY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"&#?[0-9A-Za-z]{1,24};").unwrap_or_else(|e| panic!("fixed pattern: {e}")));
-static WHITESPACE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s+").unwrap_or_else(|e| panic!("fixed pattern: {e}")));
+static WHITESPACE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\s+").unwrap_or_else(|e| panic!("fixed pattern: {e}")));
 
 /// The string CLIP's pre-tokenising pattern sees.
 pub fn clean(text: &str) -> String {
@@ -53,13 +54,20 @@ fn fix_segment(text: &str, unescape_entities: bool) -> String {
         }
         text = fix_mojibake(&text);
         text = text.chars().map(fix_c1).collect();
-        text = text.chars().map(|c| ligature(c).map(str::to_string).unwrap_or_else(|| c.to_string())).collect();
+        text = text
+            .chars()
+            .map(|c| ligature(c).map(str::to_string).unwrap_or_else(|| c.to_string()))
+            .collect();
         text = fix_width(&text);
         text = text.chars().map(uncurl).collect();
-        text = text.replace("\r\n", "\n").replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n");
+        text = text
+            .replace("\r\n", "\n")
+            .replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n");
         text = ANSI_ESCAPE.replace_all(&text, "").into_owned();
         text.retain(|c| !is_removed_control(c));
-        text = ComposingNormalizerBorrowed::new_nfc().normalize(&text).into_owned();
+        text = ComposingNormalizerBorrowed::new_nfc()
+            .normalize(&text)
+            .into_owned();
         if text == before {
             break;
         }
@@ -75,13 +83,20 @@ fn unescape_ftfy(text: &str) -> String {
             let body = &whole[1..whole.len() - 1];
             if body.starts_with('#') {
                 let decoded = html::unescape(whole);
-                if decoded.contains(';') { whole.to_string() } else { decoded }
+                if decoded.contains(';') {
+                    whole.to_string()
+                } else {
+                    decoded
+                }
             } else {
                 html::named(body, true)
                     .or_else(|| {
                         // ftfy also reads all-caps spellings of lower-case names ("&EACUTE;" → "É").
                         let all_caps = body.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-                        all_caps.then(|| html::named(&body.to_ascii_lowercase(), true)).flatten().map(|s| s.to_uppercase())
+                        all_caps
+                            .then(|| html::named(&body.to_ascii_lowercase(), true))
+                            .flatten()
+                            .map(|s| s.to_uppercase())
                     })
                     .unwrap_or_else(|| whole.to_string())
             }
@@ -172,7 +187,10 @@ fn ligature(c: char) -> Option<&'static str> {
 
 /// Half- and full-width forms (U+FF01..U+FFEF) to their NFKC equivalents, ideographic space to space.
 fn fix_width(text: &str) -> String {
-    if !text.chars().any(|c| c == '\u{3000}' || ('\u{FF01}'..'\u{FFF0}').contains(&c)) {
+    if !text
+        .chars()
+        .any(|c| c == '\u{3000}' || ('\u{FF01}'..'\u{FFF0}').contains(&c))
+    {
         return text.to_string();
     }
     let nfkc = ComposingNormalizerBorrowed::new_nfkc();

@@ -5,9 +5,9 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::Device;
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Bool, Int, Tensor, TensorData};
-use burn::tensor::Device;
 use serde::Deserialize;
 
 use crate::weights::TensorMap;
@@ -41,7 +41,9 @@ impl Default for ClipTextConfig {
 
 impl ClipTextConfig {
     pub fn heads(&self) -> usize {
-        self.transformer_heads.unwrap_or(self.transformer_width / 64).max(1)
+        self.transformer_heads
+            .unwrap_or(self.transformer_width / 64)
+            .max(1)
     }
 
     /// Reads the sizes from a config object such as a fixture's `meta.json` `config`.
@@ -55,7 +57,13 @@ impl ClipTextConfig {
         let layers = tensors
             .tensors
             .keys()
-            .filter_map(|k| k.strip_prefix("transformer.resblocks.")?.split('.').next()?.parse::<usize>().ok())
+            .filter_map(|k| {
+                k.strip_prefix("transformer.resblocks.")?
+                    .split('.')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
             .max()
             .map(|n| n + 1)?;
         let width = dim("ln_final.weight", 0)?;
@@ -75,7 +83,10 @@ impl ClipTextConfig {
         let zeros1 = |n: usize| Param::from_tensor(Tensor::<1>::zeros([n], device));
         let zeros2 = |a: usize, b: usize| Param::from_tensor(Tensor::<2>::zeros([a, b], device));
         // burn's Linear stores [in, out]; the loader transposes PyTorch's [out, in].
-        let linear = |i: usize, o: usize| Linear { weight: zeros2(i, o), bias: Some(zeros1(o)) };
+        let linear = |i: usize, o: usize| Linear {
+            weight: zeros2(i, o),
+            bias: Some(zeros1(o)),
+        };
         let ln = || LayerNormConfig::new(w).init(device);
         let resblocks = (0..self.transformer_layers)
             .map(|_| ResidualAttentionBlock {
@@ -86,12 +97,17 @@ impl ClipTextConfig {
                     heads: self.heads(),
                 },
                 ln_1: ln(),
-                mlp: Mlp { c_fc: linear(w, 4 * w), c_proj: linear(4 * w, w) },
+                mlp: Mlp {
+                    c_fc: linear(w, 4 * w),
+                    c_proj: linear(4 * w, w),
+                },
                 ln_2: ln(),
             })
             .collect();
         ClipTextEncoder {
-            token_embedding: Embedding { weight: zeros2(self.vocab_size, w) },
+            token_embedding: Embedding {
+                weight: zeros2(self.vocab_size, w),
+            },
             positional_embedding: zeros2(self.context_length, w),
             transformer: Transformer { resblocks },
             ln_final: ln(),
@@ -102,7 +118,13 @@ impl ClipTextConfig {
 
 /// Keys of a full CLIP checkpoint that the text tower does not hold: the image tower, the
 /// contrastive scale, and the scalars `build_model` drops.
-pub const NON_TEXT_PREFIXES: [&str; 5] = ["visual.", "logit_scale", "input_resolution", "context_length", "vocab_size"];
+pub const NON_TEXT_PREFIXES: [&str; 5] = [
+    "visual.",
+    "logit_scale",
+    "input_resolution",
+    "context_length",
+    "vocab_size",
+];
 
 #[derive(Module, Debug)]
 pub struct ClipTextEncoder {
@@ -164,7 +186,10 @@ impl CausalSelfAttention {
         let [n, l, w] = x.dims();
         let h = self.heads;
         let d = w / h;
-        let qkv = x.reshape([n * l, w]).matmul(self.in_proj_weight.val().transpose()) + self.in_proj_bias.val().unsqueeze();
+        let qkv = x
+            .reshape([n * l, w])
+            .matmul(self.in_proj_weight.val().transpose())
+            + self.in_proj_bias.val().unsqueeze();
         // [N·L, 3W] → [3, N, H, L, d]
         let qkv = qkv.reshape([n, l, 3, h, d]).permute([2, 0, 3, 1, 4]);
         let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([n, h, l, d]);
@@ -222,13 +247,25 @@ impl ClipTextEncoder {
     }
 
     /// Like [`encode`](Self::encode), optionally recording the activations.
-    pub fn forward(&self, tokens: &[Vec<u32>], device: &Device, mut trace: Option<&mut TextTrace>) -> Tensor<2> {
+    pub fn forward(
+        &self,
+        tokens: &[Vec<u32>],
+        device: &Device,
+        mut trace: Option<&mut TextTrace>,
+    ) -> Tensor<2> {
         let n = tokens.len();
         let [l, w] = self.positional_embedding.dims();
-        let flat: Vec<i64> =
-            tokens.iter().flat_map(|row| (0..l).map(move |i| row.get(i).copied().unwrap_or(0) as i64)).collect();
+        let flat: Vec<i64> = tokens
+            .iter()
+            .flat_map(|row| (0..l).map(move |i| row.get(i).copied().unwrap_or(0) as i64))
+            .collect();
         let ids = Tensor::<1, Int>::from_data(TensorData::new(flat, [n * l]), device);
-        let embedded = self.token_embedding.weight.val().select(0, ids).reshape([n, l, w]);
+        let embedded = self
+            .token_embedding
+            .weight
+            .val()
+            .select(0, ids)
+            .reshape([n, l, w]);
         let mut x = embedded.clone() + self.positional_embedding.val().unsqueeze::<3>();
         if let Some(t) = trace.as_deref_mut() {
             t.token_embedding = Some(embedded);
@@ -244,7 +281,11 @@ impl ClipTextEncoder {
             }
         }
         let x = self.ln_final.forward(x);
-        let rows: Vec<i64> = eot_positions(tokens).iter().enumerate().map(|(b, &p)| (b * l + p.min(l - 1)) as i64).collect();
+        let rows: Vec<i64> = eot_positions(tokens)
+            .iter()
+            .enumerate()
+            .map(|(b, &p)| (b * l + p.min(l - 1)) as i64)
+            .collect();
         let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), device);
         let eot = x.clone().reshape([n * l, w]).select(0, rows);
         if let Some(t) = trace {

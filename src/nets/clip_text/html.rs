@@ -5,15 +5,15 @@
 
 /// Latin-1 names for U+00A0..=U+00FF in code point order; HTML5 also accepts them without `;`.
 const LATIN1: [&str; 96] = [
-    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf", "laquo", "not",
-    "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot", "cedil", "sup1",
-    "ordm", "raquo", "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc", "Atilde", "Auml",
-    "Aring", "AElig", "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH",
-    "Ntilde", "Ograve", "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc",
-    "Uuml", "Yacute", "THORN", "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil",
-    "egrave", "eacute", "ecirc", "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde", "ograve",
-    "oacute", "ocirc", "otilde", "ouml", "divide", "oslash", "ugrave", "uacute", "ucirc", "uuml", "yacute",
-    "thorn", "yuml",
+    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf", "laquo",
+    "not", "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot",
+    "cedil", "sup1", "ordm", "raquo", "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc",
+    "Atilde", "Auml", "Aring", "AElig", "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave", "Iacute",
+    "Icirc", "Iuml", "ETH", "Ntilde", "Ograve", "Oacute", "Ocirc", "Otilde", "Ouml", "times", "Oslash",
+    "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute", "THORN", "szlig", "agrave", "aacute", "acirc", "atilde",
+    "auml", "aring", "aelig", "ccedil", "egrave", "eacute", "ecirc", "euml", "igrave", "iacute", "icirc",
+    "iuml", "eth", "ntilde", "ograve", "oacute", "ocirc", "otilde", "ouml", "divide", "oslash", "ugrave",
+    "uacute", "ucirc", "uuml", "yacute", "thorn", "yuml",
 ];
 
 /// Other legacy names that HTML5 accepts without `;`.
@@ -72,8 +72,8 @@ const WITH_SEMICOLON: [(&str, &str); 36] = [
 
 /// Windows-1252 meanings of 0x80..=0x9F; the five undefined bytes stand for themselves.
 pub(crate) const CP1252_HIGH: [char; 32] = [
-    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}', '\u{90}', '‘',
-    '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}', '\u{90}',
+    '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
 ];
 
 /// The decoded text of a name, `name` given without `;`; `semicolon` says whether one followed.
@@ -85,7 +85,10 @@ pub(crate) fn named(name: &str, semicolon: bool) -> Option<String> {
         return Some(v.to_string());
     }
     if semicolon {
-        return WITH_SEMICOLON.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
+        return WITH_SEMICOLON
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string());
     }
     None
 }
@@ -108,7 +111,9 @@ pub(crate) fn numeric(num: Option<u32>) -> String {
         n if n > 0x10FFFF => "\u{FFFD}".into(),
         0x01..=0x08 | 0x0B | 0x0E..=0x1F | 0x7F | 0xFDD0..=0xFDEF => String::new(),
         n if n & 0xFFFE == 0xFFFE => String::new(),
-        n => char::from_u32(n).map(String::from).unwrap_or_else(|| "\u{FFFD}".into()),
+        n => char::from_u32(n)
+            .map(String::from)
+            .unwrap_or_else(|| "\u{FFFD}".into()),
     }
 }
 
@@ -118,7 +123,11 @@ fn parse_number(digits: &str, radix: u32) -> Option<u32> {
     if trimmed.len() > 8 {
         return None;
     }
-    if trimmed.is_empty() { Some(0) } else { u32::from_str_radix(trimmed, radix).ok() }
+    if trimmed.is_empty() {
+        Some(0)
+    } else {
+        u32::from_str_radix(trimmed, radix).ok()
+    }
 }
 
 /// `html.unescape(text)`.
@@ -156,7 +165,13 @@ fn reference_at(chars: &[char], start: usize) -> Option<(String, usize)> {
         let hex = matches!(at(start + 1), Some('x' | 'X'));
         let first = if hex { start + 2 } else { start + 1 };
         let mut end = first;
-        while at(end).is_some_and(|c| if hex { c.is_ascii_hexdigit() } else { c.is_ascii_digit() }) {
+        while at(end).is_some_and(|c| {
+            if hex {
+                c.is_ascii_hexdigit()
+            } else {
+                c.is_ascii_digit()
+            }
+        }) {
             end += 1;
         }
         if end == first {
@@ -168,7 +183,9 @@ fn reference_at(chars: &[char], start: usize) -> Option<(String, usize)> {
         return Some((value, end));
     }
     let mut end = start;
-    while end - start < 32 && at(end).is_some_and(|c| !matches!(c, '\t' | '\n' | '\x0C' | ' ' | '<' | '&' | '#' | ';')) {
+    while end - start < 32
+        && at(end).is_some_and(|c| !matches!(c, '\t' | '\n' | '\x0C' | ' ' | '<' | '&' | '#' | ';'))
+    {
         end += 1;
     }
     if end == start {
@@ -198,10 +215,16 @@ mod tests {
 
     #[test]
     fn follows_python_html_unescape() {
-        assert_eq!(unescape("&amp; &lt;b&gt; &quot;q&quot; &#39;a&#39; a&nbsp;b"), "& <b> \"q\" 'a' a\u{a0}b");
+        assert_eq!(
+            unescape("&amp; &lt;b&gt; &quot;q&quot; &#39;a&#39; a&nbsp;b"),
+            "& <b> \"q\" 'a' a\u{a0}b"
+        );
         assert_eq!(unescape("&amp;amp;"), "&amp;");
         assert_eq!(unescape("&#x41;&#65&#128;&#0;"), "AA€\u{FFFD}");
-        assert_eq!(unescape("&ampx &copy2 &unknown; & alone"), "&x ©2 &unknown; & alone");
+        assert_eq!(
+            unescape("&ampx &copy2 &unknown; & alone"),
+            "&x ©2 &unknown; & alone"
+        );
         assert_eq!(unescape("caf&eacute; &hellip;"), "café …");
     }
 }

@@ -10,12 +10,14 @@ use std::path::Path;
 
 pub use clean::clean;
 pub use encoder::{ClipTextConfig, ClipTextEncoder, TextTrace, eot_positions, l2_normalize};
-pub use tokenizer::{CONTEXT_LENGTH, ClipTokenizer, EOT, SOT, TokenizerError, Truncate, strip_special_tokens};
+pub use tokenizer::{
+    CONTEXT_LENGTH, ClipTokenizer, EOT, SOT, TokenizerError, Truncate, strip_special_tokens,
+};
 
 use burn::tensor::Device;
 
-use crate::weights::load::{LoadError, Tolerated, load_module};
 use crate::weights::TensorMap;
+use crate::weights::load::{LoadError, Tolerated, load_module};
 
 /// Loads the text tower from a CLIP state dict: the plain fp32 one, or the tensors of the
 /// official TorchScript archive (`ViT-B-32.pt`, fp16 promoted by the reader). Keys of the image
@@ -32,11 +34,16 @@ pub fn from_state_dict(
         None => {
             inferred = ClipTextConfig::from_state_dict(tensors).ok_or_else(|| LoadError {
                 file: file.to_path_buf(),
-                missing: ["token_embedding.weight", "positional_embedding", "ln_final.weight", "text_projection"]
-                    .iter()
-                    .filter(|k| tensors.get(k).is_none())
-                    .map(|k| k.to_string())
-                    .collect(),
+                missing: [
+                    "token_embedding.weight",
+                    "positional_embedding",
+                    "ln_final.weight",
+                    "text_projection",
+                ]
+                .iter()
+                .filter(|k| tensors.get(k).is_none())
+                .map(|k| k.to_string())
+                .collect(),
                 unexpected: Vec::new(),
                 mismatched: Vec::new(),
             })?;

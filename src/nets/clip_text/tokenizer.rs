@@ -58,11 +58,13 @@ pub struct ClipTokenizer {
 /// GPT-2's byte → character table, in the order CLIP numbers the byte symbols.
 fn byte_symbols() -> Vec<(u8, char)> {
     let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || b >= 0xAE;
-    let mut table: Vec<(u8, char)> = (0..=255u8).filter(|&b| printable(b)).map(|b| (b, char::from(b))).collect();
-    let mut next = 256u32;
-    for b in (0..=255u8).filter(|&b| !printable(b)) {
-        table.push((b, char::from_u32(next).unwrap_or('\u{FFFD}')));
-        next += 1;
+    let mut table: Vec<(u8, char)> = (0..=255u8)
+        .filter(|&b| printable(b))
+        .map(|b| (b, char::from(b)))
+        .collect();
+    // The other 68 bytes get chr(256), chr(257), ... in increasing byte order.
+    for (code, b) in (256u32..).zip((0..=255u8).filter(|&b| !printable(b))) {
+        table.push((b, char::from_u32(code).unwrap_or('\u{FFFD}')));
     }
     table
 }
@@ -70,7 +72,10 @@ fn byte_symbols() -> Vec<(u8, char)> {
 impl ClipTokenizer {
     /// Reads `bpe_simple_vocab_16e6.txt.gz`.
     pub fn from_file(path: &Path) -> Result<ClipTokenizer, TokenizerError> {
-        let read_err = |cause: String| TokenizerError::Read { path: path.to_path_buf(), cause };
+        let read_err = |cause: String| TokenizerError::Read {
+            path: path.to_path_buf(),
+            cause,
+        };
         let bytes = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
         let mut text = String::new();
         if bytes.starts_with(&[0x1F, 0x8B]) {
@@ -80,8 +85,10 @@ impl ClipTokenizer {
         } else {
             text = String::from_utf8(bytes).map_err(|_| read_err("neither gzip nor UTF-8 text".into()))?;
         }
-        ClipTokenizer::from_merges(&text)
-            .map_err(|cause| TokenizerError::Vocabulary { path: path.to_path_buf(), cause })
+        ClipTokenizer::from_merges(&text).map_err(|cause| TokenizerError::Vocabulary {
+            path: path.to_path_buf(),
+            cause,
+        })
     }
 
     /// Builds the vocabulary from the merges file's text (a header line, then "a b" per line).
@@ -105,10 +112,19 @@ impl ClipTokenizer {
         vocab.push(START_TEXT.into());
         vocab.push(END_TEXT.into());
         // Like Python's dict(zip(vocab, range(...))): a repeated string keeps its last id.
-        let encoder: HashMap<&str, u32> = vocab.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
+        let encoder: HashMap<&str, u32> = vocab
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.as_str(), i as u32))
+            .collect();
         let mut merges = HashMap::with_capacity(MERGES);
         for (rank, (a, b)) in pairs.iter().enumerate() {
-            let id = |s: &str| encoder.get(s).copied().ok_or_else(|| format!("merge {rank}: unknown symbol {s:?}"));
+            let id = |s: &str| {
+                encoder
+                    .get(s)
+                    .copied()
+                    .ok_or_else(|| format!("merge {rank}: unknown symbol {s:?}"))
+            };
             let merged = id(&format!("{a}{b}"))?;
             // Python's bpe_ranks is a dict too: a repeated pair keeps its last rank.
             merges.insert((id(a)?, id(b)?), (rank as u32, merged));
@@ -118,7 +134,12 @@ impl ClipTokenizer {
             byte_id[*b as usize] = i as u32;
         }
         let pattern = Regex::new(PATTERN).map_err(|e| format!("pre-tokeniser pattern: {e}"))?;
-        Ok(ClipTokenizer { byte_id, merges, pattern, vocab_size: vocab.len() })
+        Ok(ClipTokenizer {
+            byte_id,
+            merges,
+            pattern,
+            vocab_size: vocab.len(),
+        })
     }
 
     /// Number of ids (49,408).
@@ -141,14 +162,24 @@ impl ClipTokenizer {
     }
 
     /// `[SOT] + encode(text) + [EOT]`, zero-padded to `context` (id 0 is also "!", as in CLIP).
-    pub fn tokenize(&self, text: &str, context: usize, truncate: Truncate) -> Result<Vec<u32>, TokenizerError> {
+    pub fn tokenize(
+        &self,
+        text: &str,
+        context: usize,
+        truncate: Truncate,
+    ) -> Result<Vec<u32>, TokenizerError> {
         let mut ids = Vec::with_capacity(context);
         ids.push(SOT);
         ids.extend(self.encode(text));
         ids.push(EOT);
         if ids.len() > context {
             match truncate {
-                Truncate::No => return Err(TokenizerError::TooLong { tokens: ids.len(), context }),
+                Truncate::No => {
+                    return Err(TokenizerError::TooLong {
+                        tokens: ids.len(),
+                        context,
+                    });
+                }
                 Truncate::Yes => {
                     ids.truncate(context);
                     if let Some(last) = ids.last_mut() {
@@ -170,9 +201,15 @@ impl ClipTokenizer {
         loop {
             let best = symbols
                 .windows(2)
-                .filter_map(|w| self.merges.get(&(w[0], w[1])).map(|&(rank, merged)| (rank, w[0], w[1], merged)))
+                .filter_map(|w| {
+                    self.merges
+                        .get(&(w[0], w[1]))
+                        .map(|&(rank, merged)| (rank, w[0], w[1], merged))
+                })
                 .min_by_key(|&(rank, ..)| rank);
-            let Some((_, first, second, merged)) = best else { break };
+            let Some((_, first, second, merged)) = best else {
+                break;
+            };
             let mut next = Vec::with_capacity(symbols.len());
             let mut i = 0;
             while i < symbols.len() {

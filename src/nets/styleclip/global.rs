@@ -2,8 +2,8 @@
 //! a direction Δt in CLIP space; the relevance matrix `fs3` maps it to the style channels, the
 //! threshold β keeps the relevant ones, and S moves by α · (relevance · std) per channel.
 
-use burn::tensor::{Tensor, TensorData};
 use burn::tensor::Device;
+use burn::tensor::{Tensor, TensorData};
 
 use super::templates;
 use crate::nets::clip_text::{ClipTextEncoder, ClipTokenizer, TokenizerError, Truncate};
@@ -13,7 +13,9 @@ use crate::weights::{TensorMap, Value};
 pub enum GlobalError {
     #[error("fs3 has shape {0:?}; expected [channels, clip_dim]")]
     Fs3Shape(Vec<usize>),
-    #[error("fs3 has {rows} rows, which ends inside style layer {layer} (the layers' conv channels add up to {total})")]
+    #[error(
+        "fs3 has {rows} rows, which ends inside style layer {layer} (the layers' conv channels add up to {total})"
+    )]
     Fs3Rows { rows: usize, layer: usize, total: usize },
     #[error("S_mean_std holds no std for style layer {0}")]
     MissingStd(usize),
@@ -76,18 +78,30 @@ pub struct Direction {
 }
 
 impl GlobalDirections {
-    pub fn new(fs3: Tensor<2>, s_std: Vec<Vec<f32>>, layout: SLayout) -> Result<GlobalDirections, GlobalError> {
+    pub fn new(
+        fs3: Tensor<2>,
+        s_std: Vec<Vec<f32>>,
+        layout: SLayout,
+    ) -> Result<GlobalDirections, GlobalError> {
         let [rows, _] = fs3.dims();
         // fs3 may cover fewer layers than the layout (the rest get no direction), never part of one.
         let mut start = 0;
         for &l in &layout.conv_layers {
             if rows > start && rows < start + layout.dims[l] {
-                return Err(GlobalError::Fs3Rows { rows, layer: l, total: layout.conv_channels() });
+                return Err(GlobalError::Fs3Rows {
+                    rows,
+                    layer: l,
+                    total: layout.conv_channels(),
+                });
             }
             start += layout.dims[l];
         }
         if rows > start {
-            return Err(GlobalError::Fs3Rows { rows, layer: layout.dims.len(), total: start });
+            return Err(GlobalError::Fs3Rows {
+                rows,
+                layer: layout.dims.len(),
+                total: start,
+            });
         }
         for (layer, &want) in layout.dims.iter().enumerate() {
             let got = s_std.get(layer).ok_or(GlobalError::MissingStd(layer))?.len();
@@ -99,13 +113,24 @@ impl GlobalDirections {
     }
 
     /// From the parsed `fs3.npy` and `S_mean_std` files.
-    pub fn from_values(fs3: &Value, s_mean_std: &Value, layout: SLayout, device: &Device) -> Result<GlobalDirections, GlobalError> {
-        let Value::Tensor(raw) = fs3 else { return Err(GlobalError::Fs3Shape(Vec::new())) };
+    pub fn from_values(
+        fs3: &Value,
+        s_mean_std: &Value,
+        layout: SLayout,
+        device: &Device,
+    ) -> Result<GlobalDirections, GlobalError> {
+        let Value::Tensor(raw) = fs3 else {
+            return Err(GlobalError::Fs3Shape(Vec::new()));
+        };
         if raw.shape.len() != 2 {
             return Err(GlobalError::Fs3Shape(raw.shape.clone()));
         }
         let fs3 = Tensor::<2>::from_data(TensorData::new(raw.to_f32(), raw.shape.clone()), device);
-        GlobalDirections::new(fs3, s_std_of(&s_mean_std.flatten_tensors(), layout.dims.len())?, layout)
+        GlobalDirections::new(
+            fs3,
+            s_std_of(&s_mean_std.flatten_tensors(), layout.dims.len())?,
+            layout,
+        )
     }
 
     pub fn layout(&self) -> &SLayout {
@@ -120,16 +145,25 @@ impl GlobalDirections {
     pub fn relevance(&self, dt: Tensor<1>) -> Result<Vec<f32>, GlobalError> {
         let [rows, dim] = self.fs3.dims();
         if dt.dims()[0] != dim {
-            return Err(GlobalError::DirectionDim { rows: dim, dim: dt.dims()[0] });
+            return Err(GlobalError::DirectionDim {
+                rows: dim,
+                dim: dt.dims()[0],
+            });
         }
         let r = self.fs3.clone().matmul(dt.reshape([dim, 1])).reshape([rows]);
-        r.into_data().try_to_vec::<f32>().map_err(|e| GlobalError::Device(format!("{e:?}")))
+        r.into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| GlobalError::Device(format!("{e:?}")))
     }
 
     /// `GetBoundary`: the S direction for relevance `r` at threshold β.
     pub fn direction(&self, relevance: &[f32], beta: f32, device: &Device) -> Direction {
-        let mut ds_imp: Vec<f32> = relevance.iter().map(|&r| if r.abs() < beta { 0.0 } else { r }).collect();
-        let num_c = relevance.iter().filter(|r| !(r.abs() < beta)).count();
+        let mut ds_imp: Vec<f32> = relevance
+            .iter()
+            .map(|&r| if r.abs() < beta { 0.0 } else { r })
+            .collect();
+        // numpy counts `~(|r| < beta)`, which includes NaN.
+        let num_c = relevance.iter().filter(|r| r.abs() >= beta || r.is_nan()).count();
         let max = ds_imp.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         if max > 0.0 {
             ds_imp.iter_mut().for_each(|v| *v /= max);
@@ -137,8 +171,13 @@ impl GlobalDirections {
         let mut boundary = Vec::with_capacity(self.layout.dims.len());
         let mut start = 0;
         for (layer, &dim) in self.layout.dims.iter().enumerate() {
-            let values: Vec<f32> = if self.layout.conv_layers.contains(&layer) && start + dim <= ds_imp.len() {
-                let v = ds_imp[start..start + dim].iter().zip(&self.s_std[layer]).map(|(d, s)| d * s).collect();
+            let values: Vec<f32> = if self.layout.conv_layers.contains(&layer) && start + dim <= ds_imp.len()
+            {
+                let v = ds_imp[start..start + dim]
+                    .iter()
+                    .zip(&self.s_std[layer])
+                    .map(|(d, s)| d * s)
+                    .collect();
                 start += dim;
                 v
             } else {
@@ -146,14 +185,23 @@ impl GlobalDirections {
             };
             boundary.push(Tensor::<1>::from_data(TensorData::new(values, [dim]), device));
         }
-        Direction { num_c, ds_imp, boundary }
+        Direction {
+            num_c,
+            ds_imp,
+            boundary,
+        }
     }
 }
 
 /// The std list (second entry) of a parsed `S_mean_std` pickle `[means, stds]`.
 pub fn s_std_of(s_mean_std: &TensorMap, layers: usize) -> Result<Vec<Vec<f32>>, GlobalError> {
     (0..layers)
-        .map(|l| s_mean_std.get(&format!("1.{l}")).map(|t| t.to_f32()).ok_or(GlobalError::MissingStd(l)))
+        .map(|l| {
+            s_mean_std
+                .get(&format!("1.{l}"))
+                .map(|t| t.to_f32())
+                .ok_or(GlobalError::MissingStd(l))
+        })
         .collect()
 }
 
@@ -171,7 +219,12 @@ pub fn auto_beta(relevance: &[f32], min_channels: usize) -> (f64, Vec<(f64, usiz
             (beta, channels_kept(relevance, beta))
         })
         .collect();
-    let beta = sweep.iter().rev().find(|(_, n)| *n > min_channels).map(|(b, _)| *b).unwrap_or(0.1);
+    let beta = sweep
+        .iter()
+        .rev()
+        .find(|(_, n)| *n > min_channels)
+        .map(|(b, _)| *b)
+        .unwrap_or(0.1);
     (beta, sweep)
 }
 
@@ -191,7 +244,10 @@ pub fn apply(s: &[Tensor<2>], boundary: &[Tensor<1>], alphas: &[f32]) -> Vec<Ten
 
 /// S + α·boundary for one α (what the preview renders).
 pub fn apply_one(s: &[Tensor<2>], boundary: &[Tensor<1>], alpha: f32) -> Vec<Tensor<2>> {
-    s.iter().zip(boundary).map(|(layer, b)| layer.clone() + b.clone().unsqueeze::<2>() * alpha).collect()
+    s.iter()
+        .zip(boundary)
+        .map(|(layer, b)| layer.clone() + b.clone().unsqueeze::<2>() * alpha)
+        .collect()
 }
 
 /// `GetCodeMS`: per-layer mean and population std (ddof 0) of S samples [n, C_l].
@@ -248,4 +304,68 @@ pub fn prompt_embedding(
         .map(|prompt| tokenizer.tokenize(prompt, context, Truncate::No))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(class_embedding(encoder.encode(&tokens, device)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy(device: &Device) -> GlobalDirections {
+        // Three layers: conv (2 channels), toRGB (2), conv (1); fs3 rows are unit vectors in 2-D.
+        let layout = SLayout::new(vec![2, 2, 1], None);
+        let fs3 = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0, 0.6, 0.8], [3, 2]),
+            device,
+        );
+        GlobalDirections::new(fs3, vec![vec![2.0, 3.0], vec![5.0, 5.0], vec![0.5]], layout)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn threshold_scales_by_the_largest_kept_relevance_and_the_std() {
+        let device = Device::flex();
+        let g = toy(&device);
+        let r = g
+            .relevance(Tensor::from_data(
+                TensorData::new(vec![0.0f32, -1.0], [2]),
+                &device,
+            ))
+            .unwrap_or_default();
+        assert_eq!(r, vec![0.0, -1.0, -0.8]);
+        let d = g.direction(&r, 0.8, &device);
+        assert_eq!(d.num_c, 2, "|r| == beta is kept");
+        assert_eq!(d.ds_imp, vec![0.0, -1.0, -0.8]);
+        let b: Vec<Vec<f32>> = d
+            .boundary
+            .into_iter()
+            .map(|t| t.into_data().try_to_vec().unwrap_or_default())
+            .collect();
+        assert_eq!(b, vec![vec![0.0, -3.0], vec![0.0, 0.0], vec![-0.4]]);
+    }
+
+    #[test]
+    fn no_surviving_channel_gives_a_zero_direction_not_nan() {
+        let device = Device::flex();
+        let g = toy(&device);
+        let d = g.direction(&[0.1, -0.2, 0.05], 0.3, &device);
+        assert_eq!(d.num_c, 0);
+        for t in d.boundary {
+            assert!(
+                t.into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default()
+                    .iter()
+                    .all(|v| *v == 0.0)
+            );
+        }
+    }
+
+    #[test]
+    fn fs3_must_end_on_a_layer_boundary() {
+        let device = Device::flex();
+        let layout = SLayout::new(vec![2, 2, 1], None);
+        let fs3 = Tensor::<2>::zeros([1, 2], &device);
+        assert!(GlobalDirections::new(fs3, vec![vec![1.0; 2], vec![1.0; 2], vec![1.0]], layout).is_err());
+        assert_eq!(SLayout::ffhq_1024().conv_channels(), 6048);
+    }
 }

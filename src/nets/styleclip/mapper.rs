@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::leaky_relu;
-use burn::tensor::Tensor;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
+use burn::tensor::activation::leaky_relu;
 
 use crate::weights::load::{LoadError, Tolerated, load_module};
 use crate::weights::{RawTensor, TensorMap, Value};
@@ -65,7 +65,9 @@ pub struct Mapper {
 
 impl Mapper {
     fn new(dim: usize, device: &Device) -> Mapper {
-        Mapper { mapping: (0..4).map(|_| EqualLinear::new(dim, device)).collect() }
+        Mapper {
+            mapping: (0..4).map(|_| EqualLinear::new(dim, device)).collect(),
+        }
     }
 
     /// `x`: [B, rows, D]; `trace` receives the output of `mapping.0` (PixelNorm) to `mapping.4`.
@@ -111,11 +113,19 @@ impl LevelsMapper {
     /// A mapper of width `dim` with the given levels, zero weights (to be loaded).
     pub fn new(dim: usize, levels: [bool; 3], device: &Device) -> LevelsMapper {
         let level = |present: bool| present.then(|| Mapper::new(dim, device));
-        LevelsMapper { course_mapping: level(levels[0]), medium_mapping: level(levels[1]), fine_mapping: level(levels[2]) }
+        LevelsMapper {
+            course_mapping: level(levels[0]),
+            medium_mapping: level(levels[1]),
+            fine_mapping: level(levels[2]),
+        }
     }
 
     fn levels(&self) -> [Option<&Mapper>; 3] {
-        [self.course_mapping.as_ref(), self.medium_mapping.as_ref(), self.fine_mapping.as_ref()]
+        [
+            self.course_mapping.as_ref(),
+            self.medium_mapping.as_ref(),
+            self.fine_mapping.as_ref(),
+        ]
     }
 
     /// `mapper(w)` for W+ `w` [B, rows, D]: zeros on the rows of absent levels.
@@ -124,12 +134,20 @@ impl LevelsMapper {
     }
 
     /// Like [`delta`](Self::delta); `trace` gets `(level name, activations of mapping.0..=4)`.
-    pub fn delta_traced(&self, w: Tensor<3>, mut trace: Option<&mut Vec<(String, Vec<Tensor<3>>)>>) -> Tensor<3> {
+    pub fn delta_traced(
+        &self,
+        w: Tensor<3>,
+        mut trace: Option<&mut Vec<(String, Vec<Tensor<3>>)>>,
+    ) -> Tensor<3> {
         let [_, rows, _] = w.dims();
         let mut parts = Vec::with_capacity(3);
         let mut start = 0;
         for (i, mapper) in self.levels().into_iter().enumerate() {
-            let len = if i < LEVEL_ROWS.len() { LEVEL_ROWS[i].min(rows - start) } else { rows - start };
+            let len = if i < LEVEL_ROWS.len() {
+                LEVEL_ROWS[i].min(rows - start)
+            } else {
+                rows - start
+            };
             if len == 0 {
                 continue;
             }
@@ -157,13 +175,28 @@ impl LevelsMapper {
 
     /// Loads a released mapper checkpoint (`{"state_dict", "opts"}`) or a bare state dict. The
     /// frozen generator stored beside it (`decoder.*`) is ignored.
-    pub fn from_checkpoint(checkpoint: &Value, file: &Path, device: &Device) -> Result<(LevelsMapper, MapperInfo), MapperError> {
-        let layout = |cause: String| MapperError::Layout { file: file.to_path_buf(), cause };
-        let state = checkpoint.get("state_dict").unwrap_or(checkpoint).flatten_tensors();
+    pub fn from_checkpoint(
+        checkpoint: &Value,
+        file: &Path,
+        device: &Device,
+    ) -> Result<(LevelsMapper, MapperInfo), MapperError> {
+        let layout = |cause: String| MapperError::Layout {
+            file: file.to_path_buf(),
+            cause,
+        };
+        let state = checkpoint
+            .get("state_dict")
+            .unwrap_or(checkpoint)
+            .flatten_tensors();
         let mapper = state.sub("mapper");
-        if mapper.tensors.keys().any(|k| k.starts_with("mapping.") || k.starts_with("mapper_")) {
+        if mapper
+            .tensors
+            .keys()
+            .any(|k| k.starts_with("mapping.") || k.starts_with("mapper_"))
+        {
             return Err(layout(
-                "a SingleMapper or StyleSpace mapper; only the released LevelsMapper layout is supported".into(),
+                "a SingleMapper or StyleSpace mapper; only the released LevelsMapper layout is supported"
+                    .into(),
             ));
         }
         let levels = LEVELS.map(|name| mapper.tensors.keys().any(|k| k.starts_with(&format!("{name}."))));
@@ -172,7 +205,9 @@ impl LevelsMapper {
             .zip(levels)
             .find(|(_, present)| *present)
             .and_then(|(name, _)| mapper.get(&format!("{name}.mapping.1.weight")))
-            .ok_or_else(|| layout("no mapper.{course,medium,fine}_mapping.mapping.1.weight in the checkpoint".into()))?;
+            .ok_or_else(|| {
+                layout("no mapper.{course,medium,fine}_mapping.mapping.1.weight in the checkpoint".into())
+            })?;
         let latent_dim = first.shape.first().copied().unwrap_or(0);
         let module = load_module(
             LevelsMapper::new(latent_dim, levels, device),
@@ -181,8 +216,18 @@ impl LevelsMapper {
             &Tolerated::none(),
         )?;
         let opts = checkpoint.get("opts");
-        let description = opts.and_then(|o| o.get("description")).and_then(Value::as_str).map(str::to_string);
-        Ok((module, MapperInfo { description, levels, latent_dim }))
+        let description = opts
+            .and_then(|o| o.get("description"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok((
+            module,
+            MapperInfo {
+                description,
+                levels,
+                latent_dim,
+            },
+        ))
     }
 }
 
