@@ -1,29 +1,23 @@
 //! The CLIP tokenizer against openai/CLIP on every case of `tokenizer_cases.json`. Needs the BPE
-//! vocabulary: `FACECAST_CLIP_VOCAB`, or `models/clip/bpe_simple_vocab_16e6.txt.gz` as installed
-//! by `scripts/fetch-clip-vocab.sh`. Under CI a missing vocabulary or fixture is a failure.
+//! vocabulary: `FACECAST_CLIP_VOCAB` (e.g. the file `facecast weights install clip-bpe-vocab` put in the
+//! store), or `models/clip/bpe_simple_vocab_16e6.txt.gz` from `scripts/fetch-clip-vocab.sh`. Under CI a
+//! missing vocabulary or fixture is a failure.
 
 use std::path::PathBuf;
 
 use facecast::nets::clip_text::{ClipTokenizer, EOT, SOT, Truncate};
-use facecast::parity::clip_text::{VOCAB_DEFAULT, VOCAB_ENV, tokenizer_cases};
+use facecast::parity::clip_text::{VOCAB_DEFAULT, VOCAB_ENV, tokenizer_cases, vocab_path};
 
 fn vocab() -> Option<PathBuf> {
-    let path = std::env::var_os(VOCAB_ENV)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(VOCAB_DEFAULT));
-    if path.exists() {
-        return Some(path);
+    let found = vocab_path();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no CLIP vocabulary under CI ({VOCAB_ENV} or {VOCAB_DEFAULT})"
+        );
+        eprintln!("skipping: no CLIP vocabulary ({VOCAB_ENV} or {VOCAB_DEFAULT})");
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CLIP vocabulary {} is missing under CI",
-        path.display()
-    );
-    eprintln!(
-        "skipping: no CLIP vocabulary at {} (run scripts/fetch-clip-vocab.sh)",
-        path.display()
-    );
-    None
+    found
 }
 
 fn cases_file() -> Option<PathBuf> {

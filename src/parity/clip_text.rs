@@ -17,9 +17,10 @@ pub const VOCAB_ENV: &str = "FACECAST_CLIP_VOCAB";
 /// Where `scripts/fetch-clip-vocab.sh` puts the vocabulary, relative to the repository root.
 pub const VOCAB_DEFAULT: &str = "models/clip/bpe_simple_vocab_16e6.txt.gz";
 
-/// The vocabulary named by [`VOCAB_ENV`], else [`VOCAB_DEFAULT`] if it exists.
+/// The vocabulary named by [`VOCAB_ENV`], else [`VOCAB_DEFAULT`] (relative to the working
+/// directory) if it exists.
 pub fn vocab_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(VOCAB_ENV) {
+    if let Some(p) = std::env::var_os(VOCAB_ENV).filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
     let default = PathBuf::from(VOCAB_DEFAULT);
