@@ -13,7 +13,10 @@ use burn::tensor::Device;
 use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
+pub mod clip_text;
 pub mod mtcnn;
+pub mod styleclip_global;
+pub mod styleclip_mapper;
 
 /// Element-wise tolerance: `|port - ref| <= abs + rel * |ref|`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -192,6 +195,9 @@ pub type Runner = fn(&Fixture, &Device) -> Result<Vec<CaseResult>, ParityError>;
 pub fn runner(model: &str) -> Option<Runner> {
     match model {
         "mtcnn" => Some(mtcnn::run),
+        "clip_text" => Some(clip_text::run),
+        "styleclip_global" => Some(styleclip_global::run),
+        "styleclip_mapper" => Some(styleclip_mapper::run),
         _ => None,
     }
 }
