@@ -56,9 +56,7 @@ struct FaceReport {
 /// Loads MTCNN from the weights store, or says how to install it.
 pub fn load_detector(data_dir: Option<PathBuf>, compute: &Compute) -> anyhow::Result<MtcnnNets> {
     let store = WeightsStore::open(data_dir)?;
-    store
-        .require("mtcnn")
-        .map_err(|e| anyhow::anyhow!("{e}\nInstall it with: facecast weights install mtcnn"))?;
+    store.require("mtcnn")?;
     Ok(crate::weights::models::load_mtcnn(&store.model_dir("mtcnn"), &compute.device)?)
 }
 
