@@ -60,11 +60,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Weights(args)) => weights::run(args, cli.data_dir),
         Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
-        None => crate::app::run_window(crate::app::WindowOptions {
-            backend,
-            data_dir: cli.data_dir,
-            open: cli.open,
-            samples: cli.samples,
-        }),
+        None => {
+            let mut open = cli.open;
+            if cli.samples {
+                open.extend(install_samples(cli.data_dir.clone())?);
+            }
+            crate::app::run_window(crate::app::WindowOptions { backend, data_dir: cli.data_dir, open, samples: cli.samples })
+        }
     }
+}
+
+/// Installs the sample photos (checked by sha256) and returns their paths.
+pub fn install_samples(data_dir: Option<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    let store = crate::weights::store::WeightsStore::open(data_dir)?;
+    if !store.status("samples")?.status.is_usable() {
+        eprintln!("facecast: fetching the sample photos…");
+        store.install("samples", &mut |_| {})?;
+    }
+    Ok(store.require("samples")?)
 }
