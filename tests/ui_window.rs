@@ -224,3 +224,41 @@ fn a_missing_path_is_reported_as_a_toast_not_an_entry() {
     assert!(toasts[0].text.contains("gone.png"), "{}", toasts[0].text);
     harness.get_by_label_contains("gone.png");
 }
+
+#[test]
+fn cancelled_loading_leaves_no_photo_loading_and_adding_again_retries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for i in 0..150 {
+        write_png(&dir.path().join(format!("shot-{i:03}.png")), 400, 300);
+    }
+    let mut harness = harness(StartOptions::default());
+    drop_paths(&mut harness, &[dir.path().to_path_buf()]);
+    // Step until the scan has listed the photos; the thumbnail job is queued in that same frame.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness.state().state().library.len() < 150 {
+        harness.step();
+        assert!(Instant::now() < deadline, "the scan did not finish");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    harness.state().worker().cancel_all();
+    settle(&mut harness);
+
+    let library = &harness.state().state().library;
+    let cancelled = library.count(|s| *s == PhotoStatus::Cancelled);
+    let loaded = library.count(|s| matches!(s, PhotoStatus::Loaded { .. }));
+    assert_eq!(
+        cancelled + loaded,
+        150,
+        "every photo is either loaded or marked not loaded"
+    );
+    assert!(
+        cancelled > 0,
+        "cancelling right after the scan stops most thumbnails"
+    );
+
+    drop_paths(&mut harness, &[dir.path().to_path_buf()]);
+    settle(&mut harness);
+    let library = &harness.state().state().library;
+    assert_eq!(library.len(), 150);
+    assert_eq!(library.count(|s| matches!(s, PhotoStatus::Loaded { .. })), 150);
+}

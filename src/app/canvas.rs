@@ -64,9 +64,17 @@ pub fn canvas(ui: &mut egui::Ui, state: &AppState, textures: &mut TextureCache) 
             .map(|p| Vec2::new(p.width as f32, p.height as f32)),
     };
 
-    if let PhotoStatus::Failed(reason) = &entry.status {
-        centered_message(ui, area, &format!("Cannot show {}", entry.name), Some(reason));
-        return None;
+    match &entry.status {
+        PhotoStatus::Failed(reason) => {
+            centered_message(ui, area, &format!("Cannot show {}", entry.name), Some(reason));
+            return None;
+        }
+        PhotoStatus::Cancelled => {
+            let detail = "Loading was cancelled; add the photo again to load it.";
+            centered_message(ui, area, &format!("{} is not loaded", entry.name), Some(detail));
+            return None;
+        }
+        PhotoStatus::Loading | PhotoStatus::Loaded { .. } => {}
     }
     let (Some(texture), Some(full_size)) = (texture, full_size) else {
         centered_message(ui, area, &format!("Loading {}…", entry.name), None);

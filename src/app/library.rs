@@ -1,6 +1,6 @@
 //! The library panel: every added photo with its thumbnail and status.
 
-use egui::{Align2, Color32, FontId, Rect, RichText, Sense, Vec2};
+use egui::{Align2, Color32, FontId, Rect, Sense, Vec2};
 
 use super::Action;
 use super::dialogs::FileDialogs;
@@ -67,12 +67,16 @@ fn summary(state: &AppState) -> String {
     let library = &state.library;
     let failed = library.count(|s| matches!(s, PhotoStatus::Failed(_)));
     let loading = library.count(|s| matches!(s, PhotoStatus::Loading));
+    let cancelled = library.count(|s| matches!(s, PhotoStatus::Cancelled));
     let mut text = format!("{} photos", library.len());
     if loading > 0 {
         text.push_str(&format!(", {loading} loading"));
     }
     if failed > 0 {
         text.push_str(&format!(", {failed} unreadable"));
+    }
+    if cancelled > 0 {
+        text.push_str(&format!(", {cancelled} not loaded"));
     }
     text
 }
@@ -164,6 +168,9 @@ fn row(ui: &mut egui::Ui, entry: &PhotoEntry, selected: bool, textures: &mut Tex
 
     match &entry.status {
         PhotoStatus::Failed(reason) => response.on_hover_text(reason.as_str()),
+        PhotoStatus::Cancelled => {
+            response.on_hover_text("Loading was cancelled; add the photo again to load it")
+        }
         _ => response.on_hover_text(entry.path.display().to_string()),
     }
 }
@@ -173,5 +180,6 @@ fn badge(entry: &PhotoEntry, visuals: &egui::Visuals) -> (String, Color32) {
         PhotoStatus::Loading => ("loading…".to_string(), visuals.weak_text_color()),
         PhotoStatus::Loaded { width, height } => (format!("{width} × {height}"), visuals.weak_text_color()),
         PhotoStatus::Failed(_) => ("unreadable".to_string(), visuals.error_fg_color),
+        PhotoStatus::Cancelled => ("not loaded".to_string(), visuals.warn_fg_color),
     }
 }

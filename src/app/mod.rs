@@ -30,6 +30,9 @@ pub use state::{AppState, BackendInfo, FollowUp, Library, PhotoEntry, PhotoStatu
 /// The window title, also used by tests to find the window.
 pub const APP_NAME: &str = "Facecast";
 
+/// The status bar's "Display:" text when the networks run on the CPU and the window on wgpu.
+pub const DISPLAY_OWN_DEVICE_CPU: &str = "own wgpu device (the networks run on the CPU)";
+
 /// What the command line asks of the window.
 #[derive(Debug, Clone, Default)]
 pub struct WindowOptions {
@@ -53,6 +56,7 @@ pub enum Action {
     Select(PhotoId),
     Remove(PhotoId),
     Cancel(JobId),
+    CancelAll,
     ShowAbout,
     Quit,
 }
@@ -165,7 +169,7 @@ impl FacecastApp {
             return;
         }
         let path = entry.path.clone();
-        let failed = matches!(entry.status, PhotoStatus::Failed(_));
+        let failed = matches!(entry.status, PhotoStatus::Failed(_) | PhotoStatus::Cancelled);
         self.state.selected = Some(id);
         self.state.preview = None;
         if let Some(previous) = self.state.preview_job.take() {
@@ -202,7 +206,9 @@ impl FacecastApp {
         for event in self.worker.drain() {
             match self.state.apply(event) {
                 Some(FollowUp::LoadThumbnails(photos)) => {
-                    self.worker.enqueue(LoadThumbnails { photos });
+                    let ids = photos.iter().map(|(id, _)| *id).collect();
+                    let job = self.worker.enqueue(LoadThumbnails { photos });
+                    self.state.track_thumbnails(job, ids);
                 }
                 None => {}
             }
@@ -215,7 +221,7 @@ impl FacecastApp {
                 .library
                 .entries()
                 .iter()
-                .find(|e| !matches!(e.status, PhotoStatus::Failed(_)));
+                .find(|e| matches!(e.status, PhotoStatus::Loading | PhotoStatus::Loaded { .. }));
             if let Some(entry) = first
                 && matches!(entry.status, PhotoStatus::Loaded { .. })
             {
@@ -232,6 +238,7 @@ impl FacecastApp {
             Action::Select(id) => self.select_photo(id),
             Action::Remove(id) => self.remove_photo(id),
             Action::Cancel(job) => self.worker.cancel(job),
+            Action::CancelAll => self.worker.cancel_all(),
             Action::ShowAbout => self.layout.about = true,
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }

@@ -70,6 +70,7 @@ pub fn pipeline_panel(ui: &mut egui::Ui, state: &AppState) {
                 PhotoStatus::Loaded { width, height } => format!("{width} × {height}"),
                 PhotoStatus::Loading => "loading…".to_string(),
                 PhotoStatus::Failed(_) => "unreadable".to_string(),
+                PhotoStatus::Cancelled => "not loaded".to_string(),
             };
             ui.label(format!("Photo: {} ({size})", entry.name));
         }
@@ -103,10 +104,14 @@ pub fn export_bar(ui: &mut egui::Ui, state: &AppState) {
         ui.separator();
         let library = &state.library;
         let readable = library.count(|s| matches!(s, PhotoStatus::Loaded { .. }));
-        ui.label(format!(
-            "{readable} of {} photos readable, none edited yet",
-            library.len()
-        ));
+        if library.is_empty() {
+            ui.label(RichText::new("No photos yet").weak());
+        } else {
+            ui.label(format!(
+                "{readable} of {} photos readable, none edited yet",
+                library.len()
+            ));
+        }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             let why = "Not available yet: batch export with recipes (issue #10)";
             ui.add_enabled(false, egui::Button::new("Export all…"))

@@ -3,7 +3,7 @@
 //! Nothing here knows about egui textures or tensors, so the same state can be inspected by tests and
 //! folded from worker events without a window.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,6 +22,8 @@ pub enum PhotoStatus {
     Loaded { width: u32, height: u32 },
     /// Could not be read; the reason names the file and the cause.
     Failed(String),
+    /// Its loading was cancelled; adding it again retries.
+    Cancelled,
 }
 
 #[derive(Debug, Clone)]
@@ -38,22 +40,34 @@ pub struct PhotoEntry {
 #[derive(Debug, Default)]
 pub struct Library {
     entries: Vec<PhotoEntry>,
-    paths: HashSet<PathBuf>,
+    /// Canonical path → id, so the same file is never listed twice.
+    paths: HashMap<PathBuf, PhotoId>,
+    /// id → position in `entries`; lookups happen every frame for every visible row.
+    index: HashMap<PhotoId, usize>,
     next_id: u64,
 }
 
 impl Library {
-    /// Adds the paths not already present and returns the new entries' ids with their paths.
+    /// Adds the paths not already present (and retries those whose loading was cancelled); returns the
+    /// ids and paths that need loading.
     pub fn add(&mut self, paths: impl IntoIterator<Item = PathBuf>) -> Vec<(PhotoId, PathBuf)> {
         let mut added = Vec::new();
         for path in paths {
             // The same file reached through a different spelling (./a.jpg, a folder drop) is one photo.
-            let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            if !self.paths.insert(key) {
+            let key = canonical(&path);
+            if let Some(&id) = self.paths.get(&key) {
+                if let Some(entry) = self.get_mut(id)
+                    && entry.status == PhotoStatus::Cancelled
+                {
+                    entry.status = PhotoStatus::Loading;
+                    added.push((id, entry.path.clone()));
+                }
                 continue;
             }
             self.next_id += 1;
             let id = PhotoId(self.next_id);
+            self.paths.insert(key, id);
+            self.index.insert(id, self.entries.len());
             let name = display_name(&path);
             self.entries.push(PhotoEntry {
                 id,
@@ -70,8 +84,8 @@ impl Library {
     pub fn remove(&mut self, id: PhotoId) -> Option<PhotoEntry> {
         let index = self.index_of(id)?;
         let entry = self.entries.remove(index);
-        let key = std::fs::canonicalize(&entry.path).unwrap_or_else(|_| entry.path.clone());
-        self.paths.remove(&key);
+        self.paths.retain(|_, v| *v != id);
+        self.index = self.entries.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
         Some(entry)
     }
 
@@ -80,20 +94,19 @@ impl Library {
     }
 
     pub fn get(&self, id: PhotoId) -> Option<&PhotoEntry> {
-        self.entries.iter().find(|entry| entry.id == id)
+        self.index.get(&id).and_then(|&i| self.entries.get(i))
     }
 
     pub fn get_mut(&mut self, id: PhotoId) -> Option<&mut PhotoEntry> {
-        self.entries.iter_mut().find(|entry| entry.id == id)
+        self.index.get(&id).and_then(|&i| self.entries.get_mut(i))
     }
 
     pub fn index_of(&self, id: PhotoId) -> Option<usize> {
-        self.entries.iter().position(|entry| entry.id == id)
+        self.index.get(&id).copied()
     }
 
     pub fn contains_path(&self, path: &Path) -> bool {
-        let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        self.paths.contains(&key)
+        self.paths.contains_key(&canonical(path))
     }
 
     pub fn len(&self) -> usize {
@@ -107,6 +120,10 @@ impl Library {
     pub fn count(&self, pred: impl Fn(&PhotoStatus) -> bool) -> usize {
         self.entries.iter().filter(|entry| pred(&entry.status)).count()
     }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The canvas copy of the selected photo.
@@ -173,6 +190,9 @@ pub struct AppState {
     pub preview_job: Option<JobId>,
     pub activities: Vec<Activity>,
     pub toasts: Toasts,
+    /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
+    /// of them "loading" forever.
+    thumbnail_jobs: HashMap<JobId, Vec<PhotoId>>,
 }
 
 impl AppState {
@@ -185,11 +205,17 @@ impl AppState {
             preview_job: None,
             activities: Vec::new(),
             toasts: Toasts::default(),
+            thumbnail_jobs: HashMap::new(),
         }
     }
 
     pub fn selected_entry(&self) -> Option<&PhotoEntry> {
         self.selected.and_then(|id| self.library.get(id))
+    }
+
+    /// Remembers that `job` loads `photos`' thumbnails.
+    pub fn track_thumbnails(&mut self, job: JobId, photos: Vec<PhotoId>) {
+        self.thumbnail_jobs.insert(job, photos);
     }
 
     /// Folds one worker event into the state.
@@ -222,6 +248,16 @@ impl AppState {
                 self.activities.retain(|a| a.job != job);
                 if self.preview_job == Some(job) {
                     self.preview_job = None;
+                }
+                for photo in self.thumbnail_jobs.remove(&job).unwrap_or_default() {
+                    if let Some(entry) = self.library.get_mut(photo)
+                        && entry.status == PhotoStatus::Loading
+                    {
+                        entry.status = match &outcome {
+                            JobOutcome::Failed(reason) => PhotoStatus::Failed(reason.clone()),
+                            JobOutcome::Done | JobOutcome::Cancelled => PhotoStatus::Cancelled,
+                        };
+                    }
                 }
                 if let JobOutcome::Failed(reason) = outcome {
                     let text = match label {

@@ -25,10 +25,18 @@ pub fn status_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>
                 ui.label(RichText::new("Idle").weak());
                 return;
             };
+            let more = state.activities.len() - 1;
+            if more > 0
+                && ui
+                    .small_button("Cancel all")
+                    .on_hover_text("Stop every background job")
+                    .clicked()
+            {
+                actions.push(Action::CancelAll);
+            }
             if ui.small_button("Cancel").on_hover_text("Stop this job").clicked() {
                 actions.push(Action::Cancel(activity.job));
             }
-            let more = state.activities.len() - 1;
             if more > 0 {
                 ui.label(RichText::new(format!("+{more} more")).weak());
             }

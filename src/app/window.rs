@@ -33,7 +33,7 @@ pub fn run(options: WindowOptions) -> anyhow::Result<ExitCode> {
     };
 
     let Some(setup) = compute.wgpu.clone() else {
-        let display = "own wgpu device (the networks run on the CPU)".to_string();
+        let display = super::DISPLAY_OWN_DEVICE_CPU.to_string();
         open(
             native_options(None),
             compute,

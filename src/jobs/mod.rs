@@ -359,3 +359,158 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Reports `steps` progress events, optionally waiting for cancellation or panicking.
+    struct Probe {
+        steps: usize,
+        until_cancelled: bool,
+        panic: bool,
+    }
+
+    impl Job for Probe {
+        fn label(&self) -> String {
+            "probe".into()
+        }
+
+        fn lane(&self) -> Lane {
+            Lane::Compute
+        }
+
+        fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
+            assert!(matches!(ctx.compute().kind, crate::compute::ComputeKind::Cpu));
+            for step in 1..=self.steps {
+                ctx.progress(step, self.steps);
+            }
+            if self.panic {
+                panic!("boom");
+            }
+            if !self.until_cancelled {
+                return Ok(());
+            }
+            loop {
+                ctx.check_cancelled()?;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    fn events_until_idle(worker: &Worker) -> Vec<JobEvent> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut events = Vec::new();
+        loop {
+            let idle = worker.is_idle();
+            events.extend(worker.drain());
+            let finished = events
+                .iter()
+                .filter(|e| matches!(e.kind, JobEventKind::Finished(_)))
+                .count();
+            if idle && finished == worker.next_id.load(Ordering::Relaxed) as usize - 1 {
+                return events;
+            }
+            assert!(Instant::now() < deadline, "jobs did not finish: {events:?}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn outcome(events: &[JobEvent], job: JobId) -> Option<JobOutcome> {
+        events.iter().find_map(|e| match &e.kind {
+            JobEventKind::Finished(outcome) if e.job == job => Some(outcome.clone()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_job_reports_progress_in_order_and_wakes_the_ui() {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&wakes);
+        let worker = Worker::start(
+            Compute::cpu(),
+            Arc::new(move || _ = counter.fetch_add(1, Ordering::Relaxed)),
+        );
+        let job = worker.enqueue(Probe {
+            steps: 3,
+            until_cancelled: false,
+            panic: false,
+        });
+        let events = events_until_idle(&worker);
+        let kinds: Vec<String> = events.iter().map(|e| format!("{:?}", e.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Started { label: \"probe\" }",
+                "Progress { done: 1, total: 3 }",
+                "Progress { done: 2, total: 3 }",
+                "Progress { done: 3, total: 3 }",
+                "Finished(Done)",
+            ]
+        );
+        assert!(events.iter().all(|e| e.job == job));
+        assert_eq!(wakes.load(Ordering::Relaxed), 5, "one wake-up per event");
+        worker.shutdown();
+    }
+
+    #[test]
+    fn cancelling_stops_a_running_job_and_skips_a_queued_one() {
+        let worker = Worker::start(Compute::cpu(), Arc::new(|| {}));
+        let running = worker.enqueue(Probe {
+            steps: 0,
+            until_cancelled: true,
+            panic: false,
+        });
+        let queued = worker.enqueue(Probe {
+            steps: 0,
+            until_cancelled: false,
+            panic: false,
+        });
+        worker.cancel(queued);
+        // Wait until the first job really runs, then stop it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut events = Vec::new();
+        while !events
+            .iter()
+            .any(|e: &JobEvent| matches!(e.kind, JobEventKind::Started { .. }))
+        {
+            events.extend(worker.drain());
+            assert!(Instant::now() < deadline, "the job never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        worker.cancel(running);
+        events.extend(events_until_idle(&worker));
+        assert_eq!(outcome(&events, running), Some(JobOutcome::Cancelled));
+        assert_eq!(outcome(&events, queued), Some(JobOutcome::Cancelled));
+        let queued_started = events
+            .iter()
+            .any(|e| e.job == queued && matches!(e.kind, JobEventKind::Started { .. }));
+        assert!(!queued_started, "a job cancelled while queued never starts");
+        worker.shutdown();
+    }
+
+    #[test]
+    fn a_panicking_job_fails_without_taking_the_lane_down() {
+        let worker = Worker::start(Compute::cpu(), Arc::new(|| {}));
+        let bad = worker.enqueue(Probe {
+            steps: 1,
+            until_cancelled: false,
+            panic: true,
+        });
+        let good = worker.enqueue(Probe {
+            steps: 1,
+            until_cancelled: false,
+            panic: false,
+        });
+        let events = events_until_idle(&worker);
+        assert_eq!(
+            outcome(&events, bad),
+            Some(JobOutcome::Failed("internal error: boom".into()))
+        );
+        assert_eq!(outcome(&events, good), Some(JobOutcome::Done));
+        worker.shutdown();
+    }
+}

@@ -284,3 +284,39 @@ pub fn display_name(path: &Path) -> String {
         |name| name.to_string_lossy().into_owned(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_name_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("fake.png");
+        std::fs::write(&fake, b"not a png at all").expect("write");
+        let err = decode_photo(&fake).expect_err("garbage must not decode");
+        assert!(err.contains("fake.png"), "{err}");
+        let missing = dir.path().join("missing.jpg");
+        let err = decode_photo(&missing).expect_err("missing file");
+        assert!(err.contains("missing.jpg"), "{err}");
+    }
+
+    #[test]
+    fn a_png_named_jpg_still_decodes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("really-a-png.jpg");
+        image::RgbImage::from_pixel(7, 5, image::Rgb([1, 2, 3]))
+            .save_with_format(&path, image::ImageFormat::Png)
+            .expect("save");
+        let image = decode_photo(&path).expect("decodes by content");
+        assert_eq!((image.width(), image.height()), (7, 5));
+    }
+
+    #[test]
+    fn extensions_are_matched_without_case() {
+        assert!(has_image_extension(Path::new("a/B.JPG")));
+        assert!(has_image_extension(Path::new("c.TiFf")));
+        assert!(!has_image_extension(Path::new("notes.txt")));
+        assert!(!has_image_extension(Path::new("jpg")));
+    }
+}
