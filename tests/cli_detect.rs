@@ -18,8 +18,20 @@ fn facecast(data: &Path, args: &[&str]) -> Output {
 fn data_with_mtcnn() -> tempfile::TempDir {
     let data = tempfile::tempdir().expect("tempdir");
     let fixtures = common::fixture_dir("mtcnn");
-    let out = facecast(data.path(), &["weights", "import", "mtcnn", fixtures.to_str().expect("utf-8 path")]);
-    assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = facecast(
+        data.path(),
+        &[
+            "weights",
+            "import",
+            "mtcnn",
+            fixtures.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     data
 }
 
@@ -47,15 +59,22 @@ fn json_report_lists_every_photo_with_its_faces_largest_first() {
     assert!(montage[0]["box"][0].as_f64().expect("x1") < 0.0);
     let area = |f: &serde_json::Value| {
         let b = f["box"].as_array().expect("box");
-        (b[2].as_f64().unwrap_or(0.0) - b[0].as_f64().unwrap_or(0.0)) * (b[3].as_f64().unwrap_or(0.0) - b[1].as_f64().unwrap_or(0.0))
+        (b[2].as_f64().unwrap_or(0.0) - b[0].as_f64().unwrap_or(0.0))
+            * (b[3].as_f64().unwrap_or(0.0) - b[1].as_f64().unwrap_or(0.0))
     };
-    assert!(montage.windows(2).all(|w| area(&w[0]) >= area(&w[1])), "not largest first");
+    assert!(
+        montage.windows(2).all(|w| area(&w[0]) >= area(&w[1])),
+        "not largest first"
+    );
     for f in &montage {
         assert_eq!(f["landmarks"].as_array().expect("landmarks").len(), 5);
         assert!(f["score"].as_f64().expect("score") >= 0.7);
     }
     let astronaut = by_name("astronaut.png");
-    assert_eq!((astronaut["width"].as_u64(), astronaut["height"].as_u64()), (Some(512), Some(512)));
+    assert_eq!(
+        (astronaut["width"].as_u64(), astronaut["height"].as_u64()),
+        (Some(512), Some(512))
+    );
     assert!(astronaut["error"].is_null());
 }
 
@@ -68,9 +87,19 @@ fn unreadable_files_get_their_reason_and_the_others_still_run() {
     let photo = common::fixture_dir("mtcnn").join("astronaut.png");
     let out = facecast(
         data.path(),
-        &["detect", "--json", text.to_str().expect("utf-8"), photo.to_str().expect("utf-8"), "/no/such/photo.png"],
+        &[
+            "detect",
+            "--json",
+            text.to_str().expect("utf-8"),
+            photo.to_str().expect("utf-8"),
+            "/no/such/photo.png",
+        ],
     );
-    assert_eq!(out.status.code(), Some(2), "exit status when some files are unreadable");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit status when some files are unreadable"
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let images = report["images"].as_array().expect("images");
     assert_eq!(images.len(), 3);
@@ -83,7 +112,16 @@ fn unreadable_files_get_their_reason_and_the_others_still_run() {
 fn min_score_filters_the_reported_faces() {
     let data = data_with_mtcnn();
     let photo = common::fixture_dir("mtcnn").join("montage.png");
-    let out = facecast(data.path(), &["detect", "--json", "--min-score", "1.01", photo.to_str().expect("utf-8")]);
+    let out = facecast(
+        data.path(),
+        &[
+            "detect",
+            "--json",
+            "--min-score",
+            "1.01",
+            photo.to_str().expect("utf-8"),
+        ],
+    );
     assert!(out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["images"][0]["faces"].as_array().expect("faces").len(), 0);
@@ -93,7 +131,9 @@ fn min_score_filters_the_reported_faces() {
 fn a_big_photo_is_detected_on_a_capped_copy_and_mapped_back() {
     let data = data_with_mtcnn();
     // The astronaut scaled 6x into a 3072×3072 photo: the face must come back at full resolution.
-    let src = image::open(common::fixture_dir("mtcnn").join("astronaut.png")).expect("astronaut").to_rgb8();
+    let src = image::open(common::fixture_dir("mtcnn").join("astronaut.png"))
+        .expect("astronaut")
+        .to_rgb8();
     let big = image::imageops::resize(&src, 3072, 3072, image::imageops::FilterType::Triangle);
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("big.png");
@@ -104,7 +144,12 @@ fn a_big_photo_is_detected_on_a_capped_copy_and_mapped_back() {
     let faces = report["images"][0]["faces"].as_array().expect("faces").clone();
     assert_eq!(faces.len(), 1);
     // At 512 px the face box is about [181, 62, 268, 172]; ×6 within a few percent.
-    let b: Vec<f64> = faces[0]["box"].as_array().expect("box").iter().map(|v| v.as_f64().unwrap_or(0.0)).collect();
+    let b: Vec<f64> = faces[0]["box"]
+        .as_array()
+        .expect("box")
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(0.0))
+        .collect();
     for (got, want) in b.iter().zip([181.0 * 6.0, 62.0 * 6.0, 268.0 * 6.0, 172.0 * 6.0]) {
         assert!((got - want).abs() < 40.0, "box {b:?}");
     }

@@ -12,7 +12,11 @@ pub mod detect;
 pub mod weights;
 
 #[derive(Debug, Parser)]
-#[command(name = "facecast", version, about = "Swap the faces in product photos for one consistent virtual model.")]
+#[command(
+    name = "facecast",
+    version,
+    about = "Swap the faces in product photos for one consistent virtual model."
+)]
 pub struct Cli {
     /// Compute backend for the networks (overrides FACECAST_BACKEND); default: wgpu, else CPU.
     #[arg(long, global = true, value_enum)]
@@ -51,7 +55,10 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FACECAST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -65,7 +72,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if cli.samples {
                 open.extend(install_samples(cli.data_dir.clone())?);
             }
-            crate::app::run_window(crate::app::WindowOptions { backend, data_dir: cli.data_dir, open, samples: cli.samples })
+            crate::app::run_window(crate::app::WindowOptions {
+                backend,
+                data_dir: cli.data_dir,
+                open,
+                samples: cli.samples,
+            })
         }
     }
 }
