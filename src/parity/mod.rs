@@ -13,6 +13,8 @@ use burn::Device;
 use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
+pub mod arcface;
+pub mod faceshifter;
 pub mod mtcnn;
 
 /// Element-wise tolerance: `|port - ref| <= abs + rel * |ref|`.
@@ -190,6 +192,8 @@ pub type Runner = fn(&Fixture, &Device) -> Result<Vec<CaseResult>, ParityError>;
 pub fn runner(model: &str) -> Option<Runner> {
     match model {
         "mtcnn" => Some(mtcnn::run),
+        "arcface_ir_se50" => Some(arcface::run),
+        "faceshifter_aei" => Some(faceshifter::run),
         _ => None,
     }
 }
