@@ -6,6 +6,7 @@
 //! because the detections must match the official code to a fraction of a pixel.
 
 pub mod boxes;
+pub mod photo;
 
 use burn::tensor::{Tensor, TensorData};
 use burn::Device;
