@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use burn::Device;
+use burn::tensor::Device;
 
 fn fixture(name: &str) -> Option<PathBuf> {
     let root = std::env::var("FACECAST_FIXTURES").unwrap_or_else(|_| "../shared/fixtures".to_string());

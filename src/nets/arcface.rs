@@ -12,10 +12,8 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::module::max_pool2d;
-use burn::tensor::ops::MaxPoolOptions;
-use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::{Slice, Tensor};
+use burn::tensor::Device;
 
 use super::common::{PRelu, SeqChild, load_error_in_file_keys, rename_seq_keys};
 use crate::weights::load::{LoadError, Tolerated, load_module};
@@ -246,7 +244,7 @@ pub struct Shortcut {
 #[derive(Module, Debug)]
 pub struct Unit {
     pub res_layer: ResLayer,
-    /// None where the width is kept: the reference's `MaxPool2d(1, stride)` is a plain subsample.
+    /// None where the width is kept: the reference's `MaxPool2d(1, stride)` is `x[:, :, ::s, ::s]`.
     pub shortcut_layer: Option<Shortcut>,
     pub stride: usize,
 }
@@ -273,7 +271,10 @@ impl Unit {
         let shortcut = match &self.shortcut_layer {
             Some(s) => s.bn.forward(s.conv.forward(x.clone())),
             None if self.stride == 1 => x.clone(),
-            None => max_pool2d(x.clone(), MaxPoolOptions::new([1, 1], [self.stride, self.stride], [0, 0], [1, 1], false)),
+            None => {
+                let (all, step) = (Slice::new(0, None, 1), Slice::new(0, None, self.stride as isize));
+                x.clone().slice([all, all, step, step])
+            }
         };
         let r = &self.res_layer;
         let y = r.conv1.forward(r.bn1.forward(x));

@@ -1,6 +1,6 @@
 //! ArcFace IR-SE50 parity: every unit's output, the features before the L2 norm, the embedding.
 
-use burn::Device;
+use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError};
 use crate::nets::arcface::{ArcFace, ArcFaceConfig, ArcFaceError};

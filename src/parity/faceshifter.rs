@@ -2,7 +2,7 @@
 //! chain case, where the identity comes from the ArcFace fixture applied to a crop of the target.
 
 use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError, compare};
 use crate::nets::faceshifter::{AeiConfig, AeiError, AeiNet, arcface_input};
@@ -97,7 +97,7 @@ fn compare_row<const D: usize>(fx: &Fixture, name: &str, row: usize, case: &str,
     shape[0] = 1;
     let want = RawTensor::f32(shape, slice.to_vec());
     let dims = got.dims().to_vec();
-    match got.into_data().to_vec::<f32>() {
+    match got.into_data().try_to_vec::<f32>() {
         Ok(values) => compare(&case, &values, &dims, &want, fx.tolerance),
         Err(e) => CaseResult::fail(case, format!("cannot read the result: {e:?}")),
     }

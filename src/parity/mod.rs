@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use burn::Device;
+use burn::tensor::Device;
 
 use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use burn::Device;
+use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError, Tolerance};
 use crate::face::resample::Planes;

@@ -1,11 +1,15 @@
 //! Adaptive Attentional Denormalization: `AADLayer` and `AAD_ResBlk` of taotaonice's AEI-Net.
 
+// Field names are the checkpoint's (`AADBlk1.AAD1.conv1.weight`), and the Module derive turns
+// them into local variables, so the lint is silenced for the whole file.
+#![allow(non_snake_case)]
+
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::Device;
 
 use super::config::AadBlockConfig;
 
@@ -67,7 +71,6 @@ impl AadLayer {
 }
 
 /// `AAD_ResBlk`: two AAD → ReLU → Conv3×3 steps, plus a third on the shortcut when the width changes.
-#[allow(non_snake_case)]
 #[derive(Module, Debug)]
 pub struct AadResBlk {
     pub AAD1: AadLayer,

@@ -7,7 +7,7 @@ use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::Device;
 
 use super::config::{AeiConfig, DECODER_DECONVS, ENCODER_CONVS};
 

@@ -1,17 +1,20 @@
 //! `AADGenerator`: from the identity vector at 1×1 up to the 256×256 face, one AAD block per
 //! attribute map.
 
+// Field names are the checkpoint's (`AADBlk1.AAD1.conv1.weight`), and the Module derive turns
+// them into local variables, so the lint is silenced for the whole file.
+#![allow(non_snake_case)]
+
 use burn::module::Module;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::Device;
 
 use super::aad::AadResBlk;
 use super::config::{AeiConfig, GENERATOR_BLOCKS};
 use super::encoder::upsample2;
 
 /// Field names follow the checkpoint (`generator.AADBlk3.AAD1.fc1.weight`).
-#[allow(non_snake_case)]
 #[derive(Module, Debug)]
 pub struct AadGenerator {
     /// ConvTranspose2d(c_id → up1_out, k2, s1, p0, with bias) on z_id as N×c_id×1×1.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::Device;
+use burn::tensor::Device;
 
 use super::aad::AadResBlk;
 use super::config::{AeiConfig, GENERATOR_BLOCKS};

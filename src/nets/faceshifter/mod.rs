@@ -19,7 +19,7 @@ use burn::module::Module;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::Device;
 
 pub use config::{AadBlockConfig, AeiConfig, AeiConfigError, INPUT_SIZE};
 use encoder::MlAttrEncoder;

@@ -9,7 +9,7 @@ pub mod boxes;
 pub mod photo;
 
 use burn::tensor::{Tensor, TensorData};
-use burn::Device;
+use burn::tensor::Device;
 
 use self::boxes::{Candidate, bbreg, crop_window, nms_iou, nms_min, regress_stage1, rerec};
 use crate::face::resample::{Planes, resize_area};
