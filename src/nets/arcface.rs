@@ -11,33 +11,89 @@ use std::path::Path;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::Device;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Slice, Tensor};
-use burn::tensor::Device;
 
 use super::common::{PRelu, SeqChild, load_error_in_file_keys, rename_seq_keys};
-use crate::weights::load::{LoadError, Tolerated, load_module};
 use crate::weights::TensorMap;
+use crate::weights::load::{LoadError, Tolerated, load_module};
 
 /// The squeeze-excitation bottleneck divides the width by this (`SEModule(depth, 16)`).
 const SE_REDUCTION: usize = 16;
 
 /// The PyTorch Sequential children of the checkpoint and the fields that hold them here.
 const SEQ_NAMES: &[SeqChild] = &[
-    SeqChild { parent: "input_layer", index: "0", field: "conv" },
-    SeqChild { parent: "input_layer", index: "1", field: "bn" },
-    SeqChild { parent: "input_layer", index: "2", field: "prelu" },
-    SeqChild { parent: "res_layer", index: "0", field: "bn1" },
-    SeqChild { parent: "res_layer", index: "1", field: "conv1" },
-    SeqChild { parent: "res_layer", index: "2", field: "prelu" },
-    SeqChild { parent: "res_layer", index: "3", field: "conv2" },
-    SeqChild { parent: "res_layer", index: "4", field: "bn2" },
-    SeqChild { parent: "res_layer", index: "5", field: "se" },
-    SeqChild { parent: "shortcut_layer", index: "0", field: "conv" },
-    SeqChild { parent: "shortcut_layer", index: "1", field: "bn" },
-    SeqChild { parent: "output_layer", index: "0", field: "bn2d" },
-    SeqChild { parent: "output_layer", index: "3", field: "linear" },
-    SeqChild { parent: "output_layer", index: "4", field: "bn1d" },
+    SeqChild {
+        parent: "input_layer",
+        index: "0",
+        field: "conv",
+    },
+    SeqChild {
+        parent: "input_layer",
+        index: "1",
+        field: "bn",
+    },
+    SeqChild {
+        parent: "input_layer",
+        index: "2",
+        field: "prelu",
+    },
+    SeqChild {
+        parent: "res_layer",
+        index: "0",
+        field: "bn1",
+    },
+    SeqChild {
+        parent: "res_layer",
+        index: "1",
+        field: "conv1",
+    },
+    SeqChild {
+        parent: "res_layer",
+        index: "2",
+        field: "prelu",
+    },
+    SeqChild {
+        parent: "res_layer",
+        index: "3",
+        field: "conv2",
+    },
+    SeqChild {
+        parent: "res_layer",
+        index: "4",
+        field: "bn2",
+    },
+    SeqChild {
+        parent: "res_layer",
+        index: "5",
+        field: "se",
+    },
+    SeqChild {
+        parent: "shortcut_layer",
+        index: "0",
+        field: "conv",
+    },
+    SeqChild {
+        parent: "shortcut_layer",
+        index: "1",
+        field: "bn",
+    },
+    SeqChild {
+        parent: "output_layer",
+        index: "0",
+        field: "bn2d",
+    },
+    SeqChild {
+        parent: "output_layer",
+        index: "3",
+        field: "linear",
+    },
+    SeqChild {
+        parent: "output_layer",
+        index: "4",
+        field: "bn1d",
+    },
 ];
 
 /// The architecture: stage widths and unit counts, the stem width and the embedding size.
@@ -83,7 +139,11 @@ impl ArcFaceConfig {
             out.with_se = match mode {
                 "ir_se" => true,
                 "ir" => false,
-                other => return Err(ArcFaceConfigError(format!("mode \"{other}\" is not \"ir\" or \"ir_se\""))),
+                other => {
+                    return Err(ArcFaceConfigError(format!(
+                        "mode \"{other}\" is not \"ir\" or \"ir_se\""
+                    )));
+                }
             };
         }
         if let Some(v) = usize_of(config, "stem_width")? {
@@ -99,9 +159,9 @@ impl ArcFaceConfig {
             out.embedding_dim = v;
         }
         if let Some(v) = list_of(config, "input_hw")? {
-            out.input_hw = v
-                .try_into()
-                .map_err(|v: Vec<usize>| ArcFaceConfigError(format!("input_hw has {} entries, not 2", v.len())))?;
+            out.input_hw = v.try_into().map_err(|v: Vec<usize>| {
+                ArcFaceConfigError(format!("input_hw has {} entries, not 2", v.len()))
+            })?;
         }
         out.validate()?;
         Ok(out)
@@ -119,10 +179,15 @@ impl ArcFaceConfig {
             return Err(ArcFaceConfigError("a stage has no units".into()));
         }
         if self.with_se && self.stage_depths.iter().any(|&d| d < SE_REDUCTION) {
-            return Err(ArcFaceConfigError(format!("an SE stage narrower than {SE_REDUCTION} channels")));
+            return Err(ArcFaceConfigError(format!(
+                "an SE stage narrower than {SE_REDUCTION} channels"
+            )));
         }
         let [h, w] = self.output_hw();
-        if h == 0 || w == 0 || h << self.stage_depths.len() != self.input_hw[0] || w << self.stage_depths.len() != self.input_hw[1]
+        if h == 0
+            || w == 0
+            || h << self.stage_depths.len() != self.input_hw[0]
+            || w << self.stage_depths.len() != self.input_hw[1]
         {
             return Err(ArcFaceConfigError(format!(
                 "input {:?} does not halve evenly through {} stages",
@@ -170,18 +235,27 @@ fn lookup<'a>(config: &'a serde_json::Value, key: &str) -> Option<&'a serde_json
 fn usize_of(config: &serde_json::Value, key: &str) -> Result<Option<usize>, ArcFaceConfigError> {
     match lookup(config, key) {
         None => Ok(None),
-        Some(v) => {
-            v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| ArcFaceConfigError(format!("{key} is not an integer")))
-        }
+        Some(v) => v
+            .as_u64()
+            .map(|n| Some(n as usize))
+            .ok_or_else(|| ArcFaceConfigError(format!("{key} is not an integer"))),
     }
 }
 
 fn list_of(config: &serde_json::Value, key: &str) -> Result<Option<Vec<usize>>, ArcFaceConfigError> {
-    let Some(v) = lookup(config, key) else { return Ok(None) };
-    let items = v.as_array().ok_or_else(|| ArcFaceConfigError(format!("{key} is not a list")))?;
+    let Some(v) = lookup(config, key) else {
+        return Ok(None);
+    };
+    let items = v
+        .as_array()
+        .ok_or_else(|| ArcFaceConfigError(format!("{key} is not a list")))?;
     items
         .iter()
-        .map(|x| x.as_u64().map(|n| n as usize).ok_or_else(|| ArcFaceConfigError(format!("{key} holds a non-integer"))))
+        .map(|x| {
+            x.as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| ArcFaceConfigError(format!("{key} holds a non-integer")))
+        })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
@@ -262,9 +336,15 @@ impl Unit {
                 fc2: conv(depth / SE_REDUCTION, depth, 1, 1, device),
             }),
         };
-        let shortcut_layer =
-            (cin != depth).then(|| Shortcut { conv: conv(cin, depth, 1, stride, device), bn: bn(depth, device) });
-        Unit { res_layer, shortcut_layer, stride }
+        let shortcut_layer = (cin != depth).then(|| Shortcut {
+            conv: conv(cin, depth, 1, stride, device),
+            bn: bn(depth, device),
+        });
+        Unit {
+            res_layer,
+            shortcut_layer,
+            stride,
+        }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -328,10 +408,16 @@ impl ArcFace {
     /// A network with lazily initialised (not yet allocated) weights, to be loaded.
     pub fn new(config: &ArcFaceConfig, device: &Device) -> ArcFace {
         let stem = config.stem_width;
-        let input_layer =
-            InputLayer { conv: conv(3, stem, 3, 1, device), bn: bn(stem, device), prelu: PRelu::new(stem, device) };
-        let body =
-            config.units().into_iter().map(|(i, o, s)| Unit::new(i, o, s, config.with_se, device)).collect::<Vec<_>>();
+        let input_layer = InputLayer {
+            conv: conv(3, stem, 3, 1, device),
+            bn: bn(stem, device),
+            prelu: PRelu::new(stem, device),
+        };
+        let body = config
+            .units()
+            .into_iter()
+            .map(|(i, o, s)| Unit::new(i, o, s, config.with_se, device))
+            .collect::<Vec<_>>();
         let last = config.stage_depths.last().copied().unwrap_or(stem);
         let [h, w] = config.output_hw();
         let output_layer = OutputLayer {
@@ -339,7 +425,11 @@ impl ArcFace {
             linear: LinearConfig::new(last * h * w, config.embedding_dim).init(device),
             bn1d: bn(config.embedding_dim, device),
         };
-        ArcFace { input_layer, body, output_layer }
+        ArcFace {
+            input_layer,
+            body,
+            output_layer,
+        }
     }
 
     /// Builds the network from a bare `Backbone` state dict (`model_ir_se50.pth`). Keys keep the
@@ -368,7 +458,12 @@ impl ArcFace {
         let mut body = Vec::with_capacity(self.body.len());
         let features = self.head(self.units(input_layer.clone(), |m| body.push(m)));
         let embedding = l2_normalize(features.clone());
-        ArcFaceTrace { input_layer, body, features, embedding }
+        ArcFaceTrace {
+            input_layer,
+            body,
+            features,
+            embedding,
+        }
     }
 
     fn stem(&self, x: Tensor<4>) -> Tensor<4> {
@@ -397,4 +492,42 @@ impl ArcFace {
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
     let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt();
     x / norm
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_network_has_the_released_file_layout() {
+        let net = ArcFace::new(&ArcFaceConfig::official(), &Device::flex());
+        crate::nets::common::assert_official_layout(&net, SEQ_NAMES, "arcface_ir_se50");
+    }
+
+    #[test]
+    fn units_are_numbered_flat_over_the_stages() {
+        let units = ArcFaceConfig::official().units();
+        assert_eq!(units.len(), 24);
+        let strided: Vec<usize> = (0..24).filter(|&i| units[i].2 == 2).collect();
+        assert_eq!(strided, vec![0, 3, 7, 21]);
+        let projected: Vec<usize> = (0..24).filter(|&i| units[i].0 != units[i].1).collect();
+        assert_eq!(projected, vec![3, 7, 21]);
+    }
+
+    #[test]
+    fn patched_fixture_config_is_read() {
+        let json = serde_json::json!({
+            "num_layers": 50, "mode": "ir_se", "PATCHED_stem_width": 16,
+            "PATCHED_stage_depths": [16, 32, 48, 64], "PATCHED_stage_units": [1, 2, 1, 1],
+            "PATCHED_embedding_dim": 512, "input_hw": [112, 112]
+        });
+        let c = ArcFaceConfig::from_json(&json).unwrap();
+        assert_eq!(
+            c.units(),
+            vec![(16, 16, 2), (16, 32, 2), (32, 32, 1), (32, 48, 2), (48, 64, 2)]
+        );
+        assert_eq!(c.output_hw(), [7, 7]);
+        let bad = serde_json::json!({ "stage_depths": [64, 128], "stage_units": [3, 4, 14] });
+        assert!(ArcFaceConfig::from_json(&bad).is_err());
+    }
 }

@@ -8,8 +8,10 @@ use crate::weights::read_checkpoint;
 
 /// The fixture's network, built from its `config` and loaded from its `weights.pth`.
 pub fn load_net(fx: &Fixture, device: &Device) -> Result<ArcFace, ParityError> {
-    let config = ArcFaceConfig::from_json(fx.config())
-        .map_err(|e| ParityError::Meta { dir: fx.dir.clone(), field: format!("config ({e})") })?;
+    let config = ArcFaceConfig::from_json(fx.config()).map_err(|e| ParityError::Meta {
+        dir: fx.dir.clone(),
+        field: format!("config ({e})"),
+    })?;
     let path = fx.path("weights.pth");
     let tensors = read_checkpoint(&path)?.flatten_tensors();
     ArcFace::from_state_dict(tensors, &path, &config, device).map_err(|e| match e {
@@ -29,7 +31,10 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
     // A reference with more units than the config built is a config-reading bug, not a pass.
     let extra = fx.names_with_prefix("inter.body.").len().saturating_sub(units);
     if extra > 0 {
-        results.push(CaseResult::fail("inter.body", format!("{extra} reference units were not computed")));
+        results.push(CaseResult::fail(
+            "inter.body",
+            format!("{extra} reference units were not computed"),
+        ));
     }
     results.push(fx.compare("inter.output_layer", trace.features));
     results.push(fx.compare("output", trace.embedding));

@@ -7,9 +7,9 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::Tensor;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
+use burn::tensor::activation::{relu, sigmoid};
 
 use super::config::AadBlockConfig;
 
@@ -27,7 +27,10 @@ pub fn instance_norm(x: Tensor<4>) -> Tensor<4> {
 
 fn conv(cin: usize, cout: usize, k: usize, bias: bool, device: &Device) -> Conv2d {
     let p = k / 2;
-    Conv2dConfig::new([cin, cout], [k, k]).with_padding(PaddingConfig2d::Explicit(p, p, p, p)).with_bias(bias).init(device)
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(bias)
+        .init(device)
 }
 
 /// Blends an attribute-driven and an identity-driven denormalisation of `h` with a learned mask.

@@ -63,7 +63,11 @@ impl AeiConfig {
             decoder_widths: OFFICIAL_DECODER.iter().map(|&c| d(c)).collect(),
             blocks: OFFICIAL_BLOCKS
                 .iter()
-                .map(|&(cin, cout, c_attr)| AadBlockConfig { cin: d(cin), cout: d(cout), c_attr: d(c_attr) })
+                .map(|&(cin, cout, c_attr)| AadBlockConfig {
+                    cin: d(cin),
+                    cout: d(cout),
+                    c_attr: d(c_attr),
+                })
                 .collect(),
             up1_out: d(OFFICIAL_UP1),
         }
@@ -86,17 +90,24 @@ impl AeiConfig {
         }
         // The key is spelled `generator_blocks(cin,cout,c_attr)` in meta.json.
         let blocks_key = config.as_object().and_then(|map| {
-            map.keys().find(|k| k.trim_start_matches("PATCHED_").starts_with("generator_blocks")).cloned()
+            map.keys()
+                .find(|k| k.trim_start_matches("PATCHED_").starts_with("generator_blocks"))
+                .cloned()
         });
         if let Some(key) = blocks_key {
-            let rows = config[&key].as_array().ok_or_else(|| AeiConfigError(format!("{key} is not a list")))?;
+            let rows = config[&key]
+                .as_array()
+                .ok_or_else(|| AeiConfigError(format!("{key} is not a list")))?;
             out.blocks = rows
                 .iter()
                 .map(|row| {
                     let v = integers(row, &key)?;
                     match v.as_slice() {
                         &[cin, cout, c_attr] => Ok(AadBlockConfig { cin, cout, c_attr }),
-                        _ => Err(AeiConfigError(format!("{key} has a row of {} values, not 3", v.len()))),
+                        _ => Err(AeiConfigError(format!(
+                            "{key} has a row of {} values, not 3",
+                            v.len()
+                        ))),
                     }
                 })
                 .collect::<Result<_, _>>()?;
@@ -104,7 +115,9 @@ impl AeiConfig {
         if let Some(hw) = list_of(config, "input_hw")?
             && hw != [INPUT_SIZE, INPUT_SIZE]
         {
-            return Err(AeiConfigError(format!("input_hw {hw:?}: AEI-Net only runs at {INPUT_SIZE}×{INPUT_SIZE}")));
+            return Err(AeiConfigError(format!(
+                "input_hw {hw:?}: AEI-Net only runs at {INPUT_SIZE}×{INPUT_SIZE}"
+            )));
         }
         out.validate()?;
         Ok(out)
@@ -131,17 +144,27 @@ impl AeiConfig {
         ];
         for (name, got, want) in counts {
             if got != want {
-                return Err(AeiConfigError(format!("{name} has {got} entries, the architecture has {want}")));
+                return Err(AeiConfigError(format!(
+                    "{name} has {got} entries, the architecture has {want}"
+                )));
             }
         }
-        let widths = self.encoder_widths.iter().chain(&self.decoder_widths).chain([&self.up1_out, &self.c_id]);
+        let widths = self
+            .encoder_widths
+            .iter()
+            .chain(&self.decoder_widths)
+            .chain([&self.up1_out, &self.c_id]);
         if widths.into_iter().any(|&w| w == 0) || self.blocks.iter().any(|b| b.cin == 0 || b.cout == 0) {
             return Err(AeiConfigError("a layer has zero channels".into()));
         }
         let mut cin = self.up1_out;
         for ((k, block), attr) in self.blocks.iter().enumerate().zip(self.attr_channels()) {
             if block.cin != cin {
-                return Err(AeiConfigError(format!("AADBlk{} takes {} channels but receives {cin}", k + 1, block.cin)));
+                return Err(AeiConfigError(format!(
+                    "AADBlk{} takes {} channels but receives {cin}",
+                    k + 1,
+                    block.cin
+                )));
             }
             if block.c_attr != attr {
                 return Err(AeiConfigError(format!(
@@ -154,7 +177,9 @@ impl AeiConfig {
             cin = block.cout;
         }
         if cin != 3 {
-            return Err(AeiConfigError(format!("the last block gives {cin} channels, not an image's 3")));
+            return Err(AeiConfigError(format!(
+                "the last block gives {cin} channels, not an image's 3"
+            )));
         }
         Ok(())
     }
@@ -167,7 +192,10 @@ fn lookup<'a>(config: &'a serde_json::Value, key: &str) -> Option<&'a serde_json
 fn usize_of(config: &serde_json::Value, key: &str) -> Result<Option<usize>, AeiConfigError> {
     match lookup(config, key) {
         None => Ok(None),
-        Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| AeiConfigError(format!("{key} is not an integer"))),
+        Some(v) => v
+            .as_u64()
+            .map(|n| Some(n as usize))
+            .ok_or_else(|| AeiConfigError(format!("{key} is not an integer"))),
     }
 }
 
@@ -176,10 +204,16 @@ fn list_of(config: &serde_json::Value, key: &str) -> Result<Option<Vec<usize>>, 
 }
 
 fn integers(v: &serde_json::Value, key: &str) -> Result<Vec<usize>, AeiConfigError> {
-    let items = v.as_array().ok_or_else(|| AeiConfigError(format!("{key} is not a list")))?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| AeiConfigError(format!("{key} is not a list")))?;
     items
         .iter()
-        .map(|x| x.as_u64().map(|n| n as usize).ok_or_else(|| AeiConfigError(format!("{key} holds a non-integer"))))
+        .map(|x| {
+            x.as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| AeiConfigError(format!("{key} holds a non-integer")))
+        })
         .collect()
 }
 
@@ -209,7 +243,21 @@ mod tests {
         let json = serde_json::json!({ "c_id": 512, "PATCHED_channel_divisor": 16 });
         let c = AeiConfig::from_json(&json).unwrap();
         assert_eq!(c.encoder_widths, vec![2, 4, 8, 16, 32, 64, 64]);
-        assert_eq!(c.blocks[1], AadBlockConfig { cin: 64, cout: 64, c_attr: 128 });
-        assert_eq!(c.blocks[7], AadBlockConfig { cin: 4, cout: 3, c_attr: 4 });
+        assert_eq!(
+            c.blocks[1],
+            AadBlockConfig {
+                cin: 64,
+                cout: 64,
+                c_attr: 128
+            }
+        );
+        assert_eq!(
+            c.blocks[7],
+            AadBlockConfig {
+                cin: 4,
+                cout: 3,
+                c_attr: 4
+            }
+        );
     }
 }

@@ -3,11 +3,11 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::Device;
+use burn::tensor::Tensor;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::Tensor;
-use burn::tensor::Device;
 
 use super::config::{AeiConfig, DECODER_DECONVS, ENCODER_CONVS};
 
@@ -86,8 +86,11 @@ pub struct MlAttrEncoder {
 /// Bilinear ×2 with `align_corners=True`, the only resize AEI-Net uses.
 pub fn upsample2(x: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
-    let options = InterpolateOptions { align_corners: true, ..InterpolateOptions::new(InterpolateMode::Bilinear) }
-        .with_output_size([2 * h, 2 * w]);
+    let options = InterpolateOptions {
+        align_corners: true,
+        ..InterpolateOptions::new(InterpolateMode::Bilinear)
+    }
+    .with_output_size([2 * h, 2 * w]);
     interpolate(x, options)
 }
 
@@ -118,10 +121,23 @@ impl MlAttrEncoder {
 
     /// (N, 3, 256, 256) → z_attr1 (2 px) … z_attr8 (256 px).
     pub fn forward(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
-        let downs: [&DownBlock; ENCODER_CONVS] =
-            [&self.conv1, &self.conv2, &self.conv3, &self.conv4, &self.conv5, &self.conv6, &self.conv7];
-        let ups: [&UpBlock; DECODER_DECONVS] =
-            [&self.deconv1, &self.deconv2, &self.deconv3, &self.deconv4, &self.deconv5, &self.deconv6];
+        let downs: [&DownBlock; ENCODER_CONVS] = [
+            &self.conv1,
+            &self.conv2,
+            &self.conv3,
+            &self.conv4,
+            &self.conv5,
+            &self.conv6,
+            &self.conv7,
+        ];
+        let ups: [&UpBlock; DECODER_DECONVS] = [
+            &self.deconv1,
+            &self.deconv2,
+            &self.deconv3,
+            &self.deconv4,
+            &self.deconv5,
+            &self.deconv6,
+        ];
         let mut skips = Vec::with_capacity(ENCODER_CONVS - 1);
         let mut x = x;
         for (k, block) in downs.into_iter().enumerate() {

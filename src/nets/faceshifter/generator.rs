@@ -7,8 +7,8 @@
 
 use burn::module::Module;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
-use burn::tensor::Tensor;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
 
 use super::aad::AadResBlk;
 use super::config::{AeiConfig, GENERATOR_BLOCKS};
@@ -40,7 +40,9 @@ pub struct GeneratorTrace {
 }
 
 pub fn up1(config: &AeiConfig, device: &Device) -> ConvTranspose2d {
-    ConvTranspose2dConfig::new([config.c_id, config.up1_out], [2, 2]).with_bias(true).init(device)
+    ConvTranspose2dConfig::new([config.c_id, config.up1_out], [2, 2])
+        .with_bias(true)
+        .init(device)
 }
 
 impl AadGenerator {
@@ -74,7 +76,12 @@ impl AadGenerator {
     }
 
     /// z_attr1..z_attr8 and z_id (N, c_id) → Y in (-1, 1), BGR.
-    pub fn forward(&self, z_attr: &[Tensor<4>], z_id: Tensor<2>, mut trace: Option<&mut GeneratorTrace>) -> Tensor<4> {
+    pub fn forward(
+        &self,
+        z_attr: &[Tensor<4>],
+        z_id: Tensor<2>,
+        mut trace: Option<&mut GeneratorTrace>,
+    ) -> Tensor<4> {
         let [n, c_id] = z_id.dims();
         let mut m = self.up1.forward(z_id.clone().reshape([n, c_id, 1, 1]));
         if let Some(t) = trace.as_deref_mut() {

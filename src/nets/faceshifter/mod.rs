@@ -16,10 +16,10 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use burn::module::Module;
+use burn::tensor::Device;
+use burn::tensor::Tensor;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::Tensor;
-use burn::tensor::Device;
 
 pub use config::{AadBlockConfig, AeiConfig, AeiConfigError, INPUT_SIZE};
 use encoder::MlAttrEncoder;
@@ -71,7 +71,11 @@ pub enum AeiError {
     #[error("{}: {reason}", file.display())]
     WrongCheckpoint { file: PathBuf, reason: String },
     #[error("{what} must be {expected}, got {got:?}")]
-    Input { what: &'static str, expected: String, got: Vec<usize> },
+    Input {
+        what: &'static str,
+        expected: String,
+        got: Vec<usize>,
+    },
 }
 
 impl AeiNet {
@@ -107,7 +111,11 @@ impl AeiNet {
     }
 
     /// [`AeiNet::forward`] keeping the generator's intermediate maps and masks.
-    pub fn forward_traced(&self, xt: Tensor<4>, z_id: Tensor<2>) -> Result<(AeiOutput, GeneratorTrace), AeiError> {
+    pub fn forward_traced(
+        &self,
+        xt: Tensor<4>,
+        z_id: Tensor<2>,
+    ) -> Result<(AeiOutput, GeneratorTrace), AeiError> {
         self.check_inputs(&xt, &z_id)?;
         let z_attr = self.encoder.forward(xt);
         let mut trace = GeneratorTrace::default();
@@ -149,7 +157,36 @@ pub fn arcface_input(aligned: Tensor<4>) -> Result<Tensor<4>, AeiError> {
         });
     }
     let window = aligned.slice([0..n, 0..c, ARCFACE_CROP, ARCFACE_CROP]);
-    let options = InterpolateOptions { align_corners: true, ..InterpolateOptions::new(InterpolateMode::Bilinear) }
-        .with_output_size([ARCFACE_INPUT, ARCFACE_INPUT]);
+    let options = InterpolateOptions {
+        align_corners: true,
+        ..InterpolateOptions::new(InterpolateMode::Bilinear)
+    }
+    .with_output_size([ARCFACE_INPUT, ARCFACE_INPUT]);
     Ok(interpolate(window, options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn official_network_has_the_released_file_layout() {
+        // Parameters stay lazy: the 0.74 GB of the official widths are never allocated here.
+        let net = AeiNet::new(&AeiConfig::official(), &Device::flex()).unwrap();
+        crate::nets::common::assert_official_layout(&net, load::ENCODER_SEQ, "faceshifter_aei");
+    }
+
+    #[test]
+    fn inputs_of_the_wrong_size_are_refused() {
+        let device = Device::flex();
+        let net = AeiNet::new(&AeiConfig::divided(8, 32), &device).unwrap();
+        let err = net
+            .forward(
+                Tensor::zeros([1, 3, 128, 128], &device),
+                Tensor::zeros([1, 8], &device),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("256"), "{err}");
+        assert!(arcface_input(Tensor::zeros([1, 3, 112, 112], &device)).is_err());
+    }
 }
