@@ -2,6 +2,8 @@
 //! checkpoint so the key mapping stays short. Networks know nothing about files or the UI.
 
 pub mod clip_text;
+pub mod arcface;
 pub mod common;
+pub mod faceshifter;
 pub mod mtcnn;
 pub mod styleclip;

@@ -14,6 +14,8 @@ use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
 pub mod clip_text;
+pub mod arcface;
+pub mod faceshifter;
 pub mod mtcnn;
 pub mod styleclip_global;
 pub mod styleclip_mapper;
@@ -243,6 +245,8 @@ pub fn runner(model: &str) -> Option<Runner> {
         "clip_text" => Some(clip_text::run),
         "styleclip_global" => Some(styleclip_global::run),
         "styleclip_mapper" => Some(styleclip_mapper::run),
+        "arcface_ir_se50" => Some(arcface::run),
+        "faceshifter_aei" => Some(faceshifter::run),
         _ => None,
     }
 }
