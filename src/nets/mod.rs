@@ -3,3 +3,4 @@
 
 pub mod common;
 pub mod mtcnn;
+pub mod stylegan2;

@@ -14,6 +14,7 @@ use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
 pub mod mtcnn;
+pub mod stylegan2;
 
 /// Element-wise tolerance: `|port - ref| <= abs + rel * |ref|`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -190,6 +191,7 @@ pub type Runner = fn(&Fixture, &Device) -> Result<Vec<CaseResult>, ParityError>;
 pub fn runner(model: &str) -> Option<Runner> {
     match model {
         "mtcnn" => Some(mtcnn::run),
+        "stylegan2" => Some(stylegan2::run),
         _ => None,
     }
 }
