@@ -2,5 +2,6 @@
 //! checkpoint so the key mapping stays short. Networks know nothing about files or the UI.
 
 pub mod common;
+pub mod gpen;
 pub mod mtcnn;
 pub mod stylegan2;

@@ -13,6 +13,7 @@ use burn::tensor::Device;
 use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
+pub mod gpen;
 pub mod mtcnn;
 pub mod stylegan2;
 
@@ -194,6 +195,7 @@ pub fn runner(model: &str) -> Option<Runner> {
     match model {
         "mtcnn" => Some(mtcnn::run),
         "stylegan2" => Some(stylegan2::run),
+        "gpen" => Some(gpen::run),
         _ => None,
     }
 }

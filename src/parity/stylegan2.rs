@@ -47,7 +47,7 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
     // Case A: z → w → truncated w → W+ → S → image, with every layer's activation.
     let avg = model.truncation_latent();
     results.push(fx.compare("truncation_latent", avg.clone()));
-    let w = g.map(fx.tensor::<2>("z", device)?);
+    let w = g.mapping(fx.tensor::<2>("z", device)?);
     results.push(fx.compare("w", w.clone()));
     let w_trunc = truncate(w, scalar(fx, "truncation")?, avg.clone());
     results.push(fx.compare("w_truncated", w_trunc.clone()));

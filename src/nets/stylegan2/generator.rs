@@ -77,14 +77,14 @@ impl Generator {
     }
 
     /// z → w: PixelNorm, then the mapping layers. `[B, style_dim]` both.
-    pub fn map(&self, z: Tensor<2>) -> Tensor<2> {
+    pub fn mapping(&self, z: Tensor<2>) -> Tensor<2> {
         self.style.iter().fold(pixel_norm(z), |x, layer| layer.forward(x))
     }
 
     /// `g.mean_latent(n)`: the mean w of `n` random z, for checkpoints without `latent_avg`.
     pub fn mean_latent(&self, n: usize, device: &Device) -> Tensor<1> {
         let z = Tensor::random([n.max(1), self.style_dim], Distribution::Normal(0.0, 1.0), device);
-        self.map(z).mean_dim(0).reshape([self.style_dim])
+        self.mapping(z).mean_dim(0).reshape([self.style_dim])
     }
 
     /// One w per sample repeated over all `n_latent` rows of W+.

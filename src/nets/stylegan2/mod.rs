@@ -80,7 +80,7 @@ impl StyleGan2 {
     }
 
     fn truncated_w(&self, z: Tensor<2>, truncation: f64) -> Tensor<2> {
-        let w = self.generator.map(z);
+        let w = self.generator.mapping(z);
         if truncation < 1.0 { truncate(w, truncation, self.truncation_latent()) } else { w }
     }
 
