@@ -18,7 +18,12 @@ fn model(dir: &std::path::Path, device: &Device) -> StyleGan2 {
 }
 
 fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
-    let d = (a - b).abs().max().into_data().try_into_vec_as::<f32>().expect("readable");
+    let d = (a - b)
+        .abs()
+        .max()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("readable");
     d[0]
 }
 
@@ -26,18 +31,34 @@ fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
 fn fixture_passes_every_case() {
     let Some(dir) = fixture() else { return };
     let cases = run_fixture(&dir, &Device::flex()).expect("fixture runs");
-    let failed: Vec<String> =
-        cases.iter().filter(|c| !c.passed).map(|c| format!("{} ({:e}) {:?}", c.name, c.max_abs_err, c.note)).collect();
+    let failed: Vec<String> = cases
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{} ({:e}) {:?}", c.name, c.max_abs_err, c.note))
+        .collect();
     assert!(failed.is_empty(), "failed cases: {failed:#?}");
     // Every output tensor of the fixture is checked, not only some.
     let fx = Fixture::open(&dir).expect("fixture opens");
-    let inputs = ["z", "truncation", "mix.z1", "mix.z2", "mix.inject_index", "mix.truncation"];
+    let inputs = [
+        "z",
+        "truncation",
+        "mix.z1",
+        "mix.z2",
+        "mix.inject_index",
+        "mix.truncation",
+    ];
     let inputs_too = ["wplus.latent", "sedit.delta_s_conv"];
     for name in fx.io.tensors.keys() {
-        if name.starts_with("noise.") || inputs.contains(&name.as_str()) || inputs_too.contains(&name.as_str()) {
+        if name.starts_with("noise.")
+            || inputs.contains(&name.as_str())
+            || inputs_too.contains(&name.as_str())
+        {
             continue;
         }
-        assert!(cases.iter().any(|c| &c.name == name), "io tensor {name} is not compared");
+        assert!(
+            cases.iter().any(|c| &c.name == name),
+            "io tensor {name} is not compared"
+        );
     }
 }
 
@@ -46,15 +67,24 @@ fn random_noise_varies_and_given_noise_is_deterministic() {
     let Some(dir) = fixture() else { return };
     let device = Device::flex();
     let sg = model(&dir, &device);
-    let z = Tensor::<2>::random([1, sg.generator.style_dim], Distribution::Normal(0.0, 1.0), &device);
+    let z = Tensor::<2>::random(
+        [1, sg.generator.style_dim],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let wplus = sg.latent(z, 0.7);
     let g = &sg.generator;
     let fixed = sg.fixed_noise();
-    assert!(matches!(fixed, Noise::Given(_)), "the fixture's checkpoint stores its noise buffers");
+    assert!(
+        matches!(fixed, Noise::Given(_)),
+        "the fixture's checkpoint stores its noise buffers"
+    );
     let a = g.synthesize_wplus(wplus.clone(), &fixed).expect("synthesis");
     let b = g.synthesize_wplus(wplus.clone(), &fixed).expect("synthesis");
     assert_eq!(max_abs_diff(a.clone(), b), 0.0);
-    let r1 = g.synthesize_wplus(wplus.clone(), &Noise::Random).expect("synthesis");
+    let r1 = g
+        .synthesize_wplus(wplus.clone(), &Noise::Random)
+        .expect("synthesis");
     let r2 = g.synthesize_wplus(wplus, &Noise::Random).expect("synthesis");
     assert!(max_abs_diff(r1, r2) > 1e-4, "random noise must change the image");
 }
@@ -69,20 +99,37 @@ fn wrong_inputs_are_errors_not_panics() {
     assert!(matches!(g.styles(bad_wplus), Err(StyleGanError::Input(_))));
     let wplus = sg.latent(Tensor::zeros([1, g.style_dim], &device), 1.0);
     let short = Noise::Given(vec![Tensor::zeros([1, 1, 4, 4], &device)]);
-    assert!(matches!(g.synthesize_wplus(wplus.clone(), &short), Err(StyleGanError::Input(_))));
+    assert!(matches!(
+        g.synthesize_wplus(wplus.clone(), &short),
+        Err(StyleGanError::Input(_))
+    ));
     let mut styles = g.styles(wplus).expect("styles");
     styles.styles.pop();
-    assert!(matches!(g.synthesize(&styles, &Noise::Random, None), Err(StyleGanError::Input(_))));
-    assert!(matches!(g.mix(Tensor::zeros([1, g.style_dim], &device), Tensor::zeros([1, g.style_dim], &device), g.n_latent + 1), Err(StyleGanError::Input(_))));
+    assert!(matches!(
+        g.synthesize(&styles, &Noise::Random, None),
+        Err(StyleGanError::Input(_))
+    ));
+    assert!(matches!(
+        g.mix(
+            Tensor::zeros([1, g.style_dim], &device),
+            Tensor::zeros([1, g.style_dim], &device),
+            g.n_latent + 1
+        ),
+        Err(StyleGanError::Input(_))
+    ));
 }
 
 #[test]
 fn a_checkpoint_of_another_network_names_the_file() {
-    let Some(root) = common::fixtures_root() else { return };
+    let Some(root) = common::fixtures_root() else {
+        return;
+    };
     let gpen = root.join("gpen/weights.pth");
-    let config = StyleGan2Config::from_json(Fixture::open(&root.join("stylegan2")).expect("fixture").config())
-        .expect("config");
-    let err = load_stylegan2(&gpen, &config, &Device::flex()).expect_err("GPEN weights are not a StyleGAN2 generator");
+    let config =
+        StyleGan2Config::from_json(Fixture::open(&root.join("stylegan2")).expect("fixture").config())
+            .expect("config");
+    let err = load_stylegan2(&gpen, &config, &Device::flex())
+        .expect_err("GPEN weights are not a StyleGAN2 generator");
     assert!(err.to_string().contains("gpen/weights.pth"), "{err}");
 }
 
@@ -92,6 +139,10 @@ fn wgpu_matches_the_fixture() {
     let Some(dir) = fixture() else { return };
     let device = Device::wgpu_options().init().expect("a wgpu adapter");
     let cases = run_fixture(&dir, &device).expect("fixture runs");
-    let failed: Vec<&str> = cases.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
     assert!(failed.is_empty(), "failed on wgpu: {failed:?}");
 }

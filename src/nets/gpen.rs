@@ -25,8 +25,16 @@ pub struct GpenConfig {
 
 impl GpenConfig {
     /// `FullGenerator(size, style_dim, n_mlp, channel_multiplier, narrow)`, noise concatenated.
-    pub fn new(size: usize, style_dim: usize, n_mlp: usize, channel_multiplier: usize, narrow: f64) -> GpenConfig {
-        GpenConfig { decoder: StyleGan2Config::gpen(size, style_dim, n_mlp, channel_multiplier, narrow) }
+    pub fn new(
+        size: usize,
+        style_dim: usize,
+        n_mlp: usize,
+        channel_multiplier: usize,
+        narrow: f64,
+    ) -> GpenConfig {
+        GpenConfig {
+            decoder: StyleGan2Config::gpen(size, style_dim, n_mlp, channel_multiplier, narrow),
+        }
     }
 
     /// `GPEN-BFR-512.pth`.
@@ -78,7 +86,13 @@ impl EncoderLayer {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = if self.downsample {
             let kernel = self.conv.weight.dims()[2];
-            upfirdn2d(x, &self.blur_taps, 1, 1, downsample_blur_pad(self.blur_taps.len(), kernel, 2))
+            upfirdn2d(
+                x,
+                &self.blur_taps,
+                1,
+                1,
+                downsample_blur_pad(self.blur_taps.len(), kernel, 2),
+            )
         } else {
             x
         };
@@ -139,7 +153,11 @@ impl FullGenerator {
 
     /// As [`forward`](Self::forward), keeping the intermediate results; `trace` receives the
     /// decoder's layer outputs (named like rosinality's modules).
-    pub fn forward_traced(&self, x: Tensor<4>, trace: Option<&mut Trace>) -> Result<GpenOutput, StyleGanError> {
+    pub fn forward_traced(
+        &self,
+        x: Tensor<4>,
+        trace: Option<&mut Trace>,
+    ) -> Result<GpenOutput, StyleGanError> {
         let size = self.size();
         let [b, c, h, w] = x.dims();
         if c != 3 || h != size || w != size {
@@ -159,15 +177,28 @@ impl FullGenerator {
         let w = self.generator.mapping(z.clone());
         let latent = self.generator.broadcast(w.clone());
         let styles = self.generator.styles(latent.clone())?;
-        let image = self.generator.synthesize(&styles, &Noise::Given(decoder_noise(&features)), trace)?;
-        Ok(GpenOutput { image, features, z, w, latent })
+        let image = self
+            .generator
+            .synthesize(&styles, &Noise::Given(decoder_noise(&features)), trace)?;
+        Ok(GpenOutput {
+            image,
+            features,
+            z,
+            w,
+            latent,
+        })
     }
 }
 
 /// GPEN's noise list: the encoder features each used twice, deepest first, minus the first
 /// copy of the 4×4 one — so conv1 gets f4 and both convs at resolution r get f_r.
 pub fn decoder_noise(features: &[Tensor<4>]) -> Vec<Tensor<4>> {
-    features.iter().rev().flat_map(|f| [f.clone(), f.clone()]).skip(1).collect()
+    features
+        .iter()
+        .rev()
+        .flat_map(|f| [f.clone(), f.clone()])
+        .skip(1)
+        .collect()
 }
 
 /// The state dict as the burn module names it: `ecdN.0.*.weight` → `ecd.N.conv.weight`,
@@ -216,14 +247,23 @@ pub fn from_tensors(
     config: &GpenConfig,
     device: &Device,
 ) -> Result<FullGenerator, StyleGanError> {
-    let state = if all.tensors.keys().any(|k| k.starts_with("g_ema.")) { all.sub("g_ema") } else { all.clone() };
+    let state = if all.tensors.keys().any(|k| k.starts_with("g_ema.")) {
+        all.sub("g_ema")
+    } else {
+        all.clone()
+    };
     if !state.tensors.keys().any(|k| k.starts_with("ecd0.")) {
         return Err(StyleGanError::Layout {
             file: file.to_path_buf(),
             what: "not a GPEN FullGenerator state dict (no ecd0 encoder layer)".into(),
         });
     }
-    let net = load_module(FullGenerator::new(config, device)?, &gpen_tensors(&state), file, &Tolerated::suffixes(&[".kernel"]))?;
+    let net = load_module(
+        FullGenerator::new(config, device)?,
+        &gpen_tensors(&state),
+        file,
+        &Tolerated::suffixes(&[".kernel"]),
+    )?;
     Ok(net)
 }
 
@@ -245,7 +285,9 @@ mod tests {
             "generator.style.1.weight",
             "generator.convs.0.conv.blur.kernel",
         ] {
-            state.tensors.insert(key.into(), RawTensor::f32(vec![1], vec![0.0]));
+            state
+                .tensors
+                .insert(key.into(), RawTensor::f32(vec![1], vec![0.0]));
         }
         let keys: Vec<String> = gpen_tensors(&state).tensors.into_keys().collect();
         assert_eq!(
@@ -265,7 +307,9 @@ mod tests {
     #[test]
     fn noise_order_gives_conv1_the_deepest_feature() {
         let device = Device::flex();
-        let feats: Vec<Tensor<4>> = (0..3).map(|i| Tensor::zeros([1, 1, 16 >> i, 16 >> i], &device)).collect();
+        let feats: Vec<Tensor<4>> = (0..3)
+            .map(|i| Tensor::zeros([1, 1, 16 >> i, 16 >> i], &device))
+            .collect();
         let sides: Vec<usize> = decoder_noise(&feats).iter().map(|t| t.dims()[2]).collect();
         assert_eq!(sides, vec![4, 8, 8, 16, 16]);
     }

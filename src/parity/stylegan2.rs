@@ -1,8 +1,8 @@
 //! StyleGAN2 parity: mapping, truncation, W+, S space, per-layer activations and images for the
 //! plain, style-mixing, W+-input and S-edit cases of the fixture.
 
-use burn::tensor::Tensor;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
 
 use super::{CaseResult, Fixture, ParityError};
 use crate::nets::stylegan2::{Noise, StyleGan2, StyleGan2Config, StyleGanError, Trace, checkpoint, truncate};
@@ -25,7 +25,11 @@ fn scalar(fx: &Fixture, name: &str) -> Result<f64, ParityError> {
 /// `noise.00`, `noise.01`, … in layer order.
 fn fixture_noise(fx: &Fixture, device: &Device) -> Result<Vec<Tensor<4>>, ParityError> {
     let mut names = fx.names_with_prefix("noise.");
-    names.sort_by_key(|n| n.trim_start_matches("noise.").parse::<usize>().unwrap_or(usize::MAX));
+    names.sort_by_key(|n| {
+        n.trim_start_matches("noise.")
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+    });
     names.iter().map(|n| fx.tensor::<4>(n, device)).collect()
 }
 
@@ -67,7 +71,10 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
     // The checkpoint's own noise buffers must give the same image (randomize_noise=False).
     if model.noise_buffers.is_some() {
         let image = g.synthesize(&styles, &model.fixed_noise(), None)?;
-        results.push(renamed(fx.compare("output", image), "output (checkpoint noise buffers)"));
+        results.push(renamed(
+            fx.compare("output", image),
+            "output (checkpoint noise buffers)",
+        ));
     }
 
     // S edit: the delta goes to the conv layers only.

@@ -2,10 +2,10 @@
 //! Field names follow rosinality's state dict (`convs.0.conv.modulation.weight`, …).
 
 use burn::module::{Module, Param};
-use burn::tensor::module::{conv2d, conv_transpose2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::Tensor;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 use super::layers::{EqualLinear, FusedLeakyRelu};
 use super::upfirdn::{Pad, scaled, upconv_blur_pad, upfirdn2d, upsample_pad};
@@ -77,14 +77,24 @@ impl ModulatedConv2d {
             let pad = upconv_blur_pad(self.blur_taps.len(), k, 2);
             upfirdn2d(y, &scaled(&self.blur_taps, 2.0), 1, 1, pad)
         } else {
-            conv2d(x, weight.clone(), None, ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1))
+            conv2d(
+                x,
+                weight.clone(),
+                None,
+                ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1),
+            )
         };
         if !self.demodulate {
             return y;
         }
         // Σ_{i,kh,kw} (W[o,i,kh,kw]·s[b,i])² = Σ_i s[b,i]² · Σ_{kh,kw} W[o,i,kh,kw]²
         let energy = weight.square().sum_dims(&[2, 3]).reshape([out, input]);
-        let demod = s.square().matmul(energy.transpose()).add_scalar(1e-8).sqrt().recip();
+        let demod = s
+            .square()
+            .matmul(energy.transpose())
+            .add_scalar(1e-8)
+            .sqrt()
+            .recip();
         y * demod.reshape([b, out, 1, 1])
     }
 }
@@ -100,7 +110,10 @@ pub struct NoiseInjection {
 
 impl NoiseInjection {
     pub fn new(isconcat: bool, device: &Device) -> NoiseInjection {
-        NoiseInjection { weight: Param::from_tensor(Tensor::zeros([1], device)), isconcat }
+        NoiseInjection {
+            weight: Param::from_tensor(Tensor::zeros([1], device)),
+            isconcat,
+        }
     }
 
     pub fn forward(&self, x: Tensor<4>, noise: Tensor<4>) -> Tensor<4> {
@@ -145,11 +158,16 @@ impl StyledConv {
 
     /// Channels of the noise this layer expects: 1, or the conv output's when concatenating.
     pub fn noise_channels(&self) -> usize {
-        if self.noise.isconcat { self.conv.out_channels() } else { 1 }
+        if self.noise.isconcat {
+            self.conv.out_channels()
+        } else {
+            1
+        }
     }
 
     pub fn forward(&self, x: Tensor<4>, s: Tensor<2>, noise: Tensor<4>) -> Tensor<4> {
-        self.activate.forward(self.noise.forward(self.conv.forward(x, s), noise))
+        self.activate
+            .forward(self.noise.forward(self.conv.forward(x, s), noise))
     }
 }
 
@@ -195,7 +213,9 @@ pub struct ConstantInput {
 
 impl ConstantInput {
     pub fn new(channels: usize, device: &Device) -> ConstantInput {
-        ConstantInput { input: Param::from_tensor(Tensor::zeros([1, channels, 4, 4], device)) }
+        ConstantInput {
+            input: Param::from_tensor(Tensor::zeros([1, channels, 4, 4], device)),
+        }
     }
 
     pub fn forward(&self, batch: usize) -> Tensor<4> {

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use burn::tensor::{Tensor, TensorData};
 use burn::tensor::Device;
+use burn::tensor::{Tensor, TensorData};
 
 use super::config::StyleGan2Config;
 use super::generator::Generator;
@@ -25,7 +25,13 @@ pub fn generator_tensors(state: &TensorMap) -> TensorMap {
         let renamed = key
             .strip_prefix("style.")
             .and_then(|rest| rest.split_once('.'))
-            .and_then(|(index, field)| index.parse::<usize>().ok().filter(|&i| i >= 1).map(|i| (i, field)))
+            .and_then(|(index, field)| {
+                index
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&i| i >= 1)
+                    .map(|i| (i, field))
+            })
             .map(|(i, field)| format!("style.{}.{field}", i - 1))
             .unwrap_or_else(|| key.clone());
         out.tensors.insert(renamed, tensor.clone());
@@ -34,7 +40,11 @@ pub fn generator_tensors(state: &TensorMap) -> TensorMap {
 }
 
 /// Loads `g_ema` (or a bare generator state dict) and `latent_avg` from a checkpoint file.
-pub fn load_stylegan2(path: &Path, config: &StyleGan2Config, device: &Device) -> Result<StyleGan2, StyleGanError> {
+pub fn load_stylegan2(
+    path: &Path,
+    config: &StyleGan2Config,
+    device: &Device,
+) -> Result<StyleGan2, StyleGanError> {
     let all = read_checkpoint(path)?.flatten_tensors();
     from_tensors(&all, path, config, device)
 }
@@ -63,21 +73,34 @@ pub fn from_tensors(
         &Tolerated::suffixes(&[".kernel"]),
     )?;
     let latent_avg = match all.get("latent_avg") {
-        Some(raw) if raw.numel() == config.style_dim => {
-            Some(Tensor::from_data(TensorData::new(raw.to_f32(), [config.style_dim]), device))
-        }
+        Some(raw) if raw.numel() == config.style_dim => Some(Tensor::from_data(
+            TensorData::new(raw.to_f32(), [config.style_dim]),
+            device,
+        )),
         Some(raw) => {
             return Err(StyleGanError::Layout {
                 file: file.to_path_buf(),
-                what: format!("latent_avg has shape {:?}, expected [{}]", raw.shape, config.style_dim),
+                what: format!(
+                    "latent_avg has shape {:?}, expected [{}]",
+                    raw.shape, config.style_dim
+                ),
             });
         }
         None => None,
     };
     let noise_buffers = (0..generator.num_layers())
-        .map(|i| state.get(&format!("noises.noise_{i}")).filter(|t| t.shape.len() == 4).map(|t| host_tensor::<4>(t, device)))
+        .map(|i| {
+            state
+                .get(&format!("noises.noise_{i}"))
+                .filter(|t| t.shape.len() == 4)
+                .map(|t| host_tensor::<4>(t, device))
+        })
         .collect::<Option<Vec<_>>>();
-    Ok(StyleGan2 { generator, latent_avg, noise_buffers })
+    Ok(StyleGan2 {
+        generator,
+        latent_avg,
+        noise_buffers,
+    })
 }
 
 /// A checkpoint tensor on the device (the caller checked the rank).
@@ -92,10 +115,26 @@ mod tests {
     #[test]
     fn mapping_keys_shift_down_and_noises_leave() {
         let mut state = TensorMap::default();
-        for key in ["style.1.weight", "style.8.bias", "convs.0.conv.weight", "noises.noise_0", "style.10.bias"] {
-            state.tensors.insert(key.into(), RawTensor::f32(vec![1], vec![0.0]));
+        for key in [
+            "style.1.weight",
+            "style.8.bias",
+            "convs.0.conv.weight",
+            "noises.noise_0",
+            "style.10.bias",
+        ] {
+            state
+                .tensors
+                .insert(key.into(), RawTensor::f32(vec![1], vec![0.0]));
         }
         let keys: Vec<String> = generator_tensors(&state).tensors.into_keys().collect();
-        assert_eq!(keys, vec!["convs.0.conv.weight", "style.0.weight", "style.7.bias", "style.9.bias"]);
+        assert_eq!(
+            keys,
+            vec![
+                "convs.0.conv.weight",
+                "style.0.weight",
+                "style.7.bias",
+                "style.9.bias"
+            ]
+        );
     }
 }

@@ -29,7 +29,11 @@ pub fn standard_channels(size: usize, channel_multiplier: usize, narrow: f64) ->
     let mut map = BTreeMap::new();
     let mut r = 4;
     while r <= size.max(4) {
-        let base = if r <= 32 { 512.0 } else { (16384 / r * channel_multiplier) as f64 };
+        let base = if r <= 32 {
+            512.0
+        } else {
+            (16384 / r * channel_multiplier) as f64
+        };
         map.insert(r, (base * narrow) as usize);
         r *= 2;
     }
@@ -43,7 +47,12 @@ impl StyleGan2Config {
     }
 
     /// rosinality's `Generator(size, style_dim, n_mlp, channel_multiplier)`.
-    pub fn rosinality(size: usize, style_dim: usize, n_mlp: usize, channel_multiplier: usize) -> StyleGan2Config {
+    pub fn rosinality(
+        size: usize,
+        style_dim: usize,
+        n_mlp: usize,
+        channel_multiplier: usize,
+    ) -> StyleGan2Config {
         StyleGan2Config {
             size,
             style_dim,
@@ -69,7 +78,10 @@ impl StyleGan2Config {
     /// `blur_kernel`, and `channels_override`/`channels` (`{"4": 32, …}`) replacing the standard widths.
     pub fn from_json(v: &serde_json::Value) -> Result<StyleGan2Config, StyleGanError> {
         let int = |key: &str| -> Result<usize, StyleGanError> {
-            v[key].as_u64().map(|x| x as usize).ok_or_else(|| StyleGanError::Config(format!("no integer {key}")))
+            v[key]
+                .as_u64()
+                .map(|x| x as usize)
+                .ok_or_else(|| StyleGanError::Config(format!("no integer {key}")))
         };
         let size = int("size")?;
         let cm = v["channel_multiplier"].as_u64().unwrap_or(2) as usize;
@@ -93,8 +105,12 @@ impl StyleGan2Config {
         let explicit = v.get("channels_override").or_else(|| v.get("channels"));
         if let Some(map) = explicit.and_then(|m| m.as_object()) {
             for (key, value) in map {
-                let r: usize = key.parse().map_err(|_| StyleGanError::Config(format!("channel key {key}")))?;
-                let c = value.as_u64().ok_or_else(|| StyleGanError::Config(format!("channels[{key}]")))?;
+                let r: usize = key
+                    .parse()
+                    .map_err(|_| StyleGanError::Config(format!("channel key {key}")))?;
+                let c = value
+                    .as_u64()
+                    .ok_or_else(|| StyleGanError::Config(format!("channels[{key}]")))?;
                 config.channels.insert(r, c as usize);
             }
         }
@@ -104,10 +120,15 @@ impl StyleGan2Config {
 
     pub fn validate(&self) -> Result<(), StyleGanError> {
         if self.size < 4 || !self.size.is_power_of_two() {
-            return Err(StyleGanError::Config(format!("size {} is not a power of two ≥ 4", self.size)));
+            return Err(StyleGanError::Config(format!(
+                "size {} is not a power of two ≥ 4",
+                self.size
+            )));
         }
         if self.style_dim == 0 || self.blur_kernel.is_empty() {
-            return Err(StyleGanError::Config("style_dim and blur_kernel must not be empty".into()));
+            return Err(StyleGanError::Config(
+                "style_dim and blur_kernel must not be empty".into(),
+            ));
         }
         let sum: f32 = self.blur_kernel.iter().sum();
         if sum == 0.0 {
@@ -117,7 +138,11 @@ impl StyleGan2Config {
         while r <= self.size {
             match self.channels.get(&r) {
                 Some(&c) if c > 0 => {}
-                _ => return Err(StyleGanError::Config(format!("no channel count for resolution {r}"))),
+                _ => {
+                    return Err(StyleGanError::Config(format!(
+                        "no channel count for resolution {r}"
+                    )));
+                }
             }
             r *= 2;
         }
@@ -161,7 +186,10 @@ mod tests {
         assert_eq!(widths, vec![512, 512, 512, 512, 512, 256, 128, 64, 32]);
         assert_eq!((ffhq.n_latent(), ffhq.num_layers()), (18, 17));
         let bfr256 = StyleGan2Config::gpen(256, 512, 8, 1, 0.5);
-        assert_eq!(bfr256.channels.values().copied().collect::<Vec<_>>(), vec![256, 256, 256, 256, 128, 64, 32]);
+        assert_eq!(
+            bfr256.channels.values().copied().collect::<Vec<_>>(),
+            vec![256, 256, 256, 256, 128, 64, 32]
+        );
     }
 
     #[test]

@@ -2,14 +2,14 @@
 //! per-layer styles (S space), so that W+ → image and S → image share one code path.
 
 use burn::module::Module;
-use burn::tensor::{Distribution, Tensor};
 use burn::tensor::Device;
+use burn::tensor::{Distribution, Tensor};
 
+use super::StyleGanError;
 use super::blocks::{ConstantInput, StyledConv, ToRgb};
 use super::config::StyleGan2Config;
 use super::layers::{EqualLinear, pixel_norm};
 use super::style_space::{StyleKind, StyleLayer, StyleSpace};
-use super::StyleGanError;
 
 /// The noise maps fed to the StyledConvs.
 #[derive(Debug, Clone)]
@@ -59,7 +59,9 @@ impl Generator {
             input = out;
         }
         Ok(Generator {
-            style: (0..config.n_mlp).map(|_| EqualLinear::new(sd, sd, config.lr_mlp, true, device)).collect(),
+            style: (0..config.n_mlp)
+                .map(|_| EqualLinear::new(sd, sd, config.lr_mlp, true, device))
+                .collect(),
             input: ConstantInput::new(c4, device),
             conv1: StyledConv::new(c4, c4, sd, false, concat, &taps, device),
             to_rgb1: ToRgb::new(c4 * fm, sd, false, &taps, device),
@@ -103,26 +105,57 @@ impl Generator {
         }
         let [b, d] = w1.dims();
         if w2.dims() != [b, d] {
-            return Err(StyleGanError::Input(format!("mixing latents {:?} and {:?}", w1.dims(), w2.dims())));
+            return Err(StyleGanError::Input(format!(
+                "mixing latents {:?} and {:?}",
+                w1.dims(),
+                w2.dims()
+            )));
         }
         let first = w1.unsqueeze_dim::<3>(1).expand([b, inject_index, d]);
-        let second = w2.unsqueeze_dim::<3>(1).expand([b, self.n_latent - inject_index, d]);
+        let second = w2
+            .unsqueeze_dim::<3>(1)
+            .expand([b, self.n_latent - inject_index, d]);
         Ok(Tensor::cat(vec![first, second], 1))
     }
 
     /// The S-space layers in forward order, with their W+ rows:
     /// conv1←0, to_rgb1←1, convs[2k]←2k+1, convs[2k+1]←2k+2, to_rgbs[k]←2k+3.
     pub fn style_layers(&self) -> Vec<StyleLayer> {
-        let layer = |name: String, wplus_index, kind, channels| StyleLayer { name, wplus_index, kind, channels };
+        let layer = |name: String, wplus_index, kind, channels| StyleLayer {
+            name,
+            wplus_index,
+            kind,
+            channels,
+        };
         let mut layers = vec![
             layer("conv1".into(), 0, StyleKind::Conv, self.conv1.conv.in_channels()),
-            layer("to_rgb1".into(), 1, StyleKind::ToRgb, self.to_rgb1.conv.in_channels()),
+            layer(
+                "to_rgb1".into(),
+                1,
+                StyleKind::ToRgb,
+                self.to_rgb1.conv.in_channels(),
+            ),
         ];
         for (k, rgb) in self.to_rgbs.iter().enumerate() {
             let (up, conv) = (&self.convs[2 * k], &self.convs[2 * k + 1]);
-            layers.push(layer(format!("convs.{}", 2 * k), 2 * k + 1, StyleKind::Conv, up.conv.in_channels()));
-            layers.push(layer(format!("convs.{}", 2 * k + 1), 2 * k + 2, StyleKind::Conv, conv.conv.in_channels()));
-            layers.push(layer(format!("to_rgbs.{k}"), 2 * k + 3, StyleKind::ToRgb, rgb.conv.in_channels()));
+            layers.push(layer(
+                format!("convs.{}", 2 * k),
+                2 * k + 1,
+                StyleKind::Conv,
+                up.conv.in_channels(),
+            ));
+            layers.push(layer(
+                format!("convs.{}", 2 * k + 1),
+                2 * k + 2,
+                StyleKind::Conv,
+                conv.conv.in_channels(),
+            ));
+            layers.push(layer(
+                format!("to_rgbs.{k}"),
+                2 * k + 3,
+                StyleKind::ToRgb,
+                rgb.conv.in_channels(),
+            ));
         }
         layers
     }
@@ -214,7 +247,9 @@ impl Generator {
         };
         let s = &styles.styles;
         let mut out = self.input.forward(batch);
-        out = self.conv1.forward(out, s[0].clone(), noise_for(0, &self.conv1, 4));
+        out = self
+            .conv1
+            .forward(out, s[0].clone(), noise_for(0, &self.conv1, 4));
         record("conv1".into(), &out);
         let mut skip = self.to_rgb1.forward(out.clone(), s[1].clone(), None);
         record("to_rgb1".into(), &skip);

@@ -6,11 +6,11 @@
 use std::f64::consts::SQRT_2;
 
 use burn::module::{Module, Param};
+use burn::tensor::Device;
+use burn::tensor::Tensor;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::Tensor;
-use burn::tensor::Device;
 
 /// `x / sqrt(mean(x², dim 1) + 1e-8)`: the mapping network's input normalisation.
 pub fn pixel_norm(x: Tensor<2>) -> Tensor<2> {
@@ -26,7 +26,9 @@ pub struct FusedLeakyRelu {
 
 impl FusedLeakyRelu {
     pub fn new(channels: usize, device: &Device) -> FusedLeakyRelu {
-        FusedLeakyRelu { bias: Param::from_tensor(Tensor::zeros([channels], device)) }
+        FusedLeakyRelu {
+            bias: Param::from_tensor(Tensor::zeros([channels], device)),
+        }
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
@@ -92,7 +94,14 @@ pub struct EqualConv2d {
 }
 
 impl EqualConv2d {
-    pub fn new(input: usize, output: usize, kernel: usize, stride: usize, padding: usize, device: &Device) -> Self {
+    pub fn new(
+        input: usize,
+        output: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        device: &Device,
+    ) -> Self {
         EqualConv2d {
             weight: Param::from_tensor(Tensor::zeros([output, input, kernel, kernel], device)),
             stride,
@@ -114,14 +123,17 @@ mod tests {
     use burn::tensor::TensorData;
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().to_vec::<f32>().unwrap_or_default()
+        t.into_data().try_into_vec_as::<f32>().unwrap_or_default()
     }
 
     #[test]
     fn equal_linear_applies_lr_mul_to_weight_and_bias() {
         let device = Device::flex();
         let mut layer = EqualLinear::new(4, 1, 0.5, false, &device);
-        layer.weight = Param::from_tensor(Tensor::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 4]), &device));
+        layer.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 4]),
+            &device,
+        ));
         layer.bias = Param::from_tensor(Tensor::from_data(TensorData::new(vec![2.0f32], [1]), &device));
         let x = Tensor::from_data(TensorData::new(vec![1.0f32, 1.0, 1.0, 1.0], [1, 4]), &device);
         // (0.5/2)·(1+2+3+4) + 0.5·2

@@ -26,8 +26,8 @@ pub use config::StyleGan2Config;
 pub use generator::{Generator, Noise, Trace, truncate};
 pub use style_space::{StyleKind, StyleLayer, StyleSpace};
 
-use crate::weights::load::LoadError;
 use crate::weights::CheckpointError;
+use crate::weights::load::LoadError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StyleGanError {
@@ -58,7 +58,9 @@ impl StyleGan2 {
     pub fn truncation_latent(&self) -> Tensor<1> {
         match &self.latent_avg {
             Some(avg) => avg.clone(),
-            None => self.generator.mean_latent(4096, &self.generator.input.input.device()),
+            None => self
+                .generator
+                .mean_latent(4096, &self.generator.input.input.device()),
         }
     }
 
@@ -81,7 +83,11 @@ impl StyleGan2 {
 
     fn truncated_w(&self, z: Tensor<2>, truncation: f64) -> Tensor<2> {
         let w = self.generator.mapping(z);
-        if truncation < 1.0 { truncate(w, truncation, self.truncation_latent()) } else { w }
+        if truncation < 1.0 {
+            truncate(w, truncation, self.truncation_latent())
+        } else {
+            w
+        }
     }
 
     /// The checkpoint's noise buffers when present (deterministic output), else random noise.

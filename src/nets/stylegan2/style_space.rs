@@ -33,7 +33,11 @@ pub struct StyleSpace {
 impl StyleSpace {
     /// Width of the conv-only channel space (StyleCLIP's `fs3` rows: 6048 for FFHQ 1024).
     pub fn conv_channels(&self) -> usize {
-        self.layers.iter().filter(|l| l.kind == StyleKind::Conv).map(|l| l.channels).sum()
+        self.layers
+            .iter()
+            .filter(|l| l.kind == StyleKind::Conv)
+            .map(|l| l.channels)
+            .sum()
     }
 
     /// The conv layers' styles concatenated in forward order, to_rgb layers skipped: `[B, conv_channels]`.
@@ -54,7 +58,9 @@ impl StyleSpace {
         let want = self.conv_channels();
         let [_, width] = delta.dims();
         if width != want {
-            return Err(StyleGanError::Input(format!("S delta has {width} channels, the conv layers have {want}")));
+            return Err(StyleGanError::Input(format!(
+                "S delta has {width} channels, the conv layers have {want}"
+            )));
         }
         let mut offset = 0;
         for (layer, style) in self.layers.iter().zip(self.styles.iter_mut()) {

@@ -21,7 +21,9 @@ pub fn upfirdn2d(x: Tensor<4>, taps: &[f32], up: usize, down: usize, pad: Pad) -
     let [b, c, h, w] = x.dims();
     let x = if up > 1 {
         // Each sample is followed by up−1 zeros on both axes, as in upfirdn2d_native.
-        x.reshape([b, c, h, 1, w, 1]).pad([(0, up - 1), (0, 0), (0, up - 1)], 0.0).reshape([b, c, h * up, w * up])
+        x.reshape([b, c, h, 1, w, 1])
+            .pad([(0, up - 1), (0, 0), (0, up - 1)], 0.0)
+            .reshape([b, c, h * up, w * up])
     } else {
         x
     };
@@ -29,11 +31,19 @@ pub fn upfirdn2d(x: Tensor<4>, taps: &[f32], up: usize, down: usize, pad: Pad) -
     let (p0, p1) = (pad.0.max(0) as usize, pad.1.max(0) as usize);
     let k = taps.len();
     let flipped: Vec<f32> = taps.iter().rev().copied().collect();
-    let kernel2d: Vec<f32> = flipped.iter().flat_map(|&a| flipped.iter().map(move |&b| a * b)).collect();
+    let kernel2d: Vec<f32> = flipped
+        .iter()
+        .flat_map(|&a| flipped.iter().map(move |&b| a * b))
+        .collect();
     let device = x.device();
     let weight: Tensor<4> = Tensor::from_data(TensorData::new(kernel2d, [1, 1, k, k]), &device);
     let weight = weight.expand([c, 1, k, k]);
-    let options = ConvOptions { stride: [down, down], padding: [(p0, p1), (p0, p1)], dilation: [1, 1], groups: c };
+    let options = ConvOptions {
+        stride: [down, down],
+        padding: [(p0, p1), (p0, p1)],
+        dilation: [1, 1],
+        groups: c,
+    };
     conv2d(x, weight, None, options)
 }
 
@@ -45,7 +55,8 @@ fn crop_negative(x: Tensor<4>, pad: Pad) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     let begin = (-pad.0).max(0) as usize;
     let end_cut = (-pad.1).max(0) as usize;
-    x.narrow(2, begin, h.saturating_sub(begin + end_cut)).narrow(3, begin, w.saturating_sub(begin + end_cut))
+    x.narrow(2, begin, h.saturating_sub(begin + end_cut))
+        .narrow(3, begin, w.saturating_sub(begin + end_cut))
 }
 
 /// Python's floor division, which rosinality's pad formulas rely on for negative values.
@@ -81,7 +92,7 @@ pub fn scaled(taps: &[f32], gain: f32) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::Device;
+    use burn::tensor::Device;
 
     /// Direct transcription of upfirdn2d_native for one channel, for comparison.
     fn reference(x: &[f32], h: usize, w: usize, taps: &[f32], up: usize, down: usize, pad: Pad) -> Vec<f32> {
@@ -92,10 +103,17 @@ mod tests {
                 upx[i * up * uw + j * up] = x[i * w + j];
             }
         }
-        let (ph, pw) = ((uh as isize + pad.0 + pad.1) as usize, (uw as isize + pad.0 + pad.1) as usize);
+        let (ph, pw) = (
+            (uh as isize + pad.0 + pad.1) as usize,
+            (uw as isize + pad.0 + pad.1) as usize,
+        );
         let at = |i: isize, j: isize| -> f32 {
             let (si, sj) = (i - pad.0, j - pad.0);
-            if si < 0 || sj < 0 || si >= uh as isize || sj >= uw as isize { 0.0 } else { upx[si as usize * uw + sj as usize] }
+            if si < 0 || sj < 0 || si >= uh as isize || sj >= uw as isize {
+                0.0
+            } else {
+                upx[si as usize * uw + sj as usize]
+            }
         };
         let k = taps.len();
         let (oh, ow) = ((ph - k) / down + 1, (pw - k) / down + 1);
@@ -106,7 +124,9 @@ mod tests {
                 for a in 0..k {
                     for b in 0..k {
                         // true convolution: kernel flipped
-                        acc += taps[k - 1 - a] * taps[k - 1 - b] * at((oi * down + a) as isize, (oj * down + b) as isize);
+                        acc += taps[k - 1 - a]
+                            * taps[k - 1 - b]
+                            * at((oi * down + a) as isize, (oj * down + b) as isize);
                     }
                 }
                 out[oi * ow + oj] = acc;
@@ -122,13 +142,16 @@ mod tests {
         let x = Tensor::<4>::from_data(TensorData::new(data.clone(), [1, 2, h, w]), &device);
         let got = upfirdn2d(x, taps, up, down, pad);
         let dims = got.dims();
-        let got = got.into_data().to_vec::<f32>().unwrap_or_default();
+        let got = got.into_data().try_into_vec_as::<f32>().unwrap_or_default();
         for ch in 0..2 {
             let want = reference(&data[ch * h * w..(ch + 1) * h * w], h, w, taps, up, down, pad);
             let plane = dims[2] * dims[3];
             assert_eq!(plane, want.len(), "up {up} down {down} pad {pad:?}");
             for (g, wv) in got[ch * plane..(ch + 1) * plane].iter().zip(&want) {
-                assert!((g - wv).abs() < 1e-4, "up {up} down {down} pad {pad:?}: {g} vs {wv}");
+                assert!(
+                    (g - wv).abs() < 1e-4,
+                    "up {up} down {down} pad {pad:?}: {g} vs {wv}"
+                );
             }
         }
     }
