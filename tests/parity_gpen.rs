@@ -63,3 +63,42 @@ fn the_official_widths_do_not_fit_the_reduced_weights() {
         "{text}"
     );
 }
+
+#[test]
+fn the_released_bfr_512_keys_fit_the_full_generator() {
+    use burn::module::Module;
+    use burn::store::ModuleSnapshot;
+    use facecast::nets::gpen::{FullGenerator, gpen_tensors};
+    use facecast::weights::{RawTensor, TensorMap};
+    let Some(root) = common::fixtures_root() else { return };
+    let text = std::fs::read_to_string(root.join("gpen/official_keys.txt")).expect("official_keys.txt");
+    let mut state = TensorMap::default();
+    for line in text.lines() {
+        let mut cols = line.split('\t');
+        let (Some(key), Some(shape)) = (cols.next(), cols.next()) else { continue };
+        let dims: Vec<usize> =
+            shape.trim_matches(|c| c == '[' || c == ']').split(',').filter_map(|s| s.trim().parse().ok()).collect();
+        state.tensors.insert(key.to_string(), RawTensor::f32(dims, Vec::new()));
+    }
+    let mut want: Vec<(String, Vec<usize>)> = gpen_tensors(&state)
+        .tensors
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with(".kernel"))
+        .map(|(k, t)| (k, t.shape))
+        .collect();
+    want.sort();
+    let net = FullGenerator::new(&GpenConfig::bfr_512(), &Device::flex()).expect("official config");
+    let mut got: Vec<(String, Vec<usize>)> =
+        net.collect(None, None, false).into_iter().map(|t| (t.name.clone(), t.shape.to_vec())).collect();
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(net.num_params(), 71_005_223, "meta.json official_config.num_parameters");
+}
+
+#[test]
+fn bfr_256_has_the_released_parameter_count() {
+    use burn::module::Module;
+    use facecast::nets::gpen::FullGenerator;
+    let net = FullGenerator::new(&GpenConfig::bfr_256(), &Device::flex()).expect("official config");
+    assert_eq!(net.num_params(), 18_879_010);
+}

@@ -3,6 +3,7 @@
 
 mod common;
 
+use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use facecast::nets::stylegan2::{Noise, StyleGan2, StyleGan2Config, StyleGanError, load_stylegan2};
 use facecast::parity::{Fixture, run_fixture};
@@ -145,4 +146,68 @@ fn wgpu_matches_the_fixture() {
         .map(|c| c.name.as_str())
         .collect();
     assert!(failed.is_empty(), "failed on wgpu: {failed:?}");
+}
+
+/// `(key, shape)` rows of a fixture's `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).
+fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
+    let text = std::fs::read_to_string(file).expect("official_keys.txt is readable");
+    text.lines()
+        .filter_map(|line| {
+            let mut cols = line.split('\t');
+            let key = cols.next()?.to_string();
+            let shape = cols.next()?.trim_matches(|c| c == '[' || c == ']');
+            let dims: Option<Vec<usize>> =
+                shape.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().ok()).collect();
+            Some((key, dims?))
+        })
+        .collect()
+}
+
+/// Parameter paths and shapes of a module, as the loader sees them.
+fn module_keys<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
+    use burn::store::ModuleSnapshot;
+    let mut keys: Vec<(String, Vec<usize>)> =
+        module.collect(None, None, false).into_iter().map(|t| (t.name.clone(), t.shape.to_vec())).collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn the_released_checkpoint_keys_fit_the_ffhq_generator() {
+    use facecast::nets::stylegan2::{Generator, generator_tensors};
+    use facecast::weights::{RawTensor, TensorMap};
+    let Some(root) = common::fixtures_root() else { return };
+    let mut state = TensorMap::default();
+    for (key, shape) in official_keys(&root.join("stylegan2/official_keys.txt")) {
+        if let Some(name) = key.strip_prefix("g_ema.") {
+            state.tensors.insert(name.to_string(), RawTensor::f32(shape, Vec::new()));
+        }
+    }
+    let mut want: Vec<(String, Vec<usize>)> = generator_tensors(&state)
+        .tensors
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with(".kernel"))
+        .map(|(k, t)| (k, t.shape))
+        .collect();
+    want.sort();
+    let g = Generator::new(&StyleGan2Config::ffhq_1024(), &Device::flex()).expect("official config");
+    assert_eq!(module_keys(&g), want);
+    assert_eq!(g.num_params(), 30_370_060, "meta.json official_config.num_parameters_g_ema");
+}
+
+#[test]
+fn generator_and_discriminator_beside_g_ema_are_ignored() {
+    use facecast::nets::stylegan2::checkpoint::from_tensors;
+    use facecast::weights::{RawTensor, read_checkpoint};
+    let Some(dir) = fixture() else { return };
+    let file = dir.join("weights.pth");
+    let mut all = read_checkpoint(&file).expect("fixture weights").flatten_tensors();
+    let g_ema: Vec<(String, RawTensor)> = all.sub("g_ema").tensors.into_iter().collect();
+    for (key, t) in g_ema {
+        all.tensors.insert(format!("g.{key}"), t);
+    }
+    all.tensors.insert("d.convs.0.0.weight".into(), RawTensor::f32(vec![2, 2], vec![0.0; 4]));
+    let config = StyleGan2Config::from_json(Fixture::open(&dir).expect("fixture").config()).expect("config");
+    let sg = from_tensors(&all, &file, &config, &Device::flex()).expect("g and d are ignored");
+    assert!(sg.latent_avg.is_some() && sg.noise_buffers.is_some());
 }
