@@ -7,3 +7,5 @@ pub mod common;
 pub mod faceshifter;
 pub mod mtcnn;
 pub mod styleclip;
+pub mod gpen;
+pub mod stylegan2;

@@ -19,6 +19,8 @@ pub mod faceshifter;
 pub mod mtcnn;
 pub mod styleclip_global;
 pub mod styleclip_mapper;
+pub mod gpen;
+pub mod stylegan2;
 
 /// Element-wise tolerance: `|port - ref| <= abs + rel * |ref|`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -247,6 +249,8 @@ pub fn runner(model: &str) -> Option<Runner> {
         "styleclip_mapper" => Some(styleclip_mapper::run),
         "arcface_ir_se50" => Some(arcface::run),
         "faceshifter_aei" => Some(faceshifter::run),
+        "stylegan2" => Some(stylegan2::run),
+        "gpen" => Some(gpen::run),
         _ => None,
     }
 }
