@@ -63,8 +63,15 @@ fn main() -> Result<()> {
         .photos
         .iter()
         .map(|p| {
-            let img = image::open(p).with_context(|| format!("reading {}", p.display()))?.to_rgb8();
-            Ok((p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), img))
+            let img = image::open(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .to_rgb8();
+            Ok((
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                img,
+            ))
         })
         .collect::<Result<_>>()?;
 
@@ -94,7 +101,10 @@ fn main() -> Result<()> {
                     continue;
                 }
                 did_inactive |= inactive;
-                let settings = DetectSettings { max_side, ..DetectSettings::default() };
+                let settings = DetectSettings {
+                    max_side,
+                    ..DetectSettings::default()
+                };
                 let mut times = Vec::new();
                 let mut faces = Vec::new();
                 // One warm-up run (shader compilation, autotune, allocator), then the timed runs,
@@ -193,8 +203,11 @@ fn parse(args: &[String]) -> Result<Options> {
             "--runs" => opts.runs = value()?.parse().context("--runs")?,
             "--backends" => opts.backends = value()?.split_whitespace().map(String::from).collect(),
             "--max-sides" => {
-                opts.max_sides =
-                    value()?.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>().context("--max-sides")?
+                opts.max_sides = value()?
+                    .split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .context("--max-sides")?
             }
             "--budget-s" => opts.budget_s = value()?.parse().context("--budget-s")?,
             "--json" => opts.json = Some(PathBuf::from(value()?)),
@@ -215,12 +228,18 @@ fn make_big(out: &Path, photos: &[PathBuf]) -> Result<()> {
         bail!("--make-big needs astronaut, camera, chelsea and montage, in that order");
     };
     let load = |p: &PathBuf| -> Result<RgbImage> {
-        Ok(image::open(p).with_context(|| format!("reading {}", p.display()))?.to_rgb8())
+        Ok(image::open(p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .to_rgb8())
     };
-    let (astronaut, camera, chelsea, montage) = (load(astronaut)?, load(camera)?, load(chelsea)?, load(montage)?);
+    let (astronaut, camera, chelsea, montage) =
+        (load(astronaut)?, load(camera)?, load(chelsea)?, load(montage)?);
     let mut canvas = RgbImage::from_pixel(6000, 4000, image::Rgb([200, 196, 190]));
     let mut paste = |img: &RgbImage, scale: f32, x: i64, y: i64| {
-        let (w, h) = ((img.width() as f32 * scale).round() as u32, (img.height() as f32 * scale).round() as u32);
+        let (w, h) = (
+            (img.width() as f32 * scale).round() as u32,
+            (img.height() as f32 * scale).round() as u32,
+        );
         let scaled = imageops::resize(img, w, h, imageops::FilterType::Triangle);
         imageops::overlay(&mut canvas, &scaled, x, y);
     };
@@ -232,7 +251,9 @@ fn make_big(out: &Path, photos: &[PathBuf]) -> Result<()> {
     paste(&astronaut, 0.9, 560, 2200); // a little under 3%
     paste(&camera, 1.0, 1100, 2200);
     paste(&astronaut, 1.5, 0, 3000 - 250);
-    canvas.save(out).with_context(|| format!("writing {}", out.display()))?;
+    canvas
+        .save(out)
+        .with_context(|| format!("writing {}", out.display()))?;
     eprintln!("wrote {} (6000x4000)", out.display());
     Ok(())
 }
