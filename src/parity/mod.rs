@@ -13,13 +13,13 @@ use burn::tensor::{Tensor, TensorData};
 use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
-pub mod clip_text;
 pub mod arcface;
+pub mod clip_text;
 pub mod faceshifter;
+pub mod gpen;
 pub mod mtcnn;
 pub mod styleclip_global;
 pub mod styleclip_mapper;
-pub mod gpen;
 pub mod stylegan2;
 
 /// Element-wise tolerance: `|port - ref| <= abs + rel * |ref|`.
