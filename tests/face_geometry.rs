@@ -365,11 +365,21 @@ fn lab_transfer_moves_the_patch_statistics_to_the_reference() {
     });
     let all = Plane::filled(40, 40, 1.0);
     let out = transfer_lab(&patch, &all, &reference, &all).unwrap();
-    let (om, os) = lab_stats(&out, &all).unwrap().unwrap();
-    let (rm, rs) = lab_stats(&reference, &all).unwrap().unwrap();
+    let o = lab_stats(&out, &all).unwrap().unwrap();
+    let r = lab_stats(&reference, &all).unwrap().unwrap();
     for c in 0..3 {
-        assert!((om[c] - rm[c]).abs() < 0.5, "mean {c}: {} vs {}", om[c], rm[c]);
-        assert!((os[c] - rs[c]).abs() < 0.5, "std {c}: {} vs {}", os[c], rs[c]);
+        assert!(
+            (o.mean[c] - r.mean[c]).abs() < 0.5,
+            "mean {c}: {} vs {}",
+            o.mean[c],
+            r.mean[c]
+        );
+        assert!(
+            (o.std[c] - r.std[c]).abs() < 0.5,
+            "std {c}: {} vs {}",
+            o.std[c],
+            r.std[c]
+        );
     }
     // An empty reference mask leaves the patch alone.
     let none = Plane::filled(40, 40, 0.0);

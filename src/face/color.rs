@@ -80,9 +80,16 @@ pub fn lab_to_rgb(lab: [f32; 3]) -> [u8; 3] {
     })
 }
 
+/// Per-channel LAB statistics of a masked region.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LabStats {
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
+}
+
 /// Per-channel LAB mean and standard deviation over the pixels where `mask > 0`, weighted by it.
 /// `None` when the mask selects nothing.
-pub fn lab_stats(img: &RgbImage, mask: &Plane) -> Result<Option<([f64; 3], [f64; 3])>, MaskError> {
+pub fn lab_stats(img: &RgbImage, mask: &Plane) -> Result<Option<LabStats>, MaskError> {
     check(img, mask)?;
     let (mut sw, mut s1, mut s2) = (0.0f64, [0.0f64; 3], [0.0f64; 3]);
     for (px, &m) in img.pixels().zip(&mask.data) {
@@ -102,7 +109,7 @@ pub fn lab_stats(img: &RgbImage, mask: &Plane) -> Result<Option<([f64; 3], [f64;
     }
     let mean = s1.map(|s| s / sw);
     let std = [0, 1, 2].map(|c| (s2[c] / sw - mean[c] * mean[c]).max(0.0).sqrt());
-    Ok(Some((mean, std)))
+    Ok(Some(LabStats { mean, std }))
 }
 
 fn check(img: &RgbImage, mask: &Plane) -> Result<(), MaskError> {
@@ -124,12 +131,13 @@ pub fn transfer_lab(
     reference: &RgbImage,
     reference_mask: &Plane,
 ) -> Result<RgbImage, MaskError> {
-    let (Some((pm, ps)), Some((rm, rs))) = (
+    let (Some(p), Some(r)) = (
         lab_stats(patch, patch_mask)?,
         lab_stats(reference, reference_mask)?,
     ) else {
         return Ok(patch.clone());
     };
+    let (pm, ps, rm, rs) = (p.mean, p.std, r.mean, r.std);
     let gain = [0, 1, 2].map(|c| if ps[c] > 1e-6 { rs[c] / ps[c] } else { 1.0 });
     let mut out = patch.clone();
     for px in out.pixels_mut() {
