@@ -173,7 +173,7 @@ fn main() -> Result<()> {
 fn median(sorted: &[f64]) -> f64 {
     match sorted.len() {
         0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
+        n if !n.is_multiple_of(2) => sorted[n / 2],
         n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
 }
