@@ -13,6 +13,8 @@ use burn::Device;
 use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
+pub mod beautygan;
+pub mod mobilenetv2;
 pub mod mtcnn;
 
 /// Element-wise tolerance: `|port - ref| <= abs + rel * |ref|`.
@@ -189,6 +191,8 @@ pub type Runner = fn(&Fixture, &Device) -> Result<Vec<CaseResult>, ParityError>;
 /// The runner for a `meta.json` model name; networks join as they are ported.
 pub fn runner(model: &str) -> Option<Runner> {
     match model {
+        "beautygan" => Some(beautygan::run),
+        "mobilenetv2" => Some(mobilenetv2::run),
         "mtcnn" => Some(mtcnn::run),
         _ => None,
     }
