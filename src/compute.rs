@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use burn::Device;
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 /// Environment variable that overrides the automatic backend choice (`wgpu` or `cpu`).

@@ -138,7 +138,7 @@ fn broken_files_are_refused_with_the_cause() {
 
 #[test]
 fn wrong_architecture_and_wrong_shape_are_refused_by_key() {
-    let device = burn::Device::flex();
+    let device = burn::tensor::Device::flex();
     let dir = fixture_dir("mtcnn");
     let rnet = read_checkpoint(&dir.join("rnet.pt")).expect("rnet").flatten_tensors();
     // RNet's weights offered to PNet: different keys and shapes, each named.

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use crate::compute::BackendChoice;
 
+pub mod weights_window;
+
 /// What the command line asks of the window.
 #[derive(Debug, Clone, Default)]
 pub struct WindowOptions {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::compute::BackendChoice;
 
 pub mod check_fixture;
+pub mod detect;
 pub mod weights;
 
 #[derive(Debug, Parser)]
@@ -38,6 +39,8 @@ pub enum Command {
     Weights(weights::WeightsArgs),
     /// Check a port against parity fixture folders made with the official PyTorch code.
     CheckFixture(check_fixture::CheckFixtureArgs),
+    /// Find the faces in photos (files or folders); --json for a machine-readable report.
+    Detect(detect::DetectArgs),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Weights(args)) => weights::run(args, cli.data_dir),
         Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
+        Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
         None => crate::app::run_window(crate::app::WindowOptions {
             backend,
             data_dir: cli.data_dir,

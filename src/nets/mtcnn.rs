@@ -13,7 +13,7 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::Tensor;
-use burn::Device;
+use burn::tensor::Device;
 
 use super::common::PRelu;
 use crate::weights::load::{LoadError, Tolerated, load_module};

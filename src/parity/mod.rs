@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use burn::Device;
+use burn::tensor::Device;
 
 use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
@@ -52,6 +52,8 @@ pub enum ParityError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Model(#[from] crate::weights::models::ModelLoadError),
     #[error("model \"{0}\" is not implemented yet")]
     NotImplemented(String),
     #[error("{0}")]
@@ -132,7 +134,7 @@ impl Fixture {
 
     pub fn compare_with<const D: usize>(&self, name: &str, got: Tensor<D>, tol: Tolerance) -> CaseResult {
         let shape = got.dims().to_vec();
-        match got.into_data().to_vec::<f32>() {
+        match got.into_data().try_to_vec::<f32>() {
             Ok(values) => self.compare_values(name, &values, &shape, tol),
             Err(e) => CaseResult::fail(name, format!("cannot read the result: {e:?}")),
         }

@@ -2,24 +2,16 @@
 
 use std::path::Path;
 
-use burn::Device;
+use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError, Tolerance};
 use crate::face::resample::Planes;
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::detect::{self, MtcnnParams};
-use crate::weights::{TensorMap, read_checkpoint};
 
-/// Reads `pnet.pt`, `rnet.pt` and `onet.pt` from a folder through the checkpoint reader.
+/// Reads `pnet.pt`, `rnet.pt` and `onet.pt` from the fixture folder, as the app reads them.
 pub fn load_nets(dir: &Path, device: &Device) -> Result<MtcnnNets, ParityError> {
-    let read = |name: &str| -> Result<(TensorMap, std::path::PathBuf), ParityError> {
-        let path = dir.join(name);
-        Ok((read_checkpoint(&path)?.flatten_tensors(), path))
-    };
-    let (p, pp) = read("pnet.pt")?;
-    let (r, rp) = read("rnet.pt")?;
-    let (o, op) = read("onet.pt")?;
-    Ok(MtcnnNets::from_state_dicts([(&p, &pp), (&r, &rp), (&o, &op)], device)?)
+    Ok(crate::weights::models::load_mtcnn(dir, device)?)
 }
 
 fn params(fx: &Fixture) -> MtcnnParams {

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod download;
 pub mod load;
 pub mod manifest;
+pub mod models;
 pub mod pickle;
 pub mod store;
 pub mod tensors;

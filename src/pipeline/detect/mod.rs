@@ -9,7 +9,7 @@ pub mod boxes;
 pub mod photo;
 
 use burn::tensor::{Tensor, TensorData};
-use burn::Device;
+use burn::tensor::Device;
 
 use self::boxes::{Candidate, bbreg, crop_window, nms_iou, nms_min, regress_stage1, rerec};
 use crate::face::resample::{Planes, resize_area};
@@ -102,7 +102,7 @@ fn to_device(batch: &[Planes], device: &Device) -> Tensor<4> {
 }
 
 fn read<const D: usize>(t: Tensor<D>, net: &'static str) -> Result<Vec<f32>, DetectError> {
-    t.into_data().to_vec::<f32>().map_err(|e| DetectError::Device { net, reason: format!("{e:?}") })
+    t.into_data().try_to_vec::<f32>().map_err(|e| DetectError::Device { net, reason: format!("{e:?}") })
 }
 
 /// The first pyramid level as PNet sees it (area-resized and normalised), for parity checks.

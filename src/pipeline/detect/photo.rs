@@ -1,7 +1,7 @@
 //! Detection on whole product photos: a size cap for speed, mapping back to full resolution,
 //! an optional retry on rotated copies, and the screening rule.
 
-use burn::Device;
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::{DetectError, Face, MtcnnParams, detect};
