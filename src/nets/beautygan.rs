@@ -18,12 +18,12 @@ use std::path::Path;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d, Relu, Tanh};
-use burn::tensor::Tensor;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
 use serde::Deserialize;
 
-use crate::weights::load::{LoadError, Tolerated, load_module};
 use crate::weights::TensorMap;
+use crate::weights::load::{LoadError, Tolerated, load_module};
 
 /// InstanceNorm2d uses this epsilon (PyTorch's default).
 const IN_EPS: f64 = 1e-5;
@@ -43,7 +43,11 @@ pub struct BeautyGanConfig {
 impl Default for BeautyGanConfig {
     /// The released generator: `Generator_branch(64, 6)`.
     fn default() -> BeautyGanConfig {
-        BeautyGanConfig { conv_dim: 64, repeat_num: 6, input_nc: 3 }
+        BeautyGanConfig {
+            conv_dim: 64,
+            repeat_num: 6,
+            input_nc: 3,
+        }
     }
 }
 
@@ -183,8 +187,14 @@ fn relu() -> Layer {
 /// Input shapes the generator cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BeautyGanError {
-    #[error("BeautyGAN needs two {channels}-channel images of one size with H and W multiples of 4; got {x:?} and {y:?}")]
-    BadInput { channels: usize, x: [usize; 4], y: [usize; 4] },
+    #[error(
+        "BeautyGAN needs two {channels}-channel images of one size with H and W multiples of 4; got {x:?} and {y:?}"
+    )]
+    BadInput {
+        channels: usize,
+        x: [usize; 4],
+        y: [usize; 4],
+    },
 }
 
 /// The generator's outputs.
@@ -315,7 +325,10 @@ impl Generator {
 
     /// Number of residual blocks, which shifts the indices of `main` after them.
     pub fn repeat_num(&self) -> usize {
-        self.main.iter().filter(|m| matches!(m, MainLayer::Residual(_))).count()
+        self.main
+            .iter()
+            .filter(|m| matches!(m, MainLayer::Residual(_)))
+            .count()
     }
 
     fn run(
@@ -327,7 +340,11 @@ impl Generator {
         let (xd, yd) = (x.dims(), y.dims());
         let size_ok = |d: usize| d > 0 && d % 4 == 0;
         if xd != yd || xd[1] != self.input_nc || !size_ok(xd[2]) || !size_ok(xd[3]) {
-            return Err(BeautyGanError::BadInput { channels: self.input_nc, x: xd, y: yd });
+            return Err(BeautyGanError::BadInput {
+                channels: self.input_nc,
+                x: xd,
+                y: yd,
+            });
         }
         let encoded_x = run(&self.Branch_0, x);
         let encoded_y = run(&self.Branch_1, y);
@@ -346,7 +363,10 @@ impl Generator {
         }
         let with_makeup = run(&self.branch_1, h.clone());
         let makeup_removed = run(&self.branch_2, h);
-        Ok(GeneratorOutput { with_makeup, makeup_removed })
+        Ok(GeneratorOutput {
+            with_makeup,
+            makeup_removed,
+        })
     }
 }
 

@@ -14,12 +14,12 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::Tensor;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
 use serde::Deserialize;
 
-use crate::weights::load::{LoadError, Tolerated, load_module};
 use crate::weights::TensorMap;
+use crate::weights::load::{LoadError, Tolerated, load_module};
 
 pub mod preprocess;
 
@@ -28,8 +28,15 @@ pub mod preprocess;
 pub type BlockSetting = [usize; 4];
 
 /// torchvision's ImageNet setting.
-pub const IMAGENET_SETTING: [BlockSetting; 7] =
-    [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]];
+pub const IMAGENET_SETTING: [BlockSetting; 7] = [
+    [1, 16, 1, 1],
+    [6, 24, 2, 2],
+    [6, 32, 3, 2],
+    [6, 64, 4, 2],
+    [6, 96, 3, 1],
+    [6, 160, 3, 2],
+    [6, 320, 1, 1],
+];
 
 /// The constructor arguments of `torchvision.models.MobileNetV2` that change the network.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -60,7 +67,10 @@ impl Default for MobileNetV2Config {
 impl MobileNetV2Config {
     /// The face/no-face screening head on the full-width network.
     pub fn face_classifier() -> MobileNetV2Config {
-        MobileNetV2Config { num_classes: 2, ..MobileNetV2Config::default() }
+        MobileNetV2Config {
+            num_classes: 2,
+            ..MobileNetV2Config::default()
+        }
     }
 
     /// Reads a `meta.json`-style config (torchvision's keyword arguments; `block` and `norm_layer`
@@ -70,7 +80,9 @@ impl MobileNetV2Config {
     }
 
     fn setting(&self) -> Vec<BlockSetting> {
-        self.inverted_residual_setting.clone().unwrap_or_else(|| IMAGENET_SETTING.to_vec())
+        self.inverted_residual_setting
+            .clone()
+            .unwrap_or_else(|| IMAGENET_SETTING.to_vec())
     }
 
     /// Channels of the stem conv.
@@ -126,7 +138,10 @@ fn conv(i: usize, o: usize, k: usize, stride: usize, groups: usize, device: &Dev
             .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
             .with_bias(false)
             // torchvision's kaiming_normal_(mode="fan_out") for ReLU-family activations.
-            .with_initializer(Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: true })
+            .with_initializer(Initializer::KaimingNormal {
+                gain: std::f64::consts::SQRT_2,
+                fan_out_only: true,
+            })
             .init(device),
     )
 }
@@ -137,7 +152,11 @@ fn norm(c: usize, device: &Device) -> Op {
 
 /// torchvision's `Conv2dNormActivation`: conv (padding (k-1)/2), BatchNorm, ReLU6.
 fn conv_bn_relu6(i: usize, o: usize, k: usize, stride: usize, groups: usize, device: &Device) -> Vec<Op> {
-    vec![conv(i, o, k, stride, groups, device), norm(o, device), Op::Relu6(Relu6::new())]
+    vec![
+        conv(i, o, k, stride, groups, device),
+        norm(o, device),
+        Op::Relu6(Relu6::new()),
+    ]
 }
 
 /// An element of an inverted residual block's `conv` sequence.
@@ -160,12 +179,19 @@ impl InvertedResidual {
         let hidden = inp * expand_ratio;
         let mut conv = Vec::new();
         if expand_ratio != 1 {
-            conv.push(BlockPart::ConvBnRelu6(conv_bn_relu6(inp, hidden, 1, 1, 1, device)));
+            conv.push(BlockPart::ConvBnRelu6(conv_bn_relu6(
+                inp, hidden, 1, 1, 1, device,
+            )));
         }
-        conv.push(BlockPart::ConvBnRelu6(conv_bn_relu6(hidden, hidden, 3, stride, hidden, device)));
+        conv.push(BlockPart::ConvBnRelu6(conv_bn_relu6(
+            hidden, hidden, 3, stride, hidden, device,
+        )));
         conv.push(BlockPart::Op(self::conv(hidden, oup, 1, 1, 1, device)));
         conv.push(BlockPart::Op(norm(oup, device)));
-        InvertedResidual { conv, use_res_connect: stride == 1 && inp == oup }
+        InvertedResidual {
+            conv,
+            use_res_connect: stride == 1 && inp == oup,
+        }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -232,7 +258,9 @@ impl MobileNetV2 {
             let output = make_divisible(c as f64 * config.width_mult, config.round_nearest);
             for i in 0..n {
                 let stride = if i == 0 { s } else { 1 };
-                features.push(Feature::Block(InvertedResidual::new(input, output, stride, t, device)));
+                features.push(Feature::Block(InvertedResidual::new(
+                    input, output, stride, t, device,
+                )));
                 input = output;
             }
         }
@@ -242,7 +270,10 @@ impl MobileNetV2 {
             .with_initializer(Initializer::Normal { mean: 0.0, std: 0.01 })
             .init(device);
         linear.bias = Some(Param::from_tensor(Tensor::zeros([config.num_classes], device)));
-        let classifier = vec![HeadPart::Dropout(DropoutConfig::new(config.dropout).init()), HeadPart::Linear(linear)];
+        let classifier = vec![
+            HeadPart::Dropout(DropoutConfig::new(config.dropout).init()),
+            HeadPart::Linear(linear),
+        ];
         MobileNetV2 { features, classifier }
     }
 
@@ -302,7 +333,11 @@ impl MobileNetV2 {
     pub fn classify(&self, x: Tensor<4>) -> Classification {
         let features = self.features_tapped(x, |_, _| {});
         let (pooled, logits) = self.head(features.clone());
-        Classification { features, pooled, logits }
+        Classification {
+            features,
+            pooled,
+            logits,
+        }
     }
 
     /// Logits only, the path for training.

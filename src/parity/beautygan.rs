@@ -7,8 +7,10 @@ use crate::nets::beautygan::{BeautyGanConfig, Generator};
 use crate::weights::read_checkpoint;
 
 pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError> {
-    let config = BeautyGanConfig::from_json(fx.config())
-        .map_err(|e| ParityError::Meta { dir: fx.dir.clone(), field: format!("config ({e})") })?;
+    let config = BeautyGanConfig::from_json(fx.config()).map_err(|e| ParityError::Meta {
+        dir: fx.dir.clone(),
+        field: format!("config ({e})"),
+    })?;
     let path = fx.path("weights.pth");
     let tensors = read_checkpoint(&path)?.flatten_tensors();
     let generator = Generator::from_state_dict(&config, &tensors, &path, device)?;
@@ -35,7 +37,10 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
     for (k, name) in &taps {
         match trace.main.iter().find(|(i, _)| i == k) {
             Some((_, t)) => results.push(fx.compare(name, t.clone())),
-            None => results.push(CaseResult::fail(name, format!("main has {} elements", generator.main.len()))),
+            None => results.push(CaseResult::fail(
+                name,
+                format!("main has {} elements", generator.main.len()),
+            )),
         }
     }
     results.push(fx.compare("output.a_x_with_makeup", out.with_makeup));

@@ -1,8 +1,8 @@
 //! MobileNetV2 parity: the network on a real photo and on noise, its intermediate stages, and
 //! the ImageNet pre-processing on a raw crop.
 
-use burn::tensor::activation::softmax;
 use burn::tensor::Device;
+use burn::tensor::activation::softmax;
 use image::RgbImage;
 
 use super::{CaseResult, Fixture, ParityError, Tolerance};
@@ -11,8 +11,10 @@ use crate::nets::mobilenetv2::{MobileNetV2, MobileNetV2Config};
 use crate::weights::read_checkpoint;
 
 pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError> {
-    let config = MobileNetV2Config::from_json(fx.config())
-        .map_err(|e| ParityError::Meta { dir: fx.dir.clone(), field: format!("config ({e})") })?;
+    let config = MobileNetV2Config::from_json(fx.config()).map_err(|e| ParityError::Meta {
+        dir: fx.dir.clone(),
+        field: format!("config ({e})"),
+    })?;
     let path = fx.path("weights.pth");
     let tensors = read_checkpoint(&path)?.flatten_tensors();
     let net = MobileNetV2::from_state_dict(&config, &tensors, &path, device)?;
@@ -36,7 +38,10 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
     }
     for (_, name) in &taps {
         if !results.iter().any(|r| &r.name == name) {
-            results.push(CaseResult::fail(name, format!("features has {} elements", net.features.len())));
+            results.push(CaseResult::fail(
+                name,
+                format!("features has {} elements", net.features.len()),
+            ));
         }
     }
     results.push(fx.compare("features", features));
@@ -54,11 +59,23 @@ fn preprocess_case(fx: &Fixture) -> Result<CaseResult, ParityError> {
     let raw = fx.raw("pre.raw_hwc")?;
     let (h, w) = match raw.shape[..] {
         [h, w, 3] => (h, w),
-        _ => return Ok(CaseResult::fail("pre.output", format!("pre.raw_hwc has shape {:?}", raw.shape))),
+        _ => {
+            return Ok(CaseResult::fail(
+                "pre.output",
+                format!("pre.raw_hwc has shape {:?}", raw.shape),
+            ));
+        }
     };
-    let bytes: Vec<u8> = raw.to_f32().iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+    let bytes: Vec<u8> = raw
+        .to_f32()
+        .iter()
+        .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+        .collect();
     let Some(img) = RgbImage::from_raw(w as u32, h as u32, bytes) else {
-        return Ok(CaseResult::fail("pre.output", "pre.raw_hwc does not hold H*W*3 values"));
+        return Ok(CaseResult::fail(
+            "pre.output",
+            "pre.raw_hwc does not hold H*W*3 values",
+        ));
     };
     let planes = Preset::IMAGENET1K_V2.apply(&img);
     let abs = fx.meta["tolerance"]["preprocess"]["abs"].as_f64().unwrap_or(0.05);

@@ -6,8 +6,8 @@
 //! scale when shrinking, 22-bit fixed-point weights, horizontal pass first with an 8-bit
 //! intermediate image), so pixels match PIL's to the last bit rather than to a few levels.
 
-use burn::tensor::{Tensor, TensorData};
 use burn::tensor::Device;
+use burn::tensor::{Tensor, TensorData};
 use image::RgbImage;
 
 use crate::face::resample::Planes;
@@ -28,15 +28,29 @@ const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 impl Preset {
     /// IMAGENET1K_V1 (`mobilenet_v2-b0353104.pth`): short side 256.
-    pub const IMAGENET1K_V1: Preset = Preset { resize_short: 256, crop: 224, mean: IMAGENET_MEAN, std: IMAGENET_STD };
+    pub const IMAGENET1K_V1: Preset = Preset {
+        resize_short: 256,
+        crop: 224,
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+    };
     /// IMAGENET1K_V2 (`mobilenet_v2-7ebf99e0.pth`): short side 232.
-    pub const IMAGENET1K_V2: Preset = Preset { resize_short: 232, crop: 224, mean: IMAGENET_MEAN, std: IMAGENET_STD };
+    pub const IMAGENET1K_V2: Preset = Preset {
+        resize_short: 232,
+        crop: 224,
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+    };
 
     /// The network input for one image: (3, crop, crop) planes, normalised.
     pub fn apply(&self, img: &RgbImage) -> Planes {
         let (w, h) = (img.width(), img.height());
         let (new_w, new_h) = short_side_size(w, h, self.resize_short);
-        let resized = if (new_w, new_h) == (w, h) { img.clone() } else { resize_bilinear_pil(img, new_w, new_h) };
+        let resized = if (new_w, new_h) == (w, h) {
+            img.clone()
+        } else {
+            resize_bilinear_pil(img, new_w, new_h)
+        };
         let left = crop_offset(new_w, self.crop);
         let top = crop_offset(new_h, self.crop);
         let side = self.crop as usize;
@@ -47,13 +61,23 @@ impl Preset {
                 let sx = left + x as i64;
                 // torchvision pads with zeros when the crop is larger than the image.
                 let inside = sy >= 0 && sx >= 0 && sy < new_h as i64 && sx < new_w as i64;
-                let px = if inside { resized.get_pixel(sx as u32, sy as u32).0 } else { [0; 3] };
+                let px = if inside {
+                    resized.get_pixel(sx as u32, sy as u32).0
+                } else {
+                    [0; 3]
+                };
                 for c in 0..3 {
-                    data[c * side * side + y * side + x] = (px[c] as f32 / 255.0 - self.mean[c]) / self.std[c];
+                    data[c * side * side + y * side + x] =
+                        (px[c] as f32 / 255.0 - self.mean[c]) / self.std[c];
                 }
             }
         }
-        Planes { channels: 3, height: side, width: side, data }
+        Planes {
+            channels: 3,
+            height: side,
+            width: side,
+            data,
+        }
     }
 
     /// A batch of images as one (N, 3, crop, crop) tensor.
@@ -69,7 +93,11 @@ impl Preset {
 pub fn short_side_size(w: u32, h: u32, size: u32) -> (u32, u32) {
     let (short, long) = if w <= h { (w, h) } else { (h, w) };
     let new_long = (size as f64 * long as f64 / short.max(1) as f64) as u32;
-    if w <= h { (size, new_long) } else { (new_long, size) }
+    if w <= h {
+        (size, new_long)
+    } else {
+        (new_long, size)
+    }
 }
 
 /// torchvision's `center_crop` offset: `round((size - crop) / 2)` with Python's rounding
@@ -80,7 +108,11 @@ fn crop_offset(size: u32, crop: u32) -> i64 {
         let diff = (size - crop) as i64;
         // diff/2 is either whole or a half; a half rounds to the even neighbour.
         let floor = diff / 2;
-        if diff % 2 == 1 && floor % 2 == 1 { floor + 1 } else { floor }
+        if diff % 2 == 1 && floor % 2 == 1 {
+            floor + 1
+        } else {
+            floor
+        }
     } else {
         -(((crop - size) / 2) as i64)
     }
@@ -121,11 +153,19 @@ fn coeffs(in_size: usize, out_size: usize) -> Coeffs {
         let one = (1u64 << PRECISION_BITS) as f64;
         for x in 0..xmax {
             let w = if ww != 0.0 { k[x] / ww } else { k[x] };
-            weights[xx * ksize + x] = if w < 0.0 { (-0.5 + w * one).trunc() as i32 } else { (0.5 + w * one).trunc() as i32 };
+            weights[xx * ksize + x] = if w < 0.0 {
+                (-0.5 + w * one).trunc() as i32
+            } else {
+                (0.5 + w * one).trunc() as i32
+            };
         }
         bounds.push((xmin, xmax));
     }
-    Coeffs { bounds, weights, ksize }
+    Coeffs {
+        bounds,
+        weights,
+        ksize,
+    }
 }
 
 fn clip8(v: i64) -> u8 {
@@ -134,7 +174,14 @@ fn clip8(v: i64) -> u8 {
 
 /// One separable pass over interleaved RGB pixels: for each of `lines` lines, output `o` sums
 /// the taps `taps_at(line, i)` for `i` in its bounds and lands at `out_index(line, o)`.
-fn pass(src: &[u8], c: &Coeffs, taps_at: impl Fn(usize, usize) -> usize, out: &mut [u8], out_index: impl Fn(usize, usize) -> usize, lines: usize) {
+fn pass(
+    src: &[u8],
+    c: &Coeffs,
+    taps_at: impl Fn(usize, usize) -> usize,
+    out: &mut [u8],
+    out_index: impl Fn(usize, usize) -> usize,
+    lines: usize,
+) {
     let half = 1i64 << (PRECISION_BITS - 1);
     for line in 0..lines {
         for (o, &(start, n)) in c.bounds.iter().enumerate() {
@@ -169,7 +216,14 @@ pub fn resize_bilinear_pil(img: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
     let out = if oh != h {
         let c = coeffs(h, oh);
         let mut out = vec![0u8; ow * oh * 3];
-        pass(&horizontal, &c, |x, y| y * ow + x, &mut out, |x, y| y * ow + x, ow);
+        pass(
+            &horizontal,
+            &c,
+            |x, y| y * ow + x,
+            &mut out,
+            |x, y| y * ow + x,
+            ow,
+        );
         out
     } else {
         horizontal
@@ -199,7 +253,13 @@ mod tests {
         assert!(out.pixels().all(|p| p.0 == [200, 10, 99]));
         // Halving a 0/255 column pattern: each output pixel covers a 0,255 pair plus half-weight
         // neighbours; interior values are mid-grey.
-        let stripes = RgbImage::from_fn(8, 2, |x, _| if x % 2 == 0 { image::Rgb([0; 3]) } else { image::Rgb([255; 3]) });
+        let stripes = RgbImage::from_fn(8, 2, |x, _| {
+            if x % 2 == 0 {
+                image::Rgb([0; 3])
+            } else {
+                image::Rgb([255; 3])
+            }
+        });
         let out = resize_bilinear_pil(&stripes, 4, 2);
         for x in 1..3 {
             let v = out.get_pixel(x, 0).0[0] as i32;
