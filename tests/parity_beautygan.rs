@@ -104,3 +104,20 @@ fn released_layout_has_the_documented_size() {
     let g = Generator::new(&BeautyGanConfig::default(), &Device::flex());
     assert_eq!(g.num_params(), 9_237_376);
 }
+
+/// The same fixture on wgpu (a GPU, or llvmpipe where there is none: minutes there).
+#[test]
+#[ignore = "needs a wgpu adapter; slow on software Vulkan"]
+fn every_case_passes_on_wgpu() {
+    let Some(dir) = fixture() else { return };
+    let device = Device::wgpu_options()
+        .init()
+        .unwrap_or_else(|e| panic!("no wgpu adapter: {e}"));
+    let results = run_fixture(&dir, &device).unwrap_or_else(|e| panic!("{e}"));
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| (&r.name, r.max_abs_err))
+        .collect();
+    assert!(failed.is_empty(), "failed on wgpu: {failed:?}");
+}

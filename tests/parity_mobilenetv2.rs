@@ -93,3 +93,20 @@ fn a_head_of_the_wrong_size_is_named() {
     );
     assert!(err.missing.is_empty() && err.unexpected.is_empty(), "{text}");
 }
+
+/// The same fixture on wgpu (a GPU, or llvmpipe where there is none: about 12 minutes, mostly autotuning there).
+#[test]
+#[ignore = "needs a wgpu adapter; slow on software Vulkan"]
+fn every_case_passes_on_wgpu() {
+    let Some(dir) = fixture() else { return };
+    let device = Device::wgpu_options()
+        .init()
+        .unwrap_or_else(|e| panic!("no wgpu adapter: {e}"));
+    let results = run_fixture(&dir, &device).unwrap_or_else(|e| panic!("{e}"));
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| (&r.name, r.max_abs_err))
+        .collect();
+    assert!(failed.is_empty(), "failed on wgpu: {failed:?}");
+}

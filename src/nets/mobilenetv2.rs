@@ -76,7 +76,20 @@ impl MobileNetV2Config {
     /// Reads a `meta.json`-style config (torchvision's keyword arguments; `block` and `norm_layer`
     /// must be null). Absent keys take the released values.
     pub fn from_json(value: &serde_json::Value) -> Result<MobileNetV2Config, serde_json::Error> {
-        MobileNetV2Config::deserialize(value)
+        for key in ["block", "norm_layer"] {
+            if !value[key].is_null() {
+                return Err(serde::de::Error::custom(format!(
+                    "a custom {key} is not supported"
+                )));
+            }
+        }
+        let config = MobileNetV2Config::deserialize(value)?;
+        if config.setting().is_empty() || config.round_nearest == 0 || config.width_mult <= 0.0 {
+            return Err(serde::de::Error::custom(
+                "inverted_residual_setting must be non-empty, round_nearest and width_mult positive",
+            ));
+        }
+        Ok(config)
     }
 
     fn setting(&self) -> Vec<BlockSetting> {
@@ -160,6 +173,8 @@ fn conv_bn_relu6(i: usize, o: usize, k: usize, stride: usize, groups: usize, dev
 }
 
 /// An element of an inverted residual block's `conv` sequence.
+// burn has no Module impl for Box, and a few dozen of these are built once per model.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum BlockPart {
     ConvBnRelu6(Vec<Op>),
@@ -367,11 +382,29 @@ mod tests {
     }
 
     #[test]
+    fn half_width_classifies_any_size_into_its_classes() {
+        let device = Device::flex();
+        let config = MobileNetV2Config::from_json(&serde_json::json!({
+            "num_classes": 2, "width_mult": 0.5, "block": null, "norm_layer": null
+        }))
+        .expect("a valid config");
+        assert_eq!(config.stem_channels(), 16);
+        let net = MobileNetV2::new(&config, &device);
+        let x = Tensor::<4>::random([2, 3, 64, 48], burn::tensor::Distribution::Default, &device);
+        let out = net.classify(x);
+        assert_eq!(out.features.dims(), [2, 1280, 2, 2]);
+        assert_eq!(out.logits.dims(), [2, 2]);
+        assert!(MobileNetV2Config::from_json(&serde_json::json!({"block": "x"})).is_err());
+    }
+
+    #[test]
     fn full_width_has_torchvision_layout() {
         let device = Device::flex();
         let net = MobileNetV2::new(&MobileNetV2Config::default(), &device);
         assert_eq!(net.features.len(), 19);
-        assert_eq!(net.num_params(), 3_504_872);
+        // torchvision's 3,504,872 parameters plus the BatchNorm running means and variances
+        // (17,056 channels each), which burn counts too.
+        assert_eq!(net.num_params(), 3_504_872 + 2 * 17_056);
         assert_eq!(net.num_classes(), 1000);
     }
 }
