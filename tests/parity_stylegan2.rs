@@ -1,0 +1,230 @@
+//! StyleGAN2 against rosinality's PyTorch generator (fixture `stylegan2`), plus the behaviour
+//! the fixture cannot show: random noise, input validation, checkpoint errors.
+
+mod common;
+
+use burn::module::Module;
+use burn::tensor::{Device, Distribution, Tensor};
+use facecast::nets::stylegan2::{Noise, StyleGan2, StyleGan2Config, StyleGanError, load_stylegan2};
+use facecast::parity::{Fixture, run_fixture};
+
+fn fixture() -> Option<std::path::PathBuf> {
+    common::fixtures_root().map(|root| root.join("stylegan2"))
+}
+
+fn model(dir: &std::path::Path, device: &Device) -> StyleGan2 {
+    let fx = Fixture::open(dir).expect("fixture opens");
+    let config = StyleGan2Config::from_json(fx.config()).expect("fixture config");
+    load_stylegan2(&dir.join("weights.pth"), &config, device).expect("fixture weights load")
+}
+
+fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+    let d = (a - b)
+        .abs()
+        .max()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("readable");
+    d[0]
+}
+
+#[test]
+fn fixture_passes_every_case() {
+    let Some(dir) = fixture() else { return };
+    let cases = run_fixture(&dir, &Device::flex()).expect("fixture runs");
+    let failed: Vec<String> = cases
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{} ({:e}) {:?}", c.name, c.max_abs_err, c.note))
+        .collect();
+    assert!(failed.is_empty(), "failed cases: {failed:#?}");
+    // Every output tensor of the fixture is checked, not only some.
+    let fx = Fixture::open(&dir).expect("fixture opens");
+    let inputs = [
+        "z",
+        "truncation",
+        "mix.z1",
+        "mix.z2",
+        "mix.inject_index",
+        "mix.truncation",
+    ];
+    let inputs_too = ["wplus.latent", "sedit.delta_s_conv"];
+    for name in fx.io.tensors.keys() {
+        if name.starts_with("noise.")
+            || inputs.contains(&name.as_str())
+            || inputs_too.contains(&name.as_str())
+        {
+            continue;
+        }
+        assert!(
+            cases.iter().any(|c| &c.name == name),
+            "io tensor {name} is not compared"
+        );
+    }
+}
+
+#[test]
+fn random_noise_varies_and_given_noise_is_deterministic() {
+    let Some(dir) = fixture() else { return };
+    let device = Device::flex();
+    let sg = model(&dir, &device);
+    let z = Tensor::<2>::random(
+        [1, sg.generator.style_dim],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let wplus = sg.latent(z, 0.7);
+    let g = &sg.generator;
+    let fixed = sg.fixed_noise();
+    assert!(
+        matches!(fixed, Noise::Given(_)),
+        "the fixture's checkpoint stores its noise buffers"
+    );
+    let a = g.synthesize_wplus(wplus.clone(), &fixed).expect("synthesis");
+    let b = g.synthesize_wplus(wplus.clone(), &fixed).expect("synthesis");
+    assert_eq!(max_abs_diff(a.clone(), b), 0.0);
+    let r1 = g
+        .synthesize_wplus(wplus.clone(), &Noise::Random)
+        .expect("synthesis");
+    let r2 = g.synthesize_wplus(wplus, &Noise::Random).expect("synthesis");
+    assert!(max_abs_diff(r1, r2) > 1e-4, "random noise must change the image");
+}
+
+#[test]
+fn wrong_inputs_are_errors_not_panics() {
+    let Some(dir) = fixture() else { return };
+    let device = Device::flex();
+    let sg = model(&dir, &device);
+    let g = &sg.generator;
+    let bad_wplus = Tensor::<3>::zeros([1, g.n_latent + 1, g.style_dim], &device);
+    assert!(matches!(g.styles(bad_wplus), Err(StyleGanError::Input(_))));
+    let wplus = sg.latent(Tensor::zeros([1, g.style_dim], &device), 1.0);
+    let short = Noise::Given(vec![Tensor::zeros([1, 1, 4, 4], &device)]);
+    assert!(matches!(
+        g.synthesize_wplus(wplus.clone(), &short),
+        Err(StyleGanError::Input(_))
+    ));
+    let mut styles = g.styles(wplus).expect("styles");
+    styles.styles.pop();
+    assert!(matches!(
+        g.synthesize(&styles, &Noise::Random, None),
+        Err(StyleGanError::Input(_))
+    ));
+    assert!(matches!(
+        g.mix(
+            Tensor::zeros([1, g.style_dim], &device),
+            Tensor::zeros([1, g.style_dim], &device),
+            g.n_latent + 1
+        ),
+        Err(StyleGanError::Input(_))
+    ));
+}
+
+#[test]
+fn a_checkpoint_of_another_network_names_the_file() {
+    let Some(root) = common::fixtures_root() else {
+        return;
+    };
+    let gpen = root.join("gpen/weights.pth");
+    let config =
+        StyleGan2Config::from_json(Fixture::open(&root.join("stylegan2")).expect("fixture").config())
+            .expect("config");
+    let err = load_stylegan2(&gpen, &config, &Device::flex())
+        .expect_err("GPEN weights are not a StyleGAN2 generator");
+    assert!(err.to_string().contains("gpen/weights.pth"), "{err}");
+}
+
+#[test]
+#[ignore = "needs a wgpu adapter; run with --ignored"]
+fn wgpu_matches_the_fixture() {
+    let Some(dir) = fixture() else { return };
+    let device = Device::wgpu_options().init().expect("a wgpu adapter");
+    let cases = run_fixture(&dir, &device).expect("fixture runs");
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(failed.is_empty(), "failed on wgpu: {failed:?}");
+}
+
+/// `(key, shape)` rows of a fixture's `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).
+fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
+    let text = std::fs::read_to_string(file).expect("official_keys.txt is readable");
+    text.lines()
+        .filter_map(|line| {
+            let mut cols = line.split('\t');
+            let key = cols.next()?.to_string();
+            let shape = cols.next()?.trim_matches(|c| c == '[' || c == ']');
+            let dims: Option<Vec<usize>> = shape
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().parse().ok())
+                .collect();
+            Some((key, dims?))
+        })
+        .collect()
+}
+
+/// Parameter paths and shapes of a module, as the loader sees them.
+fn module_keys<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
+    use burn::store::ModuleSnapshot;
+    let mut keys: Vec<(String, Vec<usize>)> = module
+        .collect(None, None, false)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn the_released_checkpoint_keys_fit_the_ffhq_generator() {
+    use facecast::nets::stylegan2::{Generator, generator_tensors};
+    use facecast::weights::{RawTensor, TensorMap};
+    let Some(root) = common::fixtures_root() else {
+        return;
+    };
+    let mut state = TensorMap::default();
+    for (key, shape) in official_keys(&root.join("stylegan2/official_keys.txt")) {
+        if let Some(name) = key.strip_prefix("g_ema.") {
+            state
+                .tensors
+                .insert(name.to_string(), RawTensor::f32(shape, Vec::new()));
+        }
+    }
+    let mut want: Vec<(String, Vec<usize>)> = generator_tensors(&state)
+        .tensors
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with(".kernel"))
+        .map(|(k, t)| (k, t.shape))
+        .collect();
+    want.sort();
+    let g = Generator::new(&StyleGan2Config::ffhq_1024(), &Device::flex()).expect("official config");
+    assert_eq!(module_keys(&g), want);
+    assert_eq!(
+        g.num_params(),
+        30_370_060,
+        "meta.json official_config.num_parameters_g_ema"
+    );
+}
+
+#[test]
+fn generator_and_discriminator_beside_g_ema_are_ignored() {
+    use facecast::nets::stylegan2::checkpoint::from_tensors;
+    use facecast::weights::{RawTensor, read_checkpoint};
+    let Some(dir) = fixture() else { return };
+    let file = dir.join("weights.pth");
+    let mut all = read_checkpoint(&file).expect("fixture weights").flatten_tensors();
+    let g_ema: Vec<(String, RawTensor)> = all.sub("g_ema").tensors.into_iter().collect();
+    for (key, t) in g_ema {
+        all.tensors.insert(format!("g.{key}"), t);
+    }
+    all.tensors.insert(
+        "d.convs.0.0.weight".into(),
+        RawTensor::f32(vec![2, 2], vec![0.0; 4]),
+    );
+    let config = StyleGan2Config::from_json(Fixture::open(&dir).expect("fixture").config()).expect("config");
+    let sg = from_tensors(&all, &file, &config, &Device::flex()).expect("g and d are ignored");
+    assert!(sg.latent_avg.is_some() && sg.noise_buffers.is_some());
+}
