@@ -2,10 +2,12 @@
 //! checkpoint so the key mapping stays short. Networks know nothing about files or the UI.
 
 pub mod arcface;
+pub mod beautygan;
 pub mod clip_text;
 pub mod common;
 pub mod faceshifter;
 pub mod gpen;
+pub mod mobilenetv2;
 pub mod mtcnn;
 pub mod styleclip;
 pub mod stylegan2;

@@ -14,9 +14,11 @@ use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
 pub mod arcface;
+pub mod beautygan;
 pub mod clip_text;
 pub mod faceshifter;
 pub mod gpen;
+pub mod mobilenetv2;
 pub mod mtcnn;
 pub mod styleclip_global;
 pub mod styleclip_mapper;
@@ -243,6 +245,8 @@ pub type Runner = fn(&Fixture, &Device) -> Result<Vec<CaseResult>, ParityError>;
 /// The runner for a `meta.json` model name; networks join as they are ported.
 pub fn runner(model: &str) -> Option<Runner> {
     match model {
+        "beautygan" => Some(beautygan::run),
+        "mobilenetv2" => Some(mobilenetv2::run),
         "mtcnn" => Some(mtcnn::run),
         "clip_text" => Some(clip_text::run),
         "styleclip_global" => Some(styleclip_global::run),

@@ -1,0 +1,112 @@
+//! MobileNetV2 against the torchvision fixture, its pre-processing, and checkpoint variants.
+
+mod common;
+
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use facecast::nets::mobilenetv2::{MobileNetV2, MobileNetV2Config};
+use facecast::parity::{Fixture, run_fixture};
+use facecast::weights::{TensorMap, read_checkpoint};
+
+fn fixture() -> Option<PathBuf> {
+    let dir = common::fixtures_root()?.join("mobilenetv2");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "fixture folder {} is missing",
+        dir.display()
+    );
+    eprintln!("note: {} not found; skipping", dir.display());
+    None
+}
+
+fn weights(dir: &std::path::Path) -> (MobileNetV2Config, TensorMap, PathBuf) {
+    let fx = Fixture::open(dir).unwrap_or_else(|e| panic!("{e}"));
+    let config = MobileNetV2Config::from_json(fx.config()).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("weights.pth");
+    let tensors = read_checkpoint(&path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten_tensors();
+    (config, tensors, path)
+}
+
+#[test]
+fn every_case_of_the_fixture_passes() {
+    let Some(dir) = fixture() else { return };
+    let results = run_fixture(&dir, &Device::flex()).unwrap_or_else(|e| panic!("{e}"));
+    for r in &results {
+        println!(
+            "{} {} max_abs_err={:e} {}",
+            if r.passed { "ok  " } else { "FAIL" },
+            r.name,
+            r.max_abs_err,
+            r.note.as_deref().unwrap_or("")
+        );
+    }
+    let failed = results.iter().filter(|r| !r.passed).count();
+    assert!(
+        results.iter().any(|r| r.name == "pre.output"),
+        "the pre-processing case did not run"
+    );
+    assert!(results.len() >= 8, "only {} cases ran", results.len());
+    assert_eq!(failed, 0, "{failed} of {} cases failed", results.len());
+}
+
+#[test]
+fn counters_may_be_absent_and_a_data_parallel_prefix_is_stripped() {
+    let Some(dir) = fixture() else { return };
+    let (config, tensors, path) = weights(&dir);
+    assert!(
+        tensors.tensors.keys().any(|k| k.ends_with("num_batches_tracked")),
+        "the fixture has the counters"
+    );
+    let bare = TensorMap {
+        tensors: tensors
+            .tensors
+            .iter()
+            .filter(|(k, _)| !k.ends_with("num_batches_tracked"))
+            .map(|(k, v)| (format!("module.{k}"), v.clone()))
+            .collect(),
+    };
+    let net = MobileNetV2::from_state_dict(&config, &bare, &path, &Device::flex())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(net.num_classes(), config.num_classes);
+}
+
+#[test]
+fn a_head_of_the_wrong_size_is_named() {
+    let Some(dir) = fixture() else { return };
+    let (config, tensors, path) = weights(&dir);
+    let imagenet_head = MobileNetV2Config {
+        num_classes: 1000,
+        ..config
+    };
+    let err = MobileNetV2::from_state_dict(&imagenet_head, &tensors, &path, &Device::flex())
+        .expect_err("a 2-class file must not load into a 1000-class network");
+    let text = err.to_string();
+    assert!(
+        text.contains("classifier.1.weight") && text.contains("classifier.1.bias"),
+        "{text}"
+    );
+    assert!(err.missing.is_empty() && err.unexpected.is_empty(), "{text}");
+}
+
+/// The same fixture on wgpu (a GPU, or llvmpipe where there is none: about 12 minutes, mostly autotuning there).
+#[test]
+#[ignore = "needs a wgpu adapter; slow on software Vulkan"]
+fn every_case_passes_on_wgpu() {
+    let Some(dir) = fixture() else { return };
+    let device = Device::wgpu_options()
+        .init()
+        .unwrap_or_else(|e| panic!("no wgpu adapter: {e}"));
+    let results = run_fixture(&dir, &device).unwrap_or_else(|e| panic!("{e}"));
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| (&r.name, r.max_abs_err))
+        .collect();
+    assert!(failed.is_empty(), "failed on wgpu: {failed:?}");
+}
