@@ -54,6 +54,7 @@ fn window_screenshot_shows_the_selected_photo() {
         open: vec![dir.path().to_path_buf()],
         display: DISPLAY_OWN_DEVICE_CPU.into(),
         warnings: Vec::new(),
+        ..Default::default()
     };
     let mut harness = Harness::builder()
         .with_size([1280.0, 800.0])
