@@ -45,20 +45,9 @@ impl FacecastApp {
                     .info("Installing MTCNN, the face detector (first start)…");
                 self.install_model(ctx, MTCNN_ID);
             }
-            Ok(false) => {
-                self.detector = Detector::Missing;
-                self.state.toasts.warning_with(
-                    "Face detection needs MTCNN, which is not installed.",
-                    super::toasts::ToastAction::InstallModel(MTCNN_ID.to_string()),
-                );
-            }
-            Err(reason) => {
-                self.detector = Detector::Missing;
-                self.state.toasts.warning_with(
-                    format!("MTCNN cannot be used: {reason}"),
-                    super::toasts::ToastAction::InstallModel(MTCNN_ID.to_string()),
-                );
-            }
+            // Said when a photo needs it (see detect_new_photos), not to someone only looking around.
+            Ok(false) => self.detector = Detector::Missing(None),
+            Err(reason) => self.detector = Detector::Missing(Some(reason)),
         }
     }
 
@@ -89,7 +78,8 @@ impl FacecastApp {
                         .toasts
                         .error(format!("Installing {id} failed: {message}"));
                     if id == MTCNN_ID {
-                        self.detector = Detector::Missing;
+                        self.detector = Detector::Missing(Some(message));
+                        self.missing_told = true;
                     }
                 }
             }
@@ -98,6 +88,24 @@ impl FacecastApp {
 
     /// Screens the loaded photos not screened yet, in one batch on the compute lane.
     pub(super) fn detect_new_photos(&mut self) {
+        if let Detector::Missing(reason) = &self.detector
+            && !self.missing_told
+            && self
+                .state
+                .library
+                .count(|s| matches!(s, super::PhotoStatus::Loaded { .. }))
+                > 0
+        {
+            self.missing_told = true;
+            let text = match reason {
+                None => "Face detection needs MTCNN, which is not installed.".to_string(),
+                Some(reason) => format!("Face detection needs MTCNN, which cannot be used: {reason}"),
+            };
+            self.state.toasts.warning_with(
+                text,
+                super::toasts::ToastAction::InstallModel(MTCNN_ID.to_string()),
+            );
+        }
         if self.detector != Detector::Ready {
             return;
         }

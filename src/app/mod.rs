@@ -118,7 +118,8 @@ enum Detector {
     /// Its install is being checked in the background.
     Checking,
     Ready,
-    Missing,
+    /// Not installed, or why it cannot be used.
+    Missing(Option<String>),
     Installing,
     /// No data directory: detection cannot run at all.
     Unavailable,
@@ -141,6 +142,8 @@ pub struct FacecastApp {
     /// The answer of the background check of MTCNN's install.
     detector_check: Option<Receiver<Result<bool, String>>>,
     install_missing: bool,
+    /// The "MTCNN is missing" toast was shown (once is enough).
+    missing_told: bool,
     /// After an install, photos whose detection failed are tried again.
     retry_detection: bool,
     /// The sample photos being fetched on a background thread.
@@ -168,6 +171,7 @@ impl FacecastApp {
             detector: Detector::Unavailable,
             detector_check: None,
             install_missing: start.install_missing,
+            missing_told: false,
             retry_detection: false,
             samples: None,
         };
