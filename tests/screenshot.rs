@@ -55,7 +55,11 @@ fn window_screenshot_shows_the_selected_photo() {
     // A real face, in a subfolder so it is listed after the stand-ins; detection draws its box.
     let fixtures = common::fixture_dir("mtcnn");
     std::fs::create_dir(dir.path().join("people")).expect("mkdir");
-    std::fs::copy(fixtures.join("astronaut.png"), dir.path().join("people/astronaut.png")).expect("copy");
+    std::fs::copy(
+        fixtures.join("astronaut.png"),
+        dir.path().join("people/astronaut.png"),
+    )
+    .expect("copy");
     let data = tempfile::tempdir().expect("tempdir");
     WeightsStore::open(Some(data.path().to_path_buf()))
         .expect("open the store")
@@ -130,14 +134,20 @@ fn window_screenshot_shows_the_selected_photo() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while harness.state().state().preview.as_ref().map(|p| p.photo) != Some(astronaut) {
         harness.step();
-        assert!(Instant::now() < deadline, "the astronaut's preview did not load within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "the astronaut's preview did not load within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     harness.run_steps(3);
     let image = harness.render().expect("render the window with wgpu");
     let app = harness.state();
     let entry = app.state().selected_entry().expect("the astronaut is selected");
-    let face = entry.faces().and_then(|f| f.faces.first()).expect("the astronaut has a face");
+    let face = entry
+        .faces()
+        .and_then(|f| f.faces.first())
+        .expect("the astronaut has a face");
     let view = app.canvas_view().copied().expect("the canvas drew the astronaut");
     // The chosen face's box is drawn green along its top edge.
     let [x1, y1, x2, _] = face.bbox;

@@ -110,7 +110,10 @@ fn dropped_photos_are_screened_and_a_face_is_chosen_by_clicking_it() {
     };
     assert_eq!(badge("astronaut.png"), Some(FaceBadge::Faces(1)));
     assert_eq!(badge("chelsea.png"), Some(FaceBadge::NoFace));
-    assert_eq!(badge("astronaut.png").map(|b| b.text()).as_deref(), Some("1 face"));
+    assert_eq!(
+        badge("astronaut.png").map(|b| b.text()).as_deref(),
+        Some("1 face")
+    );
     assert_eq!(badge("chelsea.png").map(|b| b.text()).as_deref(), Some("no face"));
 
     // The astronaut was dropped first, so it is on the canvas; click the middle of its best face.
@@ -129,12 +132,20 @@ fn dropped_photos_are_screened_and_a_face_is_chosen_by_clicking_it() {
     let centre = view.to_screen(egui::pos2((x1 + x2) / 2.0, (y1 + y2) / 2.0));
     click(&mut harness, centre);
     let entry = harness.state().state().selected_entry().expect("still selected");
-    assert!(entry.targets.contains(&index), "the clicked face is chosen: {:?}", entry.targets);
+    assert!(
+        entry.targets.contains(&index),
+        "the clicked face is chosen: {:?}",
+        entry.targets
+    );
 
     // A second click un-chooses it; a click beside the face chooses nothing.
     click(&mut harness, centre);
     let entry = harness.state().state().selected_entry().expect("still selected");
-    assert!(entry.targets.is_empty(), "clicking again un-chooses: {:?}", entry.targets);
+    assert!(
+        entry.targets.is_empty(),
+        "clicking again un-chooses: {:?}",
+        entry.targets
+    );
     let view = *harness.state().canvas_view().expect("the canvas drew the photo");
     click(&mut harness, view.to_screen(egui::pos2(x2 + 40.0, y2 + 40.0)));
     let entry = harness.state().state().selected_entry().expect("still selected");

@@ -169,7 +169,8 @@ pub fn canvas(
 /// Wheel or pinch zooms about the pointer, dragging pans, +/−/0 zoom from the keyboard.
 fn navigate(ui: &egui::Ui, response: &egui::Response, nav: &mut CanvasNav, size: Vec2, area: Rect) {
     if response.hovered() {
-        let (zoom, scroll, pointer) = ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta.y, i.pointer.hover_pos()));
+        let (zoom, scroll, pointer) =
+            ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta.y, i.pointer.hover_pos()));
         let factor = if zoom != 1.0 { zoom } else { (scroll / 200.0).exp() };
         if factor != 1.0 {
             nav.zoom_by(factor, pointer.unwrap_or(area.center()), size, area);
@@ -203,7 +204,13 @@ fn navigate(ui: &egui::Ui, response: &egui::Response, nav: &mut CanvasNav, size:
 }
 
 /// Zoom buttons, the face selection summary and "Select all faces ≥ score".
-fn toolbar(ui: &mut egui::Ui, state: &AppState, entry: &PhotoEntry, nav: &mut CanvasNav, actions: &mut Vec<Action>) {
+fn toolbar(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    entry: &PhotoEntry,
+    nav: &mut CanvasNav,
+    actions: &mut Vec<Action>,
+) {
     ui.horizontal(|ui| {
         let size = match entry.status {
             PhotoStatus::Loaded { width, height } => Vec2::new(width as f32, height as f32),
@@ -217,18 +224,30 @@ fn toolbar(ui: &mut egui::Ui, state: &AppState, entry: &PhotoEntry, nav: &mut Ca
         if ui.button("+").on_hover_text("Zoom in (+)").clicked() {
             nav.zoom_by(1.25, center, size, area);
         }
-        if ui.button("100%").on_hover_text("One photo pixel per screen pixel").clicked() {
+        if ui
+            .button("100%")
+            .on_hover_text("One photo pixel per screen pixel")
+            .clicked()
+        {
             let pixels_per_point = ui.ctx().pixels_per_point();
             nav.zoom = Some(1.0 / pixels_per_point);
             nav.offset = Vec2::ZERO;
         }
-        if ui.button("Fit").on_hover_text("Fit the photo to the view (0)").clicked() {
+        if ui
+            .button("Fit")
+            .on_hover_text("Fit the photo to the view (0)")
+            .clicked()
+        {
             *nav = CanvasNav::fit();
         }
         ui.separator();
         match entry.faces() {
             Some(faces) if !faces.faces.is_empty() => {
-                ui.label(format!("{} of {} faces chosen", entry.targets.len(), faces.faces.len()));
+                ui.label(format!(
+                    "{} of {} faces chosen",
+                    entry.targets.len(),
+                    faces.faces.len()
+                ));
                 let mut score = state.select_score;
                 if ui
                     .button("Select all faces ≥")
@@ -237,7 +256,10 @@ fn toolbar(ui: &mut egui::Ui, state: &AppState, entry: &PhotoEntry, nav: &mut Ca
                 {
                     actions.push(Action::SelectFacesFrom(entry.id, score));
                 }
-                let drag = egui::DragValue::new(&mut score).range(0.0..=1.0).speed(0.01).fixed_decimals(2);
+                let drag = egui::DragValue::new(&mut score)
+                    .range(0.0..=1.0)
+                    .speed(0.01)
+                    .fixed_decimals(2);
                 if ui.add(drag).changed() {
                     actions.push(Action::SetSelectScore(score));
                 }
@@ -277,7 +299,10 @@ fn draw_face(painter: &egui::Painter, view: &CanvasView, face: &Face, chosen: bo
         (Color32::from_rgb(255, 190, 40), 1.5)
     };
     let [x1, y1, x2, y2] = face.bbox;
-    let rect = Rect::from_min_max(view.to_screen(Pos2::new(x1, y1)), view.to_screen(Pos2::new(x2, y2)));
+    let rect = Rect::from_min_max(
+        view.to_screen(Pos2::new(x1, y1)),
+        view.to_screen(Pos2::new(x2, y2)),
+    );
     painter.rect_stroke(rect, 2.0, Stroke::new(width, color), egui::StrokeKind::Middle);
     for [x, y] in face.landmarks {
         painter.circle_filled(view.to_screen(Pos2::new(x, y)), 2.5, color);
@@ -288,7 +313,10 @@ fn draw_face(painter: &egui::Painter, view: &CanvasView, face: &Face, chosen: bo
         format!("{:.2}", face.score)
     };
     let galley = painter.layout_no_wrap(label, egui::FontId::proportional(13.0), Color32::BLACK);
-    let tag = Rect::from_min_size(rect.left_top() - Vec2::new(0.0, galley.size().y + 4.0), galley.size() + Vec2::new(6.0, 4.0));
+    let tag = Rect::from_min_size(
+        rect.left_top() - Vec2::new(0.0, galley.size().y + 4.0),
+        galley.size() + Vec2::new(6.0, 4.0),
+    );
     painter.rect_filled(tag, 2.0, color);
     painter.galley(tag.min + Vec2::new(3.0, 2.0), galley, Color32::BLACK);
 }

@@ -168,10 +168,7 @@ impl FacecastApp {
         self.samples = None;
         match result {
             Ok(paths) => self.open_paths(paths),
-            Err(reason) => self
-                .state
-                .toasts
-                .error(format!("Sample photos: {reason}")),
+            Err(reason) => self.state.toasts.error(format!("Sample photos: {reason}")),
         }
     }
 }

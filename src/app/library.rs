@@ -41,7 +41,10 @@ pub fn library_panel(
 
     ui.horizontal_wrapped(|ui| {
         for filter in LibraryFilter::ALL {
-            if ui.selectable_label(state.filter == filter, filter.label()).clicked() {
+            if ui
+                .selectable_label(state.filter == filter, filter.label())
+                .clicked()
+            {
                 actions.push(Action::SetFilter(filter));
             }
         }

@@ -76,7 +76,6 @@ pub enum Action {
     Quit,
 }
 
-
 /// Which optional panels are visible (View menu).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
@@ -320,7 +319,9 @@ impl FacecastApp {
                 if let Some(weights) = &mut self.weights {
                     weights.open = true;
                 } else {
-                    self.state.toasts.warning("The weights store is unavailable (no data directory).");
+                    self.state
+                        .toasts
+                        .warning("The weights store is unavailable (no data directory).");
                 }
             }
             Action::OpenSamples => self.open_samples(ctx),
@@ -430,7 +431,8 @@ impl eframe::App for FacecastApp {
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {
-            self.canvas_view = canvas::canvas(ui, &self.state, &mut self.textures, &mut self.nav, &mut actions);
+            self.canvas_view =
+                canvas::canvas(ui, &self.state, &mut self.textures, &mut self.nav, &mut actions);
         });
 
         menu::about_window(&ctx, &mut self.layout.about);

@@ -129,7 +129,11 @@ impl PhotoEntry {
         match &self.detection {
             Detection::Done(faces) => {
                 let n = faces.faces.iter().filter(|f| f.score >= min_score).count();
-                Some(if n == 0 { FaceBadge::NoFace } else { FaceBadge::Faces(n) })
+                Some(if n == 0 {
+                    FaceBadge::NoFace
+                } else {
+                    FaceBadge::Faces(n)
+                })
             }
             Detection::Failed(reason) => Some(FaceBadge::Error(reason.clone())),
             _ => None,
