@@ -72,7 +72,7 @@ fn dropped_photos_are_screened_and_a_face_is_chosen_by_clicking_it() {
     unsafe { std::env::set_var("FACECAST_DATA_DIR", data.path()) };
     let store = WeightsStore::open(Some(data.path().to_path_buf())).expect("open the store");
     store
-        .import("mtcnn", &[fixtures.clone()])
+        .import("mtcnn", std::slice::from_ref(&fixtures))
         .expect("import MTCNN from the fixtures");
 
     let photos = tempfile::tempdir().expect("tempdir");
