@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use facecast::app::{DISPLAY_OWN_DEVICE_CPU, FacecastApp, PhotoStatus, StartOptions};
+use facecast::app::{DISPLAY_OWN_DEVICE_CPU, Detection, FacecastApp, PhotoStatus, StartOptions};
 use facecast::compute::Compute;
+use facecast::weights::store::WeightsStore;
+
+mod common;
 
 /// A stand-in product shot: a studio backdrop, a figure with a head and a coloured garment.
 fn product_photo(path: &Path, garment: [u8; 3]) {
@@ -49,11 +52,26 @@ fn window_screenshot_shows_the_selected_photo() {
         product_photo(path, garment);
     }
     std::fs::write(dir.path().join("corrupt.jpg"), b"\xff\xd8\xff\xe0 truncated").expect("write");
+    // A real face, in a subfolder so it is listed after the stand-ins; detection draws its box.
+    let fixtures = common::fixture_dir("mtcnn");
+    std::fs::create_dir(dir.path().join("people")).expect("mkdir");
+    std::fs::copy(
+        fixtures.join("astronaut.png"),
+        dir.path().join("people/astronaut.png"),
+    )
+    .expect("copy");
+    let data = tempfile::tempdir().expect("tempdir");
+    WeightsStore::open(Some(data.path().to_path_buf()))
+        .expect("open the store")
+        .import("mtcnn", &[fixtures])
+        .expect("import MTCNN from the fixtures");
 
     let start = StartOptions {
         open: vec![dir.path().to_path_buf()],
         display: DISPLAY_OWN_DEVICE_CPU.into(),
         warnings: Vec::new(),
+        data_dir: Some(data.path().to_path_buf()),
+        ..Default::default()
     };
     let mut harness = Harness::builder()
         .with_size([1280.0, 800.0])
@@ -65,7 +83,11 @@ fn window_screenshot_shows_the_selected_photo() {
         harness.step();
         let app = harness.state();
         let loading = app.state().library.count(|s| matches!(s, PhotoStatus::Loading));
-        if app.state().library.len() == 5 && loading == 0 && app.state().preview.is_some() {
+        let screened = app
+            .state()
+            .library
+            .count_entries(|e| matches!(e.detection, Detection::Done(_) | Detection::Failed(_)));
+        if app.state().library.len() == 6 && loading == 0 && app.state().preview.is_some() && screened == 5 {
             break;
         }
         assert!(Instant::now() < deadline, "photos did not load within 60 s");
@@ -94,6 +116,47 @@ fn window_screenshot_shows_the_selected_photo() {
     assert!(close(body, [60, 130, 80]), "garment pixel on screen: {body:?}");
     let head = sample(300.0, 200.0);
     assert!(close(head, [224, 180, 150]), "head pixel on screen: {head:?}");
+
+    // The picture for the README: the astronaut with its face box, the face chosen as a target.
+    let astronaut = harness
+        .state()
+        .state()
+        .library
+        .entries()
+        .iter()
+        .find(|e| e.name == "astronaut.png")
+        .map(|e| e.id)
+        .expect("the astronaut is in the library");
+    harness.state_mut().select_photo(astronaut);
+    if let Some(entry) = harness.state_mut().state_mut().library.get_mut(astronaut) {
+        entry.select_faces_from(0.70);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.state().state().preview.as_ref().map(|p| p.photo) != Some(astronaut) {
+        harness.step();
+        assert!(
+            Instant::now() < deadline,
+            "the astronaut's preview did not load within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    harness.run_steps(3);
+    let image = harness.render().expect("render the window with wgpu");
+    let app = harness.state();
+    let entry = app.state().selected_entry().expect("the astronaut is selected");
+    let face = entry
+        .faces()
+        .and_then(|f| f.faces.first())
+        .expect("the astronaut has a face");
+    let view = app.canvas_view().copied().expect("the canvas drew the astronaut");
+    // The chosen face's box is drawn green along its top edge.
+    let [x1, y1, x2, _] = face.bbox;
+    let edge = view.to_screen(egui::pos2((x1 + x2) / 2.0, y1));
+    let pixel = image.get_pixel(edge.x.round() as u32, edge.y.round() as u32).0;
+    assert!(
+        pixel[1] > 150 && pixel[0] < 120 && pixel[2] < 150,
+        "the face box is drawn on screen: {pixel:?}"
+    );
 
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("window.png");
     image

@@ -1,9 +1,50 @@
-//! The canvas: the selected photo fitted to the view.
+//! The canvas: the selected photo, zoomable and pannable, with its detected faces drawn over it.
+//! Clicking a face chooses it as a swap target (or un-chooses it).
 
-use egui::{Pos2, Rect, RichText, Vec2};
+use egui::{Color32, Pos2, Rect, RichText, Stroke, Vec2};
 
-use super::state::{AppState, PhotoStatus};
+use super::Action;
+use super::state::{AppState, PhotoEntry, PhotoStatus};
 use super::textures::TextureCache;
+use crate::pipeline::detect::Face;
+
+/// How the photo is framed: fitted to the view, or at a zoom with a pan offset.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CanvasNav {
+    /// Screen points per photo pixel; None = fit the view.
+    pub zoom: Option<f32>,
+    /// Shift of the photo's centre from the view's centre, in screen points.
+    pub offset: Vec2,
+}
+
+impl CanvasNav {
+    const MIN_ZOOM: f32 = 0.02;
+    const MAX_ZOOM: f32 = 16.0;
+
+    pub fn fit() -> CanvasNav {
+        CanvasNav::default()
+    }
+
+    /// Where a photo of `size` lands in `area`.
+    pub fn place(&self, size: Vec2, area: Rect) -> Rect {
+        match self.zoom {
+            None => fit(size, area),
+            Some(zoom) => Rect::from_center_size(area.center() + self.offset, size * zoom),
+        }
+    }
+
+    /// Zooms by `factor` keeping the photo point under `anchor` (screen) where it is.
+    pub fn zoom_by(&mut self, factor: f32, anchor: Pos2, size: Vec2, area: Rect) {
+        let rect = self.place(size, area);
+        let current = rect.width() / size.x.max(1.0);
+        let zoom = (current * factor).clamp(Self::MIN_ZOOM, Self::MAX_ZOOM);
+        let real = zoom / current;
+        // The anchor's offset from the photo's centre scales with the zoom.
+        let centre = anchor + (rect.center() - anchor) * real;
+        self.zoom = Some(zoom);
+        self.offset = centre - area.center();
+    }
+}
 
 /// Shown on the canvas while nothing is selected.
 pub const NO_PHOTO_TEXT: &str = "No photo selected";
@@ -42,7 +83,16 @@ pub fn fit(size: Vec2, area: Rect) -> Rect {
     Rect::from_center_size(area.center(), size * scale)
 }
 
-pub fn canvas(ui: &mut egui::Ui, state: &AppState, textures: &mut TextureCache) -> Option<CanvasView> {
+pub fn canvas(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    textures: &mut TextureCache,
+    nav: &mut CanvasNav,
+    actions: &mut Vec<Action>,
+) -> Option<CanvasView> {
+    if let Some(entry) = state.selected_entry() {
+        toolbar(ui, state, entry, nav, actions);
+    }
     let area = ui.available_rect_before_wrap().shrink(8.0);
     let Some(entry) = state.selected_entry() else {
         hint(ui, area, state);
@@ -81,9 +131,31 @@ pub fn canvas(ui: &mut egui::Ui, state: &AppState, textures: &mut TextureCache) 
         return None;
     };
 
-    let rect = fit(full_size, area);
-    let response = ui.allocate_rect(area, egui::Sense::hover());
-    egui::Image::new(&texture).paint_at(ui, rect);
+    let response = ui.allocate_rect(area, egui::Sense::click_and_drag());
+    navigate(ui, &response, nav, full_size, area);
+    let rect = nav.place(full_size, area);
+    let painter = ui.painter().with_clip_rect(area);
+    painter.image(
+        texture.id(),
+        rect,
+        Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+        Color32::WHITE,
+    );
+    let view = CanvasView {
+        rect,
+        image_size: full_size,
+    };
+    if let Some(faces) = entry.faces() {
+        for (index, face) in faces.faces.iter().enumerate() {
+            draw_face(&painter, &view, face, entry.targets.contains(&index));
+        }
+        if response.clicked()
+            && let Some(pointer) = response.interact_pointer_pos()
+            && let Some(index) = face_at(&faces.faces, view.to_photo(pointer))
+        {
+            actions.push(Action::ToggleFace(entry.id, index));
+        }
+    }
     if state.preview_job.is_some() {
         egui::Spinner::new().paint_at(
             ui,
@@ -91,10 +163,162 @@ pub fn canvas(ui: &mut egui::Ui, state: &AppState, textures: &mut TextureCache) 
         );
     }
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &entry.name));
-    Some(CanvasView {
-        rect,
-        image_size: full_size,
-    })
+    Some(view)
+}
+
+/// Wheel or pinch zooms about the pointer, dragging pans, +/−/0 zoom from the keyboard.
+fn navigate(ui: &egui::Ui, response: &egui::Response, nav: &mut CanvasNav, size: Vec2, area: Rect) {
+    if response.hovered() {
+        let (zoom, scroll, pointer) =
+            ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta.y, i.pointer.hover_pos()));
+        let factor = if zoom != 1.0 { zoom } else { (scroll / 200.0).exp() };
+        if factor != 1.0 {
+            nav.zoom_by(factor, pointer.unwrap_or(area.center()), size, area);
+        }
+    }
+    if response.dragged() {
+        if nav.zoom.is_none() {
+            // Panning a fitted photo starts from where it is drawn.
+            nav.zoom_by(1.0, area.center(), size, area);
+        }
+        nav.offset += response.drag_delta();
+    }
+    if !ui.ctx().egui_wants_keyboard_input() {
+        let (plus, minus, actual) = ui.input(|i| {
+            (
+                i.key_pressed(egui::Key::Plus) || i.key_pressed(egui::Key::Equals),
+                i.key_pressed(egui::Key::Minus),
+                i.key_pressed(egui::Key::Num0),
+            )
+        });
+        if plus {
+            nav.zoom_by(1.25, area.center(), size, area);
+        }
+        if minus {
+            nav.zoom_by(0.8, area.center(), size, area);
+        }
+        if actual {
+            *nav = CanvasNav::fit();
+        }
+    }
+}
+
+/// Zoom buttons, the face selection summary and "Select all faces ≥ score".
+fn toolbar(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    entry: &PhotoEntry,
+    nav: &mut CanvasNav,
+    actions: &mut Vec<Action>,
+) {
+    ui.horizontal(|ui| {
+        let size = match entry.status {
+            PhotoStatus::Loaded { width, height } => Vec2::new(width as f32, height as f32),
+            _ => Vec2::ZERO,
+        };
+        let area = ui.ctx().content_rect();
+        let center = nav.place(size, area).center();
+        if ui.button("−").on_hover_text("Zoom out (−)").clicked() {
+            nav.zoom_by(0.8, center, size, area);
+        }
+        if ui.button("+").on_hover_text("Zoom in (+)").clicked() {
+            nav.zoom_by(1.25, center, size, area);
+        }
+        if ui
+            .button("100%")
+            .on_hover_text("One photo pixel per screen pixel")
+            .clicked()
+        {
+            let pixels_per_point = ui.ctx().pixels_per_point();
+            nav.zoom = Some(1.0 / pixels_per_point);
+            nav.offset = Vec2::ZERO;
+        }
+        if ui
+            .button("Fit")
+            .on_hover_text("Fit the photo to the view (0)")
+            .clicked()
+        {
+            *nav = CanvasNav::fit();
+        }
+        ui.separator();
+        match entry.faces() {
+            Some(faces) if !faces.faces.is_empty() => {
+                ui.label(format!(
+                    "{} of {} faces chosen",
+                    entry.targets.len(),
+                    faces.faces.len()
+                ));
+                let mut score = state.select_score;
+                if ui
+                    .button("Select all faces ≥")
+                    .on_hover_text("Choose every face scoring at least this as a swap target")
+                    .clicked()
+                {
+                    actions.push(Action::SelectFacesFrom(entry.id, score));
+                }
+                let drag = egui::DragValue::new(&mut score)
+                    .range(0.0..=1.0)
+                    .speed(0.01)
+                    .fixed_decimals(2);
+                if ui.add(drag).changed() {
+                    actions.push(Action::SetSelectScore(score));
+                }
+            }
+            Some(_) => {
+                ui.label("No face found");
+            }
+            None => {
+                ui.weak("Faces not detected yet");
+            }
+        }
+    });
+}
+
+/// The face under a photo point; the smallest box wins where boxes overlap.
+pub fn face_at(faces: &[Face], point: Pos2) -> Option<usize> {
+    faces
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            let [x1, y1, x2, y2] = f.bbox;
+            (x1..=x2).contains(&point.x) && (y1..=y2).contains(&point.y)
+        })
+        .min_by(|(_, a), (_, b)| area(a).total_cmp(&area(b)))
+        .map(|(i, _)| i)
+}
+
+fn area(face: &Face) -> f32 {
+    (face.bbox[2] - face.bbox[0]) * (face.bbox[3] - face.bbox[1])
+}
+
+/// Chosen faces are drawn thick and green, the others thin and amber, each with its score.
+fn draw_face(painter: &egui::Painter, view: &CanvasView, face: &Face, chosen: bool) {
+    let (color, width) = if chosen {
+        (Color32::from_rgb(60, 200, 90), 3.0)
+    } else {
+        (Color32::from_rgb(255, 190, 40), 1.5)
+    };
+    let [x1, y1, x2, y2] = face.bbox;
+    let rect = Rect::from_min_max(
+        view.to_screen(Pos2::new(x1, y1)),
+        view.to_screen(Pos2::new(x2, y2)),
+    );
+    painter.rect_stroke(rect, 2.0, Stroke::new(width, color), egui::StrokeKind::Middle);
+    for [x, y] in face.landmarks {
+        painter.circle_filled(view.to_screen(Pos2::new(x, y)), 2.5, color);
+    }
+    let label = if chosen {
+        format!("{:.2} target", face.score)
+    } else {
+        format!("{:.2}", face.score)
+    };
+    let galley = painter.layout_no_wrap(label, egui::FontId::proportional(13.0), Color32::BLACK);
+    let tag = Rect::from_min_size(
+        rect.left_top() - Vec2::new(0.0, galley.size().y + 4.0),
+        galley.size() + Vec2::new(6.0, 4.0),
+    );
+    painter.rect_filled(tag, 2.0, color);
+    painter.galley(tag.min + Vec2::new(3.0, 2.0), galley, Color32::BLACK);
 }
 
 fn hint(ui: &mut egui::Ui, area: Rect, state: &AppState) {

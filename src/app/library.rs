@@ -4,7 +4,7 @@ use egui::{Align2, Color32, FontId, Rect, Sense, Vec2};
 
 use super::Action;
 use super::dialogs::FileDialogs;
-use super::state::{AppState, PhotoEntry, PhotoStatus};
+use super::state::{AppState, FaceBadge, LibraryFilter, PhotoEntry, PhotoStatus};
 use super::textures::TextureCache;
 
 /// Shown while the library is empty (the wording is part of the product spec).
@@ -39,9 +39,29 @@ pub fn library_panel(
         return;
     }
 
-    let entries = state.library.entries();
+    ui.horizontal_wrapped(|ui| {
+        for filter in LibraryFilter::ALL {
+            if ui
+                .selectable_label(state.filter == filter, filter.label())
+                .clicked()
+            {
+                actions.push(Action::SetFilter(filter));
+            }
+        }
+    });
+    ui.separator();
+
+    let entries = state.visible_entries();
+    if entries.is_empty() {
+        ui.weak(format!("No photo matches \"{}\".", state.filter.label()));
+        return;
+    }
     let mut scroll = egui::ScrollArea::vertical().auto_shrink([false, false]);
-    if scroll_to_selected && let Some(index) = state.selected.and_then(|id| state.library.index_of(id)) {
+    if scroll_to_selected
+        && let Some(index) = state
+            .selected
+            .and_then(|id| entries.iter().position(|e| e.id == id))
+    {
         let row = ROW_HEIGHT + ui.spacing().item_spacing.y;
         let view = ui.available_height();
         scroll = scroll.vertical_scroll_offset((index as f32 * row - view / 2.0 + row / 2.0).max(0.0));
@@ -50,7 +70,7 @@ pub fn library_panel(
     scroll.show_rows(ui, ROW_HEIGHT, entries.len(), |ui, range| {
         for entry in &entries[range] {
             let selected = state.selected == Some(entry.id);
-            let response = row(ui, entry, selected, textures);
+            let response = row(ui, entry, selected, state.detect_settings.min_score, textures);
             if response.clicked() {
                 actions.push(Action::Select(entry.id));
             }
@@ -102,7 +122,13 @@ fn empty_state(ui: &mut egui::Ui, dialogs: &FileDialogs, actions: &mut Vec<Actio
     });
 }
 
-fn row(ui: &mut egui::Ui, entry: &PhotoEntry, selected: bool, textures: &mut TextureCache) -> egui::Response {
+fn row(
+    ui: &mut egui::Ui,
+    entry: &PhotoEntry,
+    selected: bool,
+    min_score: f32,
+    textures: &mut TextureCache,
+) -> egui::Response {
     let width = ui.available_width();
     let (rect, response) = ui.allocate_exact_size(Vec2::new(width, ROW_HEIGHT), Sense::click());
     response.widget_info(|| egui::WidgetInfo::selected(egui::Role::ListItem, true, selected, &entry.name));
@@ -157,7 +183,7 @@ fn row(ui: &mut egui::Ui, entry: &PhotoEntry, selected: bool, textures: &mut Tex
         .galley(name_pos, name, text_color);
 
     let badge_pos = egui::pos2(text_left, rect.center().y + 10.0);
-    let (badge, color) = badge(entry, &visuals);
+    let (badge, color) = badge(entry, min_score, &visuals);
     ui.painter().text(
         badge_pos,
         Align2::LEFT_CENTER,
@@ -166,6 +192,9 @@ fn row(ui: &mut egui::Ui, entry: &PhotoEntry, selected: bool, textures: &mut Tex
         color,
     );
 
+    if let Some(FaceBadge::Error(reason)) = entry.badge(min_score) {
+        return response.on_hover_text(reason);
+    }
     match &entry.status {
         PhotoStatus::Failed(reason) => response.on_hover_text(reason.as_str()),
         PhotoStatus::Cancelled => {
@@ -175,7 +204,25 @@ fn row(ui: &mut egui::Ui, entry: &PhotoEntry, selected: bool, textures: &mut Tex
     }
 }
 
-fn badge(entry: &PhotoEntry, visuals: &egui::Visuals) -> (String, Color32) {
+/// The row's second line: the face verdict once known (with how many faces are chosen), else the
+/// loading state.
+pub fn badge(entry: &PhotoEntry, min_score: f32, visuals: &egui::Visuals) -> (String, Color32) {
+    match entry.badge(min_score) {
+        Some(FaceBadge::Error(_)) => return ("error".to_string(), visuals.error_fg_color),
+        Some(FaceBadge::NoFace) => return ("no face".to_string(), visuals.warn_fg_color),
+        Some(verdict @ FaceBadge::Faces(_)) => {
+            let total = entry.faces().map_or(0, |f| f.faces.len());
+            let mut text = verdict.text();
+            if !entry.targets.is_empty() {
+                text.push_str(&format!(" · {} of {total} selected", entry.targets.len()));
+            }
+            return (text, visuals.hyperlink_color);
+        }
+        None => {}
+    }
+    if entry.detection == super::state::Detection::Pending {
+        return ("detecting faces…".to_string(), visuals.weak_text_color());
+    }
     match &entry.status {
         PhotoStatus::Loading => ("loading…".to_string(), visuals.weak_text_color()),
         PhotoStatus::Loaded { width, height } => (format!("{width} × {height}"), visuals.weak_text_color()),

@@ -20,6 +20,10 @@ pub fn menu_bar(ui: &mut egui::Ui, layout: &mut Layout, dialogs: &FileDialogs, a
                 actions.push(Action::OpenFolderDialog);
             }
             ui.separator();
+            if ui.button("Weights…").clicked() {
+                actions.push(Action::ShowWeights);
+            }
+            ui.separator();
             if ui.button("Quit").clicked() {
                 actions.push(Action::Quit);
             }
@@ -43,6 +47,9 @@ pub fn menu_bar(ui: &mut egui::Ui, layout: &mut Layout, dialogs: &FileDialogs, a
             }
         });
         ui.menu_button("Help", |ui| {
+            if ui.button("Open sample photos").clicked() {
+                actions.push(Action::OpenSamples);
+            }
             if ui.button("About").clicked() {
                 actions.push(Action::ShowAbout);
             }

@@ -7,11 +7,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 
 use crate::compute::{BackendChoice, Compute};
 use crate::jobs::{Job, JobId, LoadPreview, LoadThumbnails, PhotoId, ScanPaths, Worker};
+use crate::weights::store::WeightsStore;
 
 pub mod canvas;
+mod detection;
 pub mod dialogs;
 pub mod dropzone;
 pub mod fonts;
@@ -25,7 +28,9 @@ pub mod textures;
 pub mod toasts;
 mod window;
 
-pub use state::{AppState, BackendInfo, FollowUp, Library, PhotoEntry, PhotoStatus};
+pub use state::{
+    AppState, BackendInfo, Detection, FaceBadge, FollowUp, Library, LibraryFilter, PhotoEntry, PhotoStatus,
+};
 
 /// The window title, also used by tests to find the window.
 pub const APP_NAME: &str = "Facecast";
@@ -50,7 +55,7 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<ExitCode> {
 }
 
 /// Something the operator asked for in this frame, applied after drawing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     OpenFilesDialog,
     OpenFolderDialog,
@@ -60,6 +65,14 @@ pub enum Action {
     Cancel(JobId),
     CancelAll,
     ShowAbout,
+    ShowWeights,
+    OpenSamples,
+    SetFilter(LibraryFilter),
+    /// Choose or un-choose a face of a photo as a swap target.
+    ToggleFace(PhotoId, usize),
+    /// Choose exactly the faces scoring at least the score.
+    SelectFacesFrom(PhotoId, f32),
+    SetSelectScore(f32),
     Quit,
 }
 
@@ -91,6 +104,24 @@ pub struct StartOptions {
     /// Messages to show as warnings on the first frame (e.g. a feature asked for on the command line
     /// that is not available).
     pub warnings: Vec<String>,
+    /// The data directory (weights, samples); None: `FACECAST_DATA_DIR`, else the per-user one.
+    pub data_dir: Option<PathBuf>,
+    /// Install MTCNN at once when it is missing (the real window; tests leave it off so they never
+    /// reach the network).
+    pub install_missing: bool,
+}
+
+/// Where the face detector stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Detector {
+    /// Its install is being checked in the background.
+    Checking,
+    Ready,
+    /// Not installed, or why it cannot be used.
+    Missing(Option<String>),
+    Installing,
+    /// No data directory: detection cannot run at all.
+    Unavailable,
 }
 
 pub struct FacecastApp {
@@ -103,6 +134,19 @@ pub struct FacecastApp {
     canvas_view: Option<canvas::CanvasView>,
     /// Set when the selection moved by keyboard, so the library scrolls to it.
     scroll_to_selected: bool,
+    nav: canvas::CanvasNav,
+    store: Option<WeightsStore>,
+    weights: Option<weights_window::WeightsWindow>,
+    detector: Detector,
+    /// The answer of the background check of MTCNN's install.
+    detector_check: Option<Receiver<Result<bool, String>>>,
+    install_missing: bool,
+    /// The "MTCNN is missing" toast was shown (once is enough).
+    missing_told: bool,
+    /// After an install, photos whose detection failed are tried again.
+    retry_detection: bool,
+    /// The sample photos being fetched on a background thread.
+    samples: Option<Receiver<Result<Vec<PathBuf>, String>>>,
 }
 
 impl FacecastApp {
@@ -120,7 +164,28 @@ impl FacecastApp {
             layout: Layout::default(),
             canvas_view: None,
             scroll_to_selected: false,
+            nav: canvas::CanvasNav::fit(),
+            store: None,
+            weights: None,
+            detector: Detector::Unavailable,
+            detector_check: None,
+            install_missing: start.install_missing,
+            missing_told: false,
+            retry_detection: false,
+            samples: None,
         };
+        match WeightsStore::open(start.data_dir.clone()) {
+            Ok(store) => {
+                app.detector_check = Some(detection::check_detector(ctx, store.clone()));
+                app.detector = Detector::Checking;
+                app.weights = Some(weights_window::WeightsWindow::new(store.clone()));
+                app.store = Some(store);
+            }
+            Err(err) => app
+                .state
+                .toasts
+                .error(format!("Face detection is unavailable: {err}")),
+        }
         if let Some(reason) = app.state.backend.fallback_reason.clone() {
             app.state.toasts.warning(format!(
                 "Compute fell back to {}: {reason}",
@@ -142,6 +207,11 @@ impl FacecastApp {
 
     pub fn state_mut(&mut self) -> &mut AppState {
         &mut self.state
+    }
+
+    /// True once MTCNN is known to be installed (the start-up check or an install finished).
+    pub fn detector_ready(&self) -> bool {
+        self.detector == Detector::Ready
     }
 
     pub fn worker(&self) -> &Worker {
@@ -174,6 +244,7 @@ impl FacecastApp {
         let failed = matches!(entry.status, PhotoStatus::Failed(_) | PhotoStatus::Cancelled);
         self.state.selected = Some(id);
         self.state.preview = None;
+        self.nav = canvas::CanvasNav::fit();
         if let Some(previous) = self.state.preview_job.take() {
             self.worker.cancel(previous);
         }
@@ -183,13 +254,14 @@ impl FacecastApp {
     }
 
     pub fn remove_photo(&mut self, id: PhotoId) {
-        let index = self.state.library.index_of(id);
+        let index = self.state.visible_entries().iter().position(|e| e.id == id);
         self.state.library.remove(id);
+        self.state.decoded.remove(&id);
         if self.state.selected == Some(id) {
             self.state.selected = None;
             self.state.preview = None;
             // Keep the operator in place: the next photo (or the new last one) takes the selection.
-            let entries = self.state.library.entries();
+            let entries = self.state.visible_entries();
             let next = index
                 .and_then(|i| entries.get(i).or(entries.last()))
                 .map(|e| e.id);
@@ -209,7 +281,8 @@ impl FacecastApp {
             match self.state.apply(event) {
                 Some(FollowUp::LoadThumbnails(photos)) => {
                     let ids = photos.iter().map(|(id, _)| *id).collect();
-                    let job = self.worker.enqueue(LoadThumbnails { photos });
+                    let keep_rgb = self.detector != Detector::Unavailable;
+                    let job = self.worker.enqueue(LoadThumbnails { photos, keep_rgb });
                     self.state.track_thumbnails(job, ids);
                 }
                 None => {}
@@ -242,6 +315,28 @@ impl FacecastApp {
             Action::Cancel(job) => self.worker.cancel(job),
             Action::CancelAll => self.worker.cancel_all(),
             Action::ShowAbout => self.layout.about = true,
+            Action::ShowWeights => {
+                if let Some(weights) = &mut self.weights {
+                    weights.open = true;
+                } else {
+                    self.state
+                        .toasts
+                        .warning("The weights store is unavailable (no data directory).");
+                }
+            }
+            Action::OpenSamples => self.open_samples(ctx),
+            Action::SetFilter(filter) => self.state.filter = filter,
+            Action::ToggleFace(photo, index) => {
+                if let Some(entry) = self.state.library.get_mut(photo) {
+                    entry.toggle_target(index);
+                }
+            }
+            Action::SelectFacesFrom(photo, score) => {
+                if let Some(entry) = self.state.library.get_mut(photo) {
+                    entry.select_faces_from(score);
+                }
+            }
+            Action::SetSelectScore(score) => self.state.select_score = score,
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }
@@ -250,11 +345,14 @@ impl FacecastApp {
         if ctx.egui_wants_keyboard_input() {
             return;
         }
-        let entries = self.state.library.entries();
+        let entries = self.state.visible_entries();
         if entries.is_empty() {
             return;
         }
-        let current = self.state.selected.and_then(|id| self.state.library.index_of(id));
+        let current = self
+            .state
+            .selected
+            .and_then(|id| entries.iter().position(|e| e.id == id));
         let last = entries.len() - 1;
         let target = ctx.input(|i| {
             if i.key_pressed(egui::Key::ArrowDown) {
@@ -284,8 +382,11 @@ impl FacecastApp {
 }
 
 impl eframe::App for FacecastApp {
-    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.drain_events();
+        self.poll_detector(ctx);
+        self.poll_samples();
+        self.detect_new_photos();
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
         }
@@ -330,12 +431,18 @@ impl eframe::App for FacecastApp {
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {
-            self.canvas_view = canvas::canvas(ui, &self.state, &mut self.textures);
+            self.canvas_view =
+                canvas::canvas(ui, &self.state, &mut self.textures, &mut self.nav, &mut actions);
         });
 
         menu::about_window(&ctx, &mut self.layout.about);
         dropzone::dropzone(&ctx, &mut actions);
-        self.state.toasts.show(&ctx);
+        self.weights_ui(&ctx);
+        for action in self.state.toasts.show(&ctx) {
+            match action {
+                toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),
+            }
+        }
         self.keyboard(&ctx, &mut actions);
 
         for action in actions {

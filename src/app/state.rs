@@ -3,13 +3,14 @@
 //! Nothing here knows about egui textures or tensors, so the same state can be inspected by tests and
 //! folded from worker events without a window.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::compute::Compute;
 use crate::jobs::photos::display_name;
 use crate::jobs::{JobEvent, JobEventKind, JobId, JobOutcome, JobOutput, PhotoId, PhotoImage};
+use crate::pipeline::detect::photo::{DetectSettings, PhotoFaces};
 
 use super::toasts::Toasts;
 
@@ -26,6 +27,77 @@ pub enum PhotoStatus {
     Cancelled,
 }
 
+/// Where face detection stands for a photo.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detection {
+    /// Not asked yet (the detector may still be installing).
+    NotRun,
+    /// Queued or running.
+    Pending,
+    Done(PhotoFaces),
+    /// The reason names the file and the cause.
+    Failed(String),
+    /// Stopped by the operator; detecting again happens after the next install or re-add.
+    Cancelled,
+}
+
+/// The one-word verdict shown on a library row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaceBadge {
+    /// Faces scoring at least the screening score.
+    Faces(usize),
+    NoFace,
+    Error(String),
+}
+
+impl FaceBadge {
+    pub fn text(&self) -> String {
+        match self {
+            FaceBadge::Faces(1) => "1 face".to_string(),
+            FaceBadge::Faces(n) => format!("{n} faces"),
+            FaceBadge::NoFace => "no face".to_string(),
+            FaceBadge::Error(_) => "error".to_string(),
+        }
+    }
+}
+
+/// Which photos the library lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LibraryFilter {
+    #[default]
+    All,
+    WithFaces,
+    NoFace,
+    Errors,
+}
+
+impl LibraryFilter {
+    pub const ALL: [LibraryFilter; 4] = [
+        LibraryFilter::All,
+        LibraryFilter::WithFaces,
+        LibraryFilter::NoFace,
+        LibraryFilter::Errors,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            LibraryFilter::All => "All",
+            LibraryFilter::WithFaces => "With faces",
+            LibraryFilter::NoFace => "No face",
+            LibraryFilter::Errors => "Errors",
+        }
+    }
+
+    pub fn accepts(self, entry: &PhotoEntry, min_score: f32) -> bool {
+        match self {
+            LibraryFilter::All => true,
+            LibraryFilter::WithFaces => matches!(entry.badge(min_score), Some(FaceBadge::Faces(_))),
+            LibraryFilter::NoFace => matches!(entry.badge(min_score), Some(FaceBadge::NoFace)),
+            LibraryFilter::Errors => matches!(entry.badge(min_score), Some(FaceBadge::Error(_))),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PhotoEntry {
     pub id: PhotoId,
@@ -34,6 +106,61 @@ pub struct PhotoEntry {
     pub name: String,
     pub status: PhotoStatus,
     pub thumbnail: Option<Arc<PhotoImage>>,
+    pub detection: Detection,
+    /// Indices into the detected faces that the operator chose as swap targets.
+    pub targets: BTreeSet<usize>,
+}
+
+impl PhotoEntry {
+    /// The detected faces, once detection has run.
+    pub fn faces(&self) -> Option<&PhotoFaces> {
+        match &self.detection {
+            Detection::Done(faces) => Some(faces),
+            _ => None,
+        }
+    }
+
+    /// The library's verdict: faces scoring `min_score` or more (the screening rule), none, or an
+    /// error (unreadable photo or failed detection). None while it is not known yet.
+    pub fn badge(&self, min_score: f32) -> Option<FaceBadge> {
+        if let PhotoStatus::Failed(reason) = &self.status {
+            return Some(FaceBadge::Error(reason.clone()));
+        }
+        match &self.detection {
+            Detection::Done(faces) => {
+                let n = faces.faces.iter().filter(|f| f.score >= min_score).count();
+                Some(if n == 0 {
+                    FaceBadge::NoFace
+                } else {
+                    FaceBadge::Faces(n)
+                })
+            }
+            Detection::Failed(reason) => Some(FaceBadge::Error(reason.clone())),
+            _ => None,
+        }
+    }
+
+    /// Chooses or un-chooses face `index` as a swap target.
+    pub fn toggle_target(&mut self, index: usize) {
+        if !self.targets.remove(&index) {
+            self.targets.insert(index);
+        }
+    }
+
+    /// Makes exactly the faces scoring `min_score` or more the swap targets.
+    pub fn select_faces_from(&mut self, min_score: f32) {
+        self.targets = self
+            .faces()
+            .map(|f| {
+                f.faces
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, face)| face.score >= min_score)
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
 }
 
 /// The photos the operator has added, in the order they were added.
@@ -75,6 +202,8 @@ impl Library {
                 name,
                 status: PhotoStatus::Loading,
                 thumbnail: None,
+                detection: Detection::NotRun,
+                targets: BTreeSet::new(),
             });
             added.push((id, path));
         }
@@ -120,11 +249,19 @@ impl Library {
     pub fn count(&self, pred: impl Fn(&PhotoStatus) -> bool) -> usize {
         self.entries.iter().filter(|entry| pred(&entry.status)).count()
     }
+
+    pub fn count_entries(&self, pred: impl Fn(&PhotoEntry) -> bool) -> usize {
+        self.entries.iter().filter(|entry| pred(entry)).count()
+    }
 }
 
 fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
+
+/// At most this many decoded photos wait for detection in memory; beyond, detection decodes again
+/// (a folder of 24-megapixel photos would otherwise hold gigabytes).
+pub const MAX_KEPT_DECODED: usize = 16;
 
 /// The canvas copy of the selected photo.
 #[derive(Debug, Clone)]
@@ -190,6 +327,17 @@ pub struct AppState {
     pub preview_job: Option<JobId>,
     pub activities: Vec<Activity>,
     pub toasts: Toasts,
+    /// How photos are screened; `min_score` is the "has a face" rule of the library badges.
+    pub detect_settings: DetectSettings,
+    /// The library filter.
+    pub filter: LibraryFilter,
+    /// The score "Select all faces ≥" uses on the canvas.
+    pub select_score: f32,
+    /// Decoded photos waiting for detection, so they are not decoded twice (capped: see
+    /// [`MAX_KEPT_DECODED`]).
+    pub decoded: HashMap<PhotoId, Arc<image::RgbImage>>,
+    /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
+    detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
     /// of them "loading" forever.
     thumbnail_jobs: HashMap<JobId, Vec<PhotoId>>,
@@ -205,8 +353,55 @@ impl AppState {
             preview_job: None,
             activities: Vec::new(),
             toasts: Toasts::default(),
+            detect_settings: DetectSettings::default(),
+            filter: LibraryFilter::default(),
+            select_score: DetectSettings::default().min_score,
+            decoded: HashMap::new(),
+            detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
+    }
+
+    /// Remembers that `job` screens `photos` and marks them pending.
+    pub fn track_detection(&mut self, job: JobId, photos: Vec<PhotoId>) {
+        for &photo in &photos {
+            if let Some(entry) = self.library.get_mut(photo) {
+                entry.detection = Detection::Pending;
+            }
+        }
+        self.detect_jobs.insert(job, photos);
+    }
+
+    /// Loaded photos that were never screened (or whose screening failed or was stopped when
+    /// `retry` is set), with their decoded pixels when still kept.
+    pub fn take_undetected(&mut self, retry: bool) -> Vec<(PhotoId, PathBuf, Option<Arc<image::RgbImage>>)> {
+        let mut out = Vec::new();
+        for entry in self.library.entries() {
+            let wanted = match entry.detection {
+                Detection::NotRun => true,
+                Detection::Failed(_) | Detection::Cancelled => retry,
+                Detection::Pending | Detection::Done(_) => false,
+            };
+            if wanted && matches!(entry.status, PhotoStatus::Loaded { .. }) {
+                out.push((entry.id, entry.path.clone(), self.decoded.remove(&entry.id)));
+            }
+        }
+        out
+    }
+
+    /// Photos whose detection is queued or running.
+    pub fn detecting(&self) -> usize {
+        self.library.count_entries(|e| e.detection == Detection::Pending)
+    }
+
+    /// The photos the library filter lets through, in library order.
+    pub fn visible_entries(&self) -> Vec<&PhotoEntry> {
+        let min_score = self.detect_settings.min_score;
+        self.library
+            .entries()
+            .iter()
+            .filter(|e| self.filter.accepts(e, min_score))
+            .collect()
     }
 
     pub fn selected_entry(&self) -> Option<&PhotoEntry> {
@@ -259,6 +454,16 @@ impl AppState {
                         };
                     }
                 }
+                for photo in self.detect_jobs.remove(&job).unwrap_or_default() {
+                    if let Some(entry) = self.library.get_mut(photo)
+                        && entry.detection == Detection::Pending
+                    {
+                        entry.detection = match &outcome {
+                            JobOutcome::Failed(reason) => Detection::Failed(reason.clone()),
+                            JobOutcome::Done | JobOutcome::Cancelled => Detection::Cancelled,
+                        };
+                    }
+                }
                 if let JobOutcome::Failed(reason) = outcome {
                     let text = match label {
                         Some(label) => format!("{label} failed: {reason}"),
@@ -285,10 +490,27 @@ impl AppState {
                 width,
                 height,
                 thumbnail,
+                rgb,
             } => {
                 if let Some(entry) = self.library.get_mut(photo) {
                     entry.status = PhotoStatus::Loaded { width, height };
                     entry.thumbnail = Some(thumbnail);
+                    if let Some(rgb) = rgb
+                        && entry.detection == Detection::NotRun
+                        && self.decoded.len() < MAX_KEPT_DECODED
+                    {
+                        self.decoded.insert(photo, rgb);
+                    }
+                }
+                None
+            }
+            JobOutput::Faces { photo, result } => {
+                if let Some(entry) = self.library.get_mut(photo) {
+                    entry.detection = match result {
+                        Ok(faces) => Detection::Done(faces),
+                        Err(reason) => Detection::Failed(reason),
+                    };
+                    entry.targets.clear();
                 }
                 None
             }

@@ -21,11 +21,27 @@ impl ToastLevel {
     }
 }
 
+/// A button on a toast that lets the operator fix what it reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToastAction {
+    /// Install a model of the weights store (by id).
+    InstallModel(String),
+}
+
+impl ToastAction {
+    fn label(&self) -> &'static str {
+        match self {
+            ToastAction::InstallModel(_) => "Install",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Toast {
     pub id: u64,
     pub level: ToastLevel,
     pub text: String,
+    pub action: Option<ToastAction>,
     /// When it was first drawn (egui time); the lifetime counts from there, so a toast raised while the
     /// window was hidden is still seen.
     shown_at: Option<f64>,
@@ -57,6 +73,16 @@ impl Toasts {
         self.push(ToastLevel::Error, text);
     }
 
+    /// A warning with a button; the button's action is returned by [`Toasts::show`] when clicked.
+    pub fn warning_with(&mut self, text: impl Into<String>, action: ToastAction) {
+        let text = text.into();
+        tracing::warn!("{text}");
+        self.push(ToastLevel::Warning, text);
+        if let Some(last) = self.items.last_mut() {
+            last.action = Some(action);
+        }
+    }
+
     pub fn items(&self) -> &[Toast] {
         &self.items
     }
@@ -76,6 +102,7 @@ impl Toasts {
             id: self.next_id,
             level,
             text,
+            action: None,
             shown_at: None,
         });
         if self.items.len() > MAX_TOASTS {
@@ -83,8 +110,10 @@ impl Toasts {
         }
     }
 
-    /// Draws the toasts and drops the expired ones. Clicking a toast dismisses it.
-    pub fn show(&mut self, ctx: &egui::Context) {
+    /// Draws the toasts and drops the expired ones. Clicking a toast dismisses it; clicking its button
+    /// dismisses it and returns the button's action.
+    pub fn show(&mut self, ctx: &egui::Context) -> Vec<ToastAction> {
+        let mut clicked = Vec::new();
         let now = ctx.input(|i| i.time);
         self.items.retain(|toast| {
             toast
@@ -92,7 +121,7 @@ impl Toasts {
                 .is_none_or(|at| now - at < toast.level.lifetime_s())
         });
         if self.items.is_empty() {
-            return;
+            return clicked;
         }
         let mut dismissed = None;
         let mut next_expiry = f64::INFINITY;
@@ -116,6 +145,12 @@ impl Toasts {
                             ui.horizontal_wrapped(|ui| {
                                 ui.label(RichText::new(title).color(color).strong());
                                 ui.label(&toast.text);
+                                if let Some(action) = &toast.action
+                                    && ui.button(action.label()).clicked()
+                                {
+                                    clicked.push(action.clone());
+                                    dismissed = Some(toast.id);
+                                }
                             });
                         })
                         .response
@@ -133,5 +168,6 @@ impl Toasts {
         if next_expiry.is_finite() {
             ctx.request_repaint_after(std::time::Duration::from_secs_f64(next_expiry.max(0.05)));
         }
+        clicked
     }
 }

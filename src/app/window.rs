@@ -21,15 +21,13 @@ pub fn run(options: WindowOptions) -> anyhow::Result<ExitCode> {
     if let Some(reason) = &compute.fallback_reason {
         tracing::warn!("{reason}");
     }
-    let mut warnings = Vec::new();
-    if options.samples {
-        warnings
-            .push("Sample photos are not available yet (face detection and samples: issue #4).".to_string());
-    }
+    // `--samples` was handled by the CLI: the sample photos are already in `options.open`.
     let start = StartOptions {
         open: options.open,
         display: String::new(),
-        warnings,
+        warnings: Vec::new(),
+        data_dir: options.data_dir,
+        install_missing: true,
     };
 
     let Some(setup) = compute.wgpu.clone() else {

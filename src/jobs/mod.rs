@@ -22,8 +22,10 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::compute::Compute;
 
+pub mod detect;
 pub mod photos;
 
+pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
 pub use photos::{LoadPreview, LoadThumbnails, PhotoId, PhotoImage, ScanPaths};
 
 /// Identifies one enqueued job in the events it sends.
@@ -78,6 +80,8 @@ pub enum JobOutput {
         width: u32,
         height: u32,
         thumbnail: Arc<PhotoImage>,
+        /// The decoded photo, when the job was asked to keep it for face detection.
+        rgb: Option<Arc<image::RgbImage>>,
     },
     /// A larger copy of one photo for the canvas.
     Preview {
@@ -88,6 +92,32 @@ pub enum JobOutput {
     },
     /// A photo that could not be read; the reason names the file and the cause.
     PhotoFailed { photo: PhotoId, reason: String },
+    /// The faces of one photo, or why they could not be detected (names the file and the cause).
+    Faces {
+        photo: PhotoId,
+        result: Result<crate::pipeline::detect::photo::PhotoFaces, String>,
+    },
+}
+
+/// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.
+#[derive(Default)]
+pub struct ModelCache {
+    items: HashMap<String, Box<dyn std::any::Any + Send>>,
+}
+
+impl ModelCache {
+    pub fn contains(&self, key: &str) -> bool {
+        self.items.contains_key(key)
+    }
+
+    pub fn insert<T: Send + 'static>(&mut self, key: String, value: T) {
+        self.items.insert(key, Box::new(value));
+    }
+
+    /// The entry under `key`, when it holds a `T`.
+    pub fn get<T: 'static>(&self, key: &str) -> Option<&T> {
+        self.items.get(key).and_then(|item| item.downcast_ref::<T>())
+    }
 }
 
 /// How a job ended.
@@ -125,6 +155,7 @@ pub struct JobContext {
     compute: Compute,
     events: Sender<JobEvent>,
     wake: Arc<dyn Fn() + Send + Sync>,
+    models: Arc<Mutex<ModelCache>>,
 }
 
 impl JobContext {
@@ -135,6 +166,12 @@ impl JobContext {
     /// The device the networks run on. Only jobs on [`Lane::Compute`] should run networks.
     pub fn compute(&self) -> &Compute {
         &self.compute
+    }
+
+    /// The worker's loaded networks. Held for a whole compute job: only the compute lane runs networks,
+    /// so nobody waits on it.
+    pub fn model_cache(&self) -> std::sync::MutexGuard<'_, ModelCache> {
+        lock(&self.models)
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -200,6 +237,7 @@ impl Worker {
         let tokens: Arc<Mutex<HashMap<JobId, CancelToken>>> = Arc::default();
         let mut lanes = Vec::new();
         let mut threads = Vec::new();
+        let models: Arc<Mutex<ModelCache>> = Arc::default();
         for (lane, name) in [
             (Lane::Compute, "facecast-compute"),
             (Lane::Io, "facecast-io"),
@@ -211,6 +249,7 @@ impl Worker {
                 events: event_tx.clone(),
                 wake: Arc::clone(&wake),
                 tokens: Arc::clone(&tokens),
+                models: Arc::clone(&models),
             };
             let spawned = std::thread::Builder::new()
                 .name(name.into())
@@ -317,6 +356,7 @@ struct LaneContext {
     events: Sender<JobEvent>,
     wake: Arc<dyn Fn() + Send + Sync>,
     tokens: Arc<Mutex<HashMap<JobId, CancelToken>>>,
+    models: Arc<Mutex<ModelCache>>,
 }
 
 fn lane_loop(queue: Receiver<Queued>, lane: LaneContext) {
@@ -327,6 +367,7 @@ fn lane_loop(queue: Receiver<Queued>, lane: LaneContext) {
             compute: lane.compute.clone(),
             events: lane.events.clone(),
             wake: Arc::clone(&lane.wake),
+            models: Arc::clone(&lane.models),
         };
         let outcome = if ctx.is_cancelled() {
             JobOutcome::Cancelled

@@ -163,6 +163,8 @@ fn is_image_file(path: &Path) -> bool {
 #[derive(Debug, Clone)]
 pub struct LoadThumbnails {
     pub photos: Vec<(PhotoId, PathBuf)>,
+    /// Hand the decoded photos back too, so face detection need not decode them again.
+    pub keep_rgb: bool,
 }
 
 impl Job for LoadThumbnails {
@@ -196,7 +198,7 @@ impl Job for LoadThumbnails {
                         let Some((photo, path)) = self.photos.get(index) else {
                             break;
                         };
-                        ctx.output(thumbnail_output(*photo, path));
+                        ctx.output(thumbnail_output(*photo, path, self.keep_rgb));
                         ctx.progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                     }
                 });
@@ -206,16 +208,18 @@ impl Job for LoadThumbnails {
     }
 }
 
-fn thumbnail_output(photo: PhotoId, path: &Path) -> JobOutput {
+fn thumbnail_output(photo: PhotoId, path: &Path, keep_rgb: bool) -> JobOutput {
     match decode_photo(path) {
         Ok(image) => {
             let (width, height) = (image.width(), image.height());
             let thumbnail = image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).into_rgba8();
+            let rgb = keep_rgb.then(|| Arc::new(image.into_rgb8()));
             JobOutput::Thumbnail {
                 photo,
                 width,
                 height,
                 thumbnail: Arc::new(thumbnail),
+                rgb,
             }
         }
         Err(reason) => JobOutput::PhotoFailed { photo, reason },

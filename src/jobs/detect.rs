@@ -1,0 +1,97 @@
+//! Face detection on library photos, on the compute lane. MTCNN is loaded once and kept in the
+//! worker's model cache, so a second batch starts at once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::photos::{PhotoId, decode_photo};
+use super::{Job, JobContext, JobError, JobOutput, Lane};
+use crate::nets::mtcnn::MtcnnNets;
+use crate::pipeline::detect::photo::{DetectSettings, PhotoFaces, detect_photo};
+use crate::weights::models::load_mtcnn;
+use crate::weights::store::WeightsStore;
+
+/// The store's id of the detector.
+pub const MTCNN_ID: &str = "mtcnn";
+
+/// One photo to screen: its file, and its decoded pixels when the thumbnail job still had them (so the
+/// photo is not decoded a second time).
+#[derive(Debug, Clone)]
+pub struct DetectTarget {
+    pub photo: PhotoId,
+    pub path: PathBuf,
+    pub rgb: Option<Arc<image::RgbImage>>,
+}
+
+/// Detects the faces of a batch of photos, reporting each photo as it is done.
+#[derive(Debug, Clone)]
+pub struct DetectFaces {
+    pub store: WeightsStore,
+    pub photos: Vec<DetectTarget>,
+    pub settings: DetectSettings,
+}
+
+impl Job for DetectFaces {
+    fn label(&self) -> String {
+        match self.photos.len() {
+            1 => "Detecting faces in 1 photo".to_string(),
+            n => format!("Detecting faces in {n} photos"),
+        }
+    }
+
+    fn lane(&self) -> Lane {
+        Lane::Compute
+    }
+
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
+        let DetectFaces {
+            store,
+            photos,
+            settings,
+        } = *self;
+        let total = photos.len();
+        ctx.progress(0, total);
+        // A missing or damaged install is reported once for the batch, with the store's install hint.
+        store
+            .require(MTCNN_ID)
+            .map_err(|e| JobError::Failed(e.to_string()))?;
+        let dir = store.model_dir(MTCNN_ID);
+        let key = format!("mtcnn:{}", dir.display());
+        let mut cache = ctx.model_cache();
+        if !cache.contains(&key) {
+            let nets = load_mtcnn(&dir, &ctx.compute().device)
+                .map_err(|e| JobError::Failed(format!("loading MTCNN from {}: {e}", dir.display())))?;
+            cache.insert(key.clone(), nets);
+        }
+        let nets: &MtcnnNets = cache
+            .get(&key)
+            .ok_or_else(|| JobError::Failed("the MTCNN cache entry has the wrong type".into()))?;
+        for (done, target) in photos.into_iter().enumerate() {
+            ctx.check_cancelled()?;
+            let result = detect_one(nets, &target, &settings, &ctx.compute().device);
+            ctx.output(JobOutput::Faces {
+                photo: target.photo,
+                result,
+            });
+            ctx.progress(done + 1, total);
+        }
+        Ok(())
+    }
+}
+
+fn detect_one(
+    nets: &MtcnnNets,
+    target: &DetectTarget,
+    settings: &DetectSettings,
+    device: &burn::tensor::Device,
+) -> Result<PhotoFaces, String> {
+    let decoded;
+    let rgb = match &target.rgb {
+        Some(rgb) => rgb.as_ref(),
+        None => {
+            decoded = decode_photo(&target.path)?.into_rgb8();
+            &decoded
+        }
+    };
+    detect_photo(nets, rgb, settings, device).map_err(|e| format!("{}: {e}", target.path.display()))
+}
