@@ -70,15 +70,24 @@ fn the_released_bfr_512_keys_fit_the_full_generator() {
     use burn::store::ModuleSnapshot;
     use facecast::nets::gpen::{FullGenerator, gpen_tensors};
     use facecast::weights::{RawTensor, TensorMap};
-    let Some(root) = common::fixtures_root() else { return };
+    let Some(root) = common::fixtures_root() else {
+        return;
+    };
     let text = std::fs::read_to_string(root.join("gpen/official_keys.txt")).expect("official_keys.txt");
     let mut state = TensorMap::default();
     for line in text.lines() {
         let mut cols = line.split('\t');
-        let (Some(key), Some(shape)) = (cols.next(), cols.next()) else { continue };
-        let dims: Vec<usize> =
-            shape.trim_matches(|c| c == '[' || c == ']').split(',').filter_map(|s| s.trim().parse().ok()).collect();
-        state.tensors.insert(key.to_string(), RawTensor::f32(dims, Vec::new()));
+        let (Some(key), Some(shape)) = (cols.next(), cols.next()) else {
+            continue;
+        };
+        let dims: Vec<usize> = shape
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        state
+            .tensors
+            .insert(key.to_string(), RawTensor::f32(dims, Vec::new()));
     }
     let mut want: Vec<(String, Vec<usize>)> = gpen_tensors(&state)
         .tensors
@@ -88,11 +97,18 @@ fn the_released_bfr_512_keys_fit_the_full_generator() {
         .collect();
     want.sort();
     let net = FullGenerator::new(&GpenConfig::bfr_512(), &Device::flex()).expect("official config");
-    let mut got: Vec<(String, Vec<usize>)> =
-        net.collect(None, None, false).into_iter().map(|t| (t.name.clone(), t.shape.to_vec())).collect();
+    let mut got: Vec<(String, Vec<usize>)> = net
+        .collect(None, None, false)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect();
     got.sort();
     assert_eq!(got, want);
-    assert_eq!(net.num_params(), 71_005_223, "meta.json official_config.num_parameters");
+    assert_eq!(
+        net.num_params(),
+        71_005_223,
+        "meta.json official_config.num_parameters"
+    );
 }
 
 #[test]

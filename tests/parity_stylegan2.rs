@@ -156,8 +156,11 @@ fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
             let mut cols = line.split('\t');
             let key = cols.next()?.to_string();
             let shape = cols.next()?.trim_matches(|c| c == '[' || c == ']');
-            let dims: Option<Vec<usize>> =
-                shape.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().ok()).collect();
+            let dims: Option<Vec<usize>> = shape
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().parse().ok())
+                .collect();
             Some((key, dims?))
         })
         .collect()
@@ -166,8 +169,11 @@ fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
 /// Parameter paths and shapes of a module, as the loader sees them.
 fn module_keys<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
     use burn::store::ModuleSnapshot;
-    let mut keys: Vec<(String, Vec<usize>)> =
-        module.collect(None, None, false).into_iter().map(|t| (t.name.clone(), t.shape.to_vec())).collect();
+    let mut keys: Vec<(String, Vec<usize>)> = module
+        .collect(None, None, false)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect();
     keys.sort();
     keys
 }
@@ -176,11 +182,15 @@ fn module_keys<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
 fn the_released_checkpoint_keys_fit_the_ffhq_generator() {
     use facecast::nets::stylegan2::{Generator, generator_tensors};
     use facecast::weights::{RawTensor, TensorMap};
-    let Some(root) = common::fixtures_root() else { return };
+    let Some(root) = common::fixtures_root() else {
+        return;
+    };
     let mut state = TensorMap::default();
     for (key, shape) in official_keys(&root.join("stylegan2/official_keys.txt")) {
         if let Some(name) = key.strip_prefix("g_ema.") {
-            state.tensors.insert(name.to_string(), RawTensor::f32(shape, Vec::new()));
+            state
+                .tensors
+                .insert(name.to_string(), RawTensor::f32(shape, Vec::new()));
         }
     }
     let mut want: Vec<(String, Vec<usize>)> = generator_tensors(&state)
@@ -192,7 +202,11 @@ fn the_released_checkpoint_keys_fit_the_ffhq_generator() {
     want.sort();
     let g = Generator::new(&StyleGan2Config::ffhq_1024(), &Device::flex()).expect("official config");
     assert_eq!(module_keys(&g), want);
-    assert_eq!(g.num_params(), 30_370_060, "meta.json official_config.num_parameters_g_ema");
+    assert_eq!(
+        g.num_params(),
+        30_370_060,
+        "meta.json official_config.num_parameters_g_ema"
+    );
 }
 
 #[test]
@@ -206,7 +220,10 @@ fn generator_and_discriminator_beside_g_ema_are_ignored() {
     for (key, t) in g_ema {
         all.tensors.insert(format!("g.{key}"), t);
     }
-    all.tensors.insert("d.convs.0.0.weight".into(), RawTensor::f32(vec![2, 2], vec![0.0; 4]));
+    all.tensors.insert(
+        "d.convs.0.0.weight".into(),
+        RawTensor::f32(vec![2, 2], vec![0.0; 4]),
+    );
     let config = StyleGan2Config::from_json(Fixture::open(&dir).expect("fixture").config()).expect("config");
     let sg = from_tensors(&all, &file, &config, &Device::flex()).expect("g and d are ignored");
     assert!(sg.latent_avg.is_some() && sg.noise_buffers.is_some());
