@@ -37,3 +37,6 @@ bin="${CARGO_TARGET_DIR:-target}/debug/facecast"
 
 # MTCNN is the one network whose weights can be had without an account: it screens every photo.
 "$bin" weights install mtcnn
+
+# CLIP's BPE vocabulary (MIT, 1.3 MB) turns text prompts into tokens for StyleCLIP edits.
+bash scripts/fetch-clip-vocab.sh

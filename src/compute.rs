@@ -58,7 +58,11 @@ pub enum ComputeError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ComputeKind {
     /// A wgpu adapter: a GPU, or a software rasteriser such as llvmpipe.
-    Wgpu { adapter: String, api: String, software: bool },
+    Wgpu {
+        adapter: String,
+        api: String,
+        software: bool,
+    },
     /// burn's `flex` CPU backend.
     Cpu,
 }
@@ -86,7 +90,12 @@ impl fmt::Debug for Compute {
 impl Compute {
     /// The flex CPU backend.
     pub fn cpu() -> Compute {
-        Compute { device: Device::flex(), kind: ComputeKind::Cpu, fallback_reason: None, wgpu: None }
+        Compute {
+            device: Device::flex(),
+            kind: ComputeKind::Cpu,
+            fallback_reason: None,
+            wgpu: None,
+        }
     }
 
     /// burn's wgpu runtime on the default adapter.
@@ -96,12 +105,25 @@ impl Compute {
         let (device, setup) = match init {
             Ok(Ok(pair)) => pair,
             Ok(Err(err)) => return Err(ComputeError::NoAdapter(err.to_string())),
-            Err(_) => return Err(ComputeError::NoAdapter("the wgpu runtime panicked while starting".into())),
+            Err(_) => {
+                return Err(ComputeError::NoAdapter(
+                    "the wgpu runtime panicked while starting".into(),
+                ));
+            }
         };
         let info = setup.adapter.get_info();
         let software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
-        let kind = ComputeKind::Wgpu { adapter: info.name.clone(), api: format!("{:?}", info.backend), software };
-        Ok(Compute { device, kind, fallback_reason: None, wgpu: Some(setup) })
+        let kind = ComputeKind::Wgpu {
+            adapter: info.name.clone(),
+            api: format!("{:?}", info.backend),
+            software,
+        };
+        Ok(Compute {
+            device,
+            kind,
+            fallback_reason: None,
+            wgpu: Some(setup),
+        })
     }
 
     /// The device for a choice; `Auto` falls back to the CPU and records why.
@@ -124,8 +146,16 @@ impl Compute {
     pub fn label(&self) -> String {
         match &self.kind {
             ComputeKind::Cpu => "CPU (flex)".to_string(),
-            ComputeKind::Wgpu { adapter, api, software: true } => format!("{adapter} (software {api})"),
-            ComputeKind::Wgpu { adapter, api, software: false } => format!("{adapter} ({api})"),
+            ComputeKind::Wgpu {
+                adapter,
+                api,
+                software: true,
+            } => format!("{adapter} (software {api})"),
+            ComputeKind::Wgpu {
+                adapter,
+                api,
+                software: false,
+            } => format!("{adapter} ({api})"),
         }
     }
 }

@@ -12,7 +12,11 @@ fn check_fixture(dir: &Path) -> (bool, String) {
         .arg(dir)
         .output()
         .expect("run facecast");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -30,9 +34,16 @@ fn mtcnn_fixture_passes_every_case() {
     let (ok, text) = check_fixture(&dir);
     println!("{text}");
     assert!(ok, "check-fixture failed:\n{text}");
-    let last = text.lines().rev().find(|l| l.contains("passed")).expect("summary line");
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("passed"))
+        .expect("summary line");
     assert!(last.ends_with(" 0 failed"), "{last}");
-    assert!(text.contains("detect.montage.boxes"), "the detection cases did not run");
+    assert!(
+        text.contains("detect.montage.boxes"),
+        "the detection cases did not run"
+    );
 }
 
 #[test]
@@ -60,7 +71,11 @@ fn an_unknown_model_is_reported_not_implemented() {
     let tmp = tempfile::tempdir().expect("tempdir");
     copy_dir(&dir, tmp.path());
     let meta = std::fs::read_to_string(tmp.path().join("meta.json")).expect("meta");
-    std::fs::write(tmp.path().join("meta.json"), meta.replacen("\"mtcnn\"", "\"hypernet9000\"", 1)).expect("write");
+    std::fs::write(
+        tmp.path().join("meta.json"),
+        meta.replacen("\"mtcnn\"", "\"hypernet9000\"", 1),
+    )
+    .expect("write");
     let (ok, text) = check_fixture(tmp.path());
     assert!(!ok);
     assert!(text.contains("not implemented yet"), "{text}");
@@ -72,10 +87,14 @@ fn a_hostile_checkpoint_is_refused_with_the_readers_error() {
     let dir = common::fixture_dir("mtcnn");
     let tmp = tempfile::tempdir().expect("tempdir");
     copy_dir(&dir, tmp.path());
-    let mut evil = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.\x80\x02}.".to_vec();
+    let mut evil =
+        b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.\x80\x02}.".to_vec();
     evil.extend_from_slice(b"\x80\x02csubprocess\ncheck_output\n.");
     std::fs::write(tmp.path().join("pnet.pt"), evil).expect("write");
     let (ok, text) = check_fixture(tmp.path());
     assert!(!ok);
-    assert!(text.contains("subprocess.check_output") && text.contains("pnet.pt"), "{text}");
+    assert!(
+        text.contains("subprocess.check_output") && text.contains("pnet.pt"),
+        "{text}"
+    );
 }

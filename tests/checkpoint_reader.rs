@@ -14,7 +14,9 @@ use common::fixture_dir;
 
 #[test]
 fn reads_every_weights_file_of_the_fixtures() {
-    let Some(root) = common::fixtures_root() else { return };
+    let Some(root) = common::fixtures_root() else {
+        return;
+    };
     for (file, min_tensors) in [
         ("mtcnn/pnet.pt", 13),
         ("mtcnn/rnet.pt", 16),
@@ -33,7 +35,11 @@ fn reads_every_weights_file_of_the_fixtures() {
         let path = root.join(file);
         let value = read_checkpoint(&path).unwrap_or_else(|e| panic!("{e}"));
         let tensors = value.flatten_tensors();
-        assert!(tensors.len() >= min_tensors, "{file}: only {} tensors", tensors.len());
+        assert!(
+            tensors.len() >= min_tensors,
+            "{file}: only {} tensors",
+            tensors.len()
+        );
         for (key, t) in &tensors.tensors {
             assert_eq!(t.numel(), t.to_f32().len(), "{file}: {key}");
         }
@@ -43,9 +49,14 @@ fn reads_every_weights_file_of_the_fixtures() {
 #[test]
 fn legacy_mtcnn_files_hold_the_documented_keys() {
     let dir = fixture_dir("mtcnn");
-    let pnet = read_checkpoint(&dir.join("pnet.pt")).expect("pnet.pt").flatten_tensors();
+    let pnet = read_checkpoint(&dir.join("pnet.pt"))
+        .expect("pnet.pt")
+        .flatten_tensors();
     assert_eq!(pnet.len(), 13);
-    assert_eq!(pnet.get("conv1.weight").expect("conv1.weight").shape, vec![10, 3, 3, 3]);
+    assert_eq!(
+        pnet.get("conv1.weight").expect("conv1.weight").shape,
+        vec![10, 3, 3, 3]
+    );
     assert_eq!(pnet.get("prelu1.weight").expect("prelu1.weight").shape, vec![10]);
 }
 
@@ -62,15 +73,28 @@ fn nested_dicts_keep_their_top_level_keys() {
 #[test]
 fn torchscript_archive_gives_the_same_tensors_as_the_state_dict() {
     let dir = fixture_dir("clip_text");
-    let plain = read_checkpoint(&dir.join("weights.pth")).expect("weights.pth").flatten_tensors();
-    let script = read_checkpoint(&dir.join("weights_torchscript.pt")).expect("torchscript").flatten_tensors();
+    let plain = read_checkpoint(&dir.join("weights.pth"))
+        .expect("weights.pth")
+        .flatten_tensors();
+    let script = read_checkpoint(&dir.join("weights_torchscript.pt"))
+        .expect("torchscript")
+        .flatten_tensors();
     for (key, t) in &plain.tensors {
-        let other = script.get(key).unwrap_or_else(|| panic!("{key} missing from the TorchScript archive"));
+        let other = script
+            .get(key)
+            .unwrap_or_else(|| panic!("{key} missing from the TorchScript archive"));
         assert_eq!(other.shape, t.shape, "{key}");
         let (a, b) = (t.to_f32(), other.to_f32());
-        let max = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        let max = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
         // The TorchScript copy may hold fp16 tensors, as the official file does.
-        assert!(max <= 1e-3 * (1.0 + a.iter().fold(0.0f32, |m, v| m.max(v.abs()))), "{key}: {max}");
+        assert!(
+            max <= 1e-3 * (1.0 + a.iter().fold(0.0f32, |m, v| m.max(v.abs()))),
+            "{key}: {max}"
+        );
     }
 }
 
@@ -78,11 +102,17 @@ fn torchscript_archive_gives_the_same_tensors_as_the_state_dict() {
 fn numpy_files_of_styleclip_are_read() {
     let dir = fixture_dir("styleclip_global");
     let fs3 = read_checkpoint(&dir.join("fs3.npy")).expect("fs3.npy");
-    let Value::Tensor(t) = fs3 else { panic!("fs3.npy is not an array") };
+    let Value::Tensor(t) = fs3 else {
+        panic!("fs3.npy is not an array")
+    };
     assert_eq!(t.shape.len(), 2);
     let stats = read_checkpoint(&dir.join("S_mean_std")).expect("S_mean_std");
     let tensors = stats.flatten_tensors();
-    assert!(tensors.len() >= 26 * 2, "S_mean_std holds {} arrays", tensors.len());
+    assert!(
+        tensors.len() >= 26 * 2,
+        "S_mean_std holds {} arrays",
+        tensors.len()
+    );
 }
 
 #[test]
@@ -97,7 +127,9 @@ fn a_pickle_that_would_run_a_command_is_refused_by_name() {
     pkl.extend_from_slice(cmd.as_bytes());
     pkl.extend_from_slice(b"\x85R.");
     write_zip(&path, &[("archive/data.pkl", &pkl), ("archive/version", b"3\n")]);
-    let err = read_checkpoint(&path).expect_err("hostile pickle accepted").to_string();
+    let err = read_checkpoint(&path)
+        .expect_err("hostile pickle accepted")
+        .to_string();
     assert!(err.contains("posix.system"), "{err}");
     assert!(err.contains("evil.pth"), "{err}");
     assert!(!marker.exists(), "the command ran");
@@ -106,60 +138,97 @@ fn a_pickle_that_would_run_a_command_is_refused_by_name() {
     let mut legacy = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.".to_vec();
     legacy.extend_from_slice(b"\x80\x02}q\x00.");
     legacy.extend_from_slice(b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93\x8c\x011\x85R.");
-    let err = read_checkpoint_bytes(&legacy).expect_err("hostile legacy file accepted").to_string();
+    let err = read_checkpoint_bytes(&legacy)
+        .expect_err("hostile legacy file accepted")
+        .to_string();
     assert!(err.contains("builtins.eval"), "{err}");
 }
 
 #[test]
 fn broken_files_are_refused_with_the_cause() {
-    let Some(root) = common::fixtures_root() else { return };
+    let Some(root) = common::fixtures_root() else {
+        return;
+    };
     let tmp = tempfile::tempdir().expect("tempdir");
     let original = std::fs::read(root.join("mtcnn/onet.pt")).expect("onet.pt");
 
     let truncated = tmp.path().join("onet-truncated.pt");
     std::fs::write(&truncated, &original[..original.len() / 2]).expect("write");
-    let err = read_checkpoint(&truncated).expect_err("truncated legacy file accepted").to_string();
-    assert!(err.contains("onet-truncated.pt") && err.contains("truncated"), "{err}");
+    let err = read_checkpoint(&truncated)
+        .expect_err("truncated legacy file accepted")
+        .to_string();
+    assert!(
+        err.contains("onet-truncated.pt") && err.contains("truncated"),
+        "{err}"
+    );
 
     let zip = std::fs::read(root.join("beautygan/weights.pth")).expect("beautygan");
     let cut = tmp.path().join("cut.pth");
     std::fs::write(&cut, &zip[..zip.len() / 3]).expect("write");
-    let err = read_checkpoint(&cut).expect_err("truncated zip accepted").to_string();
+    let err = read_checkpoint(&cut)
+        .expect_err("truncated zip accepted")
+        .to_string();
     assert!(err.contains("cut.pth"), "{err}");
 
     let empty = tmp.path().join("empty.pth");
     std::fs::write(&empty, b"").expect("write");
-    assert!(read_checkpoint(&empty).expect_err("empty").to_string().contains("empty"));
+    assert!(
+        read_checkpoint(&empty)
+            .expect_err("empty")
+            .to_string()
+            .contains("empty")
+    );
 
     let text = tmp.path().join("notes.pth");
     std::fs::write(&text, b"these are not weights\n").expect("write");
-    assert!(read_checkpoint(&text).expect_err("text").to_string().contains("not a checkpoint"));
+    assert!(
+        read_checkpoint(&text)
+            .expect_err("text")
+            .to_string()
+            .contains("not a checkpoint")
+    );
 }
 
 #[test]
 fn wrong_architecture_and_wrong_shape_are_refused_by_key() {
     let device = burn::tensor::Device::flex();
     let dir = fixture_dir("mtcnn");
-    let rnet = read_checkpoint(&dir.join("rnet.pt")).expect("rnet").flatten_tensors();
+    let rnet = read_checkpoint(&dir.join("rnet.pt"))
+        .expect("rnet")
+        .flatten_tensors();
     // RNet's weights offered to PNet: different keys and shapes, each named.
-    let err = load_module(facecast::nets::mtcnn::PNet::new(&device), &rnet, Path::new("rnet.pt"), &Tolerated::none())
-        .expect_err("RNet weights loaded into PNet");
+    let err = load_module(
+        facecast::nets::mtcnn::PNet::new(&device),
+        &rnet,
+        Path::new("rnet.pt"),
+        &Tolerated::none(),
+    )
+    .expect_err("RNet weights loaded into PNet");
     assert!(err.unexpected.iter().any(|k| k.starts_with("dense4")), "{err}");
     assert!(err.missing.iter().any(|k| k.starts_with("conv4_1")), "{err}");
     assert!(err.to_string().contains("rnet.pt"));
 
-    let mut pnet = read_checkpoint(&dir.join("pnet.pt")).expect("pnet").flatten_tensors();
+    let mut pnet = read_checkpoint(&dir.join("pnet.pt"))
+        .expect("pnet")
+        .flatten_tensors();
     let w = pnet.tensors.get_mut("conv2.weight").expect("conv2.weight");
     w.shape = vec![16, 10, 9];
-    let err = load_module(facecast::nets::mtcnn::PNet::new(&device), &pnet, Path::new("pnet.pt"), &Tolerated::none())
-        .expect_err("misshapen weight loaded");
+    let err = load_module(
+        facecast::nets::mtcnn::PNet::new(&device),
+        &pnet,
+        Path::new("pnet.pt"),
+        &Tolerated::none(),
+    )
+    .expect_err("misshapen weight loaded");
     assert!(err.mismatched.iter().any(|m| m.contains("conv2.weight")), "{err}");
 }
 
 #[test]
 fn a_legacy_format_copy_loads_with_identical_tensors() {
     let dir = fixture_dir("arcface_ir_se50");
-    let modern = read_checkpoint(&dir.join("weights.pth")).expect("arcface").flatten_tensors();
+    let modern = read_checkpoint(&dir.join("weights.pth"))
+        .expect("arcface")
+        .flatten_tensors();
     let tmp = tempfile::tempdir().expect("tempdir");
     let path = tmp.path().join("model_ir_se50.pth");
     std::fs::write(&path, legacy_bytes(&modern)).expect("write");
@@ -196,14 +265,20 @@ fn legacy_bytes(tensors: &TensorMap) -> Vec<u8> {
     }
     let mut out = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.".to_vec();
     out.extend_from_slice(b"\x80\x02M\xe9\x03.");
-    out.extend_from_slice(b"\x80\x02}(X\x10\x00\x00\x00protocol_versionM\xe9\x03X\x0d\x00\x00\x00little_endian\x88u.");
+    out.extend_from_slice(
+        b"\x80\x02}(X\x10\x00\x00\x00protocol_versionM\xe9\x03X\x0d\x00\x00\x00little_endian\x88u.",
+    );
     out.extend_from_slice(b"\x80\x02ccollections\nOrderedDict\n)R");
     let mut storages: Vec<(String, Vec<u8>, usize, &str)> = Vec::new();
     for (i, (key, t)) in tensors.tensors.iter().enumerate() {
         let skey = format!("{}", 94_000_000 + i);
         let (storage, bytes): (&str, Vec<u8>) = match &t.values {
-            facecast::weights::TensorValues::F32(v) => ("FloatStorage", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            facecast::weights::TensorValues::I64(v) => ("LongStorage", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            facecast::weights::TensorValues::F32(v) => {
+                ("FloatStorage", v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            }
+            facecast::weights::TensorValues::I64(v) => {
+                ("LongStorage", v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            }
             facecast::weights::TensorValues::Bool(v) => ("BoolStorage", v.iter().map(|&b| b as u8).collect()),
         };
         unicode(&mut out, key);

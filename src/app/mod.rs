@@ -1,9 +1,37 @@
 //! The eframe window: a thin view over plain state. Never runs a network on the UI thread.
+//!
+//! Each frame the app drains the worker's events into [`AppState`], draws the panels from the state,
+//! and turns what the operator did into [`Action`]s that it applies after drawing (enqueue a job,
+//! change the selection, open a dialog).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use crate::compute::BackendChoice;
+use crate::compute::{BackendChoice, Compute};
+use crate::jobs::{Job, JobId, LoadPreview, LoadThumbnails, PhotoId, ScanPaths, Worker};
+
+pub mod canvas;
+pub mod dialogs;
+pub mod dropzone;
+pub mod fonts;
+pub mod icon;
+pub mod library;
+pub mod menu;
+pub mod panels;
+pub mod state;
+pub mod status;
+pub mod textures;
+pub mod toasts;
+mod window;
+
+pub use state::{AppState, BackendInfo, FollowUp, Library, PhotoEntry, PhotoStatus};
+
+/// The window title, also used by tests to find the window.
+pub const APP_NAME: &str = "Facecast";
+
+/// The status bar's "Display:" text when the networks run on the CPU and the window on wgpu.
+pub const DISPLAY_OWN_DEVICE_CPU: &str = "own wgpu device (the networks run on the CPU)";
 
 pub mod weights_window;
 
@@ -16,6 +44,302 @@ pub struct WindowOptions {
     pub samples: bool,
 }
 
-pub fn run_window(_options: WindowOptions) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the window is being written")
+/// Opens the window and returns when it is closed.
+pub fn run_window(options: WindowOptions) -> anyhow::Result<ExitCode> {
+    window::run(options)
+}
+
+/// Something the operator asked for in this frame, applied after drawing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    OpenFilesDialog,
+    OpenFolderDialog,
+    AddPaths(Vec<PathBuf>),
+    Select(PhotoId),
+    Remove(PhotoId),
+    Cancel(JobId),
+    CancelAll,
+    ShowAbout,
+    Quit,
+}
+
+/// Which optional panels are visible (View menu).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub library: bool,
+    pub side: bool,
+    pub about: bool,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            library: true,
+            side: true,
+            about: false,
+        }
+    }
+}
+
+/// How the app starts, beyond the device.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Photos or folders to add at once.
+    pub open: Vec<PathBuf>,
+    /// How the window renders, for the status bar (e.g. "on the compute device").
+    pub display: String,
+    /// Messages to show as warnings on the first frame (e.g. a feature asked for on the command line
+    /// that is not available).
+    pub warnings: Vec<String>,
+}
+
+pub struct FacecastApp {
+    state: AppState,
+    worker: Worker,
+    textures: textures::TextureCache,
+    dialogs: dialogs::FileDialogs,
+    layout: Layout,
+    /// Where the selected photo was drawn last frame; overlays (face boxes) map through it.
+    canvas_view: Option<canvas::CanvasView>,
+    /// Set when the selection moved by keyboard, so the library scrolls to it.
+    scroll_to_selected: bool,
+}
+
+impl FacecastApp {
+    /// Starts the worker on `compute` and queues the photos to open.
+    pub fn new(ctx: &egui::Context, compute: Compute, start: StartOptions) -> FacecastApp {
+        fonts::install(ctx);
+        let backend = BackendInfo::from_compute(&compute, start.display);
+        let repaint = ctx.clone();
+        let worker = Worker::start(compute, Arc::new(move || repaint.request_repaint()));
+        let mut app = FacecastApp {
+            state: AppState::new(backend),
+            worker,
+            textures: textures::TextureCache::default(),
+            dialogs: dialogs::FileDialogs::new(ctx.clone()),
+            layout: Layout::default(),
+            canvas_view: None,
+            scroll_to_selected: false,
+        };
+        if let Some(reason) = app.state.backend.fallback_reason.clone() {
+            app.state.toasts.warning(format!(
+                "Compute fell back to {}: {reason}",
+                app.state.backend.label
+            ));
+        }
+        for warning in start.warnings {
+            app.state.toasts.warning(warning);
+        }
+        if !start.open.is_empty() {
+            app.open_paths(start.open);
+        }
+        app
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn state_mut(&mut self) -> &mut AppState {
+        &mut self.state
+    }
+
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// Queues background work; its events are folded into the state every frame.
+    pub fn enqueue(&self, job: impl Job) -> JobId {
+        self.worker.enqueue(job)
+    }
+
+    /// Adds files and folders (recursively) to the library; thumbnails follow in the background.
+    pub fn open_paths(&mut self, paths: Vec<PathBuf>) {
+        if !paths.is_empty() {
+            self.worker.enqueue(ScanPaths { roots: paths });
+        }
+    }
+
+    /// Makes `id` the photo on the canvas and loads its preview.
+    pub fn select_photo(&mut self, id: PhotoId) {
+        let Some(entry) = self.state.library.get(id) else {
+            return;
+        };
+        if self.state.selected == Some(id)
+            && (self.state.preview.is_some() || self.state.preview_job.is_some())
+        {
+            return;
+        }
+        let path = entry.path.clone();
+        let failed = matches!(entry.status, PhotoStatus::Failed(_) | PhotoStatus::Cancelled);
+        self.state.selected = Some(id);
+        self.state.preview = None;
+        if let Some(previous) = self.state.preview_job.take() {
+            self.worker.cancel(previous);
+        }
+        if !failed {
+            self.state.preview_job = Some(self.worker.enqueue(LoadPreview { photo: id, path }));
+        }
+    }
+
+    pub fn remove_photo(&mut self, id: PhotoId) {
+        let index = self.state.library.index_of(id);
+        self.state.library.remove(id);
+        if self.state.selected == Some(id) {
+            self.state.selected = None;
+            self.state.preview = None;
+            // Keep the operator in place: the next photo (or the new last one) takes the selection.
+            let entries = self.state.library.entries();
+            let next = index
+                .and_then(|i| entries.get(i).or(entries.last()))
+                .map(|e| e.id);
+            if let Some(next) = next {
+                self.select_photo(next);
+            }
+        }
+    }
+
+    /// Where the selected photo was drawn in the last frame, with its image↔screen mapping.
+    pub fn canvas_view(&self) -> Option<&canvas::CanvasView> {
+        self.canvas_view.as_ref()
+    }
+
+    fn drain_events(&mut self) {
+        for event in self.worker.drain() {
+            match self.state.apply(event) {
+                Some(FollowUp::LoadThumbnails(photos)) => {
+                    let ids = photos.iter().map(|(id, _)| *id).collect();
+                    let job = self.worker.enqueue(LoadThumbnails { photos });
+                    self.state.track_thumbnails(job, ids);
+                }
+                None => {}
+            }
+        }
+        // With nothing on the canvas, the first readable photo goes there as soon as it is loaded
+        // (waiting for the ones before it, so the choice does not depend on decoding order).
+        if self.state.selected.is_none() {
+            let first = self
+                .state
+                .library
+                .entries()
+                .iter()
+                .find(|e| matches!(e.status, PhotoStatus::Loading | PhotoStatus::Loaded { .. }));
+            if let Some(entry) = first
+                && matches!(entry.status, PhotoStatus::Loaded { .. })
+            {
+                self.select_photo(entry.id);
+            }
+        }
+    }
+
+    fn apply(&mut self, ctx: &egui::Context, action: Action) {
+        match action {
+            Action::OpenFilesDialog => self.dialogs.open_files(),
+            Action::OpenFolderDialog => self.dialogs.open_folder(),
+            Action::AddPaths(paths) => self.open_paths(paths),
+            Action::Select(id) => self.select_photo(id),
+            Action::Remove(id) => self.remove_photo(id),
+            Action::Cancel(job) => self.worker.cancel(job),
+            Action::CancelAll => self.worker.cancel_all(),
+            Action::ShowAbout => self.layout.about = true,
+            Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    fn keyboard(&mut self, ctx: &egui::Context, actions: &mut Vec<Action>) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let entries = self.state.library.entries();
+        if entries.is_empty() {
+            return;
+        }
+        let current = self.state.selected.and_then(|id| self.state.library.index_of(id));
+        let last = entries.len() - 1;
+        let target = ctx.input(|i| {
+            if i.key_pressed(egui::Key::ArrowDown) {
+                Some(current.map_or(0, |c| (c + 1).min(last)))
+            } else if i.key_pressed(egui::Key::ArrowUp) {
+                Some(current.map_or(0, |c| c.saturating_sub(1)))
+            } else if i.key_pressed(egui::Key::Home) {
+                Some(0)
+            } else if i.key_pressed(egui::Key::End) {
+                Some(last)
+            } else {
+                None
+            }
+        });
+        if let Some(index) = target
+            && Some(index) != current
+        {
+            actions.push(Action::Select(entries[index].id));
+            self.scroll_to_selected = true;
+        }
+        if let Some(id) = self.state.selected
+            && ctx.input(|i| i.key_pressed(egui::Key::Delete))
+        {
+            actions.push(Action::Remove(id));
+        }
+    }
+}
+
+impl eframe::App for FacecastApp {
+    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.drain_events();
+        if let Some(paths) = self.dialogs.poll() {
+            self.open_paths(paths);
+        }
+        self.textures.sync(&self.state);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        let mut actions = Vec::new();
+
+        egui::Panel::top("menu").show(ui, |ui| {
+            menu::menu_bar(ui, &mut self.layout, &self.dialogs, &mut actions)
+        });
+        egui::Panel::bottom("status").show(ui, |ui| status::status_bar(ui, &self.state, &mut actions));
+        egui::Panel::bottom("export").show(ui, |ui| panels::export_bar(ui, &self.state));
+        if self.layout.library {
+            egui::Panel::left("library")
+                .resizable(true)
+                .default_size(280.0)
+                .min_size(200.0)
+                .show(ui, |ui| {
+                    let scroll = std::mem::take(&mut self.scroll_to_selected);
+                    library::library_panel(
+                        ui,
+                        &self.state,
+                        &mut self.textures,
+                        &self.dialogs,
+                        scroll,
+                        &mut actions,
+                    );
+                });
+        }
+        if self.layout.side {
+            egui::Panel::right("side")
+                .resizable(true)
+                .default_size(280.0)
+                .min_size(220.0)
+                .show(ui, |ui| {
+                    panels::virtual_model_panel(ui, &self.state);
+                    ui.separator();
+                    panels::pipeline_panel(ui, &self.state);
+                });
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            self.canvas_view = canvas::canvas(ui, &self.state, &mut self.textures);
+        });
+
+        menu::about_window(&ctx, &mut self.layout.about);
+        dropzone::dropzone(&ctx, &mut actions);
+        self.state.toasts.show(&ctx);
+        self.keyboard(&ctx, &mut actions);
+
+        for action in actions {
+            self.apply(&ctx, action);
+        }
+    }
 }

@@ -371,7 +371,7 @@ fn row_ui(ui: &mut egui::Ui, row: &Row, clicked: &mut Option<(String, Action)>) 
         ui.set_max_width(300.0);
         if !row.commercial_use {
             ui.label(
-                RichText::new("⚠ NON-COMMERCIAL / NOT CLEARED")
+                RichText::new("NON-COMMERCIAL / NOT CLEARED")
                     .color(Color32::from_rgb(210, 60, 50))
                     .strong(),
             );
@@ -466,14 +466,19 @@ mod tests {
         let store = WeightsStore::with_manifest(data.path().to_path_buf(), manifest.clone());
         let mut window = WeightsWindow::new(store);
         window.open = true;
-        let mut harness = Harness::builder()
-            .with_size([1100.0, 900.0])
-            .build_ui_state(|ui, w: &mut WeightsWindow| assert!(w.ui(ui.ctx()).is_empty()), window);
+        let mut harness = Harness::builder().with_size([1100.0, 900.0]).build_ui_state(
+            |ui, w: &mut WeightsWindow| assert!(w.ui(ui.ctx()).is_empty()),
+            window,
+        );
 
         // The statuses arrive from the background check while frames keep being drawn.
         for _ in 0..500 {
             harness.step();
-            if manifest.models.iter().all(|m| harness.state().status(&m.id).is_some()) {
+            if manifest
+                .models
+                .iter()
+                .all(|m| harness.state().status(&m.id).is_some())
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -481,16 +486,32 @@ mod tests {
         harness.step();
         for model in &manifest.models {
             assert!(
-                matches!(harness.state().status(&model.id), Some(ModelStatus::Missing { .. })),
+                matches!(
+                    harness.state().status(&model.id),
+                    Some(ModelStatus::Missing { .. })
+                ),
                 "{} should be reported missing",
                 model.id
             );
-            assert!(harness.query_by_label(&model.name).is_some(), "{} is not shown", model.name);
+            assert!(
+                harness.query_by_label(&model.name).is_some(),
+                "{} is not shown",
+                model.name
+            );
         }
         let non_commercial = manifest.models.iter().filter(|m| !m.commercial_use).count();
         assert!(non_commercial > 0);
-        assert_eq!(harness.query_all_by_label("⚠ NON-COMMERCIAL / NOT CLEARED").count(), non_commercial);
-        assert_eq!(harness.query_all_by_label("not installed").count(), manifest.models.len());
-        assert_eq!(harness.query_all_by_label("Locate file…").count(), manifest.models.len());
+        assert_eq!(
+            harness.query_all_by_label("NON-COMMERCIAL / NOT CLEARED").count(),
+            non_commercial
+        );
+        assert_eq!(
+            harness.query_all_by_label("not installed").count(),
+            manifest.models.len()
+        );
+        assert_eq!(
+            harness.query_all_by_label("Locate file…").count(),
+            manifest.models.len()
+        );
     }
 }

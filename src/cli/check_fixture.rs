@@ -23,7 +23,12 @@ pub fn run(args: CheckFixtureArgs, backend: BackendChoice) -> anyhow::Result<Exi
                 for case in cases {
                     let status = if case.passed { "ok  " } else { "FAIL" };
                     let note = case.note.map(|n| format!("  ({n})")).unwrap_or_default();
-                    println!("{status} {}: {}  max abs err {:.3e}{note}", dir.display(), case.name, case.max_abs_err);
+                    println!(
+                        "{status} {}: {}  max abs err {:.3e}{note}",
+                        dir.display(),
+                        case.name,
+                        case.max_abs_err
+                    );
                     if case.passed {
                         passed += 1;
                     } else {
@@ -38,5 +43,9 @@ pub fn run(args: CheckFixtureArgs, backend: BackendChoice) -> anyhow::Result<Exi
         }
     }
     println!("{passed} passed, {failed} failed");
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

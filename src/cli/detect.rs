@@ -56,16 +56,21 @@ struct FaceReport {
 /// Loads MTCNN from the weights store, or says how to install it.
 pub fn load_detector(data_dir: Option<PathBuf>, compute: &Compute) -> anyhow::Result<MtcnnNets> {
     let store = WeightsStore::open(data_dir)?;
-    store
-        .require("mtcnn")
-        .map_err(|e| anyhow::anyhow!("{e}\nInstall it with: facecast weights install mtcnn"))?;
-    Ok(crate::weights::models::load_mtcnn(&store.model_dir("mtcnn"), &compute.device)?)
+    store.require("mtcnn")?;
+    Ok(crate::weights::models::load_mtcnn(
+        &store.model_dir("mtcnn"),
+        &compute.device,
+    )?)
 }
 
 pub fn run(args: DetectArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let compute = Compute::select(backend)?;
     let nets = load_detector(data_dir, &compute)?;
-    let settings = DetectSettings { max_side: args.max_side, try_rotations: args.rotations, ..DetectSettings::default() };
+    let settings = DetectSettings {
+        max_side: args.max_side,
+        try_rotations: args.rotations,
+        ..DetectSettings::default()
+    };
     let min_score = args.min_score.unwrap_or(f32::NEG_INFINITY);
     let limits = DecodeLimits::default();
     let mut images = Vec::new();
@@ -83,7 +88,11 @@ pub fn run(args: DetectArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
     } else {
         eprintln!("{total} photos, {failed} unreadable ({})", compute.label());
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn detect_one(
@@ -97,7 +106,15 @@ fn detect_one(
     let name = path.to_string_lossy().into_owned();
     let photo = match load_photo(path, limits) {
         Ok(p) => p,
-        Err(e) => return ImageReport { path: name, width: None, height: None, faces: Vec::new(), error: Some(e.to_string()) },
+        Err(e) => {
+            return ImageReport {
+                path: name,
+                width: None,
+                height: None,
+                faces: Vec::new(),
+                error: Some(e.to_string()),
+            };
+        }
     };
     let (width, height) = (photo.rgb.width(), photo.rgb.height());
     match detect_photo(nets, &photo.rgb, settings, &compute.device) {
@@ -109,7 +126,11 @@ fn detect_one(
                 .faces
                 .iter()
                 .filter(|f| f.score >= min_score)
-                .map(|f| FaceReport { bbox: f.bbox, score: f.score, landmarks: f.landmarks })
+                .map(|f| FaceReport {
+                    bbox: f.bbox,
+                    score: f.score,
+                    landmarks: f.landmarks,
+                })
                 .collect(),
             error: None,
         },
@@ -132,10 +153,22 @@ fn print_line(report: &ImageReport, screening: f32) {
                 .faces
                 .iter()
                 .map(|f| {
-                    format!("[{:.0},{:.0} {:.0}x{:.0} score {:.3}]", f.bbox[0], f.bbox[1], f.bbox[2] - f.bbox[0], f.bbox[3] - f.bbox[1], f.score)
+                    format!(
+                        "[{:.0},{:.0} {:.0}x{:.0} score {:.3}]",
+                        f.bbox[0],
+                        f.bbox[1],
+                        f.bbox[2] - f.bbox[0],
+                        f.bbox[3] - f.bbox[1],
+                        f.score
+                    )
                 })
                 .collect();
-            println!("{}: {} face(s) {}", report.path, report.faces.len(), faces.join(" "));
+            println!(
+                "{}: {} face(s) {}",
+                report.path,
+                report.faces.len(),
+                faces.join(" ")
+            );
         }
     }
 }

@@ -12,7 +12,11 @@ pub mod detect;
 pub mod weights;
 
 #[derive(Debug, Parser)]
-#[command(name = "facecast", version, about = "Swap the faces in product photos for one consistent virtual model.")]
+#[command(
+    name = "facecast",
+    version,
+    about = "Swap the faces in product photos for one consistent virtual model."
+)]
 pub struct Cli {
     /// Compute backend for the networks (overrides FACECAST_BACKEND); default: wgpu, else CPU.
     #[arg(long, global = true, value_enum)]
@@ -51,7 +55,10 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FACECAST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -60,11 +67,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Weights(args)) => weights::run(args, cli.data_dir),
         Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
-        None => crate::app::run_window(crate::app::WindowOptions {
-            backend,
-            data_dir: cli.data_dir,
-            open: cli.open,
-            samples: cli.samples,
-        }),
+        None => {
+            let mut open = cli.open;
+            if cli.samples {
+                open.extend(install_samples(cli.data_dir.clone())?);
+            }
+            crate::app::run_window(crate::app::WindowOptions {
+                backend,
+                data_dir: cli.data_dir,
+                open,
+                samples: cli.samples,
+            })
+        }
     }
+}
+
+/// Installs the sample photos (checked by sha256) and returns their paths.
+pub fn install_samples(data_dir: Option<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    let store = crate::weights::store::WeightsStore::open(data_dir)?;
+    if !store.status("samples")?.status.is_usable() {
+        eprintln!("facecast: fetching the sample photos…");
+        store.install("samples", &mut |_| {})?;
+    }
+    Ok(store.require("samples")?)
 }

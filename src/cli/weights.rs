@@ -1,6 +1,6 @@
 //! `facecast weights ...`: list, install, verify, import and remove network weights.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -125,40 +125,38 @@ fn list(store: &WeightsStore, json: bool) -> anyhow::Result<ExitCode> {
             files,
         });
     }
-    if json {
+    let text = if json {
         let out = ListJson {
             data_dir: store.data_dir().to_path_buf(),
             weights_dir: store.weights_dir(),
             models,
         };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out).context("writing the list as JSON")?
-        );
+        let mut text = serde_json::to_string_pretty(&out).context("writing the list as JSON")?;
+        text.push('\n');
+        text
     } else {
-        println!("Weights in {}", store.weights_dir().display());
+        let mut text = format!("Weights in {}\n", store.weights_dir().display());
         let width = models.iter().map(|m| m.id.len()).max().unwrap_or(0);
         for (m, entry) in models.iter().zip(&store.manifest().models) {
-            println!(
-                "{:width$}  {:10}  {:>11}  {}",
-                m.id,
-                m.status,
-                entry.size_text(),
-                m.name
-            );
+            let size = entry.size_text();
+            text += &format!("{:width$}  {:10}  {size:>11}  {}\n", m.id, m.status, m.name);
             if !matches!(m.status, "installed" | "missing") {
-                println!("{:width$}  {}", "", m.detail);
+                text += &format!("{:width$}  {}\n", "", m.detail);
             }
             let mark = if m.commercial_use {
                 ""
             } else {
                 "NON-COMMERCIAL / NOT CLEARED: "
             };
-            println!("{:width$}  licence: {mark}{}", "", m.licence);
+            text += &format!("{:width$}  licence: {mark}{}\n", "", m.licence);
         }
-        println!(
-            "`facecast weights install ID` downloads one; `facecast weights import ID PATH...` installs a file you have."
-        );
+        text += "`facecast weights install ID` downloads one; `facecast weights import ID PATH...` installs a file you have.\n";
+        text
+    };
+    // A closed pipe (`| head`) is the reader's choice, not a failure.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e).context("writing to stdout"),
+        _ => {}
     }
     Ok(exit(!failed))
 }

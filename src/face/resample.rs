@@ -19,7 +19,12 @@ impl Planes {
                 data[c * w * h + i] = px.0[c] as f32;
             }
         }
-        Planes { channels: 3, height: h, width: w, data }
+        Planes {
+            channels: 3,
+            height: h,
+            width: w,
+            data,
+        }
     }
 
     /// The window `[y0, y1) × [x0, x1)` of every channel.
@@ -32,7 +37,12 @@ impl Planes {
                 data.extend_from_slice(&plane[y * self.width + x0..y * self.width + x1]);
             }
         }
-        Planes { channels: self.channels, height: h, width: w, data }
+        Planes {
+            channels: self.channels,
+            height: h,
+            width: w,
+            data,
+        }
     }
 }
 
@@ -66,7 +76,12 @@ pub fn resize_area(src: &Planes, out_h: usize, out_w: usize) -> Planes {
             }
         }
     }
-    Planes { channels: src.channels, height: out_h, width: out_w, data }
+    Planes {
+        channels: src.channels,
+        height: out_h,
+        width: out_w,
+        data,
+    }
 }
 
 #[cfg(test)]
@@ -83,14 +98,24 @@ mod tests {
 
     #[test]
     fn area_resize_averages_each_window() {
-        let src = Planes { channels: 1, height: 1, width: 5, data: vec![0.0, 3.0, 6.0, 9.0, 12.0] };
+        let src = Planes {
+            channels: 1,
+            height: 1,
+            width: 5,
+            data: vec![0.0, 3.0, 6.0, 9.0, 12.0],
+        };
         let out = resize_area(&src, 1, 3);
         assert_eq!(out.data, vec![1.5, 6.0, 10.5]);
     }
 
     #[test]
     fn upsampling_copies_or_averages_neighbours() {
-        let src = Planes { channels: 1, height: 1, width: 2, data: vec![0.0, 10.0] };
+        let src = Planes {
+            channels: 1,
+            height: 1,
+            width: 2,
+            data: vec![0.0, 10.0],
+        };
         let out = resize_area(&src, 1, 3);
         // windows [0,1), [0,2), [1,2)
         assert_eq!(out.data, vec![0.0, 5.0, 10.0]);

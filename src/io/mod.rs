@@ -1,1 +1,16 @@
-//! (being written)
+//! Image input and output: decoding with limits into upright 8-bit RGB, atomic export that never
+//! touches an original, and thumbnails for the UI.
+
+pub mod collect;
+mod decode;
+mod error;
+mod export;
+mod sniff;
+mod thumb;
+
+pub use decode::{DecodeLimits, Photo, load_photo, probe_dimensions};
+pub use error::{ExportError, ImageError};
+pub use export::{
+    ExportFormat, ExportOptions, TEMP_PREFIX, clean_stale_temp_files, export_atomic, unique_path,
+};
+pub use thumb::thumbnail;

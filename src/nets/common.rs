@@ -1,8 +1,8 @@
 //! Small layers shared by several networks, named like their PyTorch counterparts.
 
 use burn::module::{Module, Param};
-use burn::tensor::Tensor;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
 
 /// PyTorch's `nn.PReLU(num_parameters)`: one learned negative slope per channel (checkpoint key
 /// `weight`). burn's own PRelu names it `alpha`; keeping PyTorch's name keeps the mapping trivial.
@@ -13,11 +13,234 @@ pub struct PRelu {
 
 impl PRelu {
     pub fn new(channels: usize, device: &Device) -> PRelu {
-        PRelu { weight: Param::from_tensor(Tensor::full([channels], 0.25, device)) }
+        PRelu {
+            weight: Param::from_tensor(Tensor::full([channels], 0.25, device)),
+        }
     }
 
     /// Works on (N, C, ...) maps and on (N, C) features alike: the slope follows dimension 1.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         burn::tensor::activation::prelu(x, self.weight.val())
+    }
+}
+
+/// One numbered child of a PyTorch `nn.Sequential` and the named field that holds it here.
+///
+/// burn modules cannot have fields called `0`, `1`, …, so a Sequential such as ArcFace's
+/// `res_layer` (BN, conv, PReLU, conv, BN, SE) is a struct with named fields, and its checkpoint
+/// keys are renamed on the way in. `parent` is the path segment just before the index; a
+/// trailing `*` matches every segment with that prefix (`conv*` covers `conv1` … `conv7`).
+#[derive(Debug, Clone, Copy)]
+pub struct SeqChild {
+    pub parent: &'static str,
+    pub index: &'static str,
+    pub field: &'static str,
+}
+
+impl SeqChild {
+    fn parent_matches(&self, segment: &str) -> bool {
+        match self.parent.strip_suffix('*') {
+            Some(prefix) => segment.starts_with(prefix),
+            None => segment == self.parent,
+        }
+    }
+}
+
+fn rename_segments(key: &str, table: &[SeqChild], to_field: bool) -> String {
+    let mut segments: Vec<&str> = key.split('.').collect();
+    for i in 1..segments.len() {
+        let hit = table.iter().find(|c| {
+            let from = if to_field { c.index } else { c.field };
+            c.parent_matches(segments[i - 1]) && segments[i] == from
+        });
+        if let Some(child) = hit {
+            segments[i] = if to_field { child.field } else { child.index };
+        }
+    }
+    segments.join(".")
+}
+
+/// A checkpoint key as the module path that holds it (`res_layer.1.weight` → `res_layer.conv1.weight`).
+pub fn seq_key_to_field(key: &str, table: &[SeqChild]) -> String {
+    rename_segments(key, table, true)
+}
+
+/// The inverse of [`seq_key_to_field`], so that load errors name the keys of the file.
+pub fn field_to_seq_key(path: &str, table: &[SeqChild]) -> String {
+    rename_segments(path, table, false)
+}
+
+/// Renames every key of a checkpoint with [`seq_key_to_field`] (moves the tensors, no copy).
+pub fn rename_seq_keys(tensors: crate::weights::TensorMap, table: &[SeqChild]) -> crate::weights::TensorMap {
+    crate::weights::TensorMap {
+        tensors: tensors
+            .tensors
+            .into_iter()
+            .map(|(k, v)| (seq_key_to_field(&k, table), v))
+            .collect(),
+    }
+}
+
+/// A load error rewritten in the checkpoint's own key names, optionally under `prefix`.
+pub fn load_error_in_file_keys(
+    err: crate::weights::load::LoadError,
+    table: &[SeqChild],
+    prefix: &str,
+) -> crate::weights::load::LoadError {
+    let key = |path: &str| format!("{prefix}{}", field_to_seq_key(path, table));
+    // Shape mismatches read "path (file …, network …)"; other apply errors are left as they are.
+    let mismatch = |entry: String| match entry.split_once(" (file ") {
+        Some((path, rest)) => format!("{} (file {rest}", key(path)),
+        None => entry,
+    };
+    crate::weights::load::LoadError {
+        file: err.file,
+        missing: err.missing.iter().map(|p| key(p)).collect(),
+        unexpected: err.unexpected.iter().map(|p| key(p)).collect(),
+        mismatched: err.mismatched.into_iter().map(mismatch).collect(),
+    }
+}
+
+/// Every float parameter of a module as (dotted path, shape), read without initialising lazy
+/// parameters: the official AEI-Net's 0.74 GB layout can be checked before any weight exists.
+pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
+    struct Shapes {
+        path: Vec<String>,
+        out: Vec<(String, Vec<usize>)>,
+    }
+    impl burn::module::ModuleVisitor for Shapes {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            // The parameter's own name is the last entered module (`weight`, `running_mean`, …).
+            self.out
+                .push((self.path.join("."), param.lazy_shape().dims::<D>().to_vec()));
+        }
+    }
+    let mut visitor = Shapes {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut visitor);
+    visitor.out
+}
+
+/// Test support: asserts that a module built from an official config holds exactly the float
+/// tensors listed in a fixture's `official_keys.txt` (`key<TAB>[shape]<TAB>dtype`, the released
+/// file's layout), once renamed by `table`. burn's `Linear` keeps its weight as [in, out] and
+/// its BatchNorm names weight and bias `gamma` and `beta` (the loader's adapter maps both).
+#[cfg(test)]
+pub(crate) fn assert_official_layout<M: Module>(module: &M, table: &[SeqChild], fixture: &str) {
+    use std::collections::BTreeMap;
+    let root = std::env::var("FACECAST_FIXTURES").unwrap_or_else(|_| "../shared/fixtures".to_string());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(root)
+        .join(fixture)
+        .join("official_keys.txt");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        assert!(std::env::var_os("CI").is_none(), "{} is missing", path.display());
+        eprintln!("skipping: {} not found", path.display());
+        return;
+    };
+    let parse = |shape: &str| -> Vec<usize> {
+        shape
+            .trim_matches(|c| c == '[' || c == ']')
+            .split(',')
+            .filter_map(|d| d.trim().parse().ok())
+            .collect()
+    };
+    let want: BTreeMap<String, Vec<usize>> = text
+        .lines()
+        .filter_map(|line| {
+            let mut cols = line.split('\t');
+            Some((cols.next()?.to_string(), parse(cols.next()?)))
+        })
+        .filter(|(key, _)| !key.ends_with("num_batches_tracked"))
+        .collect();
+    let got: BTreeMap<String, Vec<usize>> = param_shapes(module)
+        .into_iter()
+        .map(|(path, mut shape)| {
+            if shape.len() == 2 {
+                shape.reverse();
+            }
+            let path = match path.rsplit_once('.') {
+                Some((head, "gamma")) => format!("{head}.weight"),
+                Some((head, "beta")) => format!("{head}.bias"),
+                _ => path,
+            };
+            (field_to_seq_key(&path, table), shape)
+        })
+        .collect();
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(k, s)| got.get(*k) != Some(*s))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|(k, s)| want.get(*k) != Some(*s))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "file has {missing:?}; network has {extra:?}"
+    );
+    assert!(
+        want.len() > 100,
+        "{} lists only {} tensors",
+        path.display(),
+        want.len()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &[SeqChild] = &[
+        SeqChild {
+            parent: "res_layer",
+            index: "1",
+            field: "conv1",
+        },
+        SeqChild {
+            parent: "conv*",
+            index: "0",
+            field: "conv",
+        },
+    ];
+
+    #[test]
+    fn sequential_keys_round_trip() {
+        for (file, field) in [
+            ("body.3.res_layer.1.weight", "body.3.res_layer.conv1.weight"),
+            ("encoder.conv7.0.weight", "encoder.conv7.conv.weight"),
+            // Only an index right after a listed parent is renamed.
+            ("body.1.weight", "body.1.weight"),
+            ("generator.AADBlk1.conv1.weight", "generator.AADBlk1.conv1.weight"),
+        ] {
+            assert_eq!(seq_key_to_field(file, TABLE), field);
+            assert_eq!(field_to_seq_key(field, TABLE), file);
+        }
+    }
+
+    #[test]
+    fn load_errors_name_the_file_keys() {
+        let err = crate::weights::load::LoadError {
+            file: "x.pth".into(),
+            missing: vec!["conv7.conv.weight".into()],
+            unexpected: vec![],
+            mismatched: vec!["conv1.conv.weight (file [1], network [2])".into()],
+        };
+        let err = load_error_in_file_keys(err, TABLE, "encoder.");
+        assert_eq!(err.missing, vec!["encoder.conv7.0.weight"]);
+        assert_eq!(
+            err.mismatched,
+            vec!["encoder.conv1.0.weight (file [1], network [2])"]
+        );
     }
 }

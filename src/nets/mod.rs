@@ -1,7 +1,11 @@
 //! One burn module per network, named after its paper, with field names that follow the official
 //! checkpoint so the key mapping stays short. Networks know nothing about files or the UI.
 
+pub mod arcface;
+pub mod clip_text;
 pub mod common;
+pub mod faceshifter;
 pub mod gpen;
 pub mod mtcnn;
+pub mod styleclip;
 pub mod stylegan2;

@@ -11,20 +11,23 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::softmax;
-use burn::tensor::Tensor;
 use burn::tensor::Device;
+use burn::tensor::Tensor;
+use burn::tensor::activation::softmax;
 
 use super::common::PRelu;
-use crate::weights::load::{LoadError, Tolerated, load_module};
 use crate::weights::TensorMap;
+use crate::weights::load::{LoadError, Tolerated, load_module};
 
 fn conv(i: usize, o: usize, k: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([i, o], [k, k]).init(device)
 }
 
 fn pool(k: usize, s: usize) -> MaxPool2d {
-    MaxPool2dConfig::new([k, k]).with_strides([s, s]).with_ceil_mode(true).init()
+    MaxPool2dConfig::new([k, k])
+        .with_strides([s, s])
+        .with_ceil_mode(true)
+        .init()
 }
 
 /// (N, C, H, W) → (N, W·H·C) in the (N, W, H, C) order the dense weights expect.
@@ -204,7 +207,12 @@ impl ONet {
         let prob = softmax(self.dense6_1.forward(x.clone()), 1);
         let reg = self.dense6_2.forward(x.clone());
         let landmarks = self.dense6_3.forward(x);
-        ONetOutput { reg, landmarks, prob, flat }
+        ONetOutput {
+            reg,
+            landmarks,
+            prob,
+            flat,
+        }
     }
 }
 

@@ -7,14 +7,19 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Tensor, TensorData};
 use burn::tensor::Device;
+use burn::tensor::{Tensor, TensorData};
 
 use crate::weights::load::LoadError;
 use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
+pub mod arcface;
+pub mod clip_text;
+pub mod faceshifter;
 pub mod gpen;
 pub mod mtcnn;
+pub mod styleclip_global;
+pub mod styleclip_mapper;
 pub mod stylegan2;
 
 /// Element-wise tolerance: `|port - ref| <= abs + rel * |ref|`.
@@ -36,7 +41,12 @@ pub struct CaseResult {
 
 impl CaseResult {
     pub fn fail(name: impl Into<String>, note: impl Into<String>) -> CaseResult {
-        CaseResult { name: name.into(), passed: false, max_abs_err: f64::NAN, note: Some(note.into()) }
+        CaseResult {
+            name: name.into(),
+            passed: false,
+            max_abs_err: f64::NAN,
+            note: Some(note.into()),
+        }
     }
 }
 
@@ -73,18 +83,34 @@ pub struct Fixture {
 impl Fixture {
     pub fn open(dir: &Path) -> Result<Fixture, ParityError> {
         let meta_path = dir.join("meta.json");
-        let text = std::fs::read_to_string(&meta_path)
-            .map_err(|e| ParityError::Read { path: meta_path.clone(), cause: e.to_string() })?;
-        let meta: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ParityError::Read { path: meta_path.clone(), cause: format!("not valid JSON: {e}") })?;
+        let text = std::fs::read_to_string(&meta_path).map_err(|e| ParityError::Read {
+            path: meta_path.clone(),
+            cause: e.to_string(),
+        })?;
+        let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| ParityError::Read {
+            path: meta_path.clone(),
+            cause: format!("not valid JSON: {e}"),
+        })?;
         let model = meta["model"]
             .as_str()
-            .ok_or_else(|| ParityError::Meta { dir: dir.to_path_buf(), field: "model".into() })?
+            .ok_or_else(|| ParityError::Meta {
+                dir: dir.to_path_buf(),
+                field: "model".into(),
+            })?
             .to_string();
         let tol = &meta["tolerance"];
-        let tolerance = Tolerance { abs: tol["abs"].as_f64().unwrap_or(1e-4), rel: tol["rel"].as_f64().unwrap_or(1e-4) };
+        let tolerance = Tolerance {
+            abs: tol["abs"].as_f64().unwrap_or(1e-4),
+            rel: tol["rel"].as_f64().unwrap_or(1e-4),
+        };
         let io = read_checkpoint(&dir.join("io.safetensors"))?.flatten_tensors();
-        Ok(Fixture { dir: dir.to_path_buf(), meta, model, io, tolerance })
+        Ok(Fixture {
+            dir: dir.to_path_buf(),
+            meta,
+            model,
+            io,
+            tolerance,
+        })
     }
 
     pub fn config(&self) -> &serde_json::Value {
@@ -96,29 +122,44 @@ impl Fixture {
         self.config()[key]
             .as_u64()
             .map(|v| v as usize)
-            .ok_or_else(|| ParityError::Meta { dir: self.dir.clone(), field: format!("config.{key}") })
+            .ok_or_else(|| ParityError::Meta {
+                dir: self.dir.clone(),
+                field: format!("config.{key}"),
+            })
     }
 
     pub fn config_f64(&self, key: &str) -> Result<f64, ParityError> {
-        self.config()[key]
-            .as_f64()
-            .ok_or_else(|| ParityError::Meta { dir: self.dir.clone(), field: format!("config.{key}") })
+        self.config()[key].as_f64().ok_or_else(|| ParityError::Meta {
+            dir: self.dir.clone(),
+            field: format!("config.{key}"),
+        })
     }
 
     pub fn raw(&self, name: &str) -> Result<&RawTensor, ParityError> {
-        self.io.get(name).ok_or_else(|| ParityError::MissingTensor { dir: self.dir.clone(), name: name.to_string() })
+        self.io.get(name).ok_or_else(|| ParityError::MissingTensor {
+            dir: self.dir.clone(),
+            name: name.to_string(),
+        })
     }
 
     /// Names in `io.safetensors` starting with `prefix`.
     pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
-        self.io.tensors.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+        self.io
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 
     /// An `io.safetensors` tensor on the device.
     pub fn tensor<const D: usize>(&self, name: &str, device: &Device) -> Result<Tensor<D>, ParityError> {
         let raw = self.raw(name)?;
         if raw.shape.len() != D {
-            return Err(ParityError::Network(format!("{name} has rank {}, expected {D}", raw.shape.len())));
+            return Err(ParityError::Network(format!(
+                "{name} has rank {}, expected {D}",
+                raw.shape.len()
+            )));
         }
         Ok(to_tensor(raw, device))
     }
@@ -154,11 +195,20 @@ pub fn to_tensor<const D: usize>(raw: &RawTensor, device: &Device) -> Tensor<D> 
 }
 
 /// Element-wise comparison with the reference.
-pub fn compare(name: &str, got: &[f32], shape: &[usize], reference: &RawTensor, tol: Tolerance) -> CaseResult {
+pub fn compare(
+    name: &str,
+    got: &[f32],
+    shape: &[usize],
+    reference: &RawTensor,
+    tol: Tolerance,
+) -> CaseResult {
     // A leading batch of 1 or a trailing singleton may be squeezed on either side.
     let squeeze = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
     if squeeze(shape) != squeeze(&reference.shape) || got.len() != reference.numel() {
-        return CaseResult::fail(name, format!("shape {:?}, reference {:?}", shape, reference.shape));
+        return CaseResult::fail(
+            name,
+            format!("shape {:?}, reference {:?}", shape, reference.shape),
+        );
     }
     let want = reference.to_f32();
     let mut max_abs = 0.0f64;
@@ -194,6 +244,11 @@ pub type Runner = fn(&Fixture, &Device) -> Result<Vec<CaseResult>, ParityError>;
 pub fn runner(model: &str) -> Option<Runner> {
     match model {
         "mtcnn" => Some(mtcnn::run),
+        "clip_text" => Some(clip_text::run),
+        "styleclip_global" => Some(styleclip_global::run),
+        "styleclip_mapper" => Some(styleclip_mapper::run),
+        "arcface_ir_se50" => Some(arcface::run),
+        "faceshifter_aei" => Some(faceshifter::run),
         "stylegan2" => Some(stylegan2::run),
         "gpen" => Some(gpen::run),
         _ => None,

@@ -55,7 +55,15 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
     let photos: Vec<(String, String)> = match fx.meta["photos"].as_object() {
         Some(map) => map
             .iter()
-            .map(|(name, info)| (name.clone(), info["file"].as_str().unwrap_or(&format!("{name}.png")).to_string()))
+            .map(|(name, info)| {
+                (
+                    name.clone(),
+                    info["file"]
+                        .as_str()
+                        .unwrap_or(&format!("{name}.png"))
+                        .to_string(),
+                )
+            })
             .collect(),
         None => Vec::new(),
     };
@@ -75,7 +83,10 @@ fn detect_case(
 ) -> Result<Vec<CaseResult>, ParityError> {
     let path = fx.path(file);
     // facenet-pytorch is handed the PIL image as stored: grey replicated to RGB, no EXIF rotation.
-    let img = image::open(&path).map_err(|e| ParityError::Read { path: path.clone(), cause: e.to_string() })?;
+    let img = image::open(&path).map_err(|e| ParityError::Read {
+        path: path.clone(),
+        cause: e.to_string(),
+    })?;
     let planes = Planes::from_rgb(&img.to_rgb8());
     let key = |what: &str| format!("detect.{name}.{what}");
     let mut results = Vec::new();
@@ -95,18 +106,38 @@ fn detect_case(
     let exact = Tolerance { abs: 1e-6, rel: 1e-6 };
     let scales: Vec<f32> = trace.scales.iter().map(|&s| s as f32).collect();
     results.push(fx.compare_values(&key("scales"), &scales, &[scales.len()], exact));
-    let hw: Vec<f32> = trace.pyramid_hw.iter().flat_map(|&(h, w)| [h as f32, w as f32]).collect();
-    results.push(fx.compare_values(&key("pyramid_hw"), &hw, &[trace.pyramid_hw.len(), 2], Tolerance { abs: 0.0, rel: 0.0 }));
+    let hw: Vec<f32> = trace
+        .pyramid_hw
+        .iter()
+        .flat_map(|&(h, w)| [h as f32, w as f32])
+        .collect();
+    results.push(fx.compare_values(
+        &key("pyramid_hw"),
+        &hw,
+        &[trace.pyramid_hw.len(), 2],
+        Tolerance { abs: 0.0, rel: 0.0 },
+    ));
     results.push(compare_rows(fx, &key("stage1_boxes"), &trace.stage1, 1.0, 1e-3));
     results.push(compare_rows(fx, &key("stage2_boxes"), &trace.stage2, 1.0, 1e-3));
 
-    let boxes: Vec<[f32; 5]> = faces.iter().map(|f| [f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], f.score]).collect();
+    let boxes: Vec<[f32; 5]> = faces
+        .iter()
+        .map(|f| [f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], f.score])
+        .collect();
     let probs: Vec<f32> = faces.iter().map(|f| f.score).collect();
-    let landmarks: Vec<f32> = faces.iter().flat_map(|f| f.landmarks.iter().flat_map(|p| [p[0], p[1]])).collect();
+    let landmarks: Vec<f32> = faces
+        .iter()
+        .flat_map(|f| f.landmarks.iter().flat_map(|p| [p[0], p[1]]))
+        .collect();
     let flat_boxes: Vec<f32> = boxes.iter().flat_map(|b| [b[0], b[1], b[2], b[3]]).collect();
     let px = Tolerance { abs: 1.0, rel: 0.0 };
     results.push(fx.compare_values(&key("boxes"), &flat_boxes, &[faces.len(), 4], px));
-    results.push(fx.compare_values(&key("probs"), &probs, &[faces.len()], Tolerance { abs: 1e-3, rel: 0.0 }));
+    results.push(fx.compare_values(
+        &key("probs"),
+        &probs,
+        &[faces.len()],
+        Tolerance { abs: 1e-3, rel: 0.0 },
+    ));
     results.push(fx.compare_values(&key("landmarks"), &landmarks, &[faces.len(), 5, 2], px));
     Ok(results)
 }
@@ -119,7 +150,10 @@ fn compare_rows(fx: &Fixture, name: &str, got: &[[f32; 5]], px: f64, score_tol: 
     };
     let want = reference.to_f32();
     if reference.shape.first().copied() != Some(got.len()) || want.len() != got.len() * 5 {
-        return CaseResult::fail(name, format!("{} boxes, reference {:?}", got.len(), reference.shape));
+        return CaseResult::fail(
+            name,
+            format!("{} boxes, reference {:?}", got.len(), reference.shape),
+        );
     }
     let mut max_abs = 0.0f64;
     let mut bad = 0;

@@ -25,7 +25,9 @@ pub enum CheckpointCause {
     Io(#[from] std::io::Error),
     #[error("the file is empty")]
     Empty,
-    #[error("not a checkpoint this reader knows (PyTorch zip or legacy, TorchScript, safetensors, .npy, numpy pickle)")]
+    #[error(
+        "not a checkpoint this reader knows (PyTorch zip or legacy, TorchScript, safetensors, .npy, numpy pickle)"
+    )]
     UnknownFormat,
     #[error("unreadable zip archive: {0}")]
     Zip(String),
@@ -64,7 +66,10 @@ pub enum Format {
 
 /// Parses a checkpoint without executing anything in it.
 pub fn read_checkpoint(path: &Path) -> Result<Value, CheckpointError> {
-    let wrap = |cause: CheckpointCause| CheckpointError { path: path.to_path_buf(), cause };
+    let wrap = |cause: CheckpointCause| CheckpointError {
+        path: path.to_path_buf(),
+        cause,
+    };
     let bytes = std::fs::read(path).map_err(|e| wrap(e.into()))?;
     read_checkpoint_bytes(&bytes).map_err(wrap)
 }
@@ -88,7 +93,9 @@ pub fn detect_format(bytes: &[u8]) -> Result<Format, CheckpointCause> {
     }
     if bytes[0] == 0x80 {
         // Legacy torch files start with a pickle of the magic number 0x1950a86a20f9469cfc6c.
-        const LEGACY: [u8; 12] = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+        const LEGACY: [u8; 12] = [
+            0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
+        ];
         if bytes.len() > 14 && bytes[2..14] == LEGACY {
             return Ok(Format::TorchLegacy);
         }
@@ -129,22 +136,38 @@ fn read_zip(bytes: &[u8]) -> Result<Value, CheckpointCause> {
         .ok_or(CheckpointCause::NoDataPickle)?
         .clone();
     let prefix = data_pkl.trim_end_matches("data.pkl").to_string();
-    let torchscript = names.iter().any(|n| n == &format!("{prefix}constants.pkl") || n.starts_with(&format!("{prefix}code/")));
+    let torchscript = names
+        .iter()
+        .any(|n| n == &format!("{prefix}constants.pkl") || n.starts_with(&format!("{prefix}code/")));
     if let Some(order) = names.iter().find(|n| *n == &format!("{prefix}byteorder")) {
         let mut text = String::new();
-        archive.by_name(order).map_err(zip_err)?.read_to_string(&mut text)?;
+        archive
+            .by_name(order)
+            .map_err(zip_err)?
+            .read_to_string(&mut text)?;
         if text.trim() != "little" {
             return Err(CheckpointCause::BigEndian(format!("byteorder says {text:?}")));
         }
     }
     let mut pkl = Vec::new();
-    archive.by_name(&data_pkl).map_err(zip_err)?.read_to_end(&mut pkl)?;
-    let dialect = if torchscript { Dialect::TorchScript } else { Dialect::Torch };
-    let (parsed, _) =
-        pickle::parse(&pkl, dialect).map_err(|error| CheckpointCause::PickleIn { member: data_pkl.clone(), error })?;
+    archive
+        .by_name(&data_pkl)
+        .map_err(zip_err)?
+        .read_to_end(&mut pkl)?;
+    let dialect = if torchscript {
+        Dialect::TorchScript
+    } else {
+        Dialect::Torch
+    };
+    let (parsed, _) = pickle::parse(&pkl, dialect).map_err(|error| CheckpointCause::PickleIn {
+        member: data_pkl.clone(),
+        error,
+    })?;
     let mut load = |key: &str, _: DType, _: usize| -> Result<Vec<u8>, CheckpointCause> {
         let member = format!("{prefix}data/{key}");
-        let mut entry = archive.by_name(&member).map_err(|_| CheckpointCause::MissingStorage(member.clone()))?;
+        let mut entry = archive
+            .by_name(&member)
+            .map_err(|_| CheckpointCause::MissingStorage(member.clone()))?;
         let mut out = Vec::with_capacity(entry.size() as usize);
         entry.read_to_end(&mut out)?;
         Ok(out)
@@ -169,7 +192,8 @@ fn read_legacy(bytes: &[u8]) -> Result<Value, CheckpointCause> {
         return Err(legacy("unknown protocol version"));
     }
     let sys_info = next(Dialect::Torch)?;
-    let mut no_storage = |key: &str, _: DType, _: usize| Err(CheckpointCause::MissingStorage(key.to_string()));
+    let mut no_storage =
+        |key: &str, _: DType, _: usize| Err(CheckpointCause::MissingStorage(key.to_string()));
     let info = Converter::new(&sys_info, &mut no_storage).value(sys_info.root, 0)?;
     if info.get("little_endian") == Some(&Value::Bool(false)) {
         return Err(CheckpointCause::BigEndian("sys_info says big-endian".into()));
@@ -197,8 +221,12 @@ fn read_legacy(bytes: &[u8]) -> Result<Value, CheckpointCause> {
         .collect();
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     for key in &key_list {
-        let dtype = *dtypes.get(key.as_str()).ok_or_else(|| legacy("a storage has no tensor"))?;
-        let header = bytes.get(pos..pos + 8).ok_or_else(|| legacy("truncated before a storage"))?;
+        let dtype = *dtypes
+            .get(key.as_str())
+            .ok_or_else(|| legacy("a storage has no tensor"))?;
+        let header = bytes
+            .get(pos..pos + 8)
+            .ok_or_else(|| legacy("truncated before a storage"))?;
         let numel = u64::from_le_bytes(header.try_into().unwrap_or([0; 8]));
         pos += 8;
         let len = usize::try_from(numel)
@@ -212,19 +240,25 @@ fn read_legacy(bytes: &[u8]) -> Result<Value, CheckpointCause> {
         pos += len;
     }
     let mut load = |key: &str, _: DType, _: usize| {
-        storages.get(key).cloned().ok_or_else(|| CheckpointCause::MissingStorage(key.to_string()))
+        storages
+            .get(key)
+            .cloned()
+            .ok_or_else(|| CheckpointCause::MissingStorage(key.to_string()))
     };
     Converter::new(&object, &mut load).value(object.root, 0)
 }
 
 fn read_safetensors(bytes: &[u8]) -> Result<Value, CheckpointCause> {
     use safetensors::tensor::Dtype as St;
-    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| CheckpointCause::Safetensors(e.to_string()))?;
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| CheckpointCause::Safetensors(e.to_string()))?;
     let mut names = st.names();
     names.sort();
     let mut entries = Vec::new();
     for name in names {
-        let view = st.tensor(name).map_err(|e| CheckpointCause::Safetensors(e.to_string()))?;
+        let view = st
+            .tensor(name)
+            .map_err(|e| CheckpointCause::Safetensors(e.to_string()))?;
         let dtype = match view.dtype() {
             St::F64 => DType::F64,
             St::F32 => DType::F32,
@@ -236,9 +270,16 @@ fn read_safetensors(bytes: &[u8]) -> Result<Value, CheckpointCause> {
             St::I8 => DType::I8,
             St::U8 => DType::U8,
             St::BOOL => DType::Bool,
-            other => return Err(CheckpointCause::Safetensors(format!("{name}: unsupported dtype {other:?}"))),
+            other => {
+                return Err(CheckpointCause::Safetensors(format!(
+                    "{name}: unsupported dtype {other:?}"
+                )));
+            }
         };
-        let tensor = RawTensor { shape: view.shape().to_vec(), values: pickle::decode_elements(dtype, view.data()) };
+        let tensor = RawTensor {
+            shape: view.shape().to_vec(),
+            values: pickle::decode_elements(dtype, view.data()),
+        };
         entries.push((Value::Str(name.to_string()), Value::Tensor(tensor)));
     }
     Ok(Value::Dict(entries))
@@ -248,28 +289,48 @@ fn read_npy(bytes: &[u8]) -> Result<Value, CheckpointCause> {
     let npy = |m: String| CheckpointCause::Npy(m);
     let major = *bytes.get(6).ok_or_else(|| npy("truncated header".into()))?;
     let (len, start) = match major {
-        1 => (u16::from_le_bytes([bytes.get(8).copied().unwrap_or(0), bytes.get(9).copied().unwrap_or(0)]) as usize, 10),
+        1 => (
+            u16::from_le_bytes([
+                bytes.get(8).copied().unwrap_or(0),
+                bytes.get(9).copied().unwrap_or(0),
+            ]) as usize,
+            10,
+        ),
         2 | 3 => {
             let b = bytes.get(8..12).ok_or_else(|| npy("truncated header".into()))?;
             (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
         }
         v => return Err(npy(format!("unknown version {v}"))),
     };
-    let header = bytes.get(start..start + len).ok_or_else(|| npy("truncated header".into()))?;
+    let header = bytes
+        .get(start..start + len)
+        .ok_or_else(|| npy("truncated header".into()))?;
     let header = std::str::from_utf8(header).map_err(|_| npy("header is not text".into()))?;
     let field = |name: &str| -> Option<&str> {
         let at = header.find(&format!("'{name}'"))?;
-        Some(header[at + name.len() + 2..].trim_start().trim_start_matches(':').trim_start())
+        Some(
+            header[at + name.len() + 2..]
+                .trim_start()
+                .trim_start_matches(':')
+                .trim_start(),
+        )
     };
-    let descr = field("descr").and_then(|s| s.strip_prefix('\'')).and_then(|s| s.split('\'').next());
+    let descr = field("descr")
+        .and_then(|s| s.strip_prefix('\''))
+        .and_then(|s| s.split('\'').next());
     let descr = descr.ok_or_else(|| npy("no descr".into()))?;
     if descr.starts_with('>') && !descr.ends_with('1') {
         return Err(CheckpointCause::BigEndian(format!("descr {descr}")));
     }
-    let dtype = DType::from_numpy(descr.trim_start_matches(['<', '>', '=', '|']))
-        .ok_or_else(|| npy(format!("unsupported dtype {descr} (object arrays would need pickle)")))?;
+    let dtype = DType::from_numpy(descr.trim_start_matches(['<', '>', '=', '|'])).ok_or_else(|| {
+        npy(format!(
+            "unsupported dtype {descr} (object arrays would need pickle)"
+        ))
+    })?;
     let fortran = field("fortran_order").is_some_and(|s| s.starts_with("True"));
-    let shape_text = field("shape").and_then(|s| s.strip_prefix('(')).and_then(|s| s.split(')').next());
+    let shape_text = field("shape")
+        .and_then(|s| s.strip_prefix('('))
+        .and_then(|s| s.split(')').next());
     let shape: Vec<usize> = shape_text
         .ok_or_else(|| npy("no shape".into()))?
         .split(',')
@@ -280,14 +341,22 @@ fn read_npy(bytes: &[u8]) -> Result<Value, CheckpointCause> {
     let numel: usize = shape.iter().product();
     let data = bytes
         .get(start + len..start + len + numel * dtype.size())
-        .ok_or_else(|| npy(format!("data truncated ({} bytes expected)", numel * dtype.size())))?;
+        .ok_or_else(|| {
+            npy(format!(
+                "data truncated ({} bytes expected)",
+                numel * dtype.size()
+            ))
+        })?;
     Ok(Value::Tensor(array_tensor(shape, dtype, data, fortran)))
 }
 
 /// A numpy array's bytes as a row-major tensor.
 fn array_tensor(shape: Vec<usize>, dtype: DType, data: &[u8], fortran: bool) -> RawTensor {
     if !fortran || shape.len() < 2 {
-        return RawTensor { shape, values: pickle::decode_elements(dtype, data) };
+        return RawTensor {
+            shape,
+            values: pickle::decode_elements(dtype, data),
+        };
     }
     // Column-major: element (i0..in) sits at sum(i_k * prod(shape[..k])).
     let es = dtype.size();
@@ -310,7 +379,10 @@ fn array_tensor(shape: Vec<usize>, dtype: DType, data: &[u8], fortran: bool) -> 
             idx[k] = 0;
         }
     }
-    RawTensor { shape, values: pickle::decode_elements(dtype, &out) }
+    RawTensor {
+        shape,
+        values: pickle::decode_elements(dtype, &out),
+    }
 }
 
 const MAX_DEPTH: usize = 256;
@@ -326,7 +398,11 @@ struct Converter<'p, 'l> {
 
 impl<'p, 'l> Converter<'p, 'l> {
     fn new(parsed: &'p Parsed, load: &'l mut StorageLoader<'l>) -> Self {
-        Converter { parsed, load, storages: HashMap::new() }
+        Converter {
+            parsed,
+            load,
+            storages: HashMap::new(),
+        }
     }
 
     fn value(&mut self, id: NodeId, depth: usize) -> Result<Value, CheckpointCause> {
@@ -341,12 +417,20 @@ impl<'p, 'l> Converter<'p, 'l> {
             Node::Float(f) => Value::Float(*f),
             Node::Str(s) => Value::Str(s.clone()),
             Node::Bytes(b) => Value::Bytes(b.clone()),
-            Node::List(items) | Node::Set(items) => {
-                Value::List(items.clone().into_iter().map(|i| self.value(i, depth + 1)).collect::<Result<_, _>>()?)
-            }
-            Node::Tuple(items) => {
-                Value::Tuple(items.clone().into_iter().map(|i| self.value(i, depth + 1)).collect::<Result<_, _>>()?)
-            }
+            Node::List(items) | Node::Set(items) => Value::List(
+                items
+                    .clone()
+                    .into_iter()
+                    .map(|i| self.value(i, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Node::Tuple(items) => Value::Tuple(
+                items
+                    .clone()
+                    .into_iter()
+                    .map(|i| self.value(i, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
             Node::Dict(pairs) => {
                 let mut out = Vec::with_capacity(pairs.len());
                 for (k, v) in pairs.clone() {
@@ -359,11 +443,21 @@ impl<'p, 'l> Converter<'p, 'l> {
                 Some(s) => self.value(*s, depth + 1)?,
                 None => Value::Dict(Vec::new()),
             },
-            Node::Tensor { storage, offset, shape, stride } => {
+            Node::Tensor {
+                storage,
+                offset,
+                shape,
+                stride,
+            } => {
                 let (offset, shape, stride, storage) = (*offset, shape.clone(), stride.clone(), *storage);
                 Value::Tensor(self.tensor(storage, offset, shape, stride)?)
             }
-            Node::NumpyArray { shape, dtype, data, fortran } => {
+            Node::NumpyArray {
+                shape,
+                dtype,
+                data,
+                fortran,
+            } => {
                 let dt = match dtype.map(|d| &nodes[d]) {
                     Some(Node::NumpyDtype { code, big_endian }) => {
                         let dt = DType::from_numpy(code.trim_start_matches(['<', '>', '=', '|']))
@@ -383,7 +477,12 @@ impl<'p, 'l> Converter<'p, 'l> {
                         need: numel * dt.size(),
                     });
                 }
-                Value::Tensor(array_tensor(shape.clone(), dt, &data[..numel * dt.size()], *fortran))
+                Value::Tensor(array_tensor(
+                    shape.clone(),
+                    dt,
+                    &data[..numel * dt.size()],
+                    *fortran,
+                ))
             }
         })
     }
@@ -413,12 +512,24 @@ impl<'p, 'l> Converter<'p, 'l> {
         }
         let count: usize = shape.iter().product();
         if count == 0 {
-            return Ok(RawTensor { shape, values: pickle::decode_elements(dtype, &[]) });
+            return Ok(RawTensor {
+                shape,
+                values: pickle::decode_elements(dtype, &[]),
+            });
         }
         // The last element a view touches must be inside the storage.
-        let last = offset + shape.iter().zip(&stride).map(|(&n, &s)| (n - 1) * s).sum::<usize>();
+        let last = offset
+            + shape
+                .iter()
+                .zip(&stride)
+                .map(|(&n, &s)| (n - 1) * s)
+                .sum::<usize>();
         if (last + 1) * es > bytes.len() {
-            return Err(CheckpointCause::StorageTooSmall { key, have: bytes.len(), need: (last + 1) * es });
+            return Err(CheckpointCause::StorageTooSmall {
+                key,
+                have: bytes.len(),
+                need: (last + 1) * es,
+            });
         }
         let contiguous = {
             let mut expect = 1;
@@ -432,7 +543,10 @@ impl<'p, 'l> Converter<'p, 'l> {
             ok
         };
         if contiguous {
-            return Ok(RawTensor { shape, values: pickle::decode_elements(dtype, &bytes[offset * es..(offset + count) * es]) });
+            return Ok(RawTensor {
+                shape,
+                values: pickle::decode_elements(dtype, &bytes[offset * es..(offset + count) * es]),
+            });
         }
         let mut out = Vec::with_capacity(count * es);
         let mut idx = vec![0usize; shape.len()];
@@ -447,6 +561,9 @@ impl<'p, 'l> Converter<'p, 'l> {
                 idx[k] = 0;
             }
         }
-        Ok(RawTensor { shape, values: pickle::decode_elements(dtype, &out) })
+        Ok(RawTensor {
+            shape,
+            values: pickle::decode_elements(dtype, &out),
+        })
     }
 }

@@ -72,6 +72,15 @@ pub enum DownloadError {
     },
 }
 
+impl DownloadError {
+    /// The server never answered (unreachable, refused, no such host, timed out): its other files
+    /// need not be tried either.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, DownloadError::Http { source, .. }
+            if is_transient(source) || matches!(**source, ureq::Error::HostNotFound))
+    }
+}
+
 /// Checks a finished file against what it must be; the reason names both values.
 pub fn check_digest(expected: &Expected, size: u64, sha256: &str) -> Result<(), String> {
     if let Some(want) = expected.size
@@ -202,11 +211,13 @@ impl Downloader {
             if attempt > 0 {
                 std::thread::sleep(self.retry_pause);
             }
-            let outcome = self.attempt(&url, dest, &part, expected, progress).inspect_err(|_| {
-                if !part.exists() {
-                    let _ = fs::remove_file(&source);
-                }
-            })?;
+            let outcome = self
+                .attempt(&url, dest, &part, expected, progress)
+                .inspect_err(|_| {
+                    if !part.exists() {
+                        let _ = fs::remove_file(&source);
+                    }
+                })?;
             match outcome {
                 Attempt::Done(fetched) => {
                     let _ = fs::remove_file(&source);
@@ -222,7 +233,10 @@ impl Downloader {
                     if !part.exists() {
                         let _ = fs::remove_file(&source);
                     }
-                    return Err(DownloadError::Http { url, source: Box::new(e) });
+                    return Err(DownloadError::Http {
+                        url,
+                        source: Box::new(e),
+                    });
                 }
                 Attempt::NoAnswer(e) => last = e.to_string(),
             }
@@ -329,8 +343,10 @@ impl Downloader {
         }
 
         // A 200 answer to a range request means the server ignored the range: the body is the whole file.
+        // Not truncated on open: the kept bytes are hashed first, the length is set below.
         let mut file = OpenOptions::new()
             .create(true)
+            .truncate(false)
             .read(true)
             .write(true)
             .open(part)

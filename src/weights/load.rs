@@ -31,7 +31,10 @@ impl Tolerated {
     }
 
     pub fn suffixes(list: &[&str]) -> Tolerated {
-        Tolerated { suffixes: list.iter().map(|s| s.to_string()).collect(), prefixes: Vec::new() }
+        Tolerated {
+            suffixes: list.iter().map(|s| s.to_string()).collect(),
+            prefixes: Vec::new(),
+        }
     }
 
     pub fn with_prefixes(mut self, list: &[&str]) -> Tolerated {
@@ -40,7 +43,8 @@ impl Tolerated {
     }
 
     fn covers(&self, key: &str) -> bool {
-        self.suffixes.iter().any(|s| key.ends_with(s.as_str())) || self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
+        self.suffixes.iter().any(|s| key.ends_with(s.as_str()))
+            || self.prefixes.iter().any(|p| key.starts_with(p.as_str()))
     }
 }
 
@@ -55,13 +59,21 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: the checkpoint does not match the network", self.file.display())?;
+        write!(
+            f,
+            "{}: the checkpoint does not match the network",
+            self.file.display()
+        )?;
         let list = |f: &mut fmt::Formatter<'_>, what: &str, keys: &[String]| -> fmt::Result {
             if keys.is_empty() {
                 return Ok(());
             }
             let shown: Vec<&str> = keys.iter().take(8).map(String::as_str).collect();
-            let more = if keys.len() > 8 { format!(" and {} more", keys.len() - 8) } else { String::new() };
+            let more = if keys.len() > 8 {
+                format!(" and {} more", keys.len() - 8)
+            } else {
+                String::new()
+            };
             write!(f, "; {} {what}: {}{more}", keys.len(), shown.join(", "))
         };
         list(f, "missing", &self.missing)?;
@@ -74,22 +86,39 @@ impl std::error::Error for LoadError {}
 
 /// Loads `tensors` into `module` (keys are module paths). Float tensors only; integer entries
 /// that the module does not hold must be tolerated explicitly.
-pub fn load_module<M: Module>(mut module: M, tensors: &TensorMap, file: &Path, tolerated: &Tolerated) -> Result<M, LoadError> {
+pub fn load_module<M: Module>(
+    mut module: M,
+    tensors: &TensorMap,
+    file: &Path,
+    tolerated: &Tolerated,
+) -> Result<M, LoadError> {
     let snapshots: Vec<PackTensor> = tensors
         .tensors
         .iter()
         .filter(|(key, _)| !tolerated.covers(key))
         .map(|(key, t)| {
-            PackTensor::new(key.clone(), DType::F32, t.shape.clone(), None, Bytes::from_elems(t.to_f32()))
+            PackTensor::new(
+                key.clone(),
+                DType::F32,
+                t.shape.clone(),
+                None,
+                Bytes::from_elems(t.to_f32()),
+            )
         })
         .collect();
     let result = module.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), true);
     let mut mismatched = Vec::new();
     for error in &result.errors {
         match error {
-            ApplyError::ShapeMismatch { path, expected, found } => {
-                mismatched.push(format!("{path} (file {:?}, network {:?})", found.as_slice(), expected.as_slice()))
-            }
+            ApplyError::ShapeMismatch {
+                path,
+                expected,
+                found,
+            } => mismatched.push(format!(
+                "{path} (file {:?}, network {:?})",
+                found.as_slice(),
+                expected.as_slice()
+            )),
             other => mismatched.push(other.to_string()),
         }
     }
@@ -98,6 +127,11 @@ pub fn load_module<M: Module>(mut module: M, tensors: &TensorMap, file: &Path, t
     if missing.is_empty() && unexpected.is_empty() && mismatched.is_empty() {
         Ok(module)
     } else {
-        Err(LoadError { file: file.to_path_buf(), missing, unexpected, mismatched })
+        Err(LoadError {
+            file: file.to_path_buf(),
+            missing,
+            unexpected,
+            mismatched,
+        })
     }
 }

@@ -70,6 +70,8 @@ pub enum Feature {
     Restore,
     TextEdit,
     Makeup,
+    /// Public-domain sample photos for a first look, not a network.
+    Samples,
 }
 
 impl fmt::Display for Feature {
@@ -82,6 +84,7 @@ impl fmt::Display for Feature {
             Feature::Restore => "restore",
             Feature::TextEdit => "text-edit",
             Feature::Makeup => "makeup",
+            Feature::Samples => "samples",
         })
     }
 }

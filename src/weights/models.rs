@@ -26,5 +26,8 @@ pub fn load_mtcnn(dir: &Path, device: &Device) -> Result<MtcnnNets, ModelLoadErr
     let (p, pp) = read("pnet.pt")?;
     let (r, rp) = read("rnet.pt")?;
     let (o, op) = read("onet.pt")?;
-    Ok(MtcnnNets::from_state_dicts([(&p, &pp), (&r, &rp), (&o, &op)], device)?)
+    Ok(MtcnnNets::from_state_dicts(
+        [(&p, &pp), (&r, &rp), (&o, &op)],
+        device,
+    )?)
 }

@@ -86,14 +86,36 @@ pub fn decode_elements(dtype: DType, bytes: &[u8]) -> crate::weights::TensorValu
     let n = dtype.size();
     let chunks = bytes.chunks_exact(n);
     match dtype {
-        DType::F32 => TensorValues::F32(chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        DType::F64 => TensorValues::F32(
-            chunks.map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32).collect(),
+        DType::F32 => TensorValues::F32(
+            chunks
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
         ),
-        DType::F16 => TensorValues::F32(chunks.map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()),
-        DType::BF16 => TensorValues::F32(chunks.map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect()),
-        DType::I64 => TensorValues::I64(chunks.map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()),
-        DType::I32 => TensorValues::I64(chunks.map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()),
+        DType::F64 => TensorValues::F32(
+            chunks
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+        ),
+        DType::F16 => TensorValues::F32(
+            chunks
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+        ),
+        DType::BF16 => TensorValues::F32(
+            chunks
+                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+        ),
+        DType::I64 => TensorValues::I64(
+            chunks
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect(),
+        ),
+        DType::I32 => TensorValues::I64(
+            chunks
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+                .collect(),
+        ),
         DType::I16 => TensorValues::I64(chunks.map(|c| i16::from_le_bytes([c[0], c[1]]) as i64).collect()),
         DType::I8 => TensorValues::I64(chunks.map(|c| c[0] as i8 as i64).collect()),
         DType::U8 => TensorValues::I64(chunks.map(|c| c[0] as i64).collect()),
@@ -103,7 +125,9 @@ pub fn decode_elements(dtype: DType, bytes: &[u8]) -> crate::weights::TensorValu
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PickleError {
-    #[error("refuses the Python global `{0}`: a weights file has no reason to name it (the file may be hostile)")]
+    #[error(
+        "refuses the Python global `{0}`: a weights file has no reason to name it (the file may be hostile)"
+    )]
     ForbiddenGlobal(String),
     #[error("refuses opcode {name} (0x{code:02x}) at byte {at}: it builds arbitrary objects")]
     ForbiddenOpcode { name: &'static str, code: u8, at: usize },
@@ -135,17 +159,40 @@ pub enum Node {
     Dict(Vec<(NodeId, NodeId)>),
     Set(Vec<NodeId>),
     /// A global that is on the allow-list, e.g. `collections.OrderedDict`.
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     /// An object of a TorchScript module class; its attributes arrive through BUILD.
-    Object { class: String, state: Option<NodeId> },
+    Object {
+        class: String,
+        state: Option<NodeId>,
+    },
     /// A storage named by a persistent id: its bytes live outside the pickle.
-    Storage { key: String, dtype: DType, numel: usize },
+    Storage {
+        key: String,
+        dtype: DType,
+        numel: usize,
+    },
     /// A tensor view over a storage.
-    Tensor { storage: NodeId, offset: usize, shape: Vec<usize>, stride: Vec<usize> },
+    Tensor {
+        storage: NodeId,
+        offset: usize,
+        shape: Vec<usize>,
+        stride: Vec<usize>,
+    },
     /// A numpy dtype (the byte order arrives through BUILD).
-    NumpyDtype { code: String, big_endian: bool },
+    NumpyDtype {
+        code: String,
+        big_endian: bool,
+    },
     /// A numpy array; `data` and `shape` arrive through BUILD.
-    NumpyArray { shape: Vec<usize>, dtype: Option<NodeId>, data: Vec<u8>, fortran: bool },
+    NumpyArray {
+        shape: Vec<usize>,
+        dtype: Option<NodeId>,
+        data: Vec<u8>,
+        fortran: bool,
+    },
 }
 
 /// The result of parsing one pickle: the node arena and the root.
@@ -185,7 +232,10 @@ pub fn parse(data: &[u8], dialect: Dialect) -> Result<(Parsed, usize), PickleErr
 
 impl<'a> Machine<'a> {
     fn err(&self, reason: impl Into<String>) -> PickleError {
-        PickleError::Malformed { at: self.pos, reason: reason.into() }
+        PickleError::Malformed {
+            at: self.pos,
+            reason: reason.into(),
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
@@ -221,7 +271,10 @@ impl<'a> Machine<'a> {
 
     fn line(&mut self) -> Result<&'a str, PickleError> {
         let rest = &self.data[self.pos..];
-        let nl = rest.iter().position(|&b| b == b'\n').ok_or(PickleError::Truncated(self.pos))?;
+        let nl = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or(PickleError::Truncated(self.pos))?;
         let s = std::str::from_utf8(&rest[..nl]).map_err(|_| self.err("text argument is not UTF-8"))?;
         self.pos += nl + 1;
         Ok(s)
@@ -307,7 +360,10 @@ impl<'a> Machine<'a> {
         if !allowed {
             return Err(PickleError::ForbiddenGlobal(format!("{module}.{name}")));
         }
-        self.push(Node::Global { module: module.to_string(), name: name.to_string() })
+        self.push(Node::Global {
+            module: module.to_string(),
+            name: name.to_string(),
+        })
     }
 
     fn run(&mut self) -> Result<NodeId, PickleError> {
@@ -369,12 +425,20 @@ impl<'a> Machine<'a> {
                 }
                 0x8a | 0x8b => {
                     // LONG1, LONG4: little-endian two's complement
-                    let n = if op == 0x8a { self.u8()? as usize } else { self.u32()? as usize };
+                    let n = if op == 0x8a {
+                        self.u8()? as usize
+                    } else {
+                        self.u32()? as usize
+                    };
                     if n > 16 {
                         return Err(self.err("integer wider than 128 bits"));
                     }
                     let bytes = self.take(n)?;
-                    let mut buf = if bytes.last().is_some_and(|b| b & 0x80 != 0) { [0xffu8; 16] } else { [0u8; 16] };
+                    let mut buf = if bytes.last().is_some_and(|b| b & 0x80 != 0) {
+                        [0xffu8; 16]
+                    } else {
+                        [0u8; 16]
+                    };
                     buf[..n].copy_from_slice(bytes);
                     self.push(Node::Int(i128::from_le_bytes(buf)))?
                 }
@@ -404,7 +468,11 @@ impl<'a> Machine<'a> {
                 }
                 b'T' | b'U' => {
                     // BINSTRING, SHORT_BINSTRING (Python 2 str): kept as text when it decodes
-                    let n = if op == b'T' { self.u32()? as usize } else { self.u8()? as usize };
+                    let n = if op == b'T' {
+                        self.u32()? as usize
+                    } else {
+                        self.u8()? as usize
+                    };
                     let b = self.take(n)?;
                     let node = match std::str::from_utf8(b) {
                         Ok(s) => Node::Str(s.to_string()),
@@ -552,17 +620,44 @@ impl<'a> Machine<'a> {
                     let text = self.line()?.to_string();
                     return Err(self.err(format!("text persistent id {text:?} is not a torch storage")));
                 }
-                b'i' => return Err(PickleError::ForbiddenOpcode { name: "INST", code: op, at }),
-                b'o' => return Err(PickleError::ForbiddenOpcode { name: "OBJ", code: op, at }),
-                0x82..=0x84 => return Err(PickleError::ForbiddenOpcode { name: "EXT", code: op, at }),
-                0x97 | 0x98 => return Err(PickleError::ForbiddenOpcode { name: "BUFFER", code: op, at }),
+                b'i' => {
+                    return Err(PickleError::ForbiddenOpcode {
+                        name: "INST",
+                        code: op,
+                        at,
+                    });
+                }
+                b'o' => {
+                    return Err(PickleError::ForbiddenOpcode {
+                        name: "OBJ",
+                        code: op,
+                        at,
+                    });
+                }
+                0x82..=0x84 => {
+                    return Err(PickleError::ForbiddenOpcode {
+                        name: "EXT",
+                        code: op,
+                        at,
+                    });
+                }
+                0x97 | 0x98 => {
+                    return Err(PickleError::ForbiddenOpcode {
+                        name: "BUFFER",
+                        code: op,
+                        at,
+                    });
+                }
                 _ => return Err(PickleError::UnknownOpcode { code: op, at }),
             }
         }
     }
 
     fn get(&mut self, key: u64) -> Result<(), PickleError> {
-        let id = *self.memo.get(&key).ok_or_else(|| self.err(format!("memo key {key} was never stored")))?;
+        let id = *self
+            .memo
+            .get(&key)
+            .ok_or_else(|| self.err(format!("memo key {key} was never stored")))?;
         self.stack.push(id);
         Ok(())
     }
@@ -629,7 +724,9 @@ impl<'a> Machine<'a> {
                 })
             }
             ("torch._utils", "_rebuild_parameter") => {
-                let t = *a.first().ok_or_else(|| self.err("_rebuild_parameter without a tensor"))?;
+                let t = *a
+                    .first()
+                    .ok_or_else(|| self.err("_rebuild_parameter without a tensor"))?;
                 Ok(self.nodes[t].clone())
             }
             ("_codecs", "encode") => {
@@ -637,10 +734,18 @@ impl<'a> Machine<'a> {
                 let text = self.string_of(*a.first().ok_or_else(|| self.err("encode without text"))?)?;
                 Ok(Node::Bytes(text.chars().map(|c| c as u32 as u8).collect()))
             }
-            (_, "_reconstruct") => Ok(Node::NumpyArray { shape: Vec::new(), dtype: None, data: Vec::new(), fortran: false }),
+            (_, "_reconstruct") => Ok(Node::NumpyArray {
+                shape: Vec::new(),
+                dtype: None,
+                data: Vec::new(),
+                fortran: false,
+            }),
             ("numpy", "dtype") => {
                 let code = self.string_of(*a.first().ok_or_else(|| self.err("dtype without a code"))?)?;
-                Ok(Node::NumpyDtype { code, big_endian: false })
+                Ok(Node::NumpyDtype {
+                    code,
+                    big_endian: false,
+                })
             }
             (_, "scalar") => {
                 let dtype = *a.first().ok_or_else(|| self.err("scalar without a dtype"))?;
@@ -651,12 +756,19 @@ impl<'a> Machine<'a> {
                 let dt = self.numpy_dtype(dtype)?;
                 let values = decode_elements(dt, &bytes);
                 Ok(match values {
-                    crate::weights::TensorValues::F32(v) => Node::Float(v.first().copied().unwrap_or(0.0) as f64),
-                    crate::weights::TensorValues::I64(v) => Node::Int(v.first().copied().unwrap_or(0) as i128),
+                    crate::weights::TensorValues::F32(v) => {
+                        Node::Float(v.first().copied().unwrap_or(0.0) as f64)
+                    }
+                    crate::weights::TensorValues::I64(v) => {
+                        Node::Int(v.first().copied().unwrap_or(0) as i128)
+                    }
                     crate::weights::TensorValues::Bool(v) => Node::Bool(v.first().copied().unwrap_or(false)),
                 })
             }
-            (m, n) if m.starts_with("__torch__") => Ok(Node::Object { class: format!("{m}.{n}"), state: None }),
+            (m, n) if m.starts_with("__torch__") => Ok(Node::Object {
+                class: format!("{m}.{n}"),
+                state: None,
+            }),
             (m, n) => Err(PickleError::Unsupported(format!("a call of {m}.{n}"))),
         }
     }
@@ -664,7 +776,10 @@ impl<'a> Machine<'a> {
     fn new_object(&mut self, cls: NodeId, _args: NodeId) -> Result<Node, PickleError> {
         let (module, name) = self.global_name(cls)?;
         if module.starts_with("__torch__") {
-            Ok(Node::Object { class: format!("{module}.{name}"), state: None })
+            Ok(Node::Object {
+                class: format!("{module}.{name}"),
+                state: None,
+            })
         } else if (module.as_str(), name.as_str()) == ("collections", "OrderedDict") {
             Ok(Node::Dict(Vec::new()))
         } else {
@@ -689,7 +804,10 @@ impl<'a> Machine<'a> {
     fn build(&mut self, obj: NodeId, state: NodeId) -> Result<(), PickleError> {
         match self.nodes[obj].clone() {
             Node::Object { class, .. } => {
-                self.nodes[obj] = Node::Object { class, state: Some(state) };
+                self.nodes[obj] = Node::Object {
+                    class,
+                    state: Some(state),
+                };
                 Ok(())
             }
             Node::NumpyDtype { code, .. } => {
@@ -699,7 +817,10 @@ impl<'a> Machine<'a> {
                     Node::Str(s) => Some(s.clone()),
                     _ => None,
                 });
-                self.nodes[obj] = Node::NumpyDtype { code, big_endian: order.as_deref() == Some(">") };
+                self.nodes[obj] = Node::NumpyDtype {
+                    code,
+                    big_endian: order.as_deref() == Some(">"),
+                };
                 Ok(())
             }
             Node::NumpyArray { .. } => {
@@ -715,7 +836,12 @@ impl<'a> Machine<'a> {
                     Node::List(_) => return Err(PickleError::Unsupported("numpy object arrays".into())),
                     other => return Err(self.err(format!("numpy array data is a {}", kind(other)))),
                 };
-                self.nodes[obj] = Node::NumpyArray { shape, dtype: Some(items[2]), data, fortran };
+                self.nodes[obj] = Node::NumpyArray {
+                    shape,
+                    dtype: Some(items[2]),
+                    data,
+                    fortran,
+                };
                 Ok(())
             }
             // Tensors get (requires_grad, hooks...) and dicts get their __dict__: nothing to keep.
@@ -748,7 +874,7 @@ impl<'a> Machine<'a> {
 }
 
 fn pairs(items: &[NodeId]) -> Option<Vec<(NodeId, NodeId)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return None;
     }
     Some(items.chunks_exact(2).map(|c| (c[0], c[1])).collect())
@@ -803,14 +929,19 @@ mod tests {
     #[test]
     fn torchscript_classes_are_refused_in_plain_torch_files() {
         let data = b"c__torch__.model\nNet\n.";
-        assert!(matches!(parse(data, Dialect::Torch), Err(PickleError::ForbiddenGlobal(_))));
+        assert!(matches!(
+            parse(data, Dialect::Torch),
+            Err(PickleError::ForbiddenGlobal(_))
+        ));
         assert!(parse(data, Dialect::TorchScript).is_ok());
     }
 
     #[test]
     fn memoised_dict_sees_later_items() {
         // EMPTY_DICT, BINPUT 0, MARK, 'a', 1, SETITEMS, POP, BINGET 0, STOP
-        let data = [b'}', b'q', 0, b'(', 0x8c, 1, b'a', b'K', 1, b'u', b'0', b'h', 0, b'.'];
+        let data = [
+            b'}', b'q', 0, b'(', 0x8c, 1, b'a', b'K', 1, b'u', b'0', b'h', 0, b'.',
+        ];
         let (parsed, used) = parse(&data, Dialect::Torch).unwrap();
         assert_eq!(used, data.len());
         match &parsed.nodes[parsed.root] {
@@ -822,6 +953,9 @@ mod tests {
     #[test]
     fn truncated_input_is_reported() {
         let data = [0x80, 2, b'X', 10, 0, 0, 0, b'a'];
-        assert!(matches!(parse(&data, Dialect::Torch), Err(PickleError::Truncated(_))));
+        assert!(matches!(
+            parse(&data, Dialect::Torch),
+            Err(PickleError::Truncated(_))
+        ));
     }
 }

@@ -307,10 +307,17 @@ impl WeightsStore {
 
     /// Downloads every file that is not already good: each URL in turn, then the pip sources.
     pub fn install(&self, id: &str, progress: &mut dyn FnMut(Progress)) -> Result<ModelState, StoreError> {
+        let result = self.install_files(id, progress);
+        self.tidy(id);
+        result
+    }
+
+    fn install_files(&self, id: &str, progress: &mut dyn FnMut(Progress)) -> Result<ModelState, StoreError> {
         let model = self.model(id)?;
         let before = self.check(id, false)?;
         let incoming = self.incoming_dir(id)?;
         let downloader = Downloader::default();
+        let mut unreachable = std::collections::HashSet::new();
         let mut wheels: BTreeMap<String, Result<(tempfile::TempDir, PathBuf), String>> = BTreeMap::new();
 
         for (file, state) in model.files.iter().zip(&before.files) {
@@ -325,6 +332,12 @@ impl WeightsStore {
             let mut placed = false;
 
             for url in &file.urls {
+                let host = host_of(url);
+                if unreachable.contains(&host) {
+                    let reason = format!("{url}: skipped, {host} did not answer for an earlier file");
+                    attempts.push(reason);
+                    continue;
+                }
                 progress(Progress::Source {
                     file: file.name.clone(),
                     source: url.clone(),
@@ -345,7 +358,12 @@ impl WeightsStore {
                         });
                         self.accept(model, file, &staged, fetched)
                     }
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => {
+                        if e.is_unreachable() {
+                            unreachable.insert(host);
+                        }
+                        Err(e.to_string())
+                    }
                 };
                 match result {
                     Ok(()) => {
@@ -419,7 +437,6 @@ impl WeightsStore {
                 file: file.name.clone(),
             });
         }
-        let _ = fs::remove_dir(&incoming);
         self.check(id, false)
     }
 
@@ -428,6 +445,12 @@ impl WeightsStore {
     /// only file, or by its sha256. Each is checked (sha256 where published, else structure) before
     /// it is copied into place; nothing is installed if any path is refused.
     pub fn import(&self, id: &str, paths: &[PathBuf]) -> Result<ModelState, StoreError> {
+        let result = self.import_files(id, paths);
+        self.tidy(id);
+        result
+    }
+
+    fn import_files(&self, id: &str, paths: &[PathBuf]) -> Result<ModelState, StoreError> {
         let model = self.model(id)?;
         let mut chosen: BTreeMap<String, PathBuf> = BTreeMap::new();
         for path in paths {
@@ -460,11 +483,23 @@ impl WeightsStore {
         for (name, source) in &chosen {
             let Some(file) = model.file(name) else { continue };
             let target = incoming.join(name);
-            let fetched = copy_hashed(source, &target).map_err(|e| self.io(id, source, e))?;
+            let discard = |staged: &[(&FileEntry, PathBuf, Fetched)]| {
+                for (_, path, _) in staged {
+                    let _ = fs::remove_file(path);
+                }
+                let _ = fs::remove_file(&target);
+            };
+            let fetched = match copy_hashed(source, &target) {
+                Ok(f) => f,
+                Err(e) => {
+                    discard(&staged);
+                    return Err(self.io(id, source, e));
+                }
+            };
             if let Err(reason) = download::check_digest(&expected(file), fetched.size, &fetched.sha256)
                 .and_then(|()| self.check_content(file, &target))
             {
-                let _ = fs::remove_file(&target);
+                discard(&staged);
                 return Err(StoreError::Rejected {
                     model: id.to_string(),
                     file: format!("{} (as {name})", source.display()),
@@ -481,7 +516,6 @@ impl WeightsStore {
                     reason,
                 })?;
         }
-        let _ = fs::remove_dir(&incoming);
         self.check(id, false)
     }
 
@@ -580,15 +614,12 @@ impl WeightsStore {
                         None => {
                             let (status, rec) =
                                 self.full_check(id, file, &path, &meta, records.files.get(&file.name))?;
-                            match rec {
-                                Some(rec) => {
-                                    records.files.insert(file.name.clone(), rec);
-                                }
-                                None => {
-                                    records.files.remove(&file.name);
-                                }
+                            // A failed check keeps the old record: its sha256 stays the reference
+                            // for files that have no published one.
+                            if let Some(rec) = rec {
+                                records.files.insert(file.name.clone(), rec);
+                                changed = true;
                             }
-                            changed = true;
                             status
                         }
                     }
@@ -702,6 +733,12 @@ impl WeightsStore {
         Ok((tmp, wheel))
     }
 
+    /// Removes folders left empty by a failed or finished install (a partial download stays, to resume).
+    fn tidy(&self, id: &str) {
+        let _ = fs::remove_dir(self.model_dir(id).join(INCOMING));
+        let _ = fs::remove_dir(self.model_dir(id));
+    }
+
     fn incoming_dir(&self, id: &str) -> Result<PathBuf, StoreError> {
         let dir = self.model_dir(id).join(INCOMING);
         fs::create_dir_all(&dir).map_err(|e| self.io(id, &dir, e))?;
@@ -801,6 +838,16 @@ fn summarize(files: &[FileState]) -> ModelStatus {
             reason: notes.join("; "),
         }
     }
+}
+
+/// `scheme://host[:port]` of a URL, to skip a host that did not answer.
+fn host_of(url: &str) -> String {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = url[after_scheme..]
+        .find('/')
+        .map(|i| after_scheme + i)
+        .unwrap_or(url.len());
+    url[..end].to_string()
 }
 
 fn expected(file: &FileEntry) -> Expected<'_> {

@@ -19,7 +19,10 @@ pub enum TensorValues {
 
 impl RawTensor {
     pub fn f32(shape: Vec<usize>, data: Vec<f32>) -> RawTensor {
-        RawTensor { shape, values: TensorValues::F32(data) }
+        RawTensor {
+            shape,
+            values: TensorValues::F32(data),
+        }
     }
 
     pub fn numel(&self) -> usize {
@@ -67,7 +70,10 @@ impl Value {
     /// Looks up a string key in a dict.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Dict(entries) => entries.iter().find(|(k, _)| matches!(k, Value::Str(s) if s == key)).map(|(_, v)| v),
+            Value::Dict(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(k, Value::Str(s) if s == key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -98,7 +104,13 @@ impl Value {
 }
 
 fn flatten_into(value: &Value, prefix: String, out: &mut BTreeMap<String, RawTensor>) {
-    let join = |key: &str| if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") };
+    let join = |key: &str| {
+        if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
     match value {
         Value::Tensor(t) => {
             out.insert(prefix, t.clone());

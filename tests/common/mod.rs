@@ -13,7 +13,10 @@ pub fn fixtures_root() -> Option<PathBuf> {
         return Some(root);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("fixture folder {} is missing (set FACECAST_FIXTURES)", root.display());
+        panic!(
+            "fixture folder {} is missing (set FACECAST_FIXTURES)",
+            root.display()
+        );
     }
     eprintln!("note: fixtures not found at {}; skipping", root.display());
     None
@@ -25,6 +28,10 @@ pub fn fixture_dir(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
     let dir = root.join(name);
-    assert!(dir.is_dir(), "fixture folder {} is missing (set FACECAST_FIXTURES)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "fixture folder {} is missing (set FACECAST_FIXTURES)",
+        dir.display()
+    );
     dir
 }

@@ -71,14 +71,24 @@ pub fn nms_min(boxes: &[Candidate], threshold: f32) -> Vec<usize> {
 pub fn regress_stage1(c: &Candidate) -> [f32; 4] {
     let w = c.b[2] - c.b[0];
     let h = c.b[3] - c.b[1];
-    [c.b[0] + c.reg[0] * w, c.b[1] + c.reg[1] * h, c.b[2] + c.reg[2] * w, c.b[3] + c.reg[3] * h]
+    [
+        c.b[0] + c.reg[0] * w,
+        c.b[1] + c.reg[1] * h,
+        c.b[2] + c.reg[2] * w,
+        c.b[3] + c.reg[3] * h,
+    ]
 }
 
 /// `bbreg`: offsets scaled by the box size with `+1`.
 pub fn bbreg(b: [f32; 4], reg: [f32; 4]) -> [f32; 4] {
     let w = b[2] - b[0] + 1.0;
     let h = b[3] - b[1] + 1.0;
-    [b[0] + reg[0] * w, b[1] + reg[1] * h, b[2] + reg[2] * w, b[3] + reg[3] * h]
+    [
+        b[0] + reg[0] * w,
+        b[1] + reg[1] * h,
+        b[2] + reg[2] * w,
+        b[3] + reg[3] * h,
+    ]
 }
 
 /// `rerec`: the square of side max(w, h) with the same centre.
@@ -112,12 +122,20 @@ mod tests {
     use super::*;
 
     fn cand(b: [f32; 4], score: f32) -> Candidate {
-        Candidate { b, score, reg: [0.0; 4] }
+        Candidate {
+            b,
+            score,
+            reg: [0.0; 4],
+        }
     }
 
     #[test]
     fn iou_nms_keeps_the_best_of_overlapping_boxes() {
-        let boxes = [cand([0., 0., 10., 10.], 0.8), cand([1., 1., 11., 11.], 0.9), cand([20., 20., 30., 30.], 0.7)];
+        let boxes = [
+            cand([0., 0., 10., 10.], 0.8),
+            cand([1., 1., 11., 11.], 0.9),
+            cand([20., 20., 30., 30.], 0.7),
+        ];
         // IoU of the first two is 81/119 = 0.68 > 0.5.
         assert_eq!(nms_iou(&boxes, 0.5), vec![1, 2]);
         assert_eq!(nms_iou(&boxes, 0.7), vec![1, 0, 2]);
@@ -144,7 +162,10 @@ mod tests {
     #[test]
     fn crop_window_truncates_toward_zero_and_clamps() {
         // -0.7 truncates to 0, then clamps to 1 → row/col 0; 120.9 → 120 clamped to the width 100.
-        assert_eq!(crop_window([-0.7, 5.5, 120.9, 50.2], 100, 80), Some((4, 50, 0, 100)));
+        assert_eq!(
+            crop_window([-0.7, 5.5, 120.9, 50.2], 100, 80),
+            Some((4, 50, 0, 100))
+        );
         assert_eq!(crop_window([-50., -50., -10., -10.], 100, 80), None);
     }
 }

@@ -8,8 +8,8 @@
 pub mod boxes;
 pub mod photo;
 
-use burn::tensor::{Tensor, TensorData};
 use burn::tensor::Device;
+use burn::tensor::{Tensor, TensorData};
 
 use self::boxes::{Candidate, bbreg, crop_window, nms_iou, nms_min, regress_stage1, rerec};
 use crate::face::resample::{Planes, resize_area};
@@ -28,7 +28,11 @@ pub struct MtcnnParams {
 
 impl Default for MtcnnParams {
     fn default() -> Self {
-        MtcnnParams { min_face_size: 20.0, thresholds: [0.6, 0.7, 0.7], factor: 0.709 }
+        MtcnnParams {
+            min_face_size: 20.0,
+            thresholds: [0.6, 0.7, 0.7],
+            factor: 0.709,
+        }
     }
 }
 
@@ -82,7 +86,10 @@ pub fn pyramid_scales(height: usize, width: usize, params: &MtcnnParams) -> Vec<
 
 /// The size of a pyramid level: `int(h·s + 1)`, `int(w·s + 1)`.
 pub fn level_size(height: usize, width: usize, scale: f64) -> (usize, usize) {
-    ((height as f64 * scale + 1.0) as usize, (width as f64 * scale + 1.0) as usize)
+    (
+        (height as f64 * scale + 1.0) as usize,
+        (width as f64 * scale + 1.0) as usize,
+    )
 }
 
 /// `(v − 127.5) / 128` on every value.
@@ -102,7 +109,12 @@ fn to_device(batch: &[Planes], device: &Device) -> Tensor<4> {
 }
 
 fn read<const D: usize>(t: Tensor<D>, net: &'static str) -> Result<Vec<f32>, DetectError> {
-    t.into_data().try_to_vec::<f32>().map_err(|e| DetectError::Device { net, reason: format!("{e:?}") })
+    t.into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| DetectError::Device {
+            net,
+            reason: format!("{e:?}"),
+        })
 }
 
 /// The first pyramid level as PNet sees it (area-resized and normalised), for parity checks.
@@ -121,7 +133,10 @@ pub fn detect(
     device: &Device,
 ) -> Result<(Vec<Face>, Trace), DetectError> {
     let (height, width) = (image.height, image.width);
-    let mut trace = Trace { scales: pyramid_scales(height, width, params), ..Trace::default() };
+    let mut trace = Trace {
+        scales: pyramid_scales(height, width, params),
+        ..Trace::default()
+    };
 
     // Stage 1: PNet over the pyramid, NMS per level then across levels.
     let mut survivors: Vec<Candidate> = Vec::new();
@@ -153,7 +168,11 @@ pub fn detect(
                 }
             }
         }
-        survivors.extend(nms_iou(&level_candidates, 0.5).into_iter().map(|i| level_candidates[i]));
+        survivors.extend(
+            nms_iou(&level_candidates, 0.5)
+                .into_iter()
+                .map(|i| level_candidates[i]),
+        );
     }
     let stage1: Vec<[f32; 5]> = nms_iou(&survivors, 0.7)
         .into_iter()
@@ -168,15 +187,24 @@ pub fn detect(
     let (kept, crops) = crops_of(image, &stage1, 24);
     let mut refined: Vec<Candidate> = Vec::new();
     if !crops.is_empty() {
-        let (reg, prob) = run_in_chunks(&crops, device, |x| {
-            let out = nets.rnet.forward(x);
-            (out.reg, out.prob)
-        }, "RNet")?;
+        let (reg, prob) = run_in_chunks(
+            &crops,
+            device,
+            |x| {
+                let out = nets.rnet.forward(x);
+                (out.reg, out.prob)
+            },
+            "RNet",
+        )?;
         for (n, &i) in kept.iter().enumerate() {
             let score = prob[n * 2 + 1];
             if score > params.thresholds[1] {
                 let b = stage1[i];
-                refined.push(Candidate { b: [b[0], b[1], b[2], b[3]], score, reg: std::array::from_fn(|k| reg[n * 4 + k]) });
+                refined.push(Candidate {
+                    b: [b[0], b[1], b[2], b[3]],
+                    score,
+                    reg: std::array::from_fn(|k| reg[n * 4 + k]),
+                });
             }
         }
     }
@@ -195,11 +223,16 @@ pub fn detect(
     let mut finals: Vec<(Candidate, [[f32; 2]; 5])> = Vec::new();
     if !crops.is_empty() {
         let mut landmarks = Vec::new();
-        let (reg, prob) = run_in_chunks(&crops, device, |x| {
-            let out = nets.onet.forward(x);
-            landmarks.push(out.landmarks);
-            (out.reg, out.prob)
-        }, "ONet")?;
+        let (reg, prob) = run_in_chunks(
+            &crops,
+            device,
+            |x| {
+                let out = nets.onet.forward(x);
+                landmarks.push(out.landmarks);
+                (out.reg, out.prob)
+            },
+            "ONet",
+        )?;
         let mut lm = Vec::new();
         for t in landmarks {
             lm.extend(read(t, "ONet")?);
@@ -213,14 +246,25 @@ pub fn detect(
                 let l = &lm[n * 10..n * 10 + 10];
                 let points = std::array::from_fn(|k| [w * l[k] + b[0] - 1.0, h * l[5 + k] + b[1] - 1.0]);
                 let regressed = bbreg([b[0], b[1], b[2], b[3]], std::array::from_fn(|k| reg[n * 4 + k]));
-                finals.push((Candidate { b: regressed, score, reg: [0.0; 4] }, points));
+                finals.push((
+                    Candidate {
+                        b: regressed,
+                        score,
+                        reg: [0.0; 4],
+                    },
+                    points,
+                ));
             }
         }
     }
     let candidates: Vec<Candidate> = finals.iter().map(|f| f.0).collect();
     let mut faces: Vec<Face> = nms_min(&candidates, 0.7)
         .into_iter()
-        .map(|i| Face { bbox: finals[i].0.b, score: finals[i].0.score, landmarks: finals[i].1 })
+        .map(|i| Face {
+            bbox: finals[i].0.b,
+            score: finals[i].0.score,
+            landmarks: finals[i].1,
+        })
         .collect();
     faces.sort_by(|a, b| b.area().total_cmp(&a.area()));
     Ok((faces, trace))

@@ -24,7 +24,11 @@ pub struct DetectSettings {
 
 impl Default for DetectSettings {
     fn default() -> Self {
-        DetectSettings { max_side: 1600, min_score: 0.70, try_rotations: false }
+        DetectSettings {
+            max_side: 1600,
+            min_score: 0.70,
+            try_rotations: false,
+        }
     }
 }
 
@@ -58,17 +62,35 @@ pub fn detect_photo(
     let params = MtcnnParams::default();
     let upright = detect_capped(nets, &full, settings.max_side, &params, device)?;
     if !upright.is_empty() || !settings.try_rotations {
-        return Ok(PhotoFaces { width, height, faces: upright, found_at_quarter_turns: 0 });
+        return Ok(PhotoFaces {
+            width,
+            height,
+            faces: upright,
+            found_at_quarter_turns: 0,
+        });
     }
     for quarter_turns in [1u8, 3] {
         let turned = rotate_quarter(&full, quarter_turns);
         let faces = detect_capped(nets, &turned, settings.max_side, &params, device)?;
         if !faces.is_empty() {
-            let faces = faces.into_iter().map(|f| unrotate_face(f, quarter_turns, width, height)).collect();
-            return Ok(PhotoFaces { width, height, faces, found_at_quarter_turns: quarter_turns });
+            let faces = faces
+                .into_iter()
+                .map(|f| unrotate_face(f, quarter_turns, width, height))
+                .collect();
+            return Ok(PhotoFaces {
+                width,
+                height,
+                faces,
+                found_at_quarter_turns: quarter_turns,
+            });
         }
     }
-    Ok(PhotoFaces { width, height, faces: Vec::new(), found_at_quarter_turns: 0 })
+    Ok(PhotoFaces {
+        width,
+        height,
+        faces: Vec::new(),
+        found_at_quarter_turns: 0,
+    })
 }
 
 fn detect_capped(
@@ -83,7 +105,10 @@ fn detect_capped(
         return Ok(detect(nets, image, params, device)?.0);
     }
     let f = max_side as f64 / long as f64;
-    let (h, w) = (((image.height as f64 * f).round() as usize).max(1), ((image.width as f64 * f).round() as usize).max(1));
+    let (h, w) = (
+        ((image.height as f64 * f).round() as usize).max(1),
+        ((image.width as f64 * f).round() as usize).max(1),
+    );
     let small = resize_area(image, h, w);
     let (sx, sy) = (image.width as f32 / w as f32, image.height as f32 / h as f32);
     let (faces, _) = detect(nets, &small, params, device)?;
@@ -117,7 +142,12 @@ fn rotate_quarter(src: &Planes, quarter_turns: u8) -> Planes {
             }
         }
     }
-    Planes { channels: src.channels, height: oh, width: ow, data }
+    Planes {
+        channels: src.channels,
+        height: oh,
+        width: ow,
+        data,
+    }
 }
 
 /// A point of the turned image back in the upright photo of size `width` × `height`.
@@ -137,7 +167,9 @@ fn unrotate_face(f: Face, quarter_turns: u8, width: u32, height: u32) -> Face {
     Face {
         bbox: [a[0].min(b[0]), a[1].min(b[1]), a[0].max(b[0]), a[1].max(b[1])],
         score: f.score,
-        landmarks: f.landmarks.map(|p| unrotate_point(p, quarter_turns, width, height)),
+        landmarks: f
+            .landmarks
+            .map(|p| unrotate_point(p, quarter_turns, width, height)),
     }
 }
 
@@ -147,13 +179,21 @@ mod tests {
 
     #[test]
     fn rotation_and_its_inverse_agree_on_every_pixel() {
-        let src = Planes { channels: 1, height: 2, width: 3, data: (0..6).map(|v| v as f32).collect() };
+        let src = Planes {
+            channels: 1,
+            height: 2,
+            width: 3,
+            data: (0..6).map(|v| v as f32).collect(),
+        };
         for q in [1u8, 3] {
             let turned = rotate_quarter(&src, q);
             for y in 0..turned.height {
                 for x in 0..turned.width {
                     let [ux, uy] = unrotate_point([x as f32, y as f32], q, 3, 2);
-                    assert_eq!(turned.data[y * turned.width + x], src.data[uy as usize * 3 + ux as usize]);
+                    assert_eq!(
+                        turned.data[y * turned.width + x],
+                        src.data[uy as usize * 3 + ux as usize]
+                    );
                 }
             }
         }

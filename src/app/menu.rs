@@ -1,0 +1,66 @@
+//! The menu bar and the About window.
+
+use super::dialogs::FileDialogs;
+use super::{APP_NAME, Action, Layout};
+
+pub fn menu_bar(ui: &mut egui::Ui, layout: &mut Layout, dialogs: &FileDialogs, actions: &mut Vec<Action>) {
+    egui::MenuBar::new().ui(ui, |ui| {
+        ui.menu_button("File", |ui| {
+            let enabled = !dialogs.is_open();
+            if ui
+                .add_enabled(enabled, egui::Button::new("Open files…"))
+                .clicked()
+            {
+                actions.push(Action::OpenFilesDialog);
+            }
+            if ui
+                .add_enabled(enabled, egui::Button::new("Open folder…"))
+                .clicked()
+            {
+                actions.push(Action::OpenFolderDialog);
+            }
+            ui.separator();
+            if ui.button("Quit").clicked() {
+                actions.push(Action::Quit);
+            }
+        });
+        ui.menu_button("View", |ui| {
+            ui.checkbox(&mut layout.library, "Library panel");
+            ui.checkbox(&mut layout.side, "Virtual model and pipeline panels");
+            ui.separator();
+            // egui's own theme buttons label themselves with emoji the bundled fonts lack.
+            let mut theme = ui.ctx().options(|o| o.theme_preference);
+            let before = theme;
+            ui.radio_value(
+                &mut theme,
+                egui::ThemePreference::System,
+                "Follow the system theme",
+            );
+            ui.radio_value(&mut theme, egui::ThemePreference::Light, "Light theme");
+            ui.radio_value(&mut theme, egui::ThemePreference::Dark, "Dark theme");
+            if theme != before {
+                ui.ctx().set_theme(theme);
+            }
+        });
+        ui.menu_button("Help", |ui| {
+            if ui.button("About").clicked() {
+                actions.push(Action::ShowAbout);
+            }
+        });
+    });
+}
+
+pub fn about_window(ctx: &egui::Context, open: &mut bool) {
+    egui::Window::new(format!("About {APP_NAME}"))
+        .open(open)
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+        .show(ctx, |ui| {
+            ui.heading(format!("{APP_NAME} {}", env!("CARGO_PKG_VERSION")));
+            ui.label(env!("CARGO_PKG_DESCRIPTION"));
+            ui.add_space(6.0);
+            ui.label("Every network runs natively in Rust on burn, on the GPU through wgpu, or on the CPU.");
+            ui.label(format!("Licence: {}", env!("CARGO_PKG_LICENSE")));
+        });
+}

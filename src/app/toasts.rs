@@ -1,0 +1,137 @@
+//! Short-lived messages stacked at the bottom right: warnings and errors the operator should see but
+//! that must not block the work (a file that could not be read, a job that failed).
+
+use egui::{Align2, Id, RichText, Vec2};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToastLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+impl ToastLevel {
+    /// Errors stay longer: they usually name a file the operator has to go and fix.
+    fn lifetime_s(self) -> f64 {
+        match self {
+            ToastLevel::Info => 4.0,
+            ToastLevel::Warning => 8.0,
+            ToastLevel::Error => 15.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Toast {
+    pub id: u64,
+    pub level: ToastLevel,
+    pub text: String,
+    /// When it was first drawn (egui time); the lifetime counts from there, so a toast raised while the
+    /// window was hidden is still seen.
+    shown_at: Option<f64>,
+}
+
+/// At most this many toasts are kept; older ones make room for new ones.
+const MAX_TOASTS: usize = 6;
+
+#[derive(Debug, Default)]
+pub struct Toasts {
+    items: Vec<Toast>,
+    next_id: u64,
+}
+
+impl Toasts {
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.push(ToastLevel::Info, text.into());
+    }
+
+    pub fn warning(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::warn!("{text}");
+        self.push(ToastLevel::Warning, text);
+    }
+
+    pub fn error(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::error!("{text}");
+        self.push(ToastLevel::Error, text);
+    }
+
+    pub fn items(&self) -> &[Toast] {
+        &self.items
+    }
+
+    fn push(&mut self, level: ToastLevel, text: String) {
+        // A failure that repeats (the same message back to back) restarts its toast instead of
+        // stacking copies that push everything else out.
+        if let Some(last) = self.items.last_mut()
+            && last.level == level
+            && last.text == text
+        {
+            last.shown_at = None;
+            return;
+        }
+        self.next_id += 1;
+        self.items.push(Toast {
+            id: self.next_id,
+            level,
+            text,
+            shown_at: None,
+        });
+        if self.items.len() > MAX_TOASTS {
+            self.items.remove(0);
+        }
+    }
+
+    /// Draws the toasts and drops the expired ones. Clicking a toast dismisses it.
+    pub fn show(&mut self, ctx: &egui::Context) {
+        let now = ctx.input(|i| i.time);
+        self.items.retain(|toast| {
+            toast
+                .shown_at
+                .is_none_or(|at| now - at < toast.level.lifetime_s())
+        });
+        if self.items.is_empty() {
+            return;
+        }
+        let mut dismissed = None;
+        let mut next_expiry = f64::INFINITY;
+        egui::Area::new(Id::unique("facecast-toasts"))
+            .anchor(Align2::RIGHT_BOTTOM, Vec2::new(-12.0, -64.0))
+            .order(egui::Order::Foreground)
+            .interactable(true)
+            .show(ctx, |ui| {
+                ui.set_max_width(360.0);
+                for toast in self.items.iter_mut().rev() {
+                    let at = *toast.shown_at.get_or_insert(now);
+                    next_expiry = next_expiry.min(at + toast.level.lifetime_s() - now);
+                    let (title, color) = match toast.level {
+                        ToastLevel::Info => ("Note", ui.visuals().hyperlink_color),
+                        ToastLevel::Warning => ("Warning", ui.visuals().warn_fg_color),
+                        ToastLevel::Error => ("Error", ui.visuals().error_fg_color),
+                    };
+                    let frame = egui::Frame::popup(ui.style()).stroke(egui::Stroke::new(1.0, color));
+                    let response = frame
+                        .show(ui, |ui| {
+                            ui.horizontal_wrapped(|ui| {
+                                ui.label(RichText::new(title).color(color).strong());
+                                ui.label(&toast.text);
+                            });
+                        })
+                        .response
+                        .interact(egui::Sense::click())
+                        .on_hover_text("Click to dismiss");
+                    if response.clicked() {
+                        dismissed = Some(toast.id);
+                    }
+                    ui.add_space(4.0);
+                }
+            });
+        if let Some(id) = dismissed {
+            self.items.retain(|toast| toast.id != id);
+        }
+        if next_expiry.is_finite() {
+            ctx.request_repaint_after(std::time::Duration::from_secs_f64(next_expiry.max(0.05)));
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The CLIP tokenizer against openai/CLIP on every case of `tokenizer_cases.json`. Needs the BPE
+//! vocabulary: `FACECAST_CLIP_VOCAB` (e.g. the file `facecast weights install clip-bpe-vocab` put in the
+//! store), or `models/clip/bpe_simple_vocab_16e6.txt.gz` from `scripts/fetch-clip-vocab.sh`. Under CI a
+//! missing vocabulary or fixture is a failure.
+
+use std::path::PathBuf;
+
+use facecast::nets::clip_text::{ClipTokenizer, EOT, SOT, Truncate};
+use facecast::parity::clip_text::{VOCAB_DEFAULT, VOCAB_ENV, tokenizer_cases, vocab_path};
+
+fn vocab() -> Option<PathBuf> {
+    let found = vocab_path();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no CLIP vocabulary under CI ({VOCAB_ENV} or {VOCAB_DEFAULT})"
+        );
+        eprintln!("skipping: no CLIP vocabulary ({VOCAB_ENV} or {VOCAB_DEFAULT})");
+    }
+    found
+}
+
+fn cases_file() -> Option<PathBuf> {
+    let root = std::env::var("FACECAST_FIXTURES").unwrap_or_else(|_| "../shared/fixtures".into());
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(root)
+        .join("clip_text/tokenizer_cases.json");
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing under CI",
+        path.display()
+    );
+    eprintln!("skipping: no {}", path.display());
+    None
+}
+
+#[test]
+fn every_reference_case_matches() {
+    let (Some(vocab), Some(cases)) = (vocab(), cases_file()) else {
+        return;
+    };
+    let results = tokenizer_cases(&cases, &vocab).unwrap_or_else(|e| panic!("{e}"));
+    assert!(results.len() >= 40, "only {} cases", results.len());
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {}", c.name, c.note.clone().unwrap_or_default()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failed.len(),
+        results.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn vocabulary_and_context_rules() {
+    let Some(vocab) = vocab() else { return };
+    let tok = ClipTokenizer::from_file(&vocab).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tok.vocab_size(), 49408);
+    // "!" is byte symbol 0, and also the padding id.
+    assert_eq!(tok.encode("!"), vec![256]);
+    let row = tok
+        .tokenize("face", 77, Truncate::No)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(row.len(), 77);
+    assert_eq!((row[0], row[2], row[3]), (SOT, EOT, 0));
+    let long = "word ".repeat(100);
+    assert!(tok.tokenize(&long, 77, Truncate::No).is_err());
+    let cut = tok
+        .tokenize(&long, 77, Truncate::Yes)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((cut.len(), cut[76]), (77, EOT));
+}
+
+#[test]
+fn a_broken_vocabulary_is_reported_with_its_path() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("vocab.txt");
+    std::fs::write(&path, "#version: 0.2\na b\n").unwrap_or_else(|e| panic!("{e}"));
+    let err = ClipTokenizer::from_file(&path)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("vocab.txt") && err.contains("merges"), "{err}");
+}
