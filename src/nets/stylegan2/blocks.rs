@@ -64,25 +64,74 @@ impl ModulatedConv2d {
     }
 
     /// Convolves `x` `[B, in, H, W]` modulated by the style `s` `[B, in]` (or `[1, in]`).
+    ///
+    /// Two exact forms of the same map, chosen by which touches less memory: per-sample
+    /// modulated weights in one grouped convolution (the reference's form; cheapest at high
+    /// resolution, where a weight is far smaller than a feature map), or the style applied to
+    /// the input and the demodulation to the output around one shared-weight convolution
+    /// (cheapest at low resolution and wide layers, where the weights dominate).
     pub fn forward(&self, x: Tensor<4>, s: Tensor<2>) -> Tensor<4> {
+        let [_, out, _, k, _] = self.weight.dims();
+        let [_, _, h, w] = x.dims();
+        if out * k * k <= h * w {
+            self.forward_grouped(x, s)
+        } else {
+            self.forward_shared(x, s)
+        }
+    }
+
+    fn scaled_weight(&self) -> Tensor<5> {
+        let [_, _, input, k, _] = self.weight.dims();
+        self.weight
+            .val()
+            .mul_scalar(1.0 / ((input * k * k) as f64).sqrt())
+    }
+
+    /// Per-sample weights `[B·out, in, k, k]` and a convolution with `groups = B`.
+    pub fn forward_grouped(&self, x: Tensor<4>, s: Tensor<2>) -> Tensor<4> {
+        let [_, out, input, k, _] = self.weight.dims();
+        let batch = x.dims()[0].max(s.dims()[0]);
+        let [_, _, h, w] = x.dims();
+        let s = s.expand([batch, input]);
+        let mut weight = self.scaled_weight() * s.reshape([batch, 1, input, 1, 1]);
+        if self.demodulate {
+            let demod = weight
+                .clone()
+                .square()
+                .sum_dims(&[2, 3, 4])
+                .add_scalar(1e-8)
+                .sqrt()
+                .recip();
+            weight = weight * demod;
+        }
+        let x = x.expand([batch, input, h, w]).reshape([1, batch * input, h, w]);
+        if self.upsample {
+            let weight = weight.swap_dims(1, 2).reshape([batch * input, out, k, k]);
+            let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], batch);
+            let y = conv_transpose2d(x, weight, None, options);
+            let [_, _, h2, w2] = y.dims();
+            self.upsample_blur(y.reshape([batch, out, h2, w2]), k)
+        } else {
+            let weight = weight.reshape([batch * out, input, k, k]);
+            let options = ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], batch);
+            conv2d(x, weight, None, options).reshape([batch, out, h, w])
+        }
+    }
+
+    /// `x·s`, one convolution with the shared weight, then `·demod[b, out]`
+    /// (rosinality's `fused=False` path).
+    pub fn forward_shared(&self, x: Tensor<4>, s: Tensor<2>) -> Tensor<4> {
         let [_, out, input, k, _] = self.weight.dims();
         let [b, _] = s.dims();
-        let scale = 1.0 / ((input * k * k) as f64).sqrt();
-        let weight = self.weight.val().reshape([out, input, k, k]).mul_scalar(scale);
+        let weight = self.scaled_weight().reshape([out, input, k, k]);
         let x = x * s.clone().reshape([b, input, 1, 1]);
         let y = if self.upsample {
-            // conv_transpose2d(stride 2) gives 2H+1; the ×4-gain blur brings it back to 2H.
             let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
             let y = conv_transpose2d(x, weight.clone().swap_dims(0, 1), None, options);
-            let pad = upconv_blur_pad(self.blur_taps.len(), k, 2);
-            upfirdn2d(y, &scaled(&self.blur_taps, 2.0), 1, 1, pad)
+            self.upsample_blur(y, k)
         } else {
-            conv2d(
-                x,
-                weight.clone(),
-                None,
-                ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1),
-            )
+            let options = ConvOptions::new([1, 1], [k / 2, k / 2], [1, 1], 1);
+            conv2d(x, weight.clone(), None, options)
         };
         if !self.demodulate {
             return y;
@@ -96,6 +145,12 @@ impl ModulatedConv2d {
             .sqrt()
             .recip();
         y * demod.reshape([b, out, 1, 1])
+    }
+
+    /// The transposed conv gives 2H+1; the ×4-gain blur brings it back to 2H.
+    fn upsample_blur(&self, y: Tensor<4>, k: usize) -> Tensor<4> {
+        let pad = upconv_blur_pad(self.blur_taps.len(), k, 2);
+        upfirdn2d(y, &scaled(&self.blur_taps, 2.0), 1, 1, pad)
     }
 }
 
@@ -221,5 +276,44 @@ impl ConstantInput {
     pub fn forward(&self, batch: usize) -> Tensor<4> {
         let [_, c, h, w] = self.input.dims();
         self.input.val().expand([batch, c, h, w])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    /// The grouped and the shared-weight forms must agree, for every kind of layer and for a
+    /// style given once for the whole batch.
+    #[test]
+    fn grouped_and_shared_forms_agree() {
+        let device = Device::flex();
+        let taps = [0.125f32, 0.375, 0.375, 0.125];
+        for (k, demodulate, upsample, style_rows) in [
+            (3, true, false, 2),
+            (3, true, true, 2),
+            (1, false, false, 2),
+            (3, true, true, 1),
+        ] {
+            let mut conv = ModulatedConv2d::new(5, 4, k, 6, demodulate, upsample, &taps, &device);
+            conv.weight = Param::from_tensor(random([1, 4, 5, k, k], &device));
+            let x = random([2, 5, 6, 6], &device);
+            let s = random([style_rows, 5], &device).add_scalar(1.0);
+            let a = conv.forward_grouped(x.clone(), s.clone());
+            let b = conv.forward_shared(x, s);
+            assert_eq!(a.dims(), b.dims());
+            let diff = (a - b)
+                .abs()
+                .max()
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap_or_default();
+            assert!(diff[0] < 1e-4, "k {k} demod {demodulate} up {upsample}: {diff:?}");
+        }
     }
 }
