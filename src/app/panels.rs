@@ -16,11 +16,6 @@ struct Stage {
 
 const STAGES: &[Stage] = &[
     Stage {
-        name: "Detect faces",
-        network: "MTCNN",
-        issue: 4,
-    },
-    Stage {
         name: "Swap",
         network: "FaceShifter",
         issue: 6,
