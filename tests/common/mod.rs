@@ -35,3 +35,45 @@ pub fn fixture_dir(name: &str) -> PathBuf {
     );
     dir
 }
+
+/// A fixture folder, or `None` (with a note) when it is missing outside CI; under CI a missing
+/// folder fails the test.
+pub fn optional_fixture(name: &str) -> Option<PathBuf> {
+    let dir = fixtures_root()?.join(name);
+    if dir.join("meta.json").exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "fixture {} is missing",
+        dir.display()
+    );
+    eprintln!(
+        "skipping: fixture {} not found (set FACECAST_FIXTURES)",
+        dir.display()
+    );
+    None
+}
+
+/// Runs a fixture folder on `device` and asserts that it ran cases and every one passed.
+pub fn assert_fixture_passes(
+    dir: &std::path::Path,
+    device: &burn::tensor::Device,
+) -> Vec<facecast::parity::CaseResult> {
+    let cases = facecast::parity::run_fixture(dir, device).unwrap_or_else(|e| panic!("{e}"));
+    let failed: Vec<_> = cases.iter().filter(|c| !c.passed).collect();
+    for case in &failed {
+        eprintln!(
+            "FAIL {}: max abs err {:.3e} {:?}",
+            case.name, case.max_abs_err, case.note
+        );
+    }
+    assert!(!cases.is_empty(), "the fixture ran no case");
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed",
+        failed.len(),
+        cases.len()
+    );
+    cases
+}
