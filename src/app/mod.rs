@@ -18,6 +18,7 @@ mod detection;
 pub mod dialogs;
 pub mod dropzone;
 pub mod fonts;
+pub mod history;
 pub mod icon;
 pub mod library;
 pub mod menu;
@@ -257,6 +258,7 @@ impl FacecastApp {
         let index = self.state.visible_entries().iter().position(|e| e.id == id);
         self.state.library.remove(id);
         self.state.decoded.remove(&id);
+        self.state.edits.remove(&id);
         if self.state.selected == Some(id) {
             self.state.selected = None;
             self.state.preview = None;

@@ -12,6 +12,7 @@ use crate::jobs::photos::display_name;
 use crate::jobs::{JobEvent, JobEventKind, JobId, JobOutcome, JobOutput, PhotoId, PhotoImage};
 use crate::pipeline::detect::photo::{DetectSettings, PhotoFaces};
 
+use super::history::{EditHistory, Version};
 use super::toasts::Toasts;
 
 /// Where a library photo stands.
@@ -336,6 +337,8 @@ pub struct AppState {
     /// Decoded photos waiting for detection, so they are not decoded twice (capped: see
     /// [`MAX_KEPT_DECODED`]).
     pub decoded: HashMap<PhotoId, Arc<image::RgbImage>>,
+    /// Edited versions of photos (swap, restore, makeup), with undo and redo.
+    pub edits: HashMap<PhotoId, EditHistory>,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -357,6 +360,7 @@ impl AppState {
             filter: LibraryFilter::default(),
             select_score: DetectSettings::default().min_score,
             decoded: HashMap::new(),
+            edits: HashMap::new(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -402,6 +406,11 @@ impl AppState {
             .iter()
             .filter(|e| self.filter.accepts(e, min_score))
             .collect()
+    }
+
+    /// The edit currently applied to `photo`, if any; the next step works on it instead of the file.
+    pub fn current_edit(&self, photo: PhotoId) -> Option<&Version> {
+        self.edits.get(&photo).and_then(EditHistory::current)
     }
 
     pub fn selected_entry(&self) -> Option<&PhotoEntry> {
@@ -527,6 +536,17 @@ impl AppState {
                         height,
                         image,
                     });
+                }
+                None
+            }
+            JobOutput::Edited {
+                photo,
+                label,
+                image,
+                notes,
+            } => {
+                if self.library.get(photo).is_some() {
+                    self.edits.entry(photo).or_default().push(Version { label, image, notes });
                 }
                 None
             }

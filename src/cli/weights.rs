@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::weights::manifest::Feature;
-use crate::weights::store::{FileState, ModelStatus, Progress, WeightsStore};
+use crate::weights::store::{FileState, Import, ModelStatus, Progress, WeightsStore};
 
 #[derive(Debug, clap::Args)]
 pub struct WeightsArgs {
@@ -45,6 +45,10 @@ pub enum WeightsCommand {
         id: String,
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Accept the same network at another width or depth (a parity fixture's test weights):
+        /// checked by key names only, and marked as test weights wherever the status is shown.
+        #[arg(long)]
+        reduced: bool,
     },
     /// Delete a network's installed files.
     Remove { id: String },
@@ -61,8 +65,9 @@ pub fn run(args: WeightsArgs, data_dir: Option<PathBuf>) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         WeightsCommand::Verify { id } => verify(&store, id),
-        WeightsCommand::Import { id, paths } => {
-            let state = store.import(&id, &paths)?;
+        WeightsCommand::Import { id, paths, reduced } => {
+            let kind = if reduced { Import::Reduced } else { Import::Released };
+            let state = store.import_with(&id, &paths, kind)?;
             println!("{id}: {}", state.status.describe());
             Ok(exit(state.status.is_usable()))
         }

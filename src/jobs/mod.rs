@@ -97,6 +97,14 @@ pub enum JobOutput {
         photo: PhotoId,
         result: Result<crate::pipeline::detect::photo::PhotoFaces, String>,
     },
+    /// A step (swap, restore, makeup) produced a new version of a photo; it becomes the photo's
+    /// current edit (undoable). `label` names the step for the undo menu, `notes` what it measured.
+    Edited {
+        photo: PhotoId,
+        label: String,
+        image: Arc<image::RgbImage>,
+        notes: Vec<String>,
+    },
 }
 
 /// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.

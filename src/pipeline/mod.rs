@@ -2,3 +2,4 @@
 //! The window, the CLI and the tests all call these same functions.
 
 pub mod detect;
+pub mod paste;

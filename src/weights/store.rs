@@ -190,6 +190,10 @@ struct Record {
     /// true: matched the published sha256; false: see `note`.
     verified: bool,
     note: String,
+    /// Imported with `--reduced`: the same network at another width or depth (test weights), checked
+    /// by key names only. Later checks keep to that rule, and the status says so.
+    #[serde(default)]
+    reduced: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -445,12 +449,17 @@ impl WeightsStore {
     /// only file, or by its sha256. Each is checked (sha256 where published, else structure) before
     /// it is copied into place; nothing is installed if any path is refused.
     pub fn import(&self, id: &str, paths: &[PathBuf]) -> Result<ModelState, StoreError> {
-        let result = self.import_files(id, paths);
+        self.import_with(id, paths, Import::Released)
+    }
+
+    /// As [`WeightsStore::import`], choosing whether reduced-width test weights are accepted.
+    pub fn import_with(&self, id: &str, paths: &[PathBuf], kind: Import) -> Result<ModelState, StoreError> {
+        let result = self.import_files(id, paths, kind);
         self.tidy(id);
         result
     }
 
-    fn import_files(&self, id: &str, paths: &[PathBuf]) -> Result<ModelState, StoreError> {
+    fn import_files(&self, id: &str, paths: &[PathBuf], kind: Import) -> Result<ModelState, StoreError> {
         let model = self.model(id)?;
         let mut chosen: BTreeMap<String, PathBuf> = BTreeMap::new();
         for path in paths {
@@ -496,9 +505,13 @@ impl WeightsStore {
                     return Err(self.io(id, source, e));
                 }
             };
-            if let Err(reason) = download::check_digest(&expected(file), fetched.size, &fetched.sha256)
-                .and_then(|()| self.check_content(file, &target))
-            {
+            let checked = match kind {
+                Import::Released => download::check_digest(&expected(file), fetched.size, &fetched.sha256)
+                    .and_then(|()| self.check_content(file, &target))
+                    .map_err(|reason| with_reduced_hint(file, &target, reason)),
+                Import::Reduced => check_reduced(file, &target).map(|_| ()),
+            };
+            if let Err(reason) = checked {
                 discard(&staged);
                 return Err(StoreError::Rejected {
                     model: id.to_string(),
@@ -509,7 +522,7 @@ impl WeightsStore {
             staged.push((file, target, fetched));
         }
         for (file, target, fetched) in staged {
-            self.place(model, file, &target, &fetched)
+            self.place_as(model, file, &target, &fetched, kind)
                 .map_err(|reason| StoreError::Rejected {
                     model: id.to_string(),
                     file: file.name.clone(),
@@ -578,19 +591,29 @@ impl WeightsStore {
         staged: &Path,
         fetched: &Fetched,
     ) -> Result<(), String> {
+        self.place_as(model, file, staged, fetched, Import::Released)
+    }
+
+    fn place_as(
+        &self,
+        model: &ModelEntry,
+        file: &FileEntry,
+        staged: &Path,
+        fetched: &Fetched,
+        kind: Import,
+    ) -> Result<(), String> {
         let dest = self.model_dir(&model.id).join(&file.name);
         fs::rename(staged, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
         let meta = fs::metadata(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-        let (verified, note) = match (&file.sha256, &file.structure) {
-            (Some(_), _) => (true, String::new()),
-            (None, Some(s)) => (false, structure_note(file, s)),
-            (None, None) => (false, no_sha_note(file)),
+        let (verified, note) = match (kind, &file.sha256, &file.structure) {
+            (Import::Reduced, _, _) => (false, REDUCED_NOTE.to_string()),
+            (Import::Released, Some(_), _) => (true, String::new()),
+            (Import::Released, None, Some(s)) => (false, structure_note(file, s)),
+            (Import::Released, None, None) => (false, no_sha_note(file)),
         };
-        self.write_record(
-            &model.id,
-            &file.name,
-            record(&meta, fetched.sha256.clone(), verified, note),
-        );
+        let mut rec = record(&meta, fetched.sha256.clone(), verified, note);
+        rec.reduced = kind == Import::Reduced;
+        self.write_record(&model.id, &file.name, rec);
         Ok(())
     }
 
@@ -657,6 +680,23 @@ impl WeightsStore {
             return Ok((FileStatus::Corrupt(why), None));
         }
         let (size, sha) = download::hash_file(path).map_err(|e| self.io(id, path, e))?;
+        if let Some(prev) = previous.filter(|p| p.reduced) {
+            if prev.sha256 != sha {
+                let why = format!(
+                    "changed since it was imported: sha256 was {}, is now {sha}",
+                    prev.sha256
+                );
+                return Ok((FileStatus::Corrupt(why), None));
+            }
+            return match check_reduced(file, path) {
+                Ok(_) => {
+                    let mut rec = record(meta, sha, false, REDUCED_NOTE.to_string());
+                    rec.reduced = true;
+                    Ok((FileStatus::Unverified(REDUCED_NOTE.to_string()), Some(rec)))
+                }
+                Err(why) => Ok((FileStatus::Corrupt(why), None)),
+            };
+        }
         if let Err(why) = download::check_digest(&expected(file), size, &sha) {
             return Ok((FileStatus::Corrupt(why), None));
         }
@@ -798,6 +838,51 @@ fn record(meta: &fs::Metadata, sha256: String, verified: bool, note: String) -> 
         sha256,
         verified,
         note,
+        reduced: false,
+    }
+}
+
+/// What `weights import` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Import {
+    /// The released checkpoint: its sha256 where published, else its exact keys and shapes.
+    #[default]
+    Released,
+    /// The same network at another width or depth, such as a parity fixture's test weights: every key
+    /// must be one the released file has, shapes are free, and the network is built from the file's
+    /// own shapes. Never the released network's quality: the status says so wherever it is shown.
+    Reduced,
+}
+
+/// The status note of reduced-width weights, shown by `weights list` and the Weights window.
+pub const REDUCED_NOTE: &str =
+    "reduced-width test weights (not the released network; results will not look like real faces)";
+
+/// Key-name check of reduced weights against the released file's key list.
+fn check_reduced(file: &FileEntry, path: &Path) -> Result<String, String> {
+    let Some(structure) = &file.structure else {
+        return Err(format!(
+            "{} has no key list to recognise reduced weights by; only the released file can be imported",
+            file.name
+        ));
+    };
+    let names_only = Structure {
+        shapes: false,
+        count: None,
+        ..structure.clone()
+    };
+    check_structure(path, &names_only)
+}
+
+/// A shape mismatch against the released file suggests `--reduced` when the key names all fit.
+fn with_reduced_hint(file: &FileEntry, path: &Path, reason: String) -> String {
+    if file.structure.is_some() && check_reduced(file, path).is_ok() {
+        format!(
+            "{reason}. Its keys are those of this network at another size: if these are reduced-width \
+             test weights (a parity fixture), import them with --reduced"
+        )
+    } else {
+        reason
     }
 }
 
