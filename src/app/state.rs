@@ -339,6 +339,8 @@ pub struct AppState {
     pub decoded: HashMap<PhotoId, Arc<image::RgbImage>>,
     /// Edited versions of photos (swap, restore, makeup), with undo and redo.
     pub edits: HashMap<PhotoId, EditHistory>,
+    /// Virtual models: the library, the current one (swaps use it), candidates, imports.
+    pub cast: super::cast_state::CastState,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -361,6 +363,7 @@ impl AppState {
             select_score: DetectSettings::default().min_score,
             decoded: HashMap::new(),
             edits: HashMap::new(),
+            cast: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -453,6 +456,7 @@ impl AppState {
                 if self.preview_job == Some(job) {
                     self.preview_job = None;
                 }
+                self.cast.finished(job, &outcome);
                 for photo in self.thumbnail_jobs.remove(&job).unwrap_or_default() {
                     if let Some(entry) = self.library.get_mut(photo)
                         && entry.status == PhotoStatus::Loading
@@ -551,6 +555,10 @@ impl AppState {
                         .or_default()
                         .push(Version { label, image, notes });
                 }
+                None
+            }
+            JobOutput::Cast(output) => {
+                self.cast.apply(output, &mut self.toasts);
                 None
             }
             JobOutput::PhotoFailed { photo, reason } => {

@@ -2,4 +2,6 @@
 //! The window, the CLI and the tests all call these same functions.
 
 pub mod detect;
+pub mod generate;
 pub mod paste;
+pub mod virtual_face;
