@@ -347,7 +347,12 @@ fn settle(harness: &mut Harness<'_, FacecastApp>, what: &str, done: impl Fn(&Fac
             harness.run_steps(2);
             return;
         }
-        assert!(Instant::now() < deadline, "{what} did not happen within 120 s");
+        if Instant::now() > deadline {
+            let state = app.state();
+            let toasts: Vec<&str> = state.toasts.items().iter().map(|t| t.text.as_str()).collect();
+            let names: Vec<&str> = state.cast.library.iter().map(|i| i.model.name.as_str()).collect();
+            panic!("{what} did not happen within 120 s; toasts {toasts:?}, library {names:?}");
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -397,10 +402,20 @@ fn the_cast_panel_generates_saves_and_lists_a_virtual_model() {
     harness.get_by_label("Seed 3").click();
     harness.run_steps(2);
     assert_eq!(harness.state().state().cast.enlarged, Some(3));
+    // Typing goes to the focused field: focus the name field, then type.
+    harness.get_by_role(egui::accesskit::Role::TextInput).focus();
+    harness.run_steps(2);
     harness
         .get_by_role(egui::accesskit::Role::TextInput)
         .type_text("Ava");
     harness.run_steps(2);
+    assert_eq!(
+        harness
+            .get_by_role(egui::accesskit::Role::TextInput)
+            .value()
+            .as_deref(),
+        Some("Ava")
+    );
     harness.get_by_label("Save to library").click();
     settle(&mut harness, "saving", |app| {
         app.state().cast.library.iter().any(|i| i.model.name == "Ava")

@@ -902,18 +902,7 @@ impl FacecastApp {
                     self.worker.cancel(job);
                 }
             }
-            CastAction::Enlarge(index) => {
-                if index.is_some() && index != self.state.cast.enlarged {
-                    let suggestion = self
-                        .cast
-                        .library
-                        .as_ref()
-                        .and_then(|l| l.free_name("Virtual model").ok())
-                        .unwrap_or_default();
-                    self.cast.save_name = suggestion;
-                }
-                self.state.cast.enlarged = index;
-            }
+            CastAction::Enlarge(index) => self.state.cast.enlarged = index,
             CastAction::SaveCandidate { index, name } => {
                 let (Some(store), Some(library)) = (self.store.clone(), self.cast.library.clone()) else {
                     return;

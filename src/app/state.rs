@@ -558,7 +558,7 @@ impl AppState {
                 None
             }
             JobOutput::Cast(output) => {
-                self.cast.apply(output, &mut self.toasts);
+                self.cast.apply(*output, &mut self.toasts);
                 None
             }
             JobOutput::PhotoFailed { photo, reason } => {

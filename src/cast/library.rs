@@ -767,6 +767,9 @@ pub(crate) fn read_image(path: &Path) -> Result<RgbImage, CastError> {
 
 const LATENT_FORMAT: &str = "facecast-latent";
 
+/// A tensor's shape and values.
+type ShapedFloats = (Vec<usize>, Vec<f32>);
+
 /// Writes a latent as safetensors (see the format in [`crate::cast`]).
 pub fn write_latent(latent: &Latent, dest: &Path) -> Result<(), CastError> {
     use safetensors::tensor::{Dtype, TensorView};
@@ -819,7 +822,7 @@ pub fn read_latent(path: &Path) -> Result<Latent, CastError> {
     }
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| damaged(format!("not a safetensors file: {e}")))?;
-    let floats = |name: &str| -> Result<Option<(Vec<usize>, Vec<f32>)>, CastError> {
+    let floats = |name: &str| -> Result<Option<ShapedFloats>, CastError> {
         let view = match st.tensor(name) {
             Ok(v) => v,
             Err(_) => return Ok(None),

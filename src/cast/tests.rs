@@ -309,7 +309,7 @@ fn edited_versions_record_their_parent_and_edits() {
     .unwrap();
     let smiling = lib.create(new).unwrap();
     assert_eq!(smiling.parent.as_deref(), Some(ava.id.as_str()));
-    assert_eq!(smiling.edits(), [edit.clone()]);
+    assert_eq!(smiling.edits(), std::slice::from_ref(&edit));
     assert_eq!(smiling.latent().unwrap(), Some(edited_latent));
     assert_eq!(smiling.generated().unwrap().seed, Some(3));
 

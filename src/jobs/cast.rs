@@ -168,18 +168,21 @@ impl Job for GenerateCandidates {
                 };
                 let generated = generate(&loaded.model, &settings).map_err(failed)?;
                 let thumbnail = Arc::new(thumbnail(&generated.image));
-                ctx.output(JobOutput::Cast(CastOutput::Candidate {
-                    index,
-                    candidate: Candidate {
-                        seed,
-                        truncation: generated.truncation,
-                        noise: generated.noise,
-                        image: Arc::new(generated.image),
-                        thumbnail,
-                        latent: Arc::new(generated.latent),
-                        generator: info.clone(),
+                emit(
+                    ctx,
+                    CastOutput::Candidate {
+                        index,
+                        candidate: Candidate {
+                            seed,
+                            truncation: generated.truncation,
+                            noise: generated.noise,
+                            image: Arc::new(generated.image),
+                            thumbnail,
+                            latent: Arc::new(generated.latent),
+                            generator: info.clone(),
+                        },
                     },
-                }));
+                );
                 ctx.progress(index + 1, total);
             }
             Ok(())
@@ -238,7 +241,7 @@ impl Job for SaveCandidate {
             })
             .map_err(failed)?;
         let note = format!("Saved {} ({})", model.name, prepared.from.describe());
-        ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+        emit(ctx, CastOutput::Saved { model, note });
         emit_listing(ctx, &self.library)
     }
 }
@@ -297,7 +300,7 @@ impl Job for FindImportFaces {
             );
             ctx.progress(i + 1, total);
         }
-        ctx.output(JobOutput::Cast(CastOutput::ImportFaces { photos }));
+        emit(ctx, CastOutput::ImportFaces { photos });
         Ok(())
     }
 }
@@ -324,7 +327,7 @@ impl Job for SaveImport {
         let new = imported_model(&self.name, &picks).map_err(failed)?;
         let model = self.library.create(new).map_err(failed)?;
         let note = format!("Saved {} ({})", model.name, model.origin.summary());
-        ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+        emit(ctx, CastOutput::Saved { model, note });
         emit_listing(ctx, &self.library)
     }
 }
@@ -366,18 +369,18 @@ impl Job for LibraryJob {
             LibraryOp::List => Ok(()),
             LibraryOp::Rename { id, name } => lib.rename(id, name).map(|model| {
                 let note = format!("Renamed to {}", model.name);
-                ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+                emit(ctx, CastOutput::Saved { model, note });
             }),
             LibraryOp::Duplicate { id } => lib.duplicate(id, None).map(|model| {
                 let note = format!("Duplicated as {}", model.name);
-                ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+                emit(ctx, CastOutput::Saved { model, note });
             }),
             LibraryOp::Delete { id } => lib
                 .delete(id)
-                .map(|model| ctx.output(JobOutput::Cast(CastOutput::Deleted { model }))),
+                .map(|model| emit(ctx, CastOutput::Deleted { model })),
             LibraryOp::Undelete { id } => lib.undelete(id).map(|model| {
                 let note = format!("{} is back", model.name);
-                ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+                emit(ctx, CastOutput::Saved { model, note });
             }),
         };
         // The listing goes out even after a failure, so the panel shows what really is on disk.
@@ -405,14 +408,21 @@ fn emit_listing(ctx: &JobContext, library: &VirtualModelLibrary) -> Result<(), J
             LibraryItem { model, thumbnail }
         })
         .collect();
-    ctx.output(JobOutput::Cast(CastOutput::Library {
-        items,
-        damaged: listing.damaged,
-    }));
+    emit(
+        ctx,
+        CastOutput::Library {
+            items,
+            damaged: listing.damaged,
+        },
+    );
     Ok(())
 }
 
 fn thumbnail(rgb: &image::RgbImage) -> PhotoImage {
     let small = crate::io::thumbnail(rgb, CAST_THUMB_SIDE);
     image::DynamicImage::ImageRgb8(small).into_rgba8()
+}
+
+fn emit(ctx: &JobContext, output: CastOutput) {
+    ctx.output(JobOutput::Cast(Box::new(output)));
 }

@@ -107,7 +107,7 @@ pub enum JobOutput {
         notes: Vec<String>,
     },
     /// Virtual-model casting: candidates, imports, the library listing (see [`cast::CastOutput`]).
-    Cast(cast::CastOutput),
+    Cast(Box<cast::CastOutput>),
 }
 
 /// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.
