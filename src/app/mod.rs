@@ -23,6 +23,7 @@ pub mod icon;
 pub mod library;
 pub mod menu;
 pub mod panels;
+pub mod restore_section;
 pub mod state;
 pub mod status;
 pub mod textures;
@@ -74,6 +75,8 @@ pub enum Action {
     /// Choose exactly the faces scoring at least the score.
     SelectFacesFrom(PhotoId, f32),
     SetSelectScore(f32),
+    /// Something in the Restore section.
+    Restore(restore_section::RestoreAction),
     Quit,
 }
 
@@ -339,6 +342,7 @@ impl FacecastApp {
                 }
             }
             Action::SetSelectScore(score) => self.state.select_score = score,
+            Action::Restore(action) => self.apply_restore(ctx, action),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }
@@ -430,6 +434,8 @@ impl eframe::App for FacecastApp {
                     panels::virtual_model_panel(ui, &self.state);
                     ui.separator();
                     panels::pipeline_panel(ui, &self.state);
+                    ui.separator();
+                    self.restore_section(ui, &mut actions);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {
