@@ -134,9 +134,10 @@ fn shapes_only(text: &str) -> facecast::weights::TensorMap {
             .split(',')
             .filter_map(|s| s.trim().parse().ok())
             .collect();
-        state
-            .tensors
-            .insert(key.to_string(), facecast::weights::RawTensor::f32(dims, Vec::new()));
+        state.tensors.insert(
+            key.to_string(),
+            facecast::weights::RawTensor::f32(dims, Vec::new()),
+        );
     }
     state
 }
@@ -158,15 +159,20 @@ fn the_config_of_the_fixture_weights_is_read_from_their_shapes() {
     // The shared loader builds the network from those shapes and reproduces the reference output.
     let device = Device::flex();
     let net = facecast::weights::models::load_gpen(&file, &device).expect("loader");
-    let out = net.forward(fx.tensor::<4>("input", &device).expect("input")).expect("forward");
+    let out = net
+        .forward(fx.tensor::<4>("input", &device).expect("input"))
+        .expect("forward");
     let case = fx.compare("output", out);
     assert!(case.passed, "output differs: {:e}", case.max_abs_err);
 }
 
 #[test]
 fn the_released_bfr_512_key_list_gives_its_config() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/keys/gpen-bfr-512.txt"))
-        .expect("models/keys/gpen-bfr-512.txt");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/keys/gpen-bfr-512.txt"
+    ))
+    .expect("models/keys/gpen-bfr-512.txt");
     let state = shapes_only(&text);
     let config = GpenConfig::from_state_dict(&state, Path::new("GPEN-BFR-512.pth")).expect("inferred");
     assert_eq!(config, GpenConfig::bfr_512());
@@ -197,7 +203,7 @@ fn bfr_256_shapes(names: &[String]) -> facecast::weights::TensorMap {
                 } else {
                     let i: usize = rest[0].parse().expect("index");
                     let r = 8 << (i / 2);
-                    (if i % 2 == 0 { 2 * c(r / 2) } else { 2 * c(r) }, c(r))
+                    (if i.is_multiple_of(2) { 2 * c(r / 2) } else { 2 * c(r) }, c(r))
                 };
                 let field = if *conv == "conv1" { rest } else { &rest[1..] };
                 match field {
@@ -254,14 +260,20 @@ fn bfr_256_shapes(names: &[String]) -> facecast::weights::TensorMap {
 fn bfr_256_shapes_give_its_config_and_parameter_count() {
     use burn::module::Module;
     use facecast::nets::gpen::FullGenerator;
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/keys/gpen-bfr-512.txt"))
-        .expect("models/keys/gpen-bfr-512.txt");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/keys/gpen-bfr-512.txt"
+    ))
+    .expect("models/keys/gpen-bfr-512.txt");
     // GPEN-256's keys are GPEN-512's without the 512-px stages.
     let names: Vec<String> = shapes_only(&text)
         .tensors
         .into_keys()
         .filter(|k| {
-            let index = |prefix: &str| k.strip_prefix(prefix).and_then(|r| r.split('.').next()?.parse::<usize>().ok());
+            let index = |prefix: &str| {
+                k.strip_prefix(prefix)
+                    .and_then(|r| r.split('.').next()?.parse::<usize>().ok())
+            };
             !(k.starts_with("ecd7.")
                 || index("generator.convs.").is_some_and(|i| i >= 12)
                 || index("generator.to_rgbs.").is_some_and(|i| i >= 6))
@@ -272,7 +284,11 @@ fn bfr_256_shapes_give_its_config_and_parameter_count() {
     let config = GpenConfig::from_state_dict(&state, Path::new("GPEN-BFR-256.pth")).expect("inferred");
     assert_eq!(config, GpenConfig::bfr_256());
     let net = FullGenerator::new(&config, &Device::flex()).expect("builds");
-    assert_eq!(net.num_params(), 18_879_010, "meta.json's GPEN-BFR-256 num_parameters");
+    assert_eq!(
+        net.num_params(),
+        18_879_010,
+        "meta.json's GPEN-BFR-256 num_parameters"
+    );
 }
 
 #[test]
@@ -280,14 +296,23 @@ fn files_that_are_not_gpen_are_refused_by_name() {
     use facecast::weights::{RawTensor, TensorMap};
     let file = Path::new("other.pth");
     let mut state = TensorMap::default();
-    state.tensors.insert("conv.weight".into(), RawTensor::f32(vec![8, 3, 3, 3], Vec::new()));
-    let err = GpenConfig::from_state_dict(&state, file).expect_err("not GPEN").to_string();
+    state
+        .tensors
+        .insert("conv.weight".into(), RawTensor::f32(vec![8, 3, 3, 3], Vec::new()));
+    let err = GpenConfig::from_state_dict(&state, file)
+        .expect_err("not GPEN")
+        .to_string();
     assert!(err.contains("other.pth") && err.contains("not a GPEN"), "{err}");
     // A gap in the encoder stages is named too.
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/keys/gpen-bfr-512.txt"))
-        .expect("key list");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/keys/gpen-bfr-512.txt"
+    ))
+    .expect("key list");
     let mut state = shapes_only(&text);
     state.tensors.retain(|k, _| !k.starts_with("ecd3."));
-    let err = GpenConfig::from_state_dict(&state, file).expect_err("gap").to_string();
+    let err = GpenConfig::from_state_dict(&state, file)
+        .expect_err("gap")
+        .to_string();
     assert!(err.contains("encoder stages"), "{err}");
 }

@@ -29,7 +29,9 @@ pub enum RestoreAction {
 /// Where a GPEN checkpoint stands, as the section last heard.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WeightsState {
-    Ready { reduced: bool },
+    Ready {
+        reduced: bool,
+    },
     /// Not installed (`None`), or why it cannot be used.
     Missing(Option<String>),
 }
@@ -158,7 +160,9 @@ impl FacecastApp {
                 .error("Restoring needs the weights store, which is unavailable (no data directory).");
             return;
         };
-        let Some(entry) = self.state.library.get(photo) else { return };
+        let Some(entry) = self.state.library.get(photo) else {
+            return;
+        };
         let Some(found) = entry.faces() else {
             self.state
                 .toasts
@@ -267,7 +271,9 @@ fn draw(ui: &mut egui::Ui, state: &AppState, has_store: bool, weights_busy: bool
             ui.label(RichText::new("No face chosen: click faces on the canvas").weak());
         }
     }
-    let running = panel.job.and_then(|job| state.activities.iter().find(|a| a.job == job));
+    let running = panel
+        .job
+        .and_then(|job| state.activities.iter().find(|a| a.job == job));
     if let Some(job) = panel.job {
         ui.horizontal(|ui| {
             match running {
@@ -355,10 +361,7 @@ fn weights_line(
                 Some(reason) => format!("{} cannot be used: {reason}", model.label()),
             };
             ui.label(RichText::new(text).color(ui.visuals().warn_fg_color));
-            ui.label(
-                RichText::new("Restoring needs its weights (non-commercial licence).")
-                    .weak(),
-            );
+            ui.label(RichText::new("Restoring needs its weights (non-commercial licence).").weak());
             ui.horizontal(|ui| {
                 if busy {
                     ui.spinner();

@@ -60,10 +60,7 @@ fn format_of(out: &Path, quality: u8) -> anyhow::Result<ExportFormat> {
     match ext.as_deref() {
         Some("jpg" | "jpeg") => Ok(ExportFormat::Jpeg { quality }),
         Some("png") => Ok(ExportFormat::Png),
-        _ => bail!(
-            "{}: the output must end in .jpg, .jpeg or .png",
-            out.display()
-        ),
+        _ => bail!("{}: the output must end in .jpg, .jpeg or .png", out.display()),
     }
 }
 
@@ -94,9 +91,7 @@ pub fn run(args: RestoreArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
     let id = settings.model.id();
     let state = store.status(id)?;
     let weights = store.require(id)?;
-    let file = weights
-        .first()
-        .with_context(|| format!("{id} lists no file"))?;
+    let file = weights.first().with_context(|| format!("{id} lists no file"))?;
     let net = load_gpen(file, &compute.device).with_context(|| format!("loading {}", file.display()))?;
 
     let found = detect_photo(&detector, &photo.rgb, &DetectSettings::default(), &compute.device)
@@ -138,7 +133,10 @@ pub fn run(args: RestoreArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
         format,
         icc_profile: photo.icc_profile.clone(),
         text: vec![
-            ("Software".into(), format!("Facecast {}", env!("CARGO_PKG_VERSION"))),
+            (
+                "Software".into(),
+                format!("Facecast {}", env!("CARGO_PKG_VERSION")),
+            ),
             ("facecast.restore".into(), serde_json::to_string(&settings)?),
             ("facecast.restore.model".into(), model),
         ],

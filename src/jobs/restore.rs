@@ -103,17 +103,10 @@ impl Job for RestoreFaces {
                 photo_size.1
             )));
         }
-        let restored = restore_faces(
-            net,
-            &ctx.compute().device,
-            image,
-            &faces,
-            &settings,
-            |done, _| {
-                ctx.progress(1 + done, total);
-                !ctx.is_cancelled()
-            },
-        )
+        let restored = restore_faces(net, &ctx.compute().device, image, &faces, &settings, |done, _| {
+            ctx.progress(1 + done, total);
+            !ctx.is_cancelled()
+        })
         .map_err(|e| match e {
             RestoreError::Cancelled => JobError::Cancelled,
             other => JobError::Failed(format!("{}: {other}", path.display())),
@@ -145,8 +138,6 @@ impl Job for RestoreFaces {
 /// The file's path, size and modification time, so that importing other weights under the same
 /// name loads them afresh.
 fn cache_key(file: &Path) -> String {
-    let stamp = std::fs::metadata(file)
-        .ok()
-        .map(|m| (m.len(), m.modified().ok()));
+    let stamp = std::fs::metadata(file).ok().map(|m| (m.len(), m.modified().ok()));
     format!("gpen:{}:{stamp:?}", file.display())
 }

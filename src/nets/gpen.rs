@@ -96,7 +96,9 @@ impl GpenConfig {
         let mut channels = std::collections::BTreeMap::new();
         let first = shape("ecd0.0.0.weight")?;
         if first.len() != 4 || first[1] != 3 {
-            return Err(layout(format!("ecd0.0.0.weight has shape {first:?}, expected [C, 3, 1, 1]")));
+            return Err(layout(format!(
+                "ecd0.0.0.weight has shape {first:?}, expected [C, 3, 1, 1]"
+            )));
         }
         channels.insert(size, first[0]);
         let mut previous = first[0];
@@ -170,14 +172,15 @@ fn blur_taps_of(kernel: Option<&crate::weights::RawTensor>) -> Vec<f32> {
     let standard = vec![1.0, 3.0, 3.0, 1.0];
     let Some(kernel) = kernel else { return standard };
     let values = kernel.to_f32();
-    let [k, k2] = kernel.shape.as_slice() else { return standard };
+    let [k, k2] = kernel.shape.as_slice() else {
+        return standard;
+    };
     if k != k2 || *k == 0 || values.len() != k * k || values.iter().any(|v| !v.is_finite()) {
         return standard;
     }
     let rows: Vec<f32> = values.chunks(*k).map(|row| row.iter().sum()).collect();
     let normalised = [0.125f32, 0.375, 0.375, 0.125];
-    let is_standard =
-        rows.len() == 4 && rows.iter().zip(normalised).all(|(a, b)| (a - b).abs() < 1e-6);
+    let is_standard = rows.len() == 4 && rows.iter().zip(normalised).all(|(a, b)| (a - b).abs() < 1e-6);
     if is_standard || rows.iter().sum::<f32>() <= 0.0 {
         standard
     } else {

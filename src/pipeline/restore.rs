@@ -332,8 +332,8 @@ pub fn restore_faces(
             return Err(RestoreError::Cancelled);
         }
         let started = Instant::now();
-        let photo_to_crop =
-            align_face(&face.landmarks, size).map_err(|source| RestoreError::Align { face: index, source })?;
+        let photo_to_crop = align_face(&face.landmarks, size)
+            .map_err(|source| RestoreError::Align { face: index, source })?;
         let crop = crop_aligned(image, &photo_to_crop, size);
         let input = match settings.mode {
             RestoreMode::BlurThenGpen if settings.blur_sigma > 0.0 => {
