@@ -203,7 +203,9 @@ fn bfr_256_shapes(names: &[String]) -> facecast::weights::TensorMap {
                 } else {
                     let i: usize = rest[0].parse().expect("index");
                     let r = 8 << (i / 2);
-                    (if i.is_multiple_of(2) { 2 * c(r / 2) } else { 2 * c(r) }, c(r))
+                    // Even convs upsample from r/2; odd ones stay at r.
+                    let from = if i.is_multiple_of(2) { r / 2 } else { r };
+                    (2 * c(from), c(r))
                 };
                 let field = if *conv == "conv1" { rest } else { &rest[1..] };
                 match field {

@@ -114,8 +114,9 @@ impl AppState {
         }
         self.restore.job = None;
         if *outcome == JobOutcome::Done {
-            self.toasts
-                .info("Faces restored: the photo now shows the restored version (undo brings the previous one back).");
+            self.toasts.info(
+                "Faces restored: a new version of the photo is ready (undo brings back the previous one).",
+            );
         }
     }
 }

@@ -8,6 +8,8 @@
 //! window's job, `facecast restore`, the batch recipe and the benchmarks; it reports how long
 //! each stage took.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -301,6 +303,15 @@ pub fn gpen_mask(size: u32) -> Plane {
     warp_plane(&base, &to_output, size, size, 0.0)
 }
 
+/// [`gpen_mask`], made once per size: a batch restores many photos at one size.
+fn cached_mask(size: u32) -> Arc<Plane> {
+    static MASKS: OnceLock<Mutex<HashMap<u32, Arc<Plane>>>> = OnceLock::new();
+    let masks = MASKS.get_or_init(Mutex::default);
+    // The map only ever gains complete entries, so a panic elsewhere cannot leave it inconsistent.
+    let mut masks = masks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    Arc::clone(masks.entry(size).or_insert_with(|| Arc::new(gpen_mask(size))))
+}
+
 /// Restores `faces` of `image` with `net` on `device`. `each(done, total)` is called before each face
 /// and once at the end; returning false stops with [`RestoreError::Cancelled`].
 ///
@@ -325,7 +336,7 @@ pub fn restore_faces(
     if !settings.is_enabled() {
         return Ok(out);
     }
-    let mask = gpen_mask(size);
+    let mask = cached_mask(size);
     let total = faces.len();
     for (index, face) in faces.iter().enumerate() {
         if !each(index, total) {
