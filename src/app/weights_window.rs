@@ -153,7 +153,7 @@ impl WeightsWindow {
         self.start(ctx, id, Action::Install);
     }
 
-    /// Starts importing files the user picks in the native file dialog, as the "Locate file…" button does.
+    /// Asks for files the user already has (native dialog) and imports them in the background.
     pub fn locate(&mut self, ctx: &egui::Context, id: &str) {
         self.start(ctx, id, Action::Locate);
     }
