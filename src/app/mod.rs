@@ -399,6 +399,7 @@ impl eframe::App for FacecastApp {
         self.poll_detector(ctx);
         self.poll_samples();
         self.poll_cast();
+        self.poll_restore(ctx);
         self.detect_new_photos();
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
@@ -443,7 +444,7 @@ impl eframe::App for FacecastApp {
                     ui.separator();
                     panels::pipeline_panel(ui, &self.state);
                     ui.separator();
-                    self.restore_section(ui, &mut actions);
+                    restore_section::show(ui, &self.state, &mut actions);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {

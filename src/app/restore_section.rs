@@ -45,6 +45,8 @@ pub struct RestorePanel {
     check: Option<Receiver<(GpenModel, WeightsState)>>,
     /// The Weights window was installing or importing a GPEN last frame, so its end triggers a check.
     weights_busy: bool,
+    /// Whether a weights store exists at all (no data directory: restoring cannot run).
+    has_store: bool,
     /// The restore job queued or running.
     pub job: Option<JobId>,
 }
@@ -122,8 +124,9 @@ impl AppState {
 }
 
 impl FacecastApp {
-    /// Draws the section (after polling its background check).
-    pub(super) fn restore_section(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    /// Once a frame, before drawing: folds the background check of GPEN's install, and checks again
+    /// at start and whenever the Weights window finishes installing or importing a GPEN.
+    pub(super) fn poll_restore(&mut self, ctx: &egui::Context) {
         let panel = &mut self.state.restore;
         panel.poll();
         let busy = self
@@ -132,12 +135,12 @@ impl FacecastApp {
             .is_some_and(|w| GpenModel::ALL.iter().any(|m| w.is_busy(m.id())));
         let ended = panel.weights_busy && !busy;
         panel.weights_busy = busy;
+        panel.has_store = self.store.is_some();
         if let Some(store) = &self.store
             && ((panel.weights.is_empty() && panel.check.is_none()) || ended)
         {
-            panel.recheck(ui.ctx(), store);
+            panel.recheck(ctx, store);
         }
-        draw(ui, &self.state, self.store.is_some(), busy, actions);
     }
 
     pub(super) fn apply_restore(&mut self, ctx: &egui::Context, action: RestoreAction) {
@@ -201,12 +204,19 @@ fn faces_text(n: usize) -> String {
     }
 }
 
-fn draw(ui: &mut egui::Ui, state: &AppState, has_store: bool, weights_busy: bool, actions: &mut Vec<Action>) {
-    let panel = &state.restore;
-    let mut settings = panel.settings.clone();
+/// The section with its title, for a panel without collapsible sections.
+pub fn show(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
     ui.add_space(4.0);
     ui.label(RichText::new("Restore").strong().size(15.0))
         .on_hover_text("Sharpens faces with GPEN, e.g. after a swap left them soft");
+    body(ui, state, actions);
+}
+
+/// The section's controls (a panel section supplies the title).
+pub fn body(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
+    let panel = &state.restore;
+    let (has_store, weights_busy) = (panel.has_store, panel.weights_busy);
+    let mut settings = panel.settings.clone();
     ui.horizontal_wrapped(|ui| {
         for mode in RestoreMode::ALL {
             let hover = match mode {
