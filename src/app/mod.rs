@@ -25,6 +25,7 @@ pub mod icon;
 pub mod library;
 pub mod menu;
 pub mod panels;
+pub mod restore_section;
 pub mod state;
 pub mod status;
 pub mod textures;
@@ -76,6 +77,8 @@ pub enum Action {
     /// Choose exactly the faces scoring at least the score.
     SelectFacesFrom(PhotoId, f32),
     SetSelectScore(f32),
+    /// Something in the Restore section.
+    Restore(restore_section::RestoreAction),
     Quit,
 }
 
@@ -345,6 +348,7 @@ impl FacecastApp {
                 }
             }
             Action::SetSelectScore(score) => self.state.select_score = score,
+            Action::Restore(action) => self.apply_restore(ctx, action),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }
@@ -395,6 +399,7 @@ impl eframe::App for FacecastApp {
         self.poll_detector(ctx);
         self.poll_samples();
         self.poll_cast();
+        self.poll_restore(ctx);
         self.detect_new_photos();
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
@@ -438,6 +443,8 @@ impl eframe::App for FacecastApp {
                     cast_panel::side_section(ui, &self.state, &mut self.cast, &mut cast_actions);
                     ui.separator();
                     panels::pipeline_panel(ui, &self.state);
+                    ui.separator();
+                    restore_section::show(ui, &self.state, &mut actions);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {

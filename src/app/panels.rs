@@ -22,11 +22,6 @@ const STAGES: &[Stage] = &[
         issue: 6,
     },
     Stage {
-        name: "Restore",
-        network: "GPEN",
-        issue: 7,
-    },
-    Stage {
         name: "Text edits",
         network: "StyleCLIP",
         issue: 8,

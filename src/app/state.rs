@@ -339,6 +339,8 @@ pub struct AppState {
     pub decoded: HashMap<PhotoId, Arc<image::RgbImage>>,
     /// Edited versions of photos (swap, restore, makeup), with undo and redo.
     pub edits: HashMap<PhotoId, EditHistory>,
+    /// The Restore section: its settings, GPEN's install state, its running job.
+    pub restore: super::restore_section::RestorePanel,
     /// Virtual models: the library, the current one (swaps use it), candidates, imports.
     pub cast: super::cast_state::CastState,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
@@ -363,6 +365,7 @@ impl AppState {
             select_score: DetectSettings::default().min_score,
             decoded: HashMap::new(),
             edits: HashMap::new(),
+            restore: Default::default(),
             cast: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
@@ -477,6 +480,7 @@ impl AppState {
                         };
                     }
                 }
+                self.restore_job_finished(job, &outcome);
                 if let JobOutcome::Failed(reason) = outcome {
                     let text = match label {
                         Some(label) => format!("{label} failed: {reason}"),

@@ -9,6 +9,7 @@ use crate::compute::BackendChoice;
 
 pub mod check_fixture;
 pub mod detect;
+pub mod restore;
 pub mod virtual_model;
 pub mod weights;
 
@@ -46,6 +47,8 @@ pub enum Command {
     CheckFixture(check_fixture::CheckFixtureArgs),
     /// Find the faces in photos (files or folders); --json for a machine-readable report.
     Detect(detect::DetectArgs),
+    /// Restore the faces of a photo with GPEN (optionally blurring them first) into a new file.
+    Restore(restore::RestoreArgs),
     /// Generate, import, list, rename, duplicate or delete virtual models.
     Virtual(virtual_model::VirtualArgs),
 }
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Weights(args)) => weights::run(args, cli.data_dir),
         Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
+        Some(Command::Restore(args)) => restore::run(args, backend, cli.data_dir),
         Some(Command::Virtual(args)) => virtual_model::run(args, backend, cli.data_dir),
         None => {
             let mut open = cli.open;

@@ -25,9 +25,11 @@ use crate::compute::Compute;
 pub mod cast;
 pub mod detect;
 pub mod photos;
+pub mod restore;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
 pub use photos::{LoadPreview, LoadThumbnails, PhotoId, PhotoImage, ScanPaths};
+pub use restore::RestoreFaces;
 
 /// Identifies one enqueued job in the events it sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -58,6 +58,143 @@ impl GpenConfig {
     pub fn size(&self) -> usize {
         self.decoder.size
     }
+
+    /// The constructor arguments a checkpoint was built with, read back from its tensor shapes
+    /// (a bare `FullGenerator` state dict, or a training checkpoint's `g_ema`): the encoder gives
+    /// the resolution (one stage per halving down to 4 px) and the width at every resolution,
+    /// `final_linear` the style width, the `generator.style.N` layers the mapping depth, and
+    /// `conv1`'s activation bias whether the noise is concatenated. Only `lr_mlp`, a run-time
+    /// multiplier that no shape records, is taken as GPEN's 0.01.
+    pub fn from_state_dict(all: &TensorMap, file: &Path) -> Result<GpenConfig, StyleGanError> {
+        let state = generator_state(all);
+        let layout = |what: String| StyleGanError::Layout {
+            file: file.to_path_buf(),
+            what,
+        };
+        let shape = |key: &str| -> Result<&[usize], StyleGanError> {
+            state
+                .get(key)
+                .map(|t| t.shape.as_slice())
+                .ok_or_else(|| layout(format!("not a GPEN FullGenerator state dict: no {key}")))
+        };
+        let stages: std::collections::BTreeSet<usize> = state
+            .tensors
+            .keys()
+            .filter_map(|k| k.strip_prefix("ecd")?.split('.').next()?.parse().ok())
+            .collect();
+        let count = stages.len();
+        if count == 0 || stages.iter().copied().ne(0..count) {
+            return Err(layout(format!(
+                "not a GPEN FullGenerator state dict: encoder stages {stages:?} are not ecd0, ecd1, …"
+            )));
+        }
+        if count > 14 {
+            return Err(layout(format!("{count} encoder stages is not a plausible GPEN")));
+        }
+        // ecd0 works at full resolution and every later stage halves it, down to 4×4.
+        let size = 1usize << (count + 1);
+        let mut channels = std::collections::BTreeMap::new();
+        let first = shape("ecd0.0.0.weight")?;
+        if first.len() != 4 || first[1] != 3 {
+            return Err(layout(format!(
+                "ecd0.0.0.weight has shape {first:?}, expected [C, 3, 1, 1]"
+            )));
+        }
+        channels.insert(size, first[0]);
+        let mut previous = first[0];
+        for n in 1..count {
+            let key = format!("ecd{n}.0.1.weight");
+            let w = shape(&key)?;
+            if w.len() != 4 || w[1] != previous {
+                return Err(layout(format!(
+                    "{key} has shape {w:?}, expected [C, {previous}, 3, 3] after the previous stage"
+                )));
+            }
+            channels.insert(size >> n, w[0]);
+            previous = w[0];
+        }
+        let c4 = previous;
+        let fl = shape("final_linear.0.weight")?;
+        if fl.len() != 2 || fl[1] != c4 * 16 {
+            return Err(layout(format!(
+                "final_linear.0.weight has shape {fl:?}, expected [style_dim, {}] (the flattened 4×4 feature)",
+                c4 * 16
+            )));
+        }
+        let style_dim = fl[0];
+        let n_mlp = (1..)
+            .take_while(|i| state.get(&format!("generator.style.{i}.weight")).is_some())
+            .count();
+        if n_mlp == 0 {
+            return Err(layout("no mapping layer generator.style.1.weight".into()));
+        }
+        let bias = shape("generator.conv1.activate.bias")?;
+        let isconcat = match bias {
+            [n] if *n == 2 * c4 => true,
+            [n] if *n == c4 => false,
+            other => {
+                return Err(layout(format!(
+                    "generator.conv1.activate.bias has shape {other:?}, expected [{}] (noise concatenated) or [{c4}]",
+                    2 * c4
+                )));
+            }
+        };
+        let decoder = StyleGan2Config {
+            size,
+            style_dim,
+            n_mlp,
+            blur_kernel: blur_taps_of(state.get("ecd1.0.0.kernel")),
+            lr_mlp: 0.01,
+            channels,
+            isconcat,
+        };
+        decoder.validate()?;
+        Ok(GpenConfig { decoder })
+    }
+
+    /// One line for notes and logs, e.g. "GPEN 512 px (widths 512…64, style 512)".
+    pub fn describe(&self) -> String {
+        let d = &self.decoder;
+        let widths: Vec<usize> = d.channels.values().copied().collect();
+        format!(
+            "GPEN {} px (widths {}…{}, style {})",
+            d.size,
+            widths.first().copied().unwrap_or(0),
+            widths.last().copied().unwrap_or(0),
+            d.style_dim
+        )
+    }
+}
+
+/// The standard taps `[1, 3, 3, 1]`, unless the file's stored 2-D blur kernel (`make_kernel`'s
+/// normalised outer product, whose row sums are the normalised 1-D taps) says otherwise.
+fn blur_taps_of(kernel: Option<&crate::weights::RawTensor>) -> Vec<f32> {
+    let standard = vec![1.0, 3.0, 3.0, 1.0];
+    let Some(kernel) = kernel else { return standard };
+    let values = kernel.to_f32();
+    let [k, k2] = kernel.shape.as_slice() else {
+        return standard;
+    };
+    if k != k2 || *k == 0 || values.len() != k * k || values.iter().any(|v| !v.is_finite()) {
+        return standard;
+    }
+    let rows: Vec<f32> = values.chunks(*k).map(|row| row.iter().sum()).collect();
+    let normalised = [0.125f32, 0.375, 0.375, 0.125];
+    let is_standard = rows.len() == 4 && rows.iter().zip(normalised).all(|(a, b)| (a - b).abs() < 1e-6);
+    if is_standard || rows.iter().sum::<f32>() <= 0.0 {
+        standard
+    } else {
+        rows
+    }
+}
+
+/// The generator's own tensors: a training checkpoint's `g_ema`, else the file itself.
+fn generator_state(all: &TensorMap) -> std::borrow::Cow<'_, TensorMap> {
+    if all.tensors.keys().any(|k| k.starts_with("g_ema.")) {
+        std::borrow::Cow::Owned(all.sub("g_ema"))
+    } else {
+        std::borrow::Cow::Borrowed(all)
+    }
 }
 
 /// One encoder stage (`ecdN.0`, a `ConvLayer`): for N ≥ 1 a blur then a stride-2 3×3
@@ -247,11 +384,7 @@ pub fn from_tensors(
     config: &GpenConfig,
     device: &Device,
 ) -> Result<FullGenerator, StyleGanError> {
-    let state = if all.tensors.keys().any(|k| k.starts_with("g_ema.")) {
-        all.sub("g_ema")
-    } else {
-        all.clone()
-    };
+    let state = generator_state(all);
     if !state.tensors.keys().any(|k| k.starts_with("ecd0.")) {
         return Err(StyleGanError::Layout {
             file: file.to_path_buf(),

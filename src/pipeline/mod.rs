@@ -4,4 +4,5 @@
 pub mod detect;
 pub mod generate;
 pub mod paste;
+pub mod restore;
 pub mod virtual_face;

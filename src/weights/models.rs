@@ -7,6 +7,7 @@ use burn::tensor::Device;
 
 use super::load::LoadError;
 use super::{CheckpointError, read_checkpoint};
+use crate::nets::gpen::{self, FullGenerator, GpenConfig};
 use crate::nets::mtcnn::MtcnnNets;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,15 @@ pub fn load_mtcnn(dir: &Path, device: &Device) -> Result<MtcnnNets, ModelLoadErr
         [(&p, &pp), (&r, &rp), (&o, &op)],
         device,
     )?)
+}
+
+/// GPEN's FullGenerator from `GPEN-BFR-512.pth`, `GPEN-BFR-256.pth` or any checkpoint of the same
+/// layout (reduced-width test weights, a training checkpoint's `g_ema`), built at the configuration
+/// its tensor shapes give; the crop size the restore step uses is the network's.
+pub fn load_gpen(path: &Path, device: &Device) -> Result<FullGenerator, ModelLoadError> {
+    let all = read_checkpoint(path)?.flatten_tensors();
+    let config = GpenConfig::from_state_dict(&all, path)?;
+    Ok(gpen::from_tensors(&all, path, &config, device)?)
 }
 
 /// The weights store's id of the StyleGAN2 FFHQ generator.

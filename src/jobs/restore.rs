@@ -1,0 +1,143 @@
+//! Face restoration (GPEN) of one photo's chosen faces, on the compute lane. The network is loaded
+//! once per checkpoint file and kept in the worker's model cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use super::photos::{PhotoId, decode_photo};
+use super::{Job, JobContext, JobError, JobOutput, Lane};
+use crate::nets::gpen::FullGenerator;
+use crate::pipeline::detect::Face;
+use crate::pipeline::restore::{RestoreError, RestoreSettings, restore_faces};
+use crate::weights::models::load_gpen;
+use crate::weights::store::{REDUCED_NOTE, WeightsStore};
+
+/// Restores some faces of a photo and hands the result back as a new edit of it.
+#[derive(Debug, Clone)]
+pub struct RestoreFaces {
+    pub store: WeightsStore,
+    pub photo: PhotoId,
+    /// The photo's file, read when there is no edit to work on.
+    pub path: PathBuf,
+    /// The photo's current edit (a swap, say): restoring works on it rather than on the file.
+    pub base: Option<Arc<RgbImage>>,
+    /// The faces to restore, in the photo's displayed orientation and full-resolution pixels.
+    pub faces: Vec<Face>,
+    /// The size the faces were detected at; the image worked on must have it.
+    pub photo_size: (u32, u32),
+    pub settings: RestoreSettings,
+}
+
+impl Job for RestoreFaces {
+    fn label(&self) -> String {
+        let faces = match self.faces.len() {
+            1 => "1 face".to_string(),
+            n => format!("{n} faces"),
+        };
+        format!("Restoring {faces} ({})", self.settings.model.label())
+    }
+
+    fn lane(&self) -> Lane {
+        Lane::Compute
+    }
+
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
+        let RestoreFaces {
+            store,
+            photo,
+            path,
+            base,
+            faces,
+            photo_size,
+            settings,
+        } = *self;
+        let fail = |e: &dyn std::fmt::Display| JobError::Failed(e.to_string());
+        // Steps: loading the network, then one per face.
+        let total = faces.len() + 1;
+        ctx.progress(0, total);
+        settings.validate().map_err(|e| fail(&e))?;
+        if !settings.is_enabled() {
+            return Err(JobError::Failed(
+                "Restore is set to None: choose GPEN or Blur then GPEN".into(),
+            ));
+        }
+        if faces.is_empty() {
+            return Err(JobError::Failed("no face was chosen to restore".into()));
+        }
+        let id = settings.model.id();
+        let state = store.status(id).map_err(|e| fail(&e))?;
+        let weights = store.require(id).map_err(|e| fail(&e))?;
+        let file = weights
+            .first()
+            .ok_or_else(|| JobError::Failed(format!("{id} lists no file")))?;
+        let key = cache_key(file);
+        let mut cache = ctx.model_cache();
+        if !cache.contains(&key) {
+            let net = load_gpen(file, &ctx.compute().device)
+                .map_err(|e| JobError::Failed(format!("loading {}: {e}", file.display())))?;
+            cache.insert(key.clone(), net);
+        }
+        let net: &FullGenerator = cache
+            .get(&key)
+            .ok_or_else(|| JobError::Failed("the GPEN cache entry has the wrong type".into()))?;
+        ctx.check_cancelled()?;
+        ctx.progress(1, total);
+
+        let decoded;
+        let image: &RgbImage = match &base {
+            Some(edit) => edit,
+            None => {
+                decoded = decode_photo(&path).map_err(JobError::Failed)?.into_rgb8();
+                &decoded
+            }
+        };
+        if image.dimensions() != photo_size {
+            return Err(JobError::Failed(format!(
+                "{}: the image to restore is {}×{} but its faces were found on a {}×{} image",
+                path.display(),
+                image.width(),
+                image.height(),
+                photo_size.0,
+                photo_size.1
+            )));
+        }
+        let restored = restore_faces(net, &ctx.compute().device, image, &faces, &settings, |done, _| {
+            ctx.progress(1 + done, total);
+            !ctx.is_cancelled()
+        })
+        .map_err(|e| match e {
+            RestoreError::Cancelled => JobError::Cancelled,
+            other => JobError::Failed(format!("{}: {other}", path.display())),
+        })?;
+
+        let mut notes = vec![format!(
+            "{} face(s) at {} px: {}",
+            restored.faces.len(),
+            restored.crop_size,
+            restored.timings.describe()
+        )];
+        if state.status.describe().contains(REDUCED_NOTE) {
+            notes.push(format!("{id}: {REDUCED_NOTE}"));
+        }
+        let faces = match restored.faces.len() {
+            1 => "1 face".to_string(),
+            n => format!("{n} faces"),
+        };
+        ctx.output(JobOutput::Edited {
+            photo,
+            label: format!("{}, {faces}", settings.describe()),
+            image: Arc::new(restored.image),
+            notes,
+        });
+        Ok(())
+    }
+}
+
+/// The file's path, size and modification time, so that importing other weights under the same
+/// name loads them afresh.
+fn cache_key(file: &Path) -> String {
+    let stamp = std::fs::metadata(file).ok().map(|m| (m.len(), m.modified().ok()));
+    format!("gpen:{}:{stamp:?}", file.display())
+}
