@@ -68,6 +68,7 @@ impl FacecastApp {
             match event {
                 WeightsEvent::Installed(id) => {
                     self.state.toasts.info(format!("{id} installed"));
+                    self.weights_changed(&id);
                     if id == MTCNN_ID {
                         self.detector = Detector::Ready;
                         self.retry_detection = true;

@@ -39,6 +39,7 @@ pub fn library_panel(
         return;
     }
 
+    super::classifier_ui::library_bar(ui, state, actions);
     ui.horizontal_wrapped(|ui| {
         for filter in LibraryFilter::ALL {
             if ui
@@ -75,6 +76,7 @@ pub fn library_panel(
                 actions.push(Action::Select(entry.id));
             }
             response.context_menu(|ui| {
+                super::classifier_ui::mark_menu(ui, entry, actions);
                 if ui.button("Remove from library").clicked() {
                     actions.push(Action::Remove(entry.id));
                 }
@@ -183,7 +185,8 @@ fn row(
         .galley(name_pos, name, text_color);
 
     let badge_pos = egui::pos2(text_left, rect.center().y + 10.0);
-    let (badge, color) = badge(entry, min_score, &visuals);
+    let (mut badge, color) = badge(entry, min_score, &visuals);
+    badge.push_str(&super::classifier_ui::row_suffix(entry));
     ui.painter().text(
         badge_pos,
         Align2::LEFT_CENTER,

@@ -14,6 +14,7 @@ use crate::jobs::{Job, JobId, LoadPreview, LoadThumbnails, PhotoId, ScanPaths, W
 use crate::weights::store::WeightsStore;
 
 pub mod canvas;
+pub mod classifier_ui;
 mod detection;
 pub mod dialogs;
 pub mod dropzone;
@@ -21,6 +22,7 @@ pub mod fonts;
 pub mod history;
 pub mod icon;
 pub mod library;
+pub mod makeup_section;
 pub mod menu;
 pub mod panels;
 pub mod state;
@@ -74,6 +76,10 @@ pub enum Action {
     /// Choose exactly the faces scoring at least the score.
     SelectFacesFrom(PhotoId, f32),
     SetSelectScore(f32),
+    /// The makeup section (references, strength, apply).
+    Makeup(makeup_section::MakeupAction),
+    /// The face classifier (marks, training, second opinions).
+    Classifier(classifier_ui::ClassifierAction),
     Quit,
 }
 
@@ -148,6 +154,8 @@ pub struct FacecastApp {
     retry_detection: bool,
     /// The sample photos being fetched on a background thread.
     samples: Option<Receiver<Result<Vec<PathBuf>, String>>>,
+    /// The makeup section's dialogs and reference thumbnails.
+    makeup_ui: makeup_section::MakeupUi,
 }
 
 impl FacecastApp {
@@ -174,6 +182,7 @@ impl FacecastApp {
             missing_told: false,
             retry_detection: false,
             samples: None,
+            makeup_ui: makeup_section::MakeupUi::new(ctx),
         };
         match WeightsStore::open(start.data_dir.clone()) {
             Ok(store) => {
@@ -339,6 +348,8 @@ impl FacecastApp {
                 }
             }
             Action::SetSelectScore(score) => self.state.select_score = score,
+            Action::Makeup(action) => self.makeup_action(ctx, action),
+            Action::Classifier(action) => self.classifier_action(action),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }
@@ -389,6 +400,8 @@ impl eframe::App for FacecastApp {
         self.poll_detector(ctx);
         self.poll_samples();
         self.detect_new_photos();
+        self.makeup_tick();
+        self.classifier_tick();
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
         }
@@ -430,6 +443,7 @@ impl eframe::App for FacecastApp {
                     panels::virtual_model_panel(ui, &self.state);
                     ui.separator();
                     panels::pipeline_panel(ui, &self.state);
+                    makeup_section::makeup_section(ui, &self.state, &mut self.makeup_ui, &mut actions);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {

@@ -30,11 +30,6 @@ const STAGES: &[Stage] = &[
         network: "StyleCLIP",
         issue: 8,
     },
-    Stage {
-        name: "Makeup",
-        network: "BeautyGAN",
-        issue: 9,
-    },
 ];
 
 pub fn virtual_model_panel(ui: &mut egui::Ui, _state: &AppState) {

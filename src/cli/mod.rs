@@ -9,6 +9,8 @@ use crate::compute::BackendChoice;
 
 pub mod check_fixture;
 pub mod detect;
+pub mod makeup;
+pub mod train_classifier;
 pub mod weights;
 
 #[derive(Debug, Parser)]
@@ -45,6 +47,12 @@ pub enum Command {
     CheckFixture(check_fixture::CheckFixtureArgs),
     /// Find the faces in photos (files or folders); --json for a machine-readable report.
     Detect(detect::DetectArgs),
+    /// Makeup transfer with BeautyGAN: manage reference faces and put their makeup on photos.
+    Makeup(makeup::MakeupArgs),
+    /// Fine-tune the face/no-face screening classifier on your own labelled photos.
+    TrainClassifier(train_classifier::TrainClassifierArgs),
+    /// Ask the face/no-face classifier about photos (a second opinion beside detection).
+    Classify(train_classifier::ClassifyArgs),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -67,6 +75,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Weights(args)) => weights::run(args, cli.data_dir),
         Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
+        Some(Command::Makeup(args)) => makeup::run(args, backend, cli.data_dir),
+        Some(Command::TrainClassifier(args)) => train_classifier::run(args, backend, cli.data_dir),
+        Some(Command::Classify(args)) => train_classifier::classify(args, backend, cli.data_dir),
         None => {
             let mut open = cli.open;
             if cli.samples {

@@ -22,7 +22,9 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::compute::Compute;
 
+pub mod classifier;
 pub mod detect;
+pub mod makeup;
 pub mod photos;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
@@ -105,6 +107,10 @@ pub enum JobOutput {
         image: Arc<image::RgbImage>,
         notes: Vec<String>,
     },
+    /// The makeup reference library changed or was read.
+    Makeup(makeup::MakeupOutput),
+    /// The face/no-face classifier: its status, its opinions, its training.
+    Classifier(classifier::ClassifierOutput),
 }
 
 /// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.

@@ -1,5 +1,7 @@
 //! The pipeline as plain functions over images: detect, align, swap, restore, edit, paste.
 //! The window, the CLI and the tests all call these same functions.
 
+pub mod classifier;
 pub mod detect;
+pub mod makeup;
 pub mod paste;
