@@ -22,17 +22,28 @@ const SIDE: u32 = 64;
 
 #[test]
 fn mobilenetv2_configs_come_from_the_shapes() {
-    let released = MobileNetV2Config::infer(&key_list_shapes("mobilenetv2-imagenet").expect("keys")).expect("infer");
-    assert_eq!(released, MobileNetV2Config::default(), "the ImageNet checkpoint: width 1.0, 1000 classes");
+    let released =
+        MobileNetV2Config::infer(&key_list_shapes("mobilenetv2-imagenet").expect("keys")).expect("infer");
+    assert_eq!(
+        released,
+        MobileNetV2Config::default(),
+        "the ImageNet checkpoint: width 1.0, 1000 classes"
+    );
     let dir = common::fixture_dir("mobilenetv2");
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("meta.json")).expect("meta.json")).expect("json");
     let want = MobileNetV2Config::from_json(&meta["config"]).expect("meta config");
-    let tensors = read_checkpoint(&dir.join("weights.pth")).expect("read").flatten_tensors();
+    let tensors = read_checkpoint(&dir.join("weights.pth"))
+        .expect("read")
+        .flatten_tensors();
     let got = MobileNetV2Config::infer(&shapes(&tensors)).expect("infer");
-    assert_eq!((got.num_classes, got.width_mult), (want.num_classes, want.width_mult));
+    assert_eq!(
+        (got.num_classes, got.width_mult),
+        (want.num_classes, want.width_mult)
+    );
     assert_eq!(got.weight_shapes(), want.weight_shapes());
-    let err = MobileNetV2Config::infer(&key_list_shapes("beautygan").expect("keys")).expect_err("not MobileNetV2");
+    let err =
+        MobileNetV2Config::infer(&key_list_shapes("beautygan").expect("keys")).expect_err("not MobileNetV2");
     assert!(err.to_string().contains("classifier.1.weight"), "{err}");
 }
 
@@ -72,7 +83,8 @@ fn dataset() -> &'static Path {
                 ] {
                     let s = side * scale;
                     let crop = square(&img, cx + dx * side - s / 2.0, cy + dy * side - s / 2.0, s);
-                    crop.save(faces_dir.join(format!("face{n_face:02}.png"))).expect("save");
+                    crop.save(faces_dir.join(format!("face{n_face:02}.png")))
+                        .expect("save");
                     n_face += 1;
                 }
             }
@@ -99,7 +111,10 @@ fn dataset() -> &'static Path {
                 }
             }
         }
-        assert!(n_face >= 30 && n_other >= 30, "{n_face} face crops, {n_other} others");
+        assert!(
+            n_face >= 30 && n_other >= 30,
+            "{n_face} face crops, {n_other} others"
+        );
         root
     })
 }
@@ -162,10 +177,16 @@ fn a_short_fine_tune_learns_faces_and_the_seed_reproduces_it() {
     let accuracy = first.info.val_accuracy().expect("a kept epoch");
     let val: usize = first.info.training.val_counts.iter().sum();
     assert!(val >= 14, "{val} validation crops");
-    assert!(accuracy >= 0.8, "validation accuracy {accuracy} is not well above chance (0.5)");
+    assert!(
+        accuracy >= 0.8,
+        "validation accuracy {accuracy} is not well above chance (0.5)"
+    );
 
     let (second, _) = run(11);
-    assert_eq!(first.info.training.history, second.info.training.history, "same seed, same history");
+    assert_eq!(
+        first.info.training.history, second.info.training.history,
+        "same seed, same history"
+    );
     assert_eq!(first.tensors, second.tensors, "same seed, same weights");
 
     // The kept weights load back through the checkpoint format and answer the same.
@@ -174,9 +195,15 @@ fn a_short_fine_tune_learns_faces_and_the_seed_reproduces_it() {
     save_checkpoint(&file, &first.tensors, &first.info).expect("save");
     assert_eq!(read_info(&file).expect("info"), first.info);
     let classifier = FaceClassifier::load(&file, &device).expect("load");
-    let face = image::open(data.join("faces/face00.png")).expect("face").into_rgb8();
-    let other = image::open(data.join("no_faces/other00.png")).expect("other").into_rgb8();
-    let p = classifier.face_probability(&[&face, &other], &device).expect("classify");
+    let face = image::open(data.join("faces/face00.png"))
+        .expect("face")
+        .into_rgb8();
+    let other = image::open(data.join("no_faces/other00.png"))
+        .expect("other")
+        .into_rgb8();
+    let p = classifier
+        .face_probability(&[&face, &other], &device)
+        .expect("classify");
     assert!(p.iter().all(|p| (0.0..=1.0).contains(p)), "{p:?}");
     // A plain MobileNetV2 is not a face classifier.
     let plain = FaceClassifier::load(&common::fixture_dir("mobilenetv2").join("weights.pth"), &device);
@@ -214,11 +241,29 @@ fn cli_trains_installs_and_classifies() {
     assert!(text(&out).contains("mobilenetv2-imagenet-v2"), "{}", text(&out));
 
     let weights = s(&common::fixture_dir("mobilenetv2").join("weights.pth"));
-    let out = facecast(d, &["weights", "import", "mobilenetv2-imagenet-v2", &weights, "--reduced"]);
+    let out = facecast(
+        d,
+        &[
+            "weights",
+            "import",
+            "mobilenetv2-imagenet-v2",
+            &weights,
+            "--reduced",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
 
     let empty = tempfile::tempdir().expect("tempdir");
-    let out = facecast(d, &["train-classifier", "--faces", &s(empty.path()), "--no-faces", &others]);
+    let out = facecast(
+        d,
+        &[
+            "train-classifier",
+            "--faces",
+            &s(empty.path()),
+            "--no-faces",
+            &others,
+        ],
+    );
     assert!(!out.status.success());
     assert!(text(&out).contains("holds no photos"), "{}", text(&out));
 
@@ -244,7 +289,10 @@ fn cli_trains_installs_and_classifies() {
     );
     assert!(out.status.success(), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("epoch 1/2") && stderr.contains("epoch 2/2"), "{stderr}");
+    assert!(
+        stderr.contains("epoch 1/2") && stderr.contains("epoch 2/2"),
+        "{stderr}"
+    );
     assert!(stderr.contains("reduced-width test weights"), "{stderr}");
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON record");
     assert_eq!(record["training"]["history"].as_array().map(Vec::len), Some(2));
@@ -277,5 +325,105 @@ fn cli_trains_installs_and_classifies() {
     let images = report["images"].as_array().expect("images");
     assert_eq!(images.len(), 3);
     assert!(images[0]["face_probability"].as_f64().is_some(), "{report}");
-    assert!(images[2]["error"].as_str().is_some_and(|e| e.contains("missing.png")), "{report}");
+    assert!(
+        images[2]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("missing.png")),
+        "{report}"
+    );
+}
+
+/// Steps the window until `done` holds (or fails after a while with `what`).
+fn step_until(
+    harness: &mut egui_kittest::Harness<'_, facecast::app::FacecastApp>,
+    what: &str,
+    done: impl Fn(&facecast::app::FacecastApp) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        harness.step();
+        if done(harness.state()) {
+            harness.run_steps(2);
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} did not happen within 300 s");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn the_library_trains_from_marks_and_shows_the_second_opinion() {
+    use egui_kittest::kittest::Queryable;
+    use facecast::app::classifier_ui::{FaceMark, Opinion, SECOND_OPINION_LABEL, TRAIN_LABEL};
+    use facecast::app::{FacecastApp, LibraryFilter, PhotoStatus, StartOptions};
+    use facecast::weights::store::{Import, WeightsStore};
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = WeightsStore::open(Some(data.path().to_path_buf())).expect("store");
+    store
+        .import_with(
+            "mobilenetv2-imagenet-v2",
+            &[common::fixture_dir("mobilenetv2").join("weights.pth")],
+            Import::Reduced,
+        )
+        .expect("import the reduced MobileNetV2");
+    let set = dataset();
+    let photos: Vec<PathBuf> = ["faces/face00.png", "faces/face07.png", "faces/face13.png"]
+        .iter()
+        .chain(&["no_faces/other00.png", "no_faces/other05.png", "no_faces/other11.png"])
+        .map(|p| set.join(p))
+        .collect();
+    let start = StartOptions {
+        open: photos.clone(),
+        data_dir: Some(data.path().to_path_buf()),
+        ..StartOptions::default()
+    };
+    let mut harness = egui_kittest::Harness::builder()
+        .with_size([1280.0, 900.0])
+        .build_eframe(|cc| FacecastApp::new(&cc.egui_ctx, facecast::compute::Compute::cpu(), start));
+    step_until(&mut harness, "loading the photos", |app| {
+        let s = app.state();
+        s.library.len() == 6
+            && s.library.count(|st| matches!(st, PhotoStatus::Loaded { .. })) == 6
+            && s.classifier.checked
+    });
+    assert!(harness.query_by_label(TRAIN_LABEL).is_none(), "nothing marked, no training offered");
+    // Mark them as the operator would from each row's context menu.
+    let ids: Vec<_> = harness.state().state().library.entries().iter().map(|e| (e.id, e.path.clone())).collect();
+    for (id, path) in ids {
+        let mark = if path.to_string_lossy().contains("/faces/") {
+            FaceMark::Face
+        } else {
+            FaceMark::NoFace
+        };
+        if let Some(entry) = harness.state_mut().state_mut().library.get_mut(id) {
+            entry.mark = Some(mark);
+        }
+    }
+    harness.run_steps(2);
+    harness.get_by_label("Marked: 3 face, 3 no face");
+    harness.get_by_label(TRAIN_LABEL).click();
+    step_until(&mut harness, "training and the second opinions", |app| {
+        let s = app.state();
+        s.classifier.installed.is_some()
+            && s.classifier.training.is_none()
+            && s.library.entries().iter().all(|e| matches!(e.opinion, Some(Opinion::Face(_))))
+            && app.worker().is_idle()
+    });
+    let state = harness.state().state();
+    assert!(state.classifier.second_opinion, "a fresh classifier gives its opinions at once");
+    let summary = state.classifier.installed.clone().expect("installed");
+    assert_eq!(summary.photos, 6);
+    assert!(summary.reduced_base, "trained from test weights, and the app knows it");
+    harness.get_by_label(SECOND_OPINION_LABEL);
+    for entry in state.library.entries() {
+        let suffix = facecast::app::classifier_ui::row_suffix(entry);
+        assert!(suffix.contains("classifier:"), "{}: {suffix}", entry.name);
+    }
+    // Detection has not run (no MTCNN here), so nothing can disagree with it yet.
+    harness.get_by_label(LibraryFilter::OpinionsDiffer.label()).click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().state().filter, LibraryFilter::OpinionsDiffer);
+    assert!(harness.state().state().visible_entries().is_empty());
+    assert!(store.require("mobilenetv2-face").is_ok(), "the classifier is installed in the store");
 }

@@ -19,7 +19,9 @@ use facecast::face::mask::face_mask;
 use facecast::io::{DecodeLimits, load_photo};
 use facecast::nets::beautygan::BeautyGanConfig;
 use facecast::pipeline::detect::photo::{DetectSettings, detect_photo};
-use facecast::pipeline::makeup::references::{CROP_SIZE, ReferenceLibrary, import_reference, makeup_template};
+use facecast::pipeline::makeup::references::{
+    CROP_SIZE, ReferenceLibrary, import_reference, makeup_template,
+};
 use facecast::pipeline::makeup::{MakeupSettings, apply_makeup};
 use facecast::pipeline::paste::mask_in_photo;
 use facecast::weights::models::{BEAUTYGAN_ID, key_list_shapes, load_beautygan, load_mtcnn, shapes};
@@ -48,12 +50,18 @@ fn data_dir() -> tempfile::TempDir {
 #[test]
 fn beautygan_configs_come_from_the_shapes() {
     let released = BeautyGanConfig::infer(&key_list_shapes("beautygan").expect("key list")).expect("infer");
-    assert_eq!(released, BeautyGanConfig::default(), "the released checkpoint is Generator_branch(64, 6)");
+    assert_eq!(
+        released,
+        BeautyGanConfig::default(),
+        "the released checkpoint is Generator_branch(64, 6)"
+    );
     let dir = common::fixture_dir("beautygan");
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("meta.json")).expect("meta.json")).expect("json");
     let want = BeautyGanConfig::from_json(&meta["config"]).expect("meta config");
-    let tensors = read_checkpoint(&dir.join("weights.pth")).expect("read").flatten_tensors();
+    let tensors = read_checkpoint(&dir.join("weights.pth"))
+        .expect("read")
+        .flatten_tensors();
     assert_eq!(BeautyGanConfig::infer(&shapes(&tensors)).expect("infer"), want);
     // A file of another network is refused with the reason.
     let other = key_list_shapes("mobilenetv2-imagenet").expect("key list");
@@ -72,8 +80,14 @@ fn makeup_changes_the_face_and_nothing_outside_its_mask() {
     assert_eq!((config.conv_dim, config.repeat_num), (16, 6));
 
     let library = ReferenceLibrary::new(data.path());
-    let reference =
-        import_reference(&library, &nets, &photo("camera.png"), Some("Camera look"), &device).expect("import");
+    let reference = import_reference(
+        &library,
+        &nets,
+        &photo("camera.png"),
+        Some("Camera look"),
+        &device,
+    )
+    .expect("import");
     assert_eq!(reference.crop.dimensions(), (CROP_SIZE, CROP_SIZE));
     assert_eq!(library.list().expect("list").references.len(), 1);
     // A photo without a face cannot be a reference.
@@ -92,7 +106,8 @@ fn makeup_changes_the_face_and_nothing_outside_its_mask() {
         strength: 1.0,
         ..MakeupSettings::default()
     };
-    let out = apply_makeup(&generator, &original, &faces, &reference.crop, &settings, &device).expect("makeup");
+    let out =
+        apply_makeup(&generator, &original, &faces, &reference.crop, &settings, &device).expect("makeup");
     assert_eq!(out.faces, 1);
 
     // The same mask the step pastes through, in photo coordinates.
@@ -110,8 +125,14 @@ fn makeup_changes_the_face_and_nothing_outside_its_mask() {
             changed_inside += 1;
         }
     }
-    assert!(outside > 150_000, "most of the photo is outside the mask ({outside} pixels)");
-    assert!(changed_inside > 5_000, "the face changed ({changed_inside} pixels)");
+    assert!(
+        outside > 150_000,
+        "most of the photo is outside the mask ({outside} pixels)"
+    );
+    assert!(
+        changed_inside > 5_000,
+        "the face changed ({changed_inside} pixels)"
+    );
 
     // Half strength lands between the original and the full result.
     let half = MakeupSettings {
@@ -157,9 +178,22 @@ fn cli_imports_a_reference_and_makes_up_a_folder_of_photos() {
     let weights = s(&common::fixture_dir("beautygan").join("weights.pth"));
     let out = facecast(d, &["weights", "import", "beautygan", &weights, "--reduced"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("reduced-width test weights"), "{}", text(&out));
+    assert!(
+        text(&out).contains("reduced-width test weights"),
+        "{}",
+        text(&out)
+    );
 
-    let out = facecast(d, &["makeup", "import", &s(&photo("camera.png")), "--name", "Studio look"]);
+    let out = facecast(
+        d,
+        &[
+            "makeup",
+            "import",
+            &s(&photo("camera.png")),
+            "--name",
+            "Studio look",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let out = facecast(d, &["makeup", "list", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -195,24 +229,52 @@ fn cli_imports_a_reference_and_makes_up_a_folder_of_photos() {
     assert!(stdout.contains("chelsea.png: no face, skipped"), "{stdout}");
     let written = results.path().join("astronaut-makeup.png");
     let made_up = image::open(&written).expect("the result is a PNG").into_rgb8();
-    let original = image::open(inputs.path().join("astronaut.png")).expect("original").into_rgb8();
+    let original = image::open(inputs.path().join("astronaut.png"))
+        .expect("original")
+        .into_rgb8();
     assert_eq!(made_up.dimensions(), original.dimensions());
     assert_ne!(made_up, original, "the face changed");
-    assert_eq!(std::fs::read(inputs.path().join("astronaut.png")).expect("read"), before);
+    assert_eq!(
+        std::fs::read(inputs.path().join("astronaut.png")).expect("read"),
+        before
+    );
     let names: Vec<_> = std::fs::read_dir(results.path())
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, vec!["astronaut-makeup.png"], "no temporary or extra file is left");
+    assert_eq!(
+        names,
+        vec!["astronaut-makeup.png"],
+        "no temporary or extra file is left"
+    );
 
-    let out = facecast(d, &["makeup", "apply", "--reference", "nope", "--out", &s(results.path()), &s(inputs.path())]);
+    let out = facecast(
+        d,
+        &[
+            "makeup",
+            "apply",
+            "--reference",
+            "nope",
+            "--out",
+            &s(results.path()),
+            &s(inputs.path()),
+        ],
+    );
     assert!(!out.status.success());
-    assert!(text(&out).contains("no makeup reference \"nope\""), "{}", text(&out));
+    assert!(
+        text(&out).contains("no makeup reference \"nope\""),
+        "{}",
+        text(&out)
+    );
 
     let out = facecast(d, &["makeup", "remove", &id]);
     assert!(out.status.success(), "{}", text(&out));
     let out = facecast(d, &["makeup", "list"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("no makeup references"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no makeup references"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// Steps the window until `done` holds (or fails after a while with `what`).
@@ -236,7 +298,14 @@ fn the_makeup_section_applies_the_chosen_reference_as_an_undoable_edit() {
     let store = WeightsStore::open(Some(data.path().to_path_buf())).expect("store");
     let nets = load_mtcnn(&store.model_dir("mtcnn"), &device).expect("MTCNN");
     let library = ReferenceLibrary::new(data.path());
-    import_reference(&library, &nets, &photo("camera.png"), Some("Studio look"), &device).expect("import");
+    import_reference(
+        &library,
+        &nets,
+        &photo("camera.png"),
+        Some("Studio look"),
+        &device,
+    )
+    .expect("import");
 
     let start = StartOptions {
         open: vec![photo("astronaut.png")],
@@ -248,11 +317,9 @@ fn the_makeup_section_applies_the_chosen_reference_as_an_undoable_edit() {
         .build_eframe(|cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start));
     step_until(&mut harness, "screening and the makeup checks", |app| {
         let s = app.state();
-        s.library
-            .entries()
-            .first()
-            .is_some_and(|e| matches!(e.detection, Detection::Done(_)) && matches!(e.status, PhotoStatus::Loaded { .. }))
-            && s.makeup.weights == MakeupWeights::Ready
+        s.library.entries().first().is_some_and(|e| {
+            matches!(e.detection, Detection::Done(_)) && matches!(e.status, PhotoStatus::Loaded { .. })
+        }) && s.makeup.weights == MakeupWeights::Ready
             && s.makeup.reference().is_some()
             && app.worker().is_idle()
     });
@@ -266,8 +333,16 @@ fn the_makeup_section_applies_the_chosen_reference_as_an_undoable_edit() {
     let state = harness.state().state();
     let photo_id = state.selected.expect("selected");
     let edit = state.current_edit(photo_id).expect("an edit");
-    assert!(edit.label.starts_with("Makeup (BeautyGAN), 1 face"), "{}", edit.label);
-    assert!(edit.notes.iter().any(|n| n.contains("Studio look")), "{:?}", edit.notes);
+    assert!(
+        edit.label.starts_with("Makeup (BeautyGAN), 1 face"),
+        "{}",
+        edit.label
+    );
+    assert!(
+        edit.notes.iter().any(|n| n.contains("Studio look")),
+        "{:?}",
+        edit.notes
+    );
     let original = image::open(photo("astronaut.png")).expect("original").into_rgb8();
     assert_eq!(edit.image.dimensions(), original.dimensions());
     assert_ne!(edit.image.as_ref(), &original);

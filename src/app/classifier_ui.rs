@@ -9,7 +9,9 @@ use egui::RichText;
 
 use super::state::{AppState, FaceBadge, PhotoEntry, PhotoStatus};
 use super::{Action, FacecastApp};
-use crate::jobs::classifier::{CheckClassifier, ClassifierOutput, ClassifierSummary, ScreenPhotos, ScreenTarget, TrainClassifier};
+use crate::jobs::classifier::{
+    CheckClassifier, ClassifierOutput, ClassifierSummary, ScreenPhotos, ScreenTarget, TrainClassifier,
+};
 use crate::jobs::{JobId, JobOutcome, PhotoId};
 use crate::pipeline::classifier::train::{LabelledPhoto, TrainSettings};
 use crate::pipeline::classifier::{EpochStats, FACE_THRESHOLD};
@@ -287,7 +289,9 @@ pub fn library_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action
         }
     });
     if let Some(error) = &c.error {
-        ui.label(RichText::new(format!("Face classifier unusable: {error}")).color(ui.visuals().warn_fg_color));
+        ui.label(
+            RichText::new(format!("Face classifier unusable: {error}")).color(ui.visuals().warn_fg_color),
+        );
     }
 }
 
@@ -300,7 +304,9 @@ pub fn row_suffix(entry: &PhotoEntry) -> String {
         None => {}
     }
     match &entry.opinion {
-        Some(Opinion::Face(p)) if *p >= FACE_THRESHOLD => out.push_str(&format!(" · classifier: face {:.0}%", p * 100.0)),
+        Some(Opinion::Face(p)) if *p >= FACE_THRESHOLD => {
+            out.push_str(&format!(" · classifier: face {:.0}%", p * 100.0))
+        }
         Some(Opinion::Face(p)) => out.push_str(&format!(" · classifier: no face {:.0}%", (1.0 - p) * 100.0)),
         Some(Opinion::Pending) => out.push_str(" · classifier…"),
         Some(Opinion::Failed(_)) => out.push_str(" · classifier: error"),
@@ -313,10 +319,16 @@ pub fn row_suffix(entry: &PhotoEntry) -> String {
 pub fn mark_menu(ui: &mut egui::Ui, entry: &PhotoEntry, actions: &mut Vec<Action>) {
     let id = entry.id;
     if entry.mark != Some(FaceMark::Face) && ui.button("Mark as face").clicked() {
-        actions.push(Action::Classifier(ClassifierAction::Mark(id, Some(FaceMark::Face))));
+        actions.push(Action::Classifier(ClassifierAction::Mark(
+            id,
+            Some(FaceMark::Face),
+        )));
     }
     if entry.mark != Some(FaceMark::NoFace) && ui.button("Mark as no face").clicked() {
-        actions.push(Action::Classifier(ClassifierAction::Mark(id, Some(FaceMark::NoFace))));
+        actions.push(Action::Classifier(ClassifierAction::Mark(
+            id,
+            Some(FaceMark::NoFace),
+        )));
     }
     if entry.mark.is_some() && ui.button("Clear mark").clicked() {
         actions.push(Action::Classifier(ClassifierAction::Mark(id, None)));

@@ -12,7 +12,9 @@ use egui::{ColorImage, RichText, TextureHandle, TextureOptions, Vec2};
 
 use super::state::{AppState, PhotoStatus};
 use super::{Action, FacecastApp};
-use crate::jobs::makeup::{ApplyMakeup, CheckMakeupWeights, ImportReferences, LoadReferences, MakeupOutput, RemoveReference};
+use crate::jobs::makeup::{
+    ApplyMakeup, CheckMakeupWeights, ImportReferences, LoadReferences, MakeupOutput, RemoveReference,
+};
 use crate::jobs::photos::IMAGE_EXTENSIONS;
 use crate::jobs::{JobId, MTCNN_ID};
 use crate::pipeline::detect::Face;
@@ -165,13 +167,16 @@ impl AppState {
                 }
                 for problem in problems {
                     if makeup.told.insert(problem.clone()) {
-                        self.toasts.warning(format!("Makeup reference skipped: {problem}"));
+                        self.toasts
+                            .warning(format!("Makeup reference skipped: {problem}"));
                     }
                 }
             }
             MakeupOutput::Imported { reference } => {
-                self.toasts
-                    .info(format!("Added the makeup reference \u{201c}{}\u{201d}", reference.name()));
+                self.toasts.info(format!(
+                    "Added the makeup reference \u{201c}{}\u{201d}",
+                    reference.name()
+                ));
                 makeup.settings.reference = Some(reference.id().to_string());
             }
             MakeupOutput::Weights(result) => {
@@ -344,7 +349,12 @@ impl FacecastApp {
 }
 
 /// Draws the section.
-pub fn makeup_section(ui: &mut egui::Ui, state: &AppState, makeup_ui: &mut MakeupUi, actions: &mut Vec<Action>) {
+pub fn makeup_section(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    makeup_ui: &mut MakeupUi,
+    actions: &mut Vec<Action>,
+) {
     let makeup = &state.makeup;
     ui.separator();
     ui.heading(HEADING);
@@ -356,7 +366,8 @@ pub fn makeup_section(ui: &mut egui::Ui, state: &AppState, makeup_ui: &mut Makeu
         }
         MakeupWeights::Missing(reason) => {
             ui.label(
-                RichText::new("Makeup needs BeautyGAN, which is not installed.").color(ui.visuals().warn_fg_color),
+                RichText::new("Makeup needs BeautyGAN, which is not installed.")
+                    .color(ui.visuals().warn_fg_color),
             )
             .on_hover_text(reason.as_str());
             ui.horizontal(|ui| {
@@ -380,17 +391,23 @@ pub fn makeup_section(ui: &mut egui::Ui, state: &AppState, makeup_ui: &mut Makeu
 
     ui.label("Reference face");
     if makeup.loaded && makeup.references.is_empty() {
-        ui.label(RichText::new("No reference faces yet: import a photo of a face wearing the makeup you want.").weak());
+        ui.label(
+            RichText::new("No reference faces yet: import a photo of a face wearing the makeup you want.")
+                .weak(),
+        );
     }
     ui.horizontal_wrapped(|ui| {
         for reference in &makeup.references {
             let texture = makeup_ui.thumbnail(ui.ctx(), reference);
             let chosen = makeup.settings.reference.as_deref() == Some(reference.id());
-            let button = egui::Button::image(egui::Image::new(&texture).fit_to_exact_size(Vec2::splat(THUMB)))
-                .selected(chosen);
-            let response = ui
-                .add(button)
-                .on_hover_text(format!("{} (from {})", reference.name(), reference.record.source));
+            let button =
+                egui::Button::image(egui::Image::new(&texture).fit_to_exact_size(Vec2::splat(THUMB)))
+                    .selected(chosen);
+            let response = ui.add(button).on_hover_text(format!(
+                "{} (from {})",
+                reference.name(),
+                reference.record.source
+            ));
             response.widget_info(|| {
                 egui::WidgetInfo::selected(egui::Role::Button, true, chosen, reference.name())
             });

@@ -138,7 +138,8 @@ pub fn run(args: MakeupArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
                 config.repeat_num,
                 compute.label()
             );
-            std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create the folder", out.display()))?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create the folder", out.display()))?;
             let settings = MakeupSettings {
                 reference: Some(reference.id().to_string()),
                 strength,

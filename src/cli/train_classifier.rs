@@ -63,7 +63,11 @@ pub struct TrainClassifierArgs {
     pub json: bool,
 }
 
-pub fn run(args: TrainClassifierArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub fn run(
+    args: TrainClassifierArgs,
+    backend: BackendChoice,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let store = WeightsStore::open(data_dir)?;
     let compute = Compute::select(backend)?;
     let base = match &args.base {
@@ -175,7 +179,9 @@ impl Progress {
                 );
                 if self.terminal {
                     let bar = ProgressBar::new((batches_per_epoch * epochs) as u64);
-                    let style = ProgressStyle::with_template("  {bar:40.cyan/blue} {pos}/{len} batches, eta {eta} {msg}");
+                    let style = ProgressStyle::with_template(
+                        "  {bar:40.cyan/blue} {pos}/{len} batches, eta {eta} {msg}",
+                    );
                     if let Ok(style) = style {
                         bar.set_style(style.progress_chars("=> "));
                     }
@@ -236,7 +242,11 @@ struct Verdict {
     error: Option<String>,
 }
 
-pub fn classify(args: ClassifyArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub fn classify(
+    args: ClassifyArgs,
+    backend: BackendChoice,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let compute = Compute::select(backend)?;
     let classifier = match &args.classifier {
         Some(file) => FaceClassifier::load(file, &compute.device)?,

@@ -196,7 +196,10 @@ impl Job for TrainClassifier {
         let mut total = 0;
         let mut done = 0;
         let mut on_event = |event: TrainEvent| match event {
-            TrainEvent::Loading { done: read, total: photos } => ctx.progress(read, photos),
+            TrainEvent::Loading {
+                done: read,
+                total: photos,
+            } => ctx.progress(read, photos),
             TrainEvent::Started {
                 batches_per_epoch,
                 epochs,

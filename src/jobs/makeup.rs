@@ -25,8 +25,9 @@ pub enum MakeupOutput {
         references: Vec<Reference>,
         problems: Vec<String>,
     },
-    /// A photo became a reference (it is also in the next `References`).
-    Imported { reference: Reference },
+    /// A photo became a reference (it is also in the next `References`). Boxed: a reference is
+    /// large and every job event carries the size of the largest output.
+    Imported { reference: Box<Reference> },
     /// Whether BeautyGAN is installed and usable; the error says what is missing or wrong.
     Weights(Result<(), String>),
 }
@@ -117,7 +118,9 @@ impl Job for ImportReferences {
         for (done, photo) in self.photos.iter().enumerate() {
             ctx.check_cancelled()?;
             match import_reference(&library, nets, photo, None, &ctx.compute().device) {
-                Ok(reference) => ctx.output(JobOutput::Makeup(MakeupOutput::Imported { reference })),
+                Ok(reference) => ctx.output(JobOutput::Makeup(MakeupOutput::Imported {
+                    reference: Box::new(reference),
+                })),
                 Err(e) => failures.push(e.to_string()),
             }
             ctx.progress(done + 1, total);
@@ -234,7 +237,9 @@ fn cached_beautygan<'c>(
     store: &WeightsStore,
     ctx: &JobContext,
 ) -> Result<&'c Generator, JobError> {
-    let files = store.require(BEAUTYGAN_ID).map_err(|e| JobError::Failed(e.to_string()))?;
+    let files = store
+        .require(BEAUTYGAN_ID)
+        .map_err(|e| JobError::Failed(e.to_string()))?;
     let file = files
         .first()
         .ok_or_else(|| JobError::Failed("BeautyGAN has no files".into()))?;

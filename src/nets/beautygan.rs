@@ -502,7 +502,10 @@ mod tests {
                 .map(|t| (t.name.clone(), t.shape.to_vec()))
                 .collect();
             assert_eq!(BeautyGanConfig::infer(&shapes), Ok(config));
-            let wrapped = shapes.iter().map(|(k, v)| (format!("module.{k}"), v.clone())).collect();
+            let wrapped = shapes
+                .iter()
+                .map(|(k, v)| (format!("module.{k}"), v.clone()))
+                .collect();
             assert_eq!(BeautyGanConfig::infer(&wrapped), Ok(config));
         }
         assert!(BeautyGanConfig::infer(&BTreeMap::new()).is_err());

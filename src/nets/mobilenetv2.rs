@@ -486,7 +486,11 @@ mod tests {
             let shapes: BTreeMap<String, Vec<usize>> = config.weight_shapes().into_iter().collect();
             let inferred = MobileNetV2Config::infer(&shapes).expect("a torchvision width");
             assert_eq!(inferred.num_classes, num_classes);
-            assert_eq!(inferred.weight_shapes(), config.weight_shapes(), "width {width_mult}");
+            assert_eq!(
+                inferred.weight_shapes(),
+                config.weight_shapes(),
+                "width {width_mult}"
+            );
         }
         // The network built from a config has exactly the shapes the config lists.
         let device = Device::flex();
@@ -506,7 +510,10 @@ mod tests {
         }
         let mut odd: BTreeMap<String, Vec<usize>> = config.weight_shapes().into_iter().collect();
         odd.insert("features.0.0.weight".into(), vec![13, 3, 3, 3]);
-        assert!(MobileNetV2Config::infer(&odd).is_err(), "13 stem channels is no torchvision width");
+        assert!(
+            MobileNetV2Config::infer(&odd).is_err(),
+            "13 stem channels is no torchvision width"
+        );
     }
 
     #[test]

@@ -73,7 +73,10 @@ pub fn mobilenetv2_from_tensors(
 }
 
 /// MobileNetV2 from a torchvision checkpoint (ImageNet V1/V2, or a fine-tune of them).
-pub fn load_mobilenetv2(file: &Path, device: &Device) -> Result<(MobileNetV2, MobileNetV2Config), ModelLoadError> {
+pub fn load_mobilenetv2(
+    file: &Path,
+    device: &Device,
+) -> Result<(MobileNetV2, MobileNetV2Config), ModelLoadError> {
     let tensors = read_checkpoint(file)?.flatten_tensors();
     mobilenetv2_from_tensors(&tensors, file, device)
 }

@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use self::train::Trained;
 use crate::nets::mobilenetv2::{MobileNetV2, MobileNetV2Config};
-use crate::weights::models::{FACE_CLASSIFIER_ID, MOBILENETV2_IMAGENET_ID, ModelLoadError, mobilenetv2_from_tensors, shapes};
+use crate::weights::models::{
+    FACE_CLASSIFIER_ID, MOBILENETV2_IMAGENET_ID, ModelLoadError, mobilenetv2_from_tensors, shapes,
+};
 use crate::weights::store::{FileStatus, REDUCED_NOTE, StoreError, WeightsStore};
 use crate::weights::{TensorMap, read_checkpoint};
 
@@ -142,7 +144,9 @@ impl FaceClassifier {
     /// Loads a checkpoint written by [`save_checkpoint`].
     pub fn load(path: &Path, device: &Device) -> Result<FaceClassifier, ClassifierError> {
         let info = read_info(path)?;
-        let tensors = read_checkpoint(path).map_err(ModelLoadError::from)?.flatten_tensors();
+        let tensors = read_checkpoint(path)
+            .map_err(ModelLoadError::from)?
+            .flatten_tensors();
         let (net, config) = mobilenetv2_from_tensors(&tensors, path, device)?;
         if config.num_classes != CLASSES.len() {
             return Err(ClassifierError::NotClassifier {
@@ -158,7 +162,11 @@ impl FaceClassifier {
     }
 
     /// The probability that each image shows a face, in order.
-    pub fn face_probability(&self, images: &[&RgbImage], device: &Device) -> Result<Vec<f32>, ClassifierError> {
+    pub fn face_probability(
+        &self,
+        images: &[&RgbImage],
+        device: &Device,
+    ) -> Result<Vec<f32>, ClassifierError> {
         let size = self.info.input_size;
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(16) {
@@ -245,7 +253,11 @@ pub fn checkpoint_bytes(tensors: &TensorMap, info: &ClassifierInfo) -> Result<Ve
 }
 
 /// Writes the checkpoint atomically.
-pub fn save_checkpoint(path: &Path, tensors: &TensorMap, info: &ClassifierInfo) -> Result<(), ClassifierError> {
+pub fn save_checkpoint(
+    path: &Path,
+    tensors: &TensorMap,
+    info: &ClassifierInfo,
+) -> Result<(), ClassifierError> {
     let bytes = checkpoint_bytes(tensors, info).map_err(|cause| ClassifierError::Io {
         path: path.to_path_buf(),
         cause: std::io::Error::other(cause),
@@ -288,7 +300,9 @@ pub fn base_from_store(store: &WeightsStore) -> Result<Base, ClassifierError> {
 
 /// Any torchvision MobileNetV2 checkpoint as the starting point.
 pub fn base_from_file(path: &Path) -> Result<Base, ClassifierError> {
-    let tensors = read_checkpoint(path).map_err(ModelLoadError::from)?.flatten_tensors();
+    let tensors = read_checkpoint(path)
+        .map_err(ModelLoadError::from)?
+        .flatten_tensors();
     let config = MobileNetV2Config::infer(&shapes(&tensors)).map_err(|e| ModelLoadError::Config {
         file: path.to_path_buf(),
         reason: format!("not a MobileNetV2: {e}"),

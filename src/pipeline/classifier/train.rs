@@ -264,7 +264,13 @@ pub fn train(
             let targets = Tensor::<2>::from_data(TensorData::new(targets, [n, CLASSES.len()]), &ad);
             let keep = 1.0 - DROPOUT;
             let mask: Vec<f32> = (0..n * last)
-                .map(|_| if rng.unit() < keep { (1.0 / keep) as f32 } else { 0.0 })
+                .map(|_| {
+                    if rng.unit() < keep {
+                        (1.0 / keep) as f32
+                    } else {
+                        0.0
+                    }
+                })
                 .collect();
             let mask = Tensor::<2>::from_data(TensorData::new(mask, [n, last]), &ad);
 
@@ -303,14 +309,17 @@ pub fn train(
             val_loss,
             val_accuracy,
         };
-        let improved = best
-            .as_ref()
-            .is_none_or(|(acc, loss, _, _)| val_accuracy > *acc || (val_accuracy == *acc && val_loss < *loss));
+        let improved = best.as_ref().is_none_or(|(acc, loss, _, _)| {
+            val_accuracy > *acc || (val_accuracy == *acc && val_loss < *loss)
+        });
         if improved {
             best = Some((val_accuracy, val_loss, epoch, snapshot(&eval)?));
         }
         history.push(stats.clone());
-        events(TrainEvent::Epoch { stats, best: improved });
+        events(TrainEvent::Epoch {
+            stats,
+            best: improved,
+        });
         let best_epoch = best.as_ref().map_or(epoch, |b| b.2);
         if settings.patience > 0 && epoch - best_epoch >= settings.patience && epoch < settings.epochs {
             stopped_early = true;
@@ -457,7 +466,10 @@ fn evaluate(
     let (mut loss, mut correct) = (0.0f64, 0usize);
     let side = size as usize;
     for chunk in set.chunks(batch) {
-        let pixels: Vec<f32> = chunk.iter().flat_map(|&i| letterbox(&images[i].0, size)).collect();
+        let pixels: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| letterbox(&images[i].0, size))
+            .collect();
         let x = Tensor::<4>::from_data(TensorData::new(pixels, [chunk.len(), 3, side, side]), device);
         let faces = face_column(net.forward(x)).map_err(|e| TrainError::Device(e.to_string()))?;
         for (&i, &p) in chunk.iter().zip(&faces) {
@@ -510,8 +522,16 @@ mod tests {
         assert_eq!(train.len() + val.len(), 7);
         let faces_in = |set: &[usize]| set.iter().filter(|&&i| images[i].1).count();
         assert_eq!((faces_in(&train), faces_in(&val)), (1, 1));
-        assert_eq!(val.len(), 2, "one of each: 20% of 5 rounds to 1, of 2 is at least 1");
-        assert_eq!(split(&images, 0.2, &mut Rng::new(5)), (train, val), "the seed fixes the split");
+        assert_eq!(
+            val.len(),
+            2,
+            "one of each: 20% of 5 rounds to 1, of 2 is at least 1"
+        );
+        assert_eq!(
+            split(&images, 0.2, &mut Rng::new(5)),
+            (train, val),
+            "the seed fixes the split"
+        );
     }
 
     #[test]

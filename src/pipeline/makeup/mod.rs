@@ -131,7 +131,8 @@ pub fn apply_makeup(
         for m in &mut mask.data {
             *m *= strength;
         }
-        image = paste_crop(&image, &made_up, &to_crop, &mask).map_err(|e| MakeupError::Paste(e.to_string()))?;
+        image =
+            paste_crop(&image, &made_up, &to_crop, &mask).map_err(|e| MakeupError::Paste(e.to_string()))?;
     }
     Ok(MakeupResult {
         image,
@@ -194,10 +195,12 @@ mod tests {
 
     #[test]
     fn settings_have_defaults_for_every_field() {
-        let s: MakeupSettings = serde_json::from_str(r#"{"reference": "red-lips-0123456789"}"#).expect("parse");
+        let s: MakeupSettings =
+            serde_json::from_str(r#"{"reference": "red-lips-0123456789"}"#).expect("parse");
         assert_eq!(s.reference.as_deref(), Some("red-lips-0123456789"));
         assert_eq!(s.strength, MakeupSettings::default().strength);
-        let back: MakeupSettings = serde_json::from_str(&serde_json::to_string(&s).expect("json")).expect("parse");
+        let back: MakeupSettings =
+            serde_json::from_str(&serde_json::to_string(&s).expect("json")).expect("parse");
         assert_eq!(back, s);
     }
 
@@ -214,7 +217,13 @@ mod tests {
         let face = Face {
             bbox: [10.0, 5.0, 40.0, 40.0],
             score: 0.99,
-            landmarks: [[20.0, 18.0], [32.0, 18.0], [26.0, 25.0], [21.0, 32.0], [31.0, 32.0]],
+            landmarks: [
+                [20.0, 18.0],
+                [32.0, 18.0],
+                [26.0, 25.0],
+                [21.0, 32.0],
+                [31.0, 32.0],
+            ],
         };
         let reference = RgbImage::new(CROP_SIZE, CROP_SIZE);
         let none = MakeupSettings {
@@ -225,7 +234,14 @@ mod tests {
         assert_eq!(out.image, photo);
         assert_eq!(out.faces, 0);
         let small = RgbImage::new(64, 64);
-        let err = apply_makeup(&generator, &photo, &[face], &small, &MakeupSettings::default(), &device);
+        let err = apply_makeup(
+            &generator,
+            &photo,
+            &[face],
+            &small,
+            &MakeupSettings::default(),
+            &device,
+        );
         assert!(matches!(err, Err(MakeupError::BadReference(64, 64))));
     }
 }

@@ -185,9 +185,7 @@ impl ReferenceLibrary {
                 Err(e) => listing.problems.push(format!("{e}; skipped")),
             }
         }
-        listing
-            .references
-            .sort_by(|a, b| a.record.name.to_lowercase().cmp(&b.record.name.to_lowercase()));
+        listing.references.sort_by_key(|r| r.record.name.to_lowercase());
         Ok(listing)
     }
 
@@ -438,7 +436,13 @@ mod tests {
         Face {
             bbox: [10.0, 10.0, 50.0, 60.0],
             score: 0.99,
-            landmarks: [[20.0, 30.0], [40.0, 30.0], [30.0, 40.0], [22.0, 50.0], [38.0, 50.0]],
+            landmarks: [
+                [20.0, 30.0],
+                [40.0, 30.0],
+                [30.0, 40.0],
+                [22.0, 50.0],
+                [38.0, 50.0],
+            ],
         }
     }
 
@@ -477,13 +481,21 @@ mod tests {
         let ids: Vec<&str> = listing.references.iter().map(|r| r.id()).collect();
         assert_eq!(ids, vec![a.id()]);
         assert_eq!(listing.problems.len(), 3, "{:?}", listing.problems);
-        assert!(listing.problems.iter().any(|p| p.contains("changed since it was imported")));
+        assert!(
+            listing
+                .problems
+                .iter()
+                .any(|p| p.contains("changed since it was imported"))
+        );
         assert!(listing.problems.iter().any(|p| p.contains("format 99")));
         assert!(listing.problems.iter().any(|p| p.contains("reference.json")));
 
         assert!(library.remove(a.id()).expect("remove"));
         assert!(!library.remove(a.id()).expect("remove twice"));
-        assert!(matches!(library.get("../etc"), Err(ReferenceError::Unknown { .. })));
+        assert!(matches!(
+            library.get("../etc"),
+            Err(ReferenceError::Unknown { .. })
+        ));
         let leftovers: Vec<_> = fs::read_dir(library.root())
             .expect("list root")
             .filter_map(|e| e.ok())
