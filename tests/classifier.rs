@@ -52,7 +52,9 @@ fn mobilenetv2_configs_come_from_the_shapes() {
 fn dataset() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = tempfile::tempdir().expect("tempdir").keep();
+        // Inside the target folder, made afresh by each run, so nothing is left in /tmp.
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("classifier-dataset");
+        let _ = std::fs::remove_dir_all(&root);
         let (faces_dir, others_dir) = (root.join("faces"), root.join("no_faces"));
         std::fs::create_dir_all(&faces_dir).expect("mkdir");
         std::fs::create_dir_all(&others_dir).expect("mkdir");
@@ -129,15 +131,13 @@ fn square(img: &RgbImage, x: f32, y: f32, s: f32) -> RgbImage {
     image::imageops::resize(&crop, SIDE, SIDE, image::imageops::FilterType::Triangle)
 }
 
-fn settings(seed: u64) -> TrainSettings {
+fn settings(seed: u64, epochs: usize) -> TrainSettings {
     TrainSettings {
-        epochs: 6,
+        epochs,
         seed,
-        batch_size: 16,
-        learning_rate: 1e-3,
-        patience: 3,
         val_fraction: 0.25,
         input_size: SIDE,
+        ..TrainSettings::default()
     }
 }
 
@@ -148,27 +148,23 @@ fn a_short_fine_tune_learns_faces_and_the_seed_reproduces_it() {
     let base = base_from_file(&common::fixture_dir("mobilenetv2").join("weights.pth")).expect("base");
     assert_eq!(base.info.width_mult, 0.35);
     let device = Device::flex();
-    let run = |seed: u64| {
-        let mut epochs = Vec::new();
-        let trained = train(
+    let run = |settings: TrainSettings| {
+        train(
             &base.tensors,
             &base.path,
             base.info.clone(),
             &photos,
-            &settings(seed),
+            &settings,
             &device,
-            &mut |e| {
-                if let facecast::pipeline::classifier::train::TrainEvent::Epoch { stats, .. } = e {
-                    epochs.push(stats);
-                }
-            },
+            &mut |_| {},
             &|| false,
         )
-        .expect("training runs");
-        (trained, epochs)
+        .expect("training runs")
     };
-    let (first, epochs) = run(11);
-    for e in &epochs {
+    // The fixture's weights are random, so the first epochs are near chance; by ten the crops
+    // are told apart (seeds 1 to 8 all reach 95% or more on these 21 held-out crops).
+    let first = run(settings(11, 10));
+    for e in &first.info.training.history {
         eprintln!(
             "epoch {}: train loss {:.3} acc {:.2}, val loss {:.3} acc {:.2}",
             e.epoch, e.train_loss, e.train_accuracy, e.val_loss, e.val_accuracy
@@ -178,16 +174,18 @@ fn a_short_fine_tune_learns_faces_and_the_seed_reproduces_it() {
     let val: usize = first.info.training.val_counts.iter().sum();
     assert!(val >= 14, "{val} validation crops");
     assert!(
-        accuracy >= 0.8,
+        accuracy >= 0.85,
         "validation accuracy {accuracy} is not well above chance (0.5)"
     );
 
-    let (second, _) = run(11);
+    let (a, b) = (run(settings(4, 3)), run(settings(4, 3)));
     assert_eq!(
-        first.info.training.history, second.info.training.history,
+        a.info.training.history, b.info.training.history,
         "same seed, same history"
     );
-    assert_eq!(first.tensors, second.tensors, "same seed, same weights");
+    assert_eq!(a.tensors, b.tensors, "same seed, same weights");
+    let c = run(settings(5, 3));
+    assert_ne!(a.tensors, c.tensors, "another seed trains another classifier");
 
     // The kept weights load back through the checkpoint format and answer the same.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -346,7 +344,10 @@ fn step_until(
             harness.run_steps(2);
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "{what} did not happen within 300 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen within 300 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
@@ -370,7 +371,11 @@ fn the_library_trains_from_marks_and_shows_the_second_opinion() {
     let set = dataset();
     let photos: Vec<PathBuf> = ["faces/face00.png", "faces/face07.png", "faces/face13.png"]
         .iter()
-        .chain(&["no_faces/other00.png", "no_faces/other05.png", "no_faces/other11.png"])
+        .chain(&[
+            "no_faces/other00.png",
+            "no_faces/other05.png",
+            "no_faces/other11.png",
+        ])
         .map(|p| set.join(p))
         .collect();
     let start = StartOptions {
@@ -387,9 +392,19 @@ fn the_library_trains_from_marks_and_shows_the_second_opinion() {
             && s.library.count(|st| matches!(st, PhotoStatus::Loaded { .. })) == 6
             && s.classifier.checked
     });
-    assert!(harness.query_by_label(TRAIN_LABEL).is_none(), "nothing marked, no training offered");
+    assert!(
+        harness.query_by_label(TRAIN_LABEL).is_none(),
+        "nothing marked, no training offered"
+    );
     // Mark them as the operator would from each row's context menu.
-    let ids: Vec<_> = harness.state().state().library.entries().iter().map(|e| (e.id, e.path.clone())).collect();
+    let ids: Vec<_> = harness
+        .state()
+        .state()
+        .library
+        .entries()
+        .iter()
+        .map(|e| (e.id, e.path.clone()))
+        .collect();
     for (id, path) in ids {
         let mark = if path.to_string_lossy().contains("/faces/") {
             FaceMark::Face
@@ -407,23 +422,37 @@ fn the_library_trains_from_marks_and_shows_the_second_opinion() {
         let s = app.state();
         s.classifier.installed.is_some()
             && s.classifier.training.is_none()
-            && s.library.entries().iter().all(|e| matches!(e.opinion, Some(Opinion::Face(_))))
+            && s.library
+                .entries()
+                .iter()
+                .all(|e| matches!(e.opinion, Some(Opinion::Face(_))))
             && app.worker().is_idle()
     });
     let state = harness.state().state();
-    assert!(state.classifier.second_opinion, "a fresh classifier gives its opinions at once");
+    assert!(
+        state.classifier.second_opinion,
+        "a fresh classifier gives its opinions at once"
+    );
     let summary = state.classifier.installed.clone().expect("installed");
     assert_eq!(summary.photos, 6);
-    assert!(summary.reduced_base, "trained from test weights, and the app knows it");
+    assert!(
+        summary.reduced_base,
+        "trained from test weights, and the app knows it"
+    );
     harness.get_by_label(SECOND_OPINION_LABEL);
     for entry in state.library.entries() {
         let suffix = facecast::app::classifier_ui::row_suffix(entry);
         assert!(suffix.contains("classifier:"), "{}: {suffix}", entry.name);
     }
     // Detection has not run (no MTCNN here), so nothing can disagree with it yet.
-    harness.get_by_label(LibraryFilter::OpinionsDiffer.label()).click();
+    harness
+        .get_by_label(LibraryFilter::OpinionsDiffer.label())
+        .click();
     harness.run_steps(2);
     assert_eq!(harness.state().state().filter, LibraryFilter::OpinionsDiffer);
     assert!(harness.state().state().visible_entries().is_empty());
-    assert!(store.require("mobilenetv2-face").is_ok(), "the classifier is installed in the store");
+    assert!(
+        store.require("mobilenetv2-face").is_ok(),
+        "the classifier is installed in the store"
+    );
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::Device;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use facecast::app::makeup_section::{APPLY_LABEL, MakeupWeights};
+use facecast::app::makeup_section::{APPLY_LABEL, COMPARE_LABEL, MakeupWeights};
 use facecast::app::{Detection, FacecastApp, PhotoStatus, StartOptions};
 use facecast::compute::Compute;
 use facecast::face::align::align_to_template;
@@ -347,4 +347,9 @@ fn the_makeup_section_applies_the_chosen_reference_as_an_undoable_edit() {
     assert_eq!(edit.image.dimensions(), original.dimensions());
     assert_ne!(edit.image.as_ref(), &original);
     assert!(state.edits[&photo_id].can_undo());
+    let (compared, before, after) = state.makeup.compare.clone().expect("a before/after of the faces");
+    assert_eq!(compared, photo_id);
+    assert_eq!(before.dimensions(), after.dimensions());
+    assert_ne!(before, after);
+    harness.get_by_label(COMPARE_LABEL);
 }

@@ -41,7 +41,11 @@ pub fn library_panel(
 
     super::classifier_ui::library_bar(ui, state, actions);
     ui.horizontal_wrapped(|ui| {
-        for filter in LibraryFilter::ALL {
+        // "Opinions differ" only means something once a face classifier is installed.
+        let shown = LibraryFilter::ALL
+            .into_iter()
+            .filter(|f| *f != LibraryFilter::OpinionsDiffer || state.classifier.installed.is_some());
+        for filter in shown {
             if ui
                 .selectable_label(state.filter == filter, filter.label())
                 .clicked()

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, Sender};
 use egui::{ColorImage, RichText, TextureHandle, TextureOptions, Vec2};
+use image::RgbImage;
 
 use super::state::{AppState, PhotoStatus};
 use super::{Action, FacecastApp};
@@ -16,7 +17,7 @@ use crate::jobs::makeup::{
     ApplyMakeup, CheckMakeupWeights, ImportReferences, LoadReferences, MakeupOutput, RemoveReference,
 };
 use crate::jobs::photos::IMAGE_EXTENSIONS;
-use crate::jobs::{JobId, MTCNN_ID};
+use crate::jobs::{JobId, MTCNN_ID, PhotoId};
 use crate::pipeline::detect::Face;
 use crate::pipeline::makeup::MakeupSettings;
 use crate::pipeline::makeup::references::Reference;
@@ -28,6 +29,8 @@ pub const HEADING: &str = "Makeup";
 pub const APPLY_LABEL: &str = "Apply makeup";
 /// The import button's label.
 pub const IMPORT_LABEL: &str = "Import reference…";
+/// The before/after button's label.
+pub const COMPARE_LABEL: &str = "Hold to compare";
 
 const THUMB: f32 = 56.0;
 
@@ -55,6 +58,8 @@ pub struct MakeupState {
     pub running: Option<JobId>,
     /// The import job in flight.
     pub importing: Option<JobId>,
+    /// The last makeup edit's faces before and after.
+    pub compare: Option<(PhotoId, Arc<RgbImage>, Arc<RgbImage>)>,
     /// The start-up reads were queued.
     requested: bool,
     /// Damaged entries already reported, so each is told once.
@@ -101,6 +106,8 @@ pub struct MakeupUi {
     rx: Receiver<Vec<PathBuf>>,
     dialog_open: Arc<AtomicBool>,
     thumbs: HashMap<String, TextureHandle>,
+    /// Textures of `MakeupState::compare`, with the pixels they were made from.
+    compare: Option<(Arc<RgbImage>, TextureHandle, TextureHandle)>,
 }
 
 impl MakeupUi {
@@ -112,6 +119,7 @@ impl MakeupUi {
             rx,
             dialog_open: Arc::default(),
             thumbs: HashMap::new(),
+            compare: None,
         }
     }
 
@@ -136,6 +144,27 @@ impl MakeupUi {
             self.dialog_open.store(false, Ordering::SeqCst);
             tracing::error!("could not start the file dialog thread: {err}");
         }
+    }
+
+    /// Before and after textures for the compare view, remade when the pixels change.
+    fn compare(
+        &mut self,
+        ctx: &egui::Context,
+        before: &Arc<RgbImage>,
+        after: &Arc<RgbImage>,
+    ) -> (TextureHandle, TextureHandle) {
+        if let Some((pixels, b, a)) = &self.compare
+            && Arc::ptr_eq(pixels, after)
+        {
+            return (b.clone(), a.clone());
+        }
+        let load = |name: &str, img: &RgbImage| {
+            let image = ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw());
+            ctx.load_texture(name, image, TextureOptions::LINEAR)
+        };
+        let (b, a) = (load("makeup-before", before), load("makeup-after", after));
+        self.compare = Some((Arc::clone(after), b.clone(), a.clone()));
+        (b, a)
     }
 
     fn thumbnail(&mut self, ctx: &egui::Context, reference: &Reference) -> TextureHandle {
@@ -178,6 +207,9 @@ impl AppState {
                     reference.name()
                 ));
                 makeup.settings.reference = Some(reference.id().to_string());
+            }
+            MakeupOutput::Compare { photo, before, after } => {
+                makeup.compare = Some((photo, before, after));
             }
             MakeupOutput::Weights(result) => {
                 makeup.weights = match result {
@@ -245,6 +277,10 @@ impl AppState {
 impl FacecastApp {
     /// Reads the references and checks BeautyGAN once at start; picks up dialog results.
     pub(super) fn makeup_tick(&mut self) {
+        if self.store.is_none() && self.state.makeup.weights == MakeupWeights::Unknown {
+            self.state.makeup.weights =
+                MakeupWeights::Missing("no data directory to install weights into".into());
+        }
         if let Some(store) = &self.store
             && !self.state.makeup.requested
         {
@@ -470,6 +506,23 @@ pub fn makeup_section(
         ui.label(RichText::new(format!("Current edit: {}", edit.label)).weak());
         for note in &edit.notes {
             ui.label(RichText::new(note).weak());
+        }
+        if let Some((photo, before, after)) = &makeup.compare
+            && *photo == entry.id
+        {
+            let (before_tex, after_tex) = makeup_ui.compare(ui.ctx(), before, after);
+            let hold = ui
+                .button(COMPARE_LABEL)
+                .on_hover_text("Press and hold to see the faces without the makeup");
+            let texture = if hold.is_pointer_button_down_on() {
+                &before_tex
+            } else {
+                &after_tex
+            };
+            // At most 240 points high, so the section fits beside the other steps.
+            let size = texture.size_vec2();
+            let scale = (ui.available_width().min(320.0) / size.x.max(1.0)).min(240.0 / size.y.max(1.0));
+            ui.add(egui::Image::new(texture).fit_to_exact_size(size * scale));
         }
     }
 }

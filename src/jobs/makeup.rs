@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use image::RgbImage;
+use image::imageops::crop_imm;
 
 use super::photos::{PhotoId, decode_photo};
 use super::{Job, JobContext, JobError, JobOutput, Lane, MTCNN_ID};
+use crate::io::thumbnail;
 use crate::nets::beautygan::Generator;
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::detect::Face;
@@ -30,6 +32,12 @@ pub enum MakeupOutput {
     Imported { reference: Box<Reference> },
     /// Whether BeautyGAN is installed and usable; the error says what is missing or wrong.
     Weights(Result<(), String>),
+    /// The faces' region before and after a makeup edit, small, for the before/after view.
+    Compare {
+        photo: PhotoId,
+        before: Arc<RgbImage>,
+        after: Arc<RgbImage>,
+    },
 }
 
 /// Checks BeautyGAN's install in the background (hashing a 35 MB file is not for the UI thread).
@@ -213,6 +221,18 @@ impl Job for ApplyMakeup {
             .image;
             ctx.progress(i + 2, total);
         }
+        let (x0, y0, x1, y1) = faces_region(&self.faces, image.width(), image.height());
+        let cut = |img: &RgbImage| {
+            Arc::new(thumbnail(
+                &crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image(),
+                320,
+            ))
+        };
+        ctx.output(JobOutput::Makeup(MakeupOutput::Compare {
+            photo: self.photo,
+            before: cut(photo),
+            after: cut(&image),
+        }));
         let strength = (self.settings.strength.clamp(0.0, 1.0) * 100.0).round();
         let faces = match self.faces.len() {
             1 => "1 face".to_string(),
@@ -229,6 +249,33 @@ impl Job for ApplyMakeup {
         });
         Ok(())
     }
+}
+
+/// The faces' boxes with half a face of margin, clipped to the photo and never empty.
+fn faces_region(faces: &[Face], width: u32, height: u32) -> (u32, u32, u32, u32) {
+    let mut r = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
+    for f in faces {
+        let m = 0.5 * (f.bbox[2] - f.bbox[0]).max(f.bbox[3] - f.bbox[1]);
+        r = [
+            r[0].min(f.bbox[0] - m),
+            r[1].min(f.bbox[1] - m),
+            r[2].max(f.bbox[2] + m),
+            r[3].max(f.bbox[3] + m),
+        ];
+    }
+    let clip = |v: f32, hi: u32| {
+        if v.is_finite() {
+            v.clamp(0.0, hi as f32) as u32
+        } else {
+            0
+        }
+    };
+    let (x0, y0) = (
+        clip(r[0], width.saturating_sub(1)),
+        clip(r[1], height.saturating_sub(1)),
+    );
+    let (x1, y1) = (clip(r[2], width).max(x0 + 1), clip(r[3], height).max(y0 + 1));
+    (x0, y0, x1.min(width.max(1)), y1.min(height.max(1)))
 }
 
 /// The store's BeautyGAN, loaded once per installed file.
