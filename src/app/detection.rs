@@ -71,6 +71,7 @@ impl FacecastApp {
                     if id == crate::weights::models::STYLEGAN2_ID {
                         self.generator_changed(ctx);
                     }
+                    self.weights_changed(&id);
                     if id == MTCNN_ID {
                         self.detector = Detector::Ready;
                         self.retry_detection = true;

@@ -39,8 +39,13 @@ pub fn library_panel(
         return;
     }
 
+    super::classifier_ui::library_bar(ui, state, actions);
     ui.horizontal_wrapped(|ui| {
-        for filter in LibraryFilter::ALL {
+        // "Opinions differ" only means something once a face classifier is installed.
+        let shown = LibraryFilter::ALL
+            .into_iter()
+            .filter(|f| *f != LibraryFilter::OpinionsDiffer || state.classifier.installed.is_some());
+        for filter in shown {
             if ui
                 .selectable_label(state.filter == filter, filter.label())
                 .clicked()
@@ -75,6 +80,7 @@ pub fn library_panel(
                 actions.push(Action::Select(entry.id));
             }
             response.context_menu(|ui| {
+                super::classifier_ui::mark_menu(ui, entry, actions);
                 if ui.button("Remove from library").clicked() {
                     actions.push(Action::Remove(entry.id));
                 }
@@ -183,7 +189,8 @@ fn row(
         .galley(name_pos, name, text_color);
 
     let badge_pos = egui::pos2(text_left, rect.center().y + 10.0);
-    let (badge, color) = badge(entry, min_score, &visuals);
+    let (mut badge, color) = badge(entry, min_score, &visuals);
+    badge.push_str(&super::classifier_ui::row_suffix(entry));
     ui.painter().text(
         badge_pos,
         Align2::LEFT_CENTER,

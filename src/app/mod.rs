@@ -16,6 +16,7 @@ use crate::weights::store::WeightsStore;
 pub mod canvas;
 pub mod cast_panel;
 pub mod cast_state;
+pub mod classifier_ui;
 mod detection;
 pub mod dialogs;
 pub mod dropzone;
@@ -23,6 +24,7 @@ pub mod fonts;
 pub mod history;
 pub mod icon;
 pub mod library;
+pub mod makeup_section;
 pub mod menu;
 pub mod panels;
 pub mod restore_section;
@@ -79,6 +81,10 @@ pub enum Action {
     SetSelectScore(f32),
     /// Something in the Restore section.
     Restore(restore_section::RestoreAction),
+    /// The makeup section (references, strength, apply).
+    Makeup(makeup_section::MakeupAction),
+    /// The face classifier (marks, training, second opinions).
+    Classifier(classifier_ui::ClassifierAction),
     Quit,
 }
 
@@ -155,6 +161,8 @@ pub struct FacecastApp {
     samples: Option<Receiver<Result<Vec<PathBuf>, String>>>,
     /// Virtual-model casting: the Cast window, the import window, their fields.
     cast: cast_panel::CastUi,
+    /// The makeup section's dialogs and reference thumbnails.
+    makeup_ui: makeup_section::MakeupUi,
 }
 
 impl FacecastApp {
@@ -182,6 +190,7 @@ impl FacecastApp {
             retry_detection: false,
             samples: None,
             cast: cast_panel::CastUi::default(),
+            makeup_ui: makeup_section::MakeupUi::new(ctx),
         };
         match WeightsStore::open(start.data_dir.clone()) {
             Ok(store) => {
@@ -349,6 +358,8 @@ impl FacecastApp {
             }
             Action::SetSelectScore(score) => self.state.select_score = score,
             Action::Restore(action) => self.apply_restore(ctx, action),
+            Action::Makeup(action) => self.makeup_action(ctx, action),
+            Action::Classifier(action) => self.classifier_action(action),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }
@@ -401,6 +412,8 @@ impl eframe::App for FacecastApp {
         self.poll_cast();
         self.poll_restore(ctx);
         self.detect_new_photos();
+        self.makeup_tick();
+        self.classifier_tick();
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
         }
@@ -445,6 +458,8 @@ impl eframe::App for FacecastApp {
                     panels::pipeline_panel(ui, &self.state);
                     ui.separator();
                     restore_section::show(ui, &self.state, &mut actions);
+                    ui.separator();
+                    makeup_section::makeup_section(ui, &self.state, &mut self.makeup_ui, &mut actions);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {

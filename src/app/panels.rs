@@ -26,11 +26,6 @@ const STAGES: &[Stage] = &[
         network: "StyleCLIP",
         issue: 8,
     },
-    Stage {
-        name: "Makeup",
-        network: "BeautyGAN",
-        issue: 9,
-    },
 ];
 
 pub fn pipeline_panel(ui: &mut egui::Ui, state: &AppState) {

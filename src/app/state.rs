@@ -70,14 +70,17 @@ pub enum LibraryFilter {
     WithFaces,
     NoFace,
     Errors,
+    /// The face classifier's second opinion disagrees with detection.
+    OpinionsDiffer,
 }
 
 impl LibraryFilter {
-    pub const ALL: [LibraryFilter; 4] = [
+    pub const ALL: [LibraryFilter; 5] = [
         LibraryFilter::All,
         LibraryFilter::WithFaces,
         LibraryFilter::NoFace,
         LibraryFilter::Errors,
+        LibraryFilter::OpinionsDiffer,
     ];
 
     pub fn label(self) -> &'static str {
@@ -86,6 +89,7 @@ impl LibraryFilter {
             LibraryFilter::WithFaces => "With faces",
             LibraryFilter::NoFace => "No face",
             LibraryFilter::Errors => "Errors",
+            LibraryFilter::OpinionsDiffer => "Opinions differ",
         }
     }
 
@@ -95,6 +99,7 @@ impl LibraryFilter {
             LibraryFilter::WithFaces => matches!(entry.badge(min_score), Some(FaceBadge::Faces(_))),
             LibraryFilter::NoFace => matches!(entry.badge(min_score), Some(FaceBadge::NoFace)),
             LibraryFilter::Errors => matches!(entry.badge(min_score), Some(FaceBadge::Error(_))),
+            LibraryFilter::OpinionsDiffer => entry.opinions_differ(min_score),
         }
     }
 }
@@ -110,6 +115,10 @@ pub struct PhotoEntry {
     pub detection: Detection,
     /// Indices into the detected faces that the operator chose as swap targets.
     pub targets: BTreeSet<usize>,
+    /// The operator's own label, for training the face classifier.
+    pub mark: Option<super::classifier_ui::FaceMark>,
+    /// The face classifier's second opinion, once asked.
+    pub opinion: Option<super::classifier_ui::Opinion>,
 }
 
 impl PhotoEntry {
@@ -205,6 +214,8 @@ impl Library {
                 thumbnail: None,
                 detection: Detection::NotRun,
                 targets: BTreeSet::new(),
+                mark: None,
+                opinion: None,
             });
             added.push((id, path));
         }
@@ -343,6 +354,10 @@ pub struct AppState {
     pub restore: super::restore_section::RestorePanel,
     /// Virtual models: the library, the current one (swaps use it), candidates, imports.
     pub cast: super::cast_state::CastState,
+    /// The makeup step: reference faces, settings, BeautyGAN's install.
+    pub makeup: super::makeup_section::MakeupState,
+    /// The face/no-face classifier: install, second opinions, training.
+    pub classifier: super::classifier_ui::ClassifierState,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -367,6 +382,8 @@ impl AppState {
             edits: HashMap::new(),
             restore: Default::default(),
             cast: Default::default(),
+            makeup: Default::default(),
+            classifier: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -456,6 +473,8 @@ impl AppState {
                     .find(|a| a.job == job)
                     .map(|a| a.label.clone());
                 self.activities.retain(|a| a.job != job);
+                self.makeup.job_finished(job);
+                self.classifier_job_finished(job, &outcome);
                 if self.preview_job == Some(job) {
                     self.preview_job = None;
                 }
@@ -563,6 +582,14 @@ impl AppState {
             }
             JobOutput::Cast(output) => {
                 self.cast.apply(*output, &mut self.toasts);
+                None
+            }
+            JobOutput::Makeup(output) => {
+                self.apply_makeup_output(output);
+                None
+            }
+            JobOutput::Classifier(output) => {
+                self.apply_classifier_output(output);
                 None
             }
             JobOutput::PhotoFailed { photo, reason } => {

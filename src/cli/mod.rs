@@ -11,6 +11,8 @@ pub mod check_fixture;
 pub mod detect;
 pub mod restore;
 pub mod virtual_model;
+pub mod makeup;
+pub mod train_classifier;
 pub mod weights;
 
 #[derive(Debug, Parser)]
@@ -51,6 +53,12 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Generate, import, list, rename, duplicate or delete virtual models.
     Virtual(virtual_model::VirtualArgs),
+    /// Makeup transfer with BeautyGAN: manage reference faces and put their makeup on photos.
+    Makeup(makeup::MakeupArgs),
+    /// Fine-tune the face/no-face screening classifier on your own labelled photos.
+    TrainClassifier(train_classifier::TrainClassifierArgs),
+    /// Ask the face/no-face classifier about photos (a second opinion beside detection).
+    Classify(train_classifier::ClassifyArgs),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -75,6 +83,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
         Some(Command::Restore(args)) => restore::run(args, backend, cli.data_dir),
         Some(Command::Virtual(args)) => virtual_model::run(args, backend, cli.data_dir),
+        Some(Command::Makeup(args)) => makeup::run(args, backend, cli.data_dir),
+        Some(Command::TrainClassifier(args)) => train_classifier::run(args, backend, cli.data_dir),
+        Some(Command::Classify(args)) => train_classifier::classify(args, backend, cli.data_dir),
         None => {
             let mut open = cli.open;
             if cli.samples {

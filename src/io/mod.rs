@@ -1,6 +1,7 @@
 //! Image input and output: decoding with limits into upright 8-bit RGB, atomic export that never
 //! touches an original, and thumbnails for the UI.
 
+pub mod atomic;
 pub mod collect;
 mod decode;
 mod error;

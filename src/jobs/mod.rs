@@ -22,8 +22,10 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::compute::Compute;
 
+pub mod classifier;
 pub mod cast;
 pub mod detect;
+pub mod makeup;
 pub mod photos;
 pub mod restore;
 
@@ -110,6 +112,10 @@ pub enum JobOutput {
     },
     /// Virtual-model casting: candidates, imports, the library listing (see [`cast::CastOutput`]).
     Cast(Box<cast::CastOutput>),
+    /// The makeup reference library changed or was read.
+    Makeup(makeup::MakeupOutput),
+    /// The face/no-face classifier: its status, its opinions, its training.
+    Classifier(classifier::ClassifierOutput),
 }
 
 /// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.

@@ -13,6 +13,7 @@
 //! Inputs and outputs are RGB in [-1, 1] (`(v/255 - 0.5)/0.5`), H and W multiples of 4
 //! (the trained size is 256).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::{Module, Param};
@@ -56,7 +57,73 @@ impl BeautyGanConfig {
     pub fn from_json(value: &serde_json::Value) -> Result<BeautyGanConfig, serde_json::Error> {
         BeautyGanConfig::deserialize(value)
     }
+
+    /// The config a `Generator_branch` state dict was saved from, read off its tensor shapes
+    /// (key → shape; a `module.` prefix is ignored): `conv_dim` and `input_nc` from the first
+    /// encoder conv, `repeat_num` from the residual blocks in `main`. Every other shape follows
+    /// from these three, and loading checks them all.
+    pub fn infer(shapes: &BTreeMap<String, Vec<usize>>) -> Result<BeautyGanConfig, InferConfigError> {
+        let get = |key: &str| {
+            shapes
+                .get(key)
+                .or_else(|| shapes.get(&format!("module.{key}")))
+                .map(Vec::as_slice)
+        };
+        let first = match get("Branch_0.0.weight") {
+            Some(&[c, i, 7, 7]) if c > 0 && i > 0 => (c, i),
+            Some(other) => {
+                return Err(InferConfigError(format!(
+                    "Branch_0.0.weight is {other:?}, expected [conv_dim, input_nc, 7, 7]"
+                )));
+            }
+            None => {
+                return Err(InferConfigError(
+                    "no Branch_0.0.weight: not a BeautyGAN Generator_branch state dict".into(),
+                ));
+            }
+        };
+        let (conv_dim, input_nc) = first;
+        // Residual blocks are main.3 … main.(2+R), each with an inner main.0 conv; stop at the
+        // first index without one, so a gap cannot hide a block.
+        let repeat_num = (3..)
+            .take_while(|k| get(&format!("main.{k}.main.0.weight")).is_some())
+            .count();
+        let bottleneck = 4 * conv_dim;
+        match get("main.3.main.0.weight") {
+            Some(&[o, i, 3, 3]) if o == bottleneck && i == bottleneck => {}
+            Some(other) => {
+                return Err(InferConfigError(format!(
+                    "main.3.main.0.weight is {other:?}, expected [{bottleneck}, {bottleneck}, 3, 3] for conv_dim {conv_dim}"
+                )));
+            }
+            None => {
+                return Err(InferConfigError(
+                    "main holds no residual block (main.3.main.0.weight is missing)".into(),
+                ));
+            }
+        }
+        let up = format!("main.{}.weight", 3 + repeat_num);
+        match get(&up) {
+            Some(&[i, o, 4, 4]) if i == bottleneck && o == 2 * conv_dim => {}
+            other => {
+                return Err(InferConfigError(format!(
+                    "{up} is {other:?}, expected the first transposed conv [{bottleneck}, {}, 4, 4] after {repeat_num} residual blocks",
+                    2 * conv_dim
+                )));
+            }
+        }
+        Ok(BeautyGanConfig {
+            conv_dim,
+            repeat_num,
+            input_nc,
+        })
+    }
 }
+
+/// A state dict whose shapes fit no config of the network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InferConfigError(pub String);
 
 /// PyTorch's `InstanceNorm2d(affine=True, track_running_stats=False)`, named like PyTorch
 /// (`weight`, `bias`). It always normalises with the statistics of the current sample (per
@@ -417,6 +484,31 @@ mod tests {
         assert_eq!(dims, vec![(2, [1, 48, 4, 4]), (5, [1, 48, 4, 4])]);
         let bad = Tensor::<4>::zeros([1, 3, 18, 16], &device);
         assert!(g.forward(x, bad).is_err());
+    }
+
+    #[test]
+    fn the_config_is_read_back_from_any_generators_shapes() {
+        use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
+        let device = Device::flex();
+        for (conv_dim, repeat_num) in [(12, 3), (8, 1), (20, 9)] {
+            let config = BeautyGanConfig {
+                conv_dim,
+                repeat_num,
+                input_nc: 3,
+            };
+            let shapes: BTreeMap<String, Vec<usize>> = Generator::new(&config, &device)
+                .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+                .into_iter()
+                .map(|t| (t.name.clone(), t.shape.to_vec()))
+                .collect();
+            assert_eq!(BeautyGanConfig::infer(&shapes), Ok(config));
+            let wrapped = shapes
+                .iter()
+                .map(|(k, v)| (format!("module.{k}"), v.clone()))
+                .collect();
+            assert_eq!(BeautyGanConfig::infer(&wrapped), Ok(config));
+        }
+        assert!(BeautyGanConfig::infer(&BTreeMap::new()).is_err());
     }
 
     #[test]

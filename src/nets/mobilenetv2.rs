@@ -6,6 +6,7 @@
 //! so every key (`features.2.conv.1.0.weight`, `classifier.1.bias`) is the checkpoint's own.
 //! Inputs are ImageNet-normalised RGB, NCHW; see [`preprocess`] for the presets.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::{Module, Param};
@@ -108,6 +109,99 @@ impl MobileNetV2Config {
         make_divisible(1280.0 * self.width_mult.max(1.0), self.round_nearest)
     }
 }
+
+impl MobileNetV2Config {
+    /// The shape of every conv and linear weight this config builds, by checkpoint key (BatchNorm
+    /// shapes follow from the convs before them).
+    pub fn weight_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut out = Vec::new();
+        let mut input = self.stem_channels();
+        out.push(("features.0.0.weight".to_string(), vec![input, 3, 3, 3]));
+        let mut index = 1;
+        for [t, c, n, _] in self.setting() {
+            let output = make_divisible(c as f64 * self.width_mult, self.round_nearest);
+            for _ in 0..n {
+                let hidden = input * t;
+                let prefix = format!("features.{index}.conv");
+                if t == 1 {
+                    out.push((format!("{prefix}.0.0.weight"), vec![hidden, 1, 3, 3]));
+                    out.push((format!("{prefix}.1.weight"), vec![output, hidden, 1, 1]));
+                } else {
+                    out.push((format!("{prefix}.0.0.weight"), vec![hidden, input, 1, 1]));
+                    out.push((format!("{prefix}.1.0.weight"), vec![hidden, 1, 3, 3]));
+                    out.push((format!("{prefix}.2.weight"), vec![output, hidden, 1, 1]));
+                }
+                input = output;
+                index += 1;
+            }
+        }
+        let last = self.last_channels();
+        out.push((format!("features.{index}.0.weight"), vec![last, input, 1, 1]));
+        out.push(("classifier.1.weight".to_string(), vec![self.num_classes, last]));
+        out
+    }
+
+    /// The config a torchvision MobileNetV2 state dict was saved from, read off its shapes (key →
+    /// shape; a `module.` prefix is ignored): the class count from the classifier, the width
+    /// multiplier as the first one whose channel counts match every conv of the file. Widths that
+    /// round to the same channels build the same network, so the first match is as good as any;
+    /// common multipliers are tried first so the reported one is the one used in training.
+    ///
+    /// The block setting is torchvision's: strides leave no trace in the weights, so a custom
+    /// `inverted_residual_setting` cannot be recovered and is refused by the shape check.
+    pub fn infer(shapes: &BTreeMap<String, Vec<usize>>) -> Result<MobileNetV2Config, InferConfigError> {
+        let get = |key: &str| {
+            shapes
+                .get(key)
+                .or_else(|| shapes.get(&format!("module.{key}")))
+                .map(Vec::as_slice)
+        };
+        let num_classes = match get("classifier.1.weight") {
+            Some(&[classes, _]) if classes > 0 => classes,
+            Some(other) => {
+                return Err(InferConfigError(format!(
+                    "classifier.1.weight is {other:?}, expected [num_classes, channels]"
+                )));
+            }
+            None => {
+                return Err(InferConfigError(
+                    "no classifier.1.weight: not a torchvision MobileNetV2 state dict".into(),
+                ));
+            }
+        };
+        if get("features.0.0.weight").is_none() {
+            return Err(InferConfigError(
+                "no features.0.0.weight: not a torchvision MobileNetV2 state dict".into(),
+            ));
+        }
+        let common = [1.0, 0.75, 0.5, 0.35, 1.4, 1.3, 0.25, 0.1, 2.0];
+        let grid = (4..=1600).map(|i| i as f64 / 400.0);
+        for width_mult in common.into_iter().chain(grid) {
+            let config = MobileNetV2Config {
+                num_classes,
+                width_mult,
+                ..MobileNetV2Config::default()
+            };
+            if config
+                .weight_shapes()
+                .iter()
+                .all(|(key, shape)| get(key) == Some(shape.as_slice()))
+            {
+                return Ok(config);
+            }
+        }
+        let stem = get("features.0.0.weight").map(|s| s.to_vec());
+        Err(InferConfigError(format!(
+            "no width multiplier between 0.01 and 4 gives this file's channel counts (stem {stem:?}); \
+             it is not torchvision's MobileNetV2 with the ImageNet block setting"
+        )))
+    }
+}
+
+/// A state dict whose shapes fit no config of the network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InferConfigError(pub String);
 
 /// torchvision's `_make_divisible`: the nearest multiple of `divisor` (at least `divisor`),
 /// one step up when rounding lost more than 10%.
@@ -379,6 +473,47 @@ mod tests {
         // Dropping below 90% adds a step: 0.75 * 24 = 18 -> 16 < 16.2 -> 24.
         assert_eq!(make_divisible(18.0, 8), 24);
         assert_eq!(make_divisible(1280.0, 8), 1280);
+    }
+
+    #[test]
+    fn width_and_classes_are_read_back_from_the_shapes() {
+        for (width_mult, num_classes) in [(0.5, 2), (0.75, 10), (1.3, 1000), (0.6, 3)] {
+            let config = MobileNetV2Config {
+                num_classes,
+                width_mult,
+                ..MobileNetV2Config::default()
+            };
+            let shapes: BTreeMap<String, Vec<usize>> = config.weight_shapes().into_iter().collect();
+            let inferred = MobileNetV2Config::infer(&shapes).expect("a torchvision width");
+            assert_eq!(inferred.num_classes, num_classes);
+            assert_eq!(
+                inferred.weight_shapes(),
+                config.weight_shapes(),
+                "width {width_mult}"
+            );
+        }
+        // The network built from a config has exactly the shapes the config lists.
+        let device = Device::flex();
+        let config = MobileNetV2Config {
+            num_classes: 2,
+            width_mult: 0.35,
+            ..MobileNetV2Config::default()
+        };
+        use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
+        let built: BTreeMap<String, Vec<usize>> = MobileNetV2::new(&config, &device)
+            .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+            .into_iter()
+            .map(|t| (t.name.clone(), t.shape.to_vec()))
+            .collect();
+        for (key, shape) in config.weight_shapes() {
+            assert_eq!(built.get(&key), Some(&shape), "{key}");
+        }
+        let mut odd: BTreeMap<String, Vec<usize>> = config.weight_shapes().into_iter().collect();
+        odd.insert("features.0.0.weight".into(), vec![13, 3, 3, 3]);
+        assert!(
+            MobileNetV2Config::infer(&odd).is_err(),
+            "13 stem channels is no torchvision width"
+        );
     }
 
     #[test]

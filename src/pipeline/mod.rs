@@ -1,8 +1,10 @@
 //! The pipeline as plain functions over images: detect, align, swap, restore, edit, paste.
 //! The window, the CLI and the tests all call these same functions.
 
+pub mod classifier;
 pub mod detect;
 pub mod generate;
+pub mod makeup;
 pub mod paste;
 pub mod restore;
 pub mod virtual_face;
