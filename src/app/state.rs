@@ -339,6 +339,8 @@ pub struct AppState {
     pub decoded: HashMap<PhotoId, Arc<image::RgbImage>>,
     /// Edited versions of photos (swap, restore, makeup), with undo and redo.
     pub edits: HashMap<PhotoId, EditHistory>,
+    /// Results of the Edit window's text-edit previews.
+    pub text_edit: super::text_edit::TextEditInbox,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -361,6 +363,7 @@ impl AppState {
             select_score: DetectSettings::default().min_score,
             decoded: HashMap::new(),
             edits: HashMap::new(),
+            text_edit: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -425,6 +428,7 @@ impl AppState {
     /// Folds one worker event into the state.
     pub fn apply(&mut self, event: JobEvent) -> Option<FollowUp> {
         let job = event.job;
+        self.text_edit.observe(&event);
         match event.kind {
             JobEventKind::Started { label } => {
                 self.activities.push(Activity {
@@ -550,6 +554,8 @@ impl AppState {
                 }
                 None
             }
+            // Folded by `text_edit.observe` above.
+            JobOutput::TextEdited(_) => None,
             JobOutput::PhotoFailed { photo, reason } => {
                 if let Some(entry) = self.library.get_mut(photo) {
                     entry.status = PhotoStatus::Failed(reason);

@@ -24,6 +24,7 @@ use crate::compute::Compute;
 
 pub mod detect;
 pub mod photos;
+pub mod text_edit;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
 pub use photos::{LoadPreview, LoadThumbnails, PhotoId, PhotoImage, ScanPaths};
@@ -105,6 +106,8 @@ pub enum JobOutput {
         image: Arc<image::RgbImage>,
         notes: Vec<String>,
     },
+    /// A StyleCLIP text edit of a virtual model was rendered (a preview, or a version to save).
+    TextEdited(Box<text_edit::TextEditPreview>),
 }
 
 /// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.
