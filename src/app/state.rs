@@ -550,7 +550,10 @@ impl AppState {
                 notes,
             } => {
                 if self.library.get(photo).is_some() {
-                    self.edits.entry(photo).or_default().push(Version { label, image, notes });
+                    self.edits
+                        .entry(photo)
+                        .or_default()
+                        .push(Version { label, image, notes });
                 }
                 None
             }
