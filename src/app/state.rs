@@ -341,6 +341,8 @@ pub struct AppState {
     pub edits: HashMap<PhotoId, EditHistory>,
     /// Results of the Edit window's text-edit previews.
     pub text_edit: super::text_edit::TextEditInbox,
+    /// Virtual models: the library, the current one (swaps use it), candidates, imports.
+    pub cast: super::cast_state::CastState,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -364,6 +366,7 @@ impl AppState {
             decoded: HashMap::new(),
             edits: HashMap::new(),
             text_edit: Default::default(),
+            cast: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -457,6 +460,7 @@ impl AppState {
                 if self.preview_job == Some(job) {
                     self.preview_job = None;
                 }
+                self.cast.finished(job, &outcome);
                 for photo in self.thumbnail_jobs.remove(&job).unwrap_or_default() {
                     if let Some(entry) = self.library.get_mut(photo)
                         && entry.status == PhotoStatus::Loading
@@ -559,6 +563,10 @@ impl AppState {
             }
             // Folded by `text_edit.observe` above.
             JobOutput::TextEdited(_) => None,
+            JobOutput::Cast(output) => {
+                self.cast.apply(output, &mut self.toasts);
+                None
+            }
             JobOutput::PhotoFailed { photo, reason } => {
                 if let Some(entry) = self.library.get_mut(photo) {
                     entry.status = PhotoStatus::Failed(reason);

@@ -22,6 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::compute::Compute;
 
+pub mod cast;
 pub mod detect;
 pub mod photos;
 pub mod text_edit;
@@ -108,6 +109,8 @@ pub enum JobOutput {
     },
     /// A StyleCLIP text edit of a virtual model was rendered (a preview, or a version to save).
     TextEdited(Box<text_edit::TextEditPreview>),
+    /// Virtual-model casting: candidates, imports, the library listing (see [`cast::CastOutput`]).
+    Cast(cast::CastOutput),
 }
 
 /// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.
