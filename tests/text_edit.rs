@@ -661,7 +661,7 @@ mod window {
             n_latent: g.n_latent,
             style_dim: g.style_dim,
             s_conv_delta: None,
-            generator: "stylegan2-ffhq".into(),
+            noise: facecast::cast::NoiseSpec::Checkpoint,
         };
         let mut window = TextEditWindow::new(store.clone());
         window.open_for(EditTarget {
@@ -761,5 +761,170 @@ mod window {
         h.step();
         assert!(h.query_by_label(IMPORTED_TEXT).is_some());
         assert!(h.query_by_label(SAVE_LABEL).is_none());
+    }
+}
+
+mod cli {
+    use std::path::Path;
+    use std::process::Command;
+
+    use burn::tensor::Device;
+    use facecast::cast::VirtualModelLibrary;
+    use facecast::weights::models;
+
+    use super::{common, fixture_generator, import_reduced, store, vocab, write_matching_global};
+
+    fn facecast(data: &Path, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_facecast"))
+            .arg("--backend")
+            .arg("cpu")
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running facecast: {e}"));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn json(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    #[test]
+    fn virtual_edit_saves_new_versions_with_lineage_and_refuses_what_it_cannot_do() {
+        let (Some(gan), Some(mapper), Some(clip), Some(mtcnn)) = (
+            common::optional_fixture("stylegan2"),
+            common::optional_fixture("styleclip_mapper"),
+            common::optional_fixture("clip_text"),
+            common::optional_fixture("mtcnn"),
+        ) else {
+            return;
+        };
+        let Some(vocab) = vocab() else {
+            return;
+        };
+        let device = Device::flex();
+        let Some(model) = fixture_generator(&device) else {
+            return;
+        };
+        let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = store(data.path());
+        import_reduced(&store, "stylegan2-ffhq", &[gan.join("weights.pth")]);
+        import_reduced(&store, "styleclip-mapper-purple-hair", &[mapper.join("weights.pth")]);
+        import_reduced(&store, models::CLIP_TEXT_ID, &[clip.join("weights_torchscript.pt")]);
+        store
+            .import(models::CLIP_VOCAB_ID, &[vocab])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let files = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clip_dim = models::load_clip_installed(&store, &device)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .encoder
+            .text_projection
+            .dims()[1];
+        if write_matching_global(files.path(), &model, clip_dim, &device).is_none() {
+            return;
+        }
+        import_reduced(
+            &store,
+            models::STYLECLIP_GLOBAL_ID,
+            &[files.path().join("fs3.npy"), files.path().join("S_mean_std")],
+        );
+
+        let (code, out, err) = facecast(data.path(), &["virtual", "generate", "--seed", "3", "--name", "Ava"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let library = VirtualModelLibrary::open(data.path());
+        let ava = library.find("Ava").unwrap_or_else(|e| panic!("{e}"));
+
+        // A prompt edit: a new version whose parent is Ava, with the edit recorded; Ava unchanged.
+        let png = files.path().join("smiling.png");
+        let (code, out, err) = facecast(
+            data.path(),
+            &["virtual", "edit", "Ava", "--prompt", "smiling", "--auto-beta", "--json", "--out"],
+        );
+        assert_ne!(code, 0, "--out without a file must be refused: {out}{err}");
+        let (code, out, err) = facecast(
+            data.path(),
+            &[
+                "virtual",
+                "edit",
+                "Ava",
+                "--prompt",
+                "smiling",
+                "--auto-beta",
+                "--json",
+                "--out",
+                png.to_str().unwrap_or_default(),
+            ],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        let report = json(&out);
+        assert_eq!(report["changed"], true);
+        assert_eq!(report["target"], "smiling face");
+        assert_eq!(report["neutral"], "face");
+        assert!(report["channels"].as_u64().unwrap_or(0) > 0, "{report}");
+        assert_eq!(report["model"]["parent"], ava.id.as_str());
+        assert_eq!(report["model"]["name"], "Ava (smiling)");
+        assert!(png.is_file());
+        let smiling = library.find("Ava (smiling)").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(smiling.parent.as_deref(), Some(ava.id.as_str()));
+        assert_eq!(smiling.edits().len(), 1);
+        assert_eq!(smiling.edits()[0].kind, "styleclip-global");
+        let latent = smiling.latent().ok().flatten().unwrap_or_else(|| panic!("no latent"));
+        assert!(latent.s_conv_delta.is_some(), "a global edit is stored as an S offset");
+        assert_eq!(
+            latent.wplus,
+            ava.latent().ok().flatten().map(|l| l.wplus).unwrap_or_default()
+        );
+        assert_ne!(
+            image::open(smiling.face_path()).map(|i| i.to_rgb8().into_raw()).ok(),
+            image::open(ava.face_path()).map(|i| i.to_rgb8().into_raw()).ok()
+        );
+        assert!(library.find("Ava").map(|m| m.edits().is_empty()).unwrap_or(false));
+
+        // A threshold no channel reaches changes nothing, saves nothing, and says why (exit 2).
+        let before = library.list().map(|l| l.models.len()).unwrap_or(0);
+        let (code, out, err) = facecast(
+            data.path(),
+            &["virtual", "edit", "Ava", "--prompt", "smiling", "--beta", "0.99"],
+        );
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains("No style channel") && err.contains("unchanged"), "{err}");
+        assert_eq!(library.list().map(|l| l.models.len()).unwrap_or(0), before);
+
+        // A mapper on top of the edited version keeps its S offset and extends the lineage.
+        let (code, out, err) = facecast(
+            data.path(),
+            &["virtual", "edit", "Ava (smiling)", "--mapper", "purple-hair", "--save-as", "Ava 2"],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        let second = library.find("Ava 2").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second.parent.as_deref(), Some(smiling.id.as_str()));
+        assert_eq!(second.edits().len(), 2);
+        assert_eq!(second.edits()[1].kind, "styleclip-mapper");
+        let second_latent = second.latent().ok().flatten().unwrap_or_else(|| panic!("no latent"));
+        assert_eq!(second_latent.s_conv_delta, latent.s_conv_delta);
+        assert_ne!(second_latent.wplus, latent.wplus);
+
+        // Unknown mappers and imported models are refused with the reason.
+        let (code, _, err) = facecast(data.path(), &["virtual", "edit", "Ava", "--mapper", "green-hair"]);
+        assert_ne!(code, 0);
+        assert!(err.contains("no StyleCLIP mapper") && err.contains("purple-hair"), "{err}");
+        let state = store
+            .import(facecast::jobs::MTCNN_ID, &[mtcnn.clone()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(state.status.is_usable());
+        let photo = mtcnn.join("astronaut.png");
+        let (code, out, err) = facecast(
+            data.path(),
+            &["virtual", "import", "Photo", photo.to_str().unwrap_or_default()],
+        );
+        assert_eq!(code, 0, "{out}{err}");
+        let (code, _, err) = facecast(data.path(), &["virtual", "edit", "Photo", "--prompt", "smiling"]);
+        assert_ne!(code, 0);
+        assert!(err.contains("text edits need a generated virtual model"), "{err}");
     }
 }

@@ -14,7 +14,7 @@ use std::sync::mpsc::{Receiver, channel};
 use egui::{Color32, RichText};
 use image::RgbImage;
 
-use crate::jobs::text_edit::{EditRequest, EditSubject, TextEditJob, TextEditPreview};
+use crate::jobs::text_edit::{EditRequest, EditSubject, SaveTextEdit, TextEditJob, TextEditPreview, subject_of};
 use crate::jobs::{JobEvent, JobEventKind, JobId, JobOutcome, JobOutput, Worker};
 use crate::pipeline::text_edit::{
     ALPHA_RANGE, BETA_RANGE, DEFAULT_ALPHA, DEFAULT_BETA, PROMPT_PRESETS, prompt_pair,
@@ -28,6 +28,8 @@ pub const WINDOW_TITLE: &str = "Edit virtual model";
 pub const IMPORTED_TEXT: &str = "Text edits need a generated virtual model.";
 /// The save button.
 pub const SAVE_LABEL: &str = "Save as new version";
+/// The Cast panel's menu entry that opens the window.
+pub const EDIT_BUTTON: &str = "Edit with text…";
 /// Seconds a change waits for the next one before its preview starts.
 const DEBOUNCE_S: f64 = 0.35;
 /// Seconds between checks of the weights while some are missing.
@@ -41,6 +43,8 @@ const PREVIEW_SIDE: f32 = 240.0;
 pub struct TextEditInbox {
     jobs: HashSet<JobId>,
     pub results: Vec<TextEditPreview>,
+    /// Versions saved by the window's save jobs.
+    pub saved: Vec<(JobId, crate::cast::VirtualModel)>,
     pub progress: HashMap<JobId, (usize, usize)>,
     pub finished: Vec<(JobId, JobOutcome)>,
 }
@@ -61,6 +65,9 @@ impl TextEditInbox {
                 self.progress.insert(event.job, (*done, *total));
             }
             JobEventKind::Output(JobOutput::TextEdited(preview)) => self.results.push((**preview).clone()),
+            JobEventKind::Output(JobOutput::Cast(crate::jobs::cast::CastOutput::Saved { model, .. })) => {
+                self.saved.push((event.job, model.clone()));
+            }
             JobEventKind::Output(_) => {}
             JobEventKind::Finished(outcome) => {
                 self.jobs.remove(&event.job);
@@ -78,7 +85,7 @@ pub struct EditTarget {
     pub id: String,
     pub name: String,
     /// Its face as shown in the library ("before").
-    pub face: Option<Arc<RgbImage>>,
+    pub face: Option<Arc<crate::jobs::photos::PhotoImage>>,
     /// None for a model imported from photos (it has no latent to edit).
     pub subject: Option<EditSubject>,
 }
@@ -133,6 +140,8 @@ pub struct TextEditWindow {
     /// The request of the newest preview asked for, and its tag.
     asked: Option<(u64, EditRequest)>,
     running: Option<JobId>,
+    /// A "save as new version" in progress.
+    saving: Option<JobId>,
     latest: Option<TextEditPreview>,
     error: Option<String>,
     needs: Vec<Need>,
@@ -161,6 +170,7 @@ impl TextEditWindow {
             next_tag: 1,
             asked: None,
             running: None,
+            saving: None,
             latest: None,
             error: None,
             needs: Vec::new(),
@@ -225,12 +235,7 @@ impl TextEditWindow {
     }
 
     fn needed_ids(&self) -> Vec<String> {
-        let generator = self
-            .target
-            .as_ref()
-            .and_then(|t| t.subject.as_ref())
-            .map(|s| s.generator.clone())
-            .unwrap_or_else(|| "stylegan2-ffhq".into());
+        let generator = models::STYLEGAN2_ID.to_string();
         match &self.mode {
             Mode::Prompt => vec![
                 generator,
@@ -308,11 +313,22 @@ impl TextEditWindow {
                 self.latest = Some(preview);
             }
         }
+        for (job, model) in inbox.saved.drain(..) {
+            if self.saving == Some(job) {
+                self.saved_as(model);
+            }
+        }
         for (job, outcome) in inbox.finished.drain(..) {
             if self.running == Some(job) {
                 self.running = None;
+                if let JobOutcome::Failed(reason) = &outcome {
+                    self.error = Some(reason.clone());
+                }
+            }
+            if self.saving == Some(job) {
+                self.saving = None;
                 if let JobOutcome::Failed(reason) = outcome {
-                    self.error = Some(reason);
+                    self.error = Some(format!("Saving failed: {reason}"));
                 }
             }
         }
@@ -569,7 +585,7 @@ impl TextEditWindow {
         {
             self.before = Some(ui.ctx().load_texture(
                 "text-edit-before",
-                color_image(face),
+                egui::ColorImage::from_rgba_unmultiplied([face.width() as usize, face.height() as usize], face.as_raw()),
                 egui::TextureOptions::LINEAR,
             ));
         }
@@ -654,7 +670,9 @@ impl TextEditWindow {
             let label = ui.label("Name");
             ui.add(egui::TextEdit::singleline(&mut self.save_name).desired_width(220.0))
                 .labelled_by(label.id);
-            let why = if fresh.is_none() {
+            let why = if self.saving.is_some() {
+                "Saving…"
+            } else if fresh.is_none() {
                 "Wait for a preview that changes the face"
             } else if self.save_name.trim().is_empty() {
                 "Give the new version a name"
@@ -682,17 +700,39 @@ impl TextEditWindow {
         );
     }
 
-    /// After a save: the new version is the one being edited now (further edits build on it).
-    pub fn saved(&mut self, target: EditTarget) {
+    /// A save job started for the window.
+    pub fn saving(&mut self, job: JobId) {
+        self.saving = Some(job);
+    }
+
+    /// After a save: the new version is the one being edited now (further edits build on it),
+    /// with the edited face as its "before".
+    fn saved_as(&mut self, model: crate::cast::VirtualModel) {
+        let face = self.latest.take().map(|p| Arc::new(rgba(&p.image)));
+        match subject_of(&model) {
+            Ok(subject) => {
+                self.target = Some(EditTarget {
+                    id: model.id.clone(),
+                    name: model.name.clone(),
+                    face,
+                    subject,
+                });
+                self.error = None;
+            }
+            Err(e) => self.error = Some(format!("{} was saved but cannot be edited further: {e}", model.name)),
+        }
         self.save_name = String::new();
-        self.latest = None;
         self.asked = None;
         self.after = None;
         self.before = None;
         self.prompt.clear();
         self.neutral.clear();
-        self.target = Some(target);
+        self.mode = Mode::Prompt;
     }
+}
+
+fn rgba(image: &RgbImage) -> crate::jobs::photos::PhotoImage {
+    image::DynamicImage::ImageRgb8(image.clone()).into_rgba8()
 }
 
 fn need(store: &WeightsStore, id: &str) -> Need {
@@ -760,10 +800,50 @@ impl super::FacecastApp {
                         weights.open = true;
                     }
                 }
-                TextEditAction::Save { .. } => self.state.toasts.error(
-                    "Saving edited versions needs the virtual-model library, which is not in this build yet.",
-                ),
+                TextEditAction::Save { parent, name, preview } => self.save_text_edit(&parent, name, preview),
             }
+        }
+    }
+
+    fn save_text_edit(&mut self, parent: &str, name: String, preview: Box<TextEditPreview>) {
+        let (Some(store), Some(library)) = (self.store.clone(), self.cast.library().cloned()) else {
+            self.state
+                .toasts
+                .error("The virtual-model library is unavailable (no data directory).");
+            return;
+        };
+        let Some(parent) = self.state.cast.item(parent).map(|i| i.model.clone()) else {
+            self.state
+                .toasts
+                .error("The virtual model being edited is no longer in the library.");
+            return;
+        };
+        let job = self.worker.enqueue(SaveTextEdit {
+            store,
+            library,
+            parent,
+            name,
+            preview,
+        });
+        self.state.text_edit.track(job);
+        if let Some(window) = &mut self.text_edit {
+            window.saving(job);
+        }
+    }
+
+    /// Opens the Edit window on a library model (an imported one gets the explanation).
+    pub fn open_text_edit(&mut self, id: &str) {
+        let Some(item) = self.state.cast.item(id) else { return };
+        let model = item.model.clone();
+        let face = item.thumbnail.clone();
+        match subject_of(&model) {
+            Ok(subject) => self.edit_virtual_model(EditTarget {
+                id: model.id.clone(),
+                name: model.name.clone(),
+                face,
+                subject,
+            }),
+            Err(e) => self.state.toasts.error(format!("{} cannot be edited: {e}", model.name)),
         }
     }
 

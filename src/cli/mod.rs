@@ -9,6 +9,7 @@ use crate::compute::BackendChoice;
 
 pub mod check_fixture;
 pub mod detect;
+pub mod text_edit;
 pub mod virtual_model;
 pub mod weights;
 

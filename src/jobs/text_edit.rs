@@ -1,9 +1,9 @@
 //! StyleCLIP text edits on the compute lane: the window's live preview and "save as new version".
 //!
-//! The networks load once and stay in the worker's model cache, with the prompt embeddings (one
-//! text-encoder pass per prompt, ever) and the relevance of the last prompt pair, so a slider move
-//! costs one threshold and one render. A job checks for cancellation between its steps: the window
-//! cancels a preview as soon as a newer one is asked for.
+//! The networks load once and stay in the worker's model cache (StyleGAN2 shared with casting),
+//! with the prompt embeddings (one text-encoder pass per prompt) and the relevance of the last
+//! prompt pair, so a slider move costs one threshold and one render. A job checks for cancellation
+//! between its steps: the window cancels a preview as soon as a newer one is asked for.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,12 +13,17 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
 use super::{Job, JobContext, JobError, JobOutput, Lane};
+use crate::cast::{CastError, EditRecord, Latent, NewVirtualModel, NoiseSpec, VirtualModel, VirtualModelLibrary};
+use crate::jobs::cast::{CastOutput, emit_listing, with_stylegan2};
+use crate::nets::mtcnn::MtcnnNets;
 use crate::nets::styleclip::global::GlobalDirections;
 use crate::nets::styleclip::mapper::{LevelsMapper, MapperInfo};
 use crate::nets::stylegan2::StyleGan2;
+use crate::pipeline::generate;
 use crate::pipeline::text_edit::{
     self, EditedFace, GlobalEditor, PromptCache, PromptPair, TextEditRecord, prompt_pair,
 };
+use crate::pipeline::virtual_face::prepare_generated;
 use crate::weights::models::{self, ClipText};
 use crate::weights::store::WeightsStore;
 
@@ -33,8 +38,27 @@ pub struct EditSubject {
     pub style_dim: usize,
     /// The S offset of earlier global edits (StyleCLIP's `fs3` indexing).
     pub s_conv_delta: Option<Arc<Vec<f32>>>,
-    /// The generator's weights id in the store.
-    pub generator: String,
+    /// The noise the face was generated with (an edit keeps it, so only the edit changes).
+    pub noise: NoiseSpec,
+}
+
+/// The edit subject of a library model; None for a model imported from photos.
+pub fn subject_of(model: &VirtualModel) -> Result<Option<EditSubject>, CastError> {
+    let Some(generated) = model.generated() else {
+        return Ok(None);
+    };
+    let latent = model.latent()?.ok_or_else(|| CastError::Damaged {
+        path: model.dir().join(&generated.latent_file),
+        reason: "a generated virtual model without its latent".into(),
+    })?;
+    Ok(Some(EditSubject {
+        name: model.name.clone(),
+        wplus: Arc::new(latent.wplus),
+        n_latent: latent.n_latent,
+        style_dim: latent.style_dim,
+        s_conv_delta: latent.s_conv_delta.map(Arc::new),
+        noise: generated.noise,
+    }))
 }
 
 /// What to do to the face.
@@ -77,7 +101,6 @@ pub struct TextEditPreview {
 /// file; a reinstalled file loads again).
 #[derive(Default)]
 pub struct TextEditCache {
-    generators: HashMap<PathBuf, StyleGan2>,
     clip: Option<(PathBuf, ClipText)>,
     global: Option<(PathBuf, GlobalDirections)>,
     mappers: HashMap<PathBuf, (LevelsMapper, MapperInfo)>,
@@ -85,6 +108,9 @@ pub struct TextEditCache {
     /// The relevance of the last prompt pair (key: target and neutral text).
     relevance: Option<(String, Arc<Vec<f32>>)>,
 }
+
+/// Progress steps of an edit: networks, prompts, relevance, render.
+const STEPS: usize = 4;
 
 /// The model-cache key of [`TextEditCache`].
 const CACHE_KEY: &str = "text-edit";
@@ -114,21 +140,6 @@ fn failed(e: impl std::fmt::Display) -> JobError {
 }
 
 impl TextEditCache {
-    /// Loads the generator of `id` unless it is loaded; returns its cache key.
-    fn load_generator(
-        &mut self,
-        store: &WeightsStore,
-        id: &str,
-        device: &Device,
-    ) -> Result<PathBuf, JobError> {
-        let path = installed(store, id)?;
-        if !self.generators.contains_key(&path) {
-            let model = load_generator(&path, device)?;
-            self.generators.insert(path.clone(), model);
-        }
-        Ok(path)
-    }
-
     fn load_clip(&mut self, store: &WeightsStore, device: &Device) -> Result<(), JobError> {
         let path = installed(store, models::CLIP_TEXT_ID)?;
         if self.clip.as_ref().is_some_and(|(p, _)| *p == path) {
@@ -178,56 +189,6 @@ fn installed(store: &WeightsStore, id: &str) -> Result<PathBuf, JobError> {
         .ok_or_else(|| JobError::Failed(format!("{id}: the model lists no file")))
 }
 
-/// Loads a StyleGAN2 checkpoint with the sizes read from its tensors.
-fn load_generator(path: &std::path::Path, device: &Device) -> Result<StyleGan2, JobError> {
-    let tensors = crate::weights::read_checkpoint(path)
-        .map_err(failed)?
-        .flatten_tensors();
-    let state = if tensors.tensors.keys().any(|k| k.starts_with("g_ema.")) {
-        tensors.sub("g_ema")
-    } else {
-        tensors.clone()
-    };
-    let config = infer_stylegan2_config(&state).ok_or_else(|| {
-        JobError::Failed(format!(
-            "{}: not a StyleGAN2 generator checkpoint",
-            path.display()
-        ))
-    })?;
-    crate::nets::stylegan2::checkpoint::from_tensors(&tensors, path, &config, device).map_err(failed)
-}
-
-/// rosinality's constructor arguments from a generator state dict: one `to_rgbs` per resolution
-/// above 4 px, widths from the conv weights, `style_dim` and the mapping depth from `style.*`.
-fn infer_stylegan2_config(
-    state: &crate::weights::TensorMap,
-) -> Option<crate::nets::stylegan2::StyleGan2Config> {
-    let count = |prefix: &str| {
-        state
-            .tensors
-            .keys()
-            .filter_map(|k| k.strip_prefix(prefix)?.split('.').next()?.parse::<usize>().ok())
-            .max()
-    };
-    let blocks = count("to_rgbs.").map_or(0, |n| n + 1);
-    let n_mlp = count("style.")?;
-    let style_dim = state.get("style.1.weight")?.shape.first().copied()?;
-    let size = 4usize << blocks;
-    let mut config = crate::nets::stylegan2::StyleGan2Config::rosinality(size, style_dim, n_mlp, 2);
-    config
-        .channels
-        .insert(4, *state.get("conv1.conv.weight")?.shape.get(1)?);
-    for k in 0..blocks {
-        let out = *state
-            .get(&format!("convs.{}.conv.weight", 2 * k + 1))?
-            .shape
-            .get(1)?;
-        config.channels.insert(8 << k, out);
-    }
-    config.validate().ok()?;
-    Some(config)
-}
-
 /// Renders a text edit of a virtual model: a preview, or the version to save.
 #[derive(Debug, Clone)]
 pub struct TextEditJob {
@@ -257,19 +218,25 @@ impl Job for TextEditJob {
 
     fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
         let device = ctx.compute().device.clone();
+        // Taken before StyleGAN2, whose loader holds the model cache while it runs.
         let shared = shared_cache(ctx)?;
-        let mut cache = lock(&shared);
-        let preview = run_edit(
-            &mut cache,
-            &self.store,
-            &self.subject,
-            &self.request,
-            &device,
-            &mut |done, total| {
-                ctx.progress(done, total);
-                ctx.check_cancelled()
-            },
-        )?;
+        let mut step = |done, total| {
+            ctx.progress(done, total);
+            ctx.check_cancelled()
+        };
+        step(0, STEPS)?;
+        let preview = with_stylegan2(ctx, &self.store, |loaded, _| {
+            let mut cache = lock(&shared);
+            run_edit(
+                &mut cache,
+                &self.store,
+                &loaded.model,
+                &self.subject,
+                &self.request,
+                &device,
+                &mut step,
+            )
+        })?;
         ctx.output(JobOutput::TextEdited(Box::new(TextEditPreview {
             tag: self.tag,
             ..preview
@@ -280,17 +247,18 @@ impl Job for TextEditJob {
 
 /// One edit, step by step: `step(done, total)` reports progress and may stop the edit (`Err`).
 /// The plain function behind the job, for the CLI and the benchmarks.
+#[allow(clippy::too_many_arguments)]
 pub fn run_edit(
     cache: &mut TextEditCache,
     store: &WeightsStore,
+    model: &StyleGan2,
     subject: &EditSubject,
     request: &EditRequest,
     device: &Device,
     step: &mut dyn FnMut(usize, usize) -> Result<(), JobError>,
 ) -> Result<TextEditPreview, JobError> {
-    let total = 4;
-    step(0, total)?;
-    let key = cache.load_generator(store, &subject.generator, device)?;
+    let total = STEPS;
+    let noise = generate::noise(model, subject.noise).map_err(failed)?;
     let wplus = Tensor::<3>::from_data(
         TensorData::new(subject.wplus.to_vec(), [1, subject.n_latent, subject.style_dim]),
         device,
@@ -308,16 +276,13 @@ pub fn run_edit(
             cache.load_global(store, device)?;
             step(1, total)?;
             let TextEditCache {
-                generators,
                 clip,
                 global,
                 prompts,
                 relevance: last,
                 ..
             } = cache;
-            let (Some(model), Some((_, clip)), Some((_, directions))) =
-                (generators.get(&key), clip.as_ref(), global.as_ref())
-            else {
+            let (Some((_, clip)), Some((_, directions))) = (clip.as_ref(), global.as_ref()) else {
                 return Err(JobError::Failed(
                     "the text-edit networks did not stay loaded".into(),
                 ));
@@ -342,7 +307,7 @@ pub fn run_edit(
             step(3, total)?;
             let beta = beta.unwrap_or_else(|| text_edit::auto_beta(&relevance));
             let edited = editor
-                .edit(&pair, &relevance, *alpha, beta, &model.fixed_noise())
+                .edit(&pair, &relevance, *alpha, beta, &noise)
                 .map_err(failed)?;
             step(total, total)?;
             preview(
@@ -355,16 +320,14 @@ pub fn run_edit(
         EditRequest::Mapper { id, strength } => {
             let mapper_key = cache.load_mapper(store, id, device)?;
             step(2, total)?;
-            let (Some(model), Some((mapper, info))) =
-                (cache.generators.get(&key), cache.mappers.get(&mapper_key))
-            else {
+            let Some((mapper, info)) = cache.mappers.get(&mapper_key) else {
                 return Err(JobError::Failed(
                     "the text-edit networks did not stay loaded".into(),
                 ));
             };
             let edited = text_edit::mapper_edit(
                 &model.generator,
-                &model.fixed_noise(),
+                &noise,
                 mapper,
                 info,
                 id,
@@ -403,4 +366,104 @@ fn preview(
         wplus: Arc::new(wplus),
         s_conv_delta: edited.s_conv_delta.map(Arc::new),
     })
+}
+
+/// The default name of an edited version: "Ava (smiling)", "Ava (purple hair)".
+pub fn version_name(parent: &str, record: &TextEditRecord) -> String {
+    let change = match record {
+        TextEditRecord::StyleclipGlobal { target, .. } => target
+            .trim_start_matches("face with ")
+            .trim_end_matches(" face")
+            .to_string(),
+        TextEditRecord::StyleclipMapper { mapper, .. } => mapper
+            .trim_start_matches(models::STYLECLIP_MAPPER_PREFIX)
+            .replace('-', " "),
+    };
+    format!("{parent} ({change})")
+}
+
+/// Adds an edited face to the library as a new version of `parent`: its landmarks (MTCNN when
+/// given and confident, else the FFHQ positions) and aligned crop, the edited latent and S offset,
+/// the parent's edits plus this one. The parent is left as it is.
+pub fn save_edited_version(
+    library: &VirtualModelLibrary,
+    parent: &VirtualModel,
+    name: &str,
+    preview: &TextEditPreview,
+    detector: Option<(&MtcnnNets, &Device)>,
+) -> Result<VirtualModel, CastError> {
+    let generated = parent.generated().ok_or_else(|| {
+        CastError::Invalid(format!(
+            "{} was imported from photos; only generated virtual models can be edited",
+            parent.name
+        ))
+    })?;
+    let prepared =
+        prepare_generated(&preview.image, detector).map_err(|e| CastError::Invalid(e.to_string()))?;
+    let mut latent = Latent::new(
+        preview.wplus.to_vec(),
+        generated.generator.n_latent,
+        generated.generator.style_dim,
+    )?;
+    latent.s_conv_delta = preview.s_conv_delta.as_ref().map(|d| d.to_vec());
+    let kind = match preview.record {
+        TextEditRecord::StyleclipGlobal { .. } => "styleclip-global",
+        TextEditRecord::StyleclipMapper { .. } => "styleclip-mapper",
+    };
+    let params = serde_json::to_value(&preview.record).unwrap_or(serde_json::Value::Null);
+    let edit = EditRecord::new(kind, preview.record.describe(), params);
+    let new = NewVirtualModel::edited(
+        parent,
+        name,
+        (*preview.image).clone(),
+        prepared.landmarks,
+        prepared.from,
+        prepared.crop,
+        latent,
+        edit,
+    )?;
+    library.create(new)
+}
+
+/// "Save as new version" from the Edit window; reports like saving a candidate does
+/// ([`CastOutput::Saved`], then the new listing).
+#[derive(Debug, Clone)]
+pub struct SaveTextEdit {
+    pub store: WeightsStore,
+    pub library: VirtualModelLibrary,
+    pub parent: VirtualModel,
+    pub name: String,
+    pub preview: Box<TextEditPreview>,
+}
+
+impl Job for SaveTextEdit {
+    fn label(&self) -> String {
+        format!("Saving {}", self.name)
+    }
+
+    fn lane(&self) -> Lane {
+        Lane::Compute
+    }
+
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
+        let model = with_stylegan2(ctx, &self.store, |_, detector| {
+            let device = &ctx.compute().device;
+            save_edited_version(
+                &self.library,
+                &self.parent,
+                &self.name,
+                &self.preview,
+                detector.map(|d| (d, device)),
+            )
+            .map_err(failed)
+        })?;
+        let note = format!(
+            "Saved {}, edited from {}: {}",
+            model.name,
+            self.parent.name,
+            self.preview.record.describe()
+        );
+        ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+        emit_listing(ctx, &self.library)
+    }
 }
