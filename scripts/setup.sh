@@ -40,3 +40,5 @@ bin="${CARGO_TARGET_DIR:-target}/debug/facecast"
 
 # CLIP's BPE vocabulary (MIT, 1.3 MB) turns text prompts into tokens for StyleCLIP edits.
 bash scripts/fetch-clip-vocab.sh
+# The app looks for it in the weights store first, wherever it is started from.
+"$bin" weights import clip-bpe-vocab models/clip/bpe_simple_vocab_16e6.txt.gz

@@ -76,6 +76,7 @@ fn styleclip_mapper_matches_reference() {
     if !results.is_empty() {
         assert!(results.iter().any(|c| c.name == "output.w_hat"));
         assert!(results.iter().any(|c| c.name == "inter.course_mapping.mapping.4"));
+        assert!(results.iter().any(|c| c.name == "output.image_w_hat"));
     }
 }
 

@@ -67,6 +67,8 @@ pub enum CastAction {
     Duplicate(String),
     Delete(String),
     Undelete(String),
+    /// Open the Edit window (StyleCLIP text edits) on a model.
+    EditText(String),
     InstallWeights,
     LocateWeights,
     Refresh,
@@ -362,6 +364,10 @@ fn model_menu(
 ) {
     if !current && ui.button("Use for swaps").clicked() {
         actions.push(CastAction::SetCurrent(Some(m.id.clone())));
+        ui.close();
+    }
+    if ui.button(super::text_edit::EDIT_BUTTON).clicked() {
+        actions.push(CastAction::EditText(m.id.clone()));
         ui.close();
     }
     if ui.button("Rename…").clicked() {
@@ -958,6 +964,7 @@ impl FacecastApp {
             CastAction::Duplicate(id) => self.apply_cast_op(LibraryOp::Duplicate { id }),
             CastAction::Delete(id) => self.apply_cast_op(LibraryOp::Delete { id }),
             CastAction::Undelete(id) => self.apply_cast_op(LibraryOp::Undelete { id }),
+            CastAction::EditText(id) => self.open_text_edit(&id),
             CastAction::InstallWeights => {
                 self.install_model(ctx, STYLEGAN2_ID);
                 self.cast.generator = GeneratorStatus::Installing;

@@ -30,6 +30,7 @@ pub mod panels;
 pub mod restore_section;
 pub mod state;
 pub mod status;
+pub mod text_edit;
 pub mod textures;
 pub mod toasts;
 mod window;
@@ -149,6 +150,8 @@ pub struct FacecastApp {
     nav: canvas::CanvasNav,
     store: Option<WeightsStore>,
     weights: Option<weights_window::WeightsWindow>,
+    /// The Edit window (StyleCLIP text edits of a generated virtual model).
+    text_edit: Option<text_edit::TextEditWindow>,
     detector: Detector,
     /// The answer of the background check of MTCNN's install.
     detector_check: Option<Receiver<Result<bool, String>>>,
@@ -183,6 +186,7 @@ impl FacecastApp {
             nav: canvas::CanvasNav::fit(),
             store: None,
             weights: None,
+            text_edit: None,
             detector: Detector::Unavailable,
             detector_check: None,
             install_missing: start.install_missing,
@@ -197,6 +201,7 @@ impl FacecastApp {
                 app.detector_check = Some(detection::check_detector(ctx, store.clone()));
                 app.detector = Detector::Checking;
                 app.weights = Some(weights_window::WeightsWindow::new(store.clone()));
+                app.text_edit = Some(text_edit::TextEditWindow::new(store.clone()));
                 app.store = Some(store);
             }
             Err(err) => app
@@ -471,6 +476,7 @@ impl eframe::App for FacecastApp {
         dropzone::dropzone(&ctx, &mut actions);
         cast_panel::windows(&ctx, &self.state, &mut self.cast, &mut cast_actions);
         self.weights_ui(&ctx);
+        self.text_edit_ui(&ctx);
         for action in self.state.toasts.show(&ctx) {
             match action {
                 toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),

@@ -352,6 +352,8 @@ pub struct AppState {
     pub edits: HashMap<PhotoId, EditHistory>,
     /// The Restore section: its settings, GPEN's install state, its running job.
     pub restore: super::restore_section::RestorePanel,
+    /// Results of the Edit window's text-edit previews.
+    pub text_edit: super::text_edit::TextEditInbox,
     /// Virtual models: the library, the current one (swaps use it), candidates, imports.
     pub cast: super::cast_state::CastState,
     /// The makeup step: reference faces, settings, BeautyGAN's install.
@@ -381,6 +383,7 @@ impl AppState {
             decoded: HashMap::new(),
             edits: HashMap::new(),
             restore: Default::default(),
+            text_edit: Default::default(),
             cast: Default::default(),
             makeup: Default::default(),
             classifier: Default::default(),
@@ -448,6 +451,7 @@ impl AppState {
     /// Folds one worker event into the state.
     pub fn apply(&mut self, event: JobEvent) -> Option<FollowUp> {
         let job = event.job;
+        self.text_edit.observe(&event);
         match event.kind {
             JobEventKind::Started { label } => {
                 self.activities.push(Activity {
@@ -580,6 +584,8 @@ impl AppState {
                 }
                 None
             }
+            // Folded by `text_edit.observe` above.
+            JobOutput::TextEdited(_) => None,
             JobOutput::Cast(output) => {
                 self.cast.apply(*output, &mut self.toasts);
                 None

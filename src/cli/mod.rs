@@ -10,6 +10,7 @@ use crate::compute::BackendChoice;
 pub mod check_fixture;
 pub mod detect;
 pub mod restore;
+pub mod text_edit;
 pub mod virtual_model;
 pub mod makeup;
 pub mod train_classifier;

@@ -76,6 +76,8 @@ pub enum VirtualCommand {
     },
     /// Move a virtual model to the deleted-models folder (kept 30 days).
     Delete { model: String },
+    /// Change a generated virtual model with a text prompt (StyleCLIP) and save it as a new version.
+    Edit(super::text_edit::EditArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -125,6 +127,7 @@ pub fn run(args: VirtualArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
             println!("duplicated as {} ({})", m.name, m.id);
             Ok(ExitCode::SUCCESS)
         }
+        VirtualCommand::Edit(args) => super::text_edit::run(args, &store, &library, backend),
         VirtualCommand::Delete { model } => {
             let m = library.delete(&model)?;
             println!(
@@ -139,7 +142,7 @@ pub fn run(args: VirtualArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
 }
 
 /// MTCNN when it is installed (a generated face is aligned without it).
-fn optional_detector(store: &WeightsStore, compute: &Compute) -> Option<MtcnnNets> {
+pub(super) fn optional_detector(store: &WeightsStore, compute: &Compute) -> Option<MtcnnNets> {
     store.require(MTCNN_ID).ok()?;
     match load_mtcnn(&store.model_dir(MTCNN_ID), &compute.device) {
         Ok(nets) => Some(nets),
@@ -253,7 +256,7 @@ fn generate_cmd(
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_image(image: &image::RgbImage, path: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn write_image(image: &image::RgbImage, path: &Path) -> anyhow::Result<PathBuf> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())

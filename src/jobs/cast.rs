@@ -72,7 +72,7 @@ fn failed(e: impl std::fmt::Display) -> JobError {
 
 /// StyleGAN2 from the cache, loaded on first use. The key holds the file's size and time, so a
 /// newly installed file is loaded again.
-fn with_stylegan2<T>(
+pub(crate) fn with_stylegan2<T>(
     ctx: &JobContext,
     store: &WeightsStore,
     f: impl FnOnce(&LoadedStyleGan2, Option<&MtcnnNets>) -> Result<T, JobError>,
@@ -390,7 +390,7 @@ impl Job for LibraryJob {
     }
 }
 
-fn emit_listing(ctx: &JobContext, library: &VirtualModelLibrary) -> Result<(), JobError> {
+pub(crate) fn emit_listing(ctx: &JobContext, library: &VirtualModelLibrary) -> Result<(), JobError> {
     let listing = library.list().map_err(failed)?;
     let items = listing
         .models

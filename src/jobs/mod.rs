@@ -28,6 +28,7 @@ pub mod detect;
 pub mod makeup;
 pub mod photos;
 pub mod restore;
+pub mod text_edit;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
 pub use photos::{LoadPreview, LoadThumbnails, PhotoId, PhotoImage, ScanPaths};
@@ -110,6 +111,8 @@ pub enum JobOutput {
         image: Arc<image::RgbImage>,
         notes: Vec<String>,
     },
+    /// A StyleCLIP text edit of a virtual model was rendered (a preview, or a version to save).
+    TextEdited(Box<text_edit::TextEditPreview>),
     /// Virtual-model casting: candidates, imports, the library listing (see [`cast::CastOutput`]).
     Cast(Box<cast::CastOutput>),
     /// The makeup reference library changed or was read.

@@ -1,12 +1,27 @@
 //! StyleCLIP latent mapper parity: the checkpoint (`{"state_dict","opts"}` with the generator
-//! beside the mapper) through the reader, every level's activations, the delta and `w_hat`.
-//! The decoder images (`output.image_w*`) belong to the StyleGAN2 port and are not checked here.
+//! beside the mapper) through the reader, every level's activations, the delta and `w_hat`, and
+//! the end-to-end images: the frozen decoder stored in the same file, rendered from `w` and `w_hat`
+//! with its own noise buffers (`randomize_noise=False`).
 
 use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError};
 use crate::nets::styleclip::mapper::{LevelsMapper, STEP};
+use crate::nets::stylegan2::{StyleGan2Config, checkpoint};
 use crate::weights::read_checkpoint;
+
+/// The decoder's constructor arguments from `meta.json` (`stylegan_size`, `decoder_style_dim`,
+/// `decoder_n_mlp`, `decoder_channels`), in the names [`StyleGan2Config::from_json`] reads.
+fn decoder_config(fx: &Fixture) -> Result<StyleGan2Config, ParityError> {
+    let c = fx.config();
+    let json = serde_json::json!({
+        "size": c["stylegan_size"],
+        "style_dim": c["decoder_style_dim"],
+        "n_mlp": c["decoder_n_mlp"],
+        "channels": c["decoder_channels"],
+    });
+    Ok(StyleGan2Config::from_json(&json)?)
+}
 
 pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError> {
     let path = fx.path("weights.pth");
@@ -33,7 +48,19 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
         }
     }
     let step = fx.config_f64("step").map(|s| s as f32).unwrap_or(STEP);
-    results.push(fx.compare("output.delta", delta.clone()));
-    results.push(fx.compare("output.w_hat", w + delta * step));
+    let w_hat = w.clone() + delta.clone() * step;
+    results.push(fx.compare("output.delta", delta));
+    results.push(fx.compare("output.w_hat", w_hat.clone()));
+
+    let decoder = checkpoint
+        .get("state_dict")
+        .unwrap_or(&checkpoint)
+        .flatten_tensors()
+        .sub("decoder");
+    let decoder = checkpoint::from_tensors(&decoder, &path, &decoder_config(fx)?, device)?;
+    let noise = decoder.fixed_noise();
+    let g = &decoder.generator;
+    results.push(fx.compare("output.image_w", g.synthesize_wplus(w, &noise)?));
+    results.push(fx.compare("output.image_w_hat", g.synthesize_wplus(w_hat, &noise)?));
     Ok(results)
 }

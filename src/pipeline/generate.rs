@@ -119,6 +119,11 @@ fn noise_for(
     }
 }
 
+/// The noise maps of a saved model's noise choice (for rendering it again, e.g. edited).
+pub fn noise(model: &StyleGan2, spec: NoiseSpec) -> Result<Noise, GenerateError> {
+    noise_for(model, spec, None, &device_of(model))
+}
+
 /// Seed → image and W+ latent.
 pub fn generate(model: &StyleGan2, settings: &GenerateSettings) -> Result<Generated, GenerateError> {
     if !(settings.truncation.is_finite() && (0.0..=2.0).contains(&settings.truncation)) {

@@ -7,4 +7,5 @@ pub mod generate;
 pub mod makeup;
 pub mod paste;
 pub mod restore;
+pub mod text_edit;
 pub mod virtual_face;

@@ -32,6 +32,10 @@ const EMBEDDED_KEYS: &[(&str, &str)] = &[
         include_str!("../../models/keys/styleclip-fs3.txt"),
     ),
     (
+        "styleclip-s-mean-std",
+        include_str!("../../models/keys/styleclip-s-mean-std.txt"),
+    ),
+    (
         "styleclip-mapper",
         include_str!("../../models/keys/styleclip-mapper.txt"),
     ),

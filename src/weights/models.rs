@@ -111,6 +111,200 @@ pub fn load_gpen(path: &Path, device: &Device) -> Result<FullGenerator, ModelLoa
     Ok(gpen::from_tensors(&all, path, &config, device)?)
 }
 
+/// The store's id of CLIP ViT-B/32 (`ViT-B-32.pt`; only its text tower is read).
+pub const CLIP_TEXT_ID: &str = "clip-vit-b32";
+/// The store's id of CLIP's BPE vocabulary.
+pub const CLIP_VOCAB_ID: &str = "clip-bpe-vocab";
+/// The store's id of StyleCLIP's global directions for FFHQ (`fs3.npy`, `S_mean_std`).
+pub const STYLECLIP_GLOBAL_ID: &str = "styleclip-global-ffhq";
+/// Every StyleCLIP latent mapper's store id starts with this.
+pub const STYLECLIP_MAPPER_PREFIX: &str = "styleclip-mapper-";
+
+/// Why a text-edit network could not be made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum TextModelError {
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Tokenizer(#[from] crate::nets::clip_text::TokenizerError),
+    #[error(transparent)]
+    Mapper(#[from] crate::nets::styleclip::mapper::MapperError),
+    #[error("{}: {cause}", file.display())]
+    Data { file: PathBuf, cause: String },
+}
+
+/// CLIP's text side: the tokenizer and the text transformer, ready to turn prompts into features.
+#[derive(Debug)]
+pub struct ClipText {
+    pub tokenizer: crate::nets::clip_text::ClipTokenizer,
+    pub encoder: crate::nets::clip_text::ClipTextEncoder,
+}
+
+/// The CLIP text tower from `ViT-B-32.pt` (the TorchScript archive, fp16 promoted) or any state
+/// dict of the same keys; its sizes are read from the tensors, so reduced test weights load too.
+pub fn load_clip_text(
+    path: &Path,
+    device: &Device,
+) -> Result<crate::nets::clip_text::ClipTextEncoder, TextModelError> {
+    let tensors = read_checkpoint(path)?.flatten_tensors();
+    Ok(crate::nets::clip_text::from_state_dict(
+        &tensors, path, None, device,
+    )?)
+}
+
+/// The BPE vocabulary: the store's `clip-bpe-vocab` when installed; else `FACECAST_CLIP_VOCAB`;
+/// else where `scripts/fetch-clip-vocab.sh` (run by setup) puts it,
+/// `models/clip/bpe_simple_vocab_16e6.txt.gz` under the working directory. When none exists the
+/// store's error says what to install.
+pub fn clip_vocab_path(store: &super::store::WeightsStore) -> Result<PathBuf, TextModelError> {
+    let installed = store.require(CLIP_VOCAB_ID);
+    if let Ok(paths) = &installed
+        && let Some(path) = paths.first()
+    {
+        return Ok(path.clone());
+    }
+    if let Some(path) = crate::parity::clip_text::vocab_path() {
+        return Ok(path);
+    }
+    installed?;
+    Err(TextModelError::Data {
+        file: store.model_dir(CLIP_VOCAB_ID),
+        cause: "the CLIP vocabulary model lists no file".into(),
+    })
+}
+
+/// Tokenizer and text tower from the store (`clip-bpe-vocab`, `clip-vit-b32`).
+pub fn load_clip_installed(
+    store: &super::store::WeightsStore,
+    device: &Device,
+) -> Result<ClipText, TextModelError> {
+    let weights = first_file(store, CLIP_TEXT_ID)?;
+    let vocab = clip_vocab_path(store)?;
+    Ok(ClipText {
+        tokenizer: crate::nets::clip_text::ClipTokenizer::from_file(&vocab)?,
+        encoder: load_clip_text(&weights, device)?,
+    })
+}
+
+/// StyleCLIP's global directions from `fs3.npy` and `S_mean_std`. The style layout (how many S
+/// layers, how wide) is read from `S_mean_std`, which lists every layer; the convolution layers are
+/// every layer but the toRGB ones (index ≡ 1 mod 3), and `fs3` must end on one of their boundaries.
+pub fn load_global_directions(
+    fs3: &Path,
+    s_mean_std: &Path,
+    device: &Device,
+) -> Result<crate::nets::styleclip::global::GlobalDirections, TextModelError> {
+    use crate::nets::styleclip::global::{GlobalDirections, SLayout};
+    let stats_value = read_checkpoint(s_mean_std)?;
+    let stats = stats_value.flatten_tensors();
+    let data_err = |file: &Path, cause: String| TextModelError::Data {
+        file: file.to_path_buf(),
+        cause,
+    };
+    let layers = (0..)
+        .take_while(|l| stats.get(&format!("1.{l}")).is_some())
+        .count();
+    if layers == 0 {
+        return Err(data_err(
+            s_mean_std,
+            "not StyleCLIP's style statistics: expected a pickled [means, stds] of per-layer arrays".into(),
+        ));
+    }
+    let mut dims = Vec::with_capacity(layers);
+    for l in 0..layers {
+        let std = stats.get(&format!("1.{l}")).map(|t| t.numel()).unwrap_or(0);
+        let mean = stats.get(&format!("0.{l}")).map(|t| t.numel());
+        if mean.is_some_and(|m| m != std) {
+            return Err(data_err(
+                s_mean_std,
+                format!("style layer {l} has {} means but {std} stds", mean.unwrap_or(0)),
+            ));
+        }
+        dims.push(std);
+    }
+    let fs3_value = read_checkpoint(fs3)?;
+    GlobalDirections::from_values(&fs3_value, &stats_value, SLayout::new(dims, None), device)
+        .map_err(|e| data_err(fs3, e.to_string()))
+}
+
+/// The global directions from the store (`styleclip-global-ffhq`).
+pub fn load_global_installed(
+    store: &super::store::WeightsStore,
+    device: &Device,
+) -> Result<crate::nets::styleclip::global::GlobalDirections, TextModelError> {
+    let paths = store.require(STYLECLIP_GLOBAL_ID)?;
+    let find = |name: &str| {
+        paths
+            .iter()
+            .find(|p| p.file_name().is_some_and(|n| n == name))
+            .cloned()
+            .ok_or_else(|| TextModelError::Data {
+                file: store.model_dir(STYLECLIP_GLOBAL_ID).join(name),
+                cause: "not part of the installed global directions".into(),
+            })
+    };
+    load_global_directions(&find("fs3.npy")?, &find("S_mean_std")?, device)
+}
+
+/// A released StyleCLIP mapper (`{"state_dict", "opts"}`); its width and levels are read from the
+/// file, the generator stored beside it is not loaded.
+pub fn load_mapper(
+    path: &Path,
+    device: &Device,
+) -> Result<
+    (
+        crate::nets::styleclip::mapper::LevelsMapper,
+        crate::nets::styleclip::mapper::MapperInfo,
+    ),
+    TextModelError,
+> {
+    let checkpoint = read_checkpoint(path)?;
+    Ok(crate::nets::styleclip::mapper::LevelsMapper::from_checkpoint(
+        &checkpoint,
+        path,
+        device,
+    )?)
+}
+
+/// A mapper from the store by id (`styleclip-mapper-…`).
+pub fn load_mapper_installed(
+    store: &super::store::WeightsStore,
+    id: &str,
+    device: &Device,
+) -> Result<
+    (
+        crate::nets::styleclip::mapper::LevelsMapper,
+        crate::nets::styleclip::mapper::MapperInfo,
+    ),
+    TextModelError,
+> {
+    load_mapper(&first_file(store, id)?, device)
+}
+
+/// The manifest's StyleCLIP mappers, in manifest order.
+pub fn mapper_models(manifest: &super::manifest::Manifest) -> Vec<&super::manifest::ModelEntry> {
+    manifest
+        .models
+        .iter()
+        .filter(|m| m.id.starts_with(STYLECLIP_MAPPER_PREFIX))
+        .collect()
+}
+
+fn first_file(store: &super::store::WeightsStore, id: &str) -> Result<PathBuf, TextModelError> {
+    store
+        .require(id)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| TextModelError::Data {
+            file: store.model_dir(id),
+            cause: "the model lists no file".into(),
+        })
+}
+
 /// The weights store's id of the StyleGAN2 FFHQ generator.
 pub const STYLEGAN2_ID: &str = "stylegan2-ffhq";
 
