@@ -14,6 +14,7 @@ use crate::jobs::{Job, JobId, LoadPreview, LoadThumbnails, PhotoId, ScanPaths, W
 use crate::weights::store::WeightsStore;
 
 pub mod canvas;
+pub mod compare;
 mod detection;
 pub mod dialogs;
 pub mod dropzone;
@@ -25,6 +26,7 @@ pub mod menu;
 pub mod panels;
 pub mod state;
 pub mod status;
+pub mod swap_panel;
 pub mod textures;
 pub mod toasts;
 mod window;
@@ -74,6 +76,18 @@ pub enum Action {
     /// Choose exactly the faces scoring at least the score.
     SelectFacesFrom(PhotoId, f32),
     SetSelectScore(f32),
+    /// Swap the selected photo's chosen faces (or all its faces) for the virtual model's.
+    Swap {
+        all_faces: bool,
+    },
+    SetSwapSettings(crate::pipeline::swap::SwapSettings),
+    ShowSwapMask(bool),
+    /// Pick the virtual model's face photo with the file dialog.
+    ChooseVirtualPhoto,
+    SetVirtualPhoto(PathBuf),
+    /// Undo or redo the selected photo's last edit.
+    Undo,
+    Redo,
     Quit,
 }
 
@@ -148,6 +162,10 @@ pub struct FacecastApp {
     retry_detection: bool,
     /// The sample photos being fetched on a background thread.
     samples: Option<Receiver<Result<Vec<PathBuf>, String>>>,
+    /// Where the before/after divider stands.
+    compare: compare::CompareView,
+    /// Textures of the swap mask preview.
+    masks: swap_panel::MaskPreview,
 }
 
 impl FacecastApp {
@@ -174,6 +192,8 @@ impl FacecastApp {
             missing_told: false,
             retry_detection: false,
             samples: None,
+            compare: compare::CompareView::default(),
+            masks: swap_panel::MaskPreview::default(),
         };
         match WeightsStore::open(start.data_dir.clone()) {
             Ok(store) => {
@@ -339,6 +359,13 @@ impl FacecastApp {
                 }
             }
             Action::SetSelectScore(score) => self.state.select_score = score,
+            Action::Swap { all_faces } => self.start_swap(all_faces),
+            Action::SetSwapSettings(settings) => self.state.swap.settings = settings,
+            Action::ShowSwapMask(show) => self.state.swap.show_mask = show,
+            Action::ChooseVirtualPhoto => self.dialogs.pick_face_photo(),
+            Action::SetVirtualPhoto(path) => self.state.swap.virtual_photo = Some(path),
+            Action::Undo => self.undo(),
+            Action::Redo => self.redo(),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }
@@ -392,6 +419,9 @@ impl eframe::App for FacecastApp {
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
         }
+        if let Some(path) = self.dialogs.poll_face_photo() {
+            self.state.swap.virtual_photo = Some(path);
+        }
         self.textures.sync(&self.state);
     }
 
@@ -400,7 +430,7 @@ impl eframe::App for FacecastApp {
         let mut actions = Vec::new();
 
         egui::Panel::top("menu").show(ui, |ui| {
-            menu::menu_bar(ui, &mut self.layout, &self.dialogs, &mut actions)
+            menu::menu_bar(ui, &mut self.layout, &self.dialogs, &self.state, &mut actions)
         });
         egui::Panel::bottom("status").show(ui, |ui| status::status_bar(ui, &self.state, &mut actions));
         egui::Panel::bottom("export").show(ui, |ui| panels::export_bar(ui, &self.state));
@@ -429,12 +459,22 @@ impl eframe::App for FacecastApp {
                 .show(ui, |ui| {
                     panels::virtual_model_panel(ui, &self.state);
                     ui.separator();
-                    panels::pipeline_panel(ui, &self.state);
+                    panels::pipeline_panel(ui, &self.state, &mut actions);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {
-            self.canvas_view =
-                canvas::canvas(ui, &self.state, &mut self.textures, &mut self.nav, &mut actions);
+            let overlays = canvas::Overlays {
+                compare: &mut self.compare,
+                masks: &mut self.masks,
+            };
+            self.canvas_view = canvas::canvas(
+                ui,
+                &self.state,
+                &mut self.textures,
+                &mut self.nav,
+                overlays,
+                &mut actions,
+            );
         });
 
         menu::about_window(&ctx, &mut self.layout.about);
@@ -445,6 +485,7 @@ impl eframe::App for FacecastApp {
                 toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),
             }
         }
+        swap_panel::history_shortcuts(&ctx, &mut actions);
         self.keyboard(&ctx, &mut actions);
 
         for action in actions {

@@ -2,9 +2,13 @@
 //!
 //! They show the real state of each feature. Features whose networks are not in this build yet are
 //! named as "not available yet" with the issue that brings them, and their controls stay disabled.
+//!
+//! The pipeline panel is a list of sections, one per step, in pipeline order; a step that lands
+//! replaces its "not available yet" entry with its own section function.
 
 use egui::RichText;
 
+use super::Action;
 use super::state::{AppState, PhotoStatus};
 
 /// One stage of the pipeline and where it stands in this build.
@@ -15,11 +19,6 @@ struct Stage {
 }
 
 const STAGES: &[Stage] = &[
-    Stage {
-        name: "Swap",
-        network: "FaceShifter",
-        issue: 6,
-    },
     Stage {
         name: "Restore",
         network: "GPEN",
@@ -55,7 +54,15 @@ pub fn virtual_model_panel(ui: &mut egui::Ui, _state: &AppState) {
     });
 }
 
-pub fn pipeline_panel(ui: &mut egui::Ui, state: &AppState) {
+/// One collapsible step of the pipeline panel.
+pub fn section(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
+    egui::CollapsingHeader::new(RichText::new(title).strong())
+        .id_salt(("pipeline-section", title))
+        .default_open(true)
+        .show(ui, add);
+}
+
+pub fn pipeline_panel(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
     ui.add_space(4.0);
     ui.heading("Pipeline");
     ui.add_space(4.0);
@@ -74,20 +81,21 @@ pub fn pipeline_panel(ui: &mut egui::Ui, state: &AppState) {
         }
     }
     ui.add_space(6.0);
-    egui::Grid::new("pipeline-stages")
-        .num_columns(2)
-        .spacing([12.0, 6.0])
-        .striped(true)
+    egui::ScrollArea::vertical()
+        .id_salt("pipeline-sections")
+        .auto_shrink([false, true])
         .show(ui, |ui| {
+            section(ui, "Swap", |ui| {
+                super::swap_panel::swap_section(ui, state, actions)
+            });
             for stage in STAGES {
-                ui.label(stage.name)
-                    .on_hover_text(format!("Runs {}", stage.network));
-                ui.label(RichText::new("not available yet").weak())
-                    .on_hover_text(format!(
-                        "{} ({}) arrives with issue #{}",
-                        stage.name, stage.network, stage.issue
-                    ));
-                ui.end_row();
+                section(ui, stage.name, |ui| {
+                    ui.label(RichText::new("not available yet").weak())
+                        .on_hover_text(format!(
+                            "{} ({}) arrives with issue #{}",
+                            stage.name, stage.network, stage.issue
+                        ));
+                });
             }
         });
 }

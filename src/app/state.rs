@@ -339,6 +339,8 @@ pub struct AppState {
     pub decoded: HashMap<PhotoId, Arc<image::RgbImage>>,
     /// Edited versions of photos (swap, restore, makeup), with undo and redo.
     pub edits: HashMap<PhotoId, EditHistory>,
+    /// The Swap section's settings, virtual model and running job.
+    pub swap: super::swap_panel::SwapUi,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -361,6 +363,7 @@ impl AppState {
             select_score: DetectSettings::default().min_score,
             decoded: HashMap::new(),
             edits: HashMap::new(),
+            swap: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -452,6 +455,9 @@ impl AppState {
                 self.activities.retain(|a| a.job != job);
                 if self.preview_job == Some(job) {
                     self.preview_job = None;
+                }
+                if self.swap.job == Some(job) {
+                    self.swap.job = None;
                 }
                 for photo in self.thumbnail_jobs.remove(&job).unwrap_or_default() {
                     if let Some(entry) = self.library.get_mut(photo)

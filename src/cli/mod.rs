@@ -9,6 +9,7 @@ use crate::compute::BackendChoice;
 
 pub mod check_fixture;
 pub mod detect;
+pub mod swap;
 pub mod weights;
 
 #[derive(Debug, Parser)]
@@ -45,6 +46,8 @@ pub enum Command {
     CheckFixture(check_fixture::CheckFixtureArgs),
     /// Find the faces in photos (files or folders); --json for a machine-readable report.
     Detect(detect::DetectArgs),
+    /// Put the virtual model's face on the faces of a photo (FaceShifter, or the classic engine).
+    Swap(swap::SwapArgs),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Weights(args)) => weights::run(args, cli.data_dir),
         Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
+        Some(Command::Swap(args)) => swap::run(args, backend, cli.data_dir),
         None => {
             let mut open = cli.open;
             if cli.samples {

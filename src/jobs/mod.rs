@@ -24,9 +24,11 @@ use crate::compute::Compute;
 
 pub mod detect;
 pub mod photos;
+pub mod swap;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
 pub use photos::{LoadPreview, LoadThumbnails, PhotoId, PhotoImage, ScanPaths};
+pub use swap::SwapPhoto;
 
 /// Identifies one enqueued job in the events it sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

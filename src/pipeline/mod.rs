@@ -3,3 +3,4 @@
 
 pub mod detect;
 pub mod paste;
+pub mod swap;

@@ -7,7 +7,15 @@ use burn::tensor::Device;
 
 use super::load::LoadError;
 use super::{CheckpointError, read_checkpoint};
+use crate::nets::arcface::{ArcFace, ArcFaceConfig, ArcFaceError};
+use crate::nets::faceshifter::{AeiConfig, AeiError, AeiNet};
 use crate::nets::mtcnn::MtcnnNets;
+
+/// The store's ids and file names of FaceShifter's two networks.
+pub const ARCFACE_ID: &str = "arcface-ir-se50";
+pub const ARCFACE_FILE: &str = "model_ir_se50.pth";
+pub const AEI_ID: &str = "faceshifter-aei";
+pub const AEI_FILE: &str = "G_latest.pth";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelLoadError {
@@ -15,6 +23,9 @@ pub enum ModelLoadError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The file is a checkpoint, but not of the network asked for (the message names the file).
+    #[error("{0}")]
+    WrongNetwork(String),
 }
 
 /// MTCNN from a folder holding facenet-pytorch's `pnet.pt`, `rnet.pt` and `onet.pt`.
@@ -30,4 +41,26 @@ pub fn load_mtcnn(dir: &Path, device: &Device) -> Result<MtcnnNets, ModelLoadErr
         [(&p, &pp), (&r, &rp), (&o, &op)],
         device,
     )?)
+}
+
+/// ArcFace IR-SE from a bare `Backbone` state dict (`model_ir_se50.pth`, or reduced test weights),
+/// built at the architecture the file's shapes describe.
+pub fn load_arcface(path: &Path, device: &Device) -> Result<(ArcFace, ArcFaceConfig), ModelLoadError> {
+    let tensors = read_checkpoint(path)?.flatten_tensors();
+    ArcFace::from_checkpoint(tensors, path, device).map_err(|e| match e {
+        ArcFaceError::Load(e) => ModelLoadError::Load(e),
+        ArcFaceError::Config(e) => ModelLoadError::WrongNetwork(format!("{}: {e}", path.display())),
+        other => ModelLoadError::WrongNetwork(other.to_string()),
+    })
+}
+
+/// AEI-Net from a bare `AEI_Net` state dict (`G_latest.pth`, or reduced test weights), built at
+/// the widths the file's shapes describe. Other generators of the same name are refused by name.
+pub fn load_aei(path: &Path, device: &Device) -> Result<(AeiNet, AeiConfig), ModelLoadError> {
+    let tensors = read_checkpoint(path)?.flatten_tensors();
+    AeiNet::from_checkpoint(tensors, path, device).map_err(|e| match e {
+        AeiError::Load(e) => ModelLoadError::Load(e),
+        AeiError::Config(e) => ModelLoadError::WrongNetwork(format!("{}: {e}", path.display())),
+        other => ModelLoadError::WrongNetwork(other.to_string()),
+    })
 }

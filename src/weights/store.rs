@@ -871,7 +871,58 @@ fn check_reduced(file: &FileEntry, path: &Path) -> Result<String, String> {
         count: None,
         ..structure.clone()
     };
+    // A network at another depth numbers its layers differently (a reduced ArcFace's second unit
+    // starts a stage and owns a shortcut that the released file's body.1 lacks), so names are
+    // compared with their layer numbers set aside when they do not match outright.
     check_structure(path, &names_only)
+        .or_else(|exact| match_up_to_numbering(path, structure).map_err(|_| exact))
+}
+
+/// `body.12.res_layer.3.weight` → `body.#.res_layer.#.weight`.
+fn key_pattern(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut in_number = false;
+    for c in key.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('#');
+            }
+            in_number = true;
+        } else {
+            out.push(c);
+            in_number = false;
+        }
+    }
+    out
+}
+
+/// Every key of the file is a key of the released list once layer numbers are set aside.
+fn match_up_to_numbering(path: &Path, structure: &Structure) -> Result<String, String> {
+    let keys = manifest::key_list(&structure.keys).map_err(|e| e.to_string())?;
+    let released: std::collections::HashSet<String> = keys
+        .iter()
+        .filter_map(|k| match &structure.prefix {
+            Some(p) => k.key.strip_prefix(p.as_str()),
+            None => Some(k.key.as_str()),
+        })
+        .filter(|k| !structure.absent.iter().any(|a| k.starts_with(a.as_str())))
+        .map(key_pattern)
+        .collect();
+    let value = read_checkpoint(path).map_err(|e| format!("cannot be read as a checkpoint: {e}"))?;
+    let found = value.flatten_tensors().tensors;
+    let unknown: Vec<&String> = found
+        .keys()
+        .filter(|k| !released.contains(&key_pattern(k)))
+        .collect();
+    if unknown.is_empty() && !found.is_empty() {
+        Ok(format!(
+            "{} tensors match {} up to layer numbering",
+            found.len(),
+            structure.keys
+        ))
+    } else {
+        Err(format!("{} tensors are not part of this network", unknown.len()))
+    }
 }
 
 /// A shape mismatch against the released file suggests `--reduced` when the key names all fit.
@@ -1154,6 +1205,17 @@ pub fn check_structure(path: &Path, structure: &Structure) -> Result<String, Str
     }
     if problems.is_empty() {
         Ok(format!("{} tensors match {}", found.len(), structure.keys))
+    } else if let Some(other) = structure
+        .lookalikes
+        .iter()
+        .find(|l| found.keys().any(|k| k.starts_with(l.prefix.as_str())))
+    {
+        Err(format!(
+            "this is {} (it has {}… keys); {}",
+            other.is,
+            other.prefix,
+            problems.join("; ")
+        ))
     } else {
         Err(format!(
             "not the expected network ({}): {}",
@@ -1169,5 +1231,23 @@ fn sample<T: std::fmt::Display>(items: &[T]) -> String {
         format!("{}, …", shown.join(", "))
     } else {
         shown.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_numbers_are_set_aside_in_key_patterns() {
+        assert_eq!(
+            key_pattern("body.12.res_layer.3.weight"),
+            "body.#.res_layer.#.weight"
+        );
+        assert_eq!(
+            key_pattern("generator.AADBlk8.AAD3.fc1.bias"),
+            "generator.AADBlk#.AAD#.fc#.bias"
+        );
+        assert_eq!(key_pattern("input_layer.0.weight"), "input_layer.#.weight");
     }
 }
