@@ -18,7 +18,7 @@ use facecast::pipeline::detect::photo::{DetectSettings, detect_photo};
 use facecast::pipeline::paste::mask_in_photo;
 use facecast::pipeline::swap::identity::identity_from_photo;
 use facecast::pipeline::swap::{
-    ClassicBlend, SwapEngine, SwapJob, SwapNets, SwapOutcome, SwapSettings, crop_mask, swap_faces,
+    ClassicBlend, SwapEngine, SwapError, SwapJob, SwapNets, SwapOutcome, SwapSettings, crop_mask, swap_faces,
 };
 use facecast::weights::models::{load_aei, load_arcface, load_mtcnn};
 use facecast::weights::store::{Import, WeightsStore};
@@ -275,6 +275,19 @@ fn a_classic_swap_changes_only_the_face_and_a_face_is_still_found_there() {
             outcome.notes
         );
         assert_only_the_masked_region_changed(&target, &outcome.image, &touched(&target, &faces, &settings));
+        // Asked to stop before the first face, nothing is returned.
+        let mtcnn = load_mtcnn(&mtcnn_dir(), &device).expect("MTCNN");
+        let identity =
+            identity_from_photo(&mtcnn_dir().join("camera.png"), &mtcnn, &device).expect("identity");
+        let job = SwapJob {
+            photo: &target,
+            faces: &faces,
+            identity: &identity,
+            settings: &settings,
+            engine: SwapEngine::Classic,
+        };
+        let stopped = swap_faces(&job, SwapNets::default(), &device, &mut |_, _| false);
+        assert!(matches!(stopped, Err(SwapError::Cancelled)), "{stopped:?}");
         let again = faces_of(&outcome.image, &device);
         let best = again
             .iter()
@@ -527,6 +540,12 @@ mod window {
         // The notes are on the canvas and the before/after slider is in the toolbar.
         assert!(harness.query_all_by_label(&version.notes[0]).count() >= 1);
         harness.get_by_label(SLIDER_LABEL);
+        if let Some(out) = std::env::var_os("TMP_SHOT") {
+            harness.state_mut().state_mut().swap.show_mask = true;
+            harness.run_steps(3);
+            let image = harness.render().expect("render");
+            image.save(out).expect("save");
+        }
 
         // Ctrl+Z undoes, Ctrl+Shift+Z redoes, the Edit menu too.
         harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);

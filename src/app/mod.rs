@@ -84,7 +84,6 @@ pub enum Action {
     ShowSwapMask(bool),
     /// Pick the virtual model's face photo with the file dialog.
     ChooseVirtualPhoto,
-    SetVirtualPhoto(PathBuf),
     /// Undo or redo the selected photo's last edit.
     Undo,
     Redo,
@@ -363,7 +362,6 @@ impl FacecastApp {
             Action::SetSwapSettings(settings) => self.state.swap.settings = settings,
             Action::ShowSwapMask(show) => self.state.swap.show_mask = show,
             Action::ChooseVirtualPhoto => self.dialogs.pick_face_photo(),
-            Action::SetVirtualPhoto(path) => self.state.swap.virtual_photo = Some(path),
             Action::Undo => self.undo(),
             Action::Redo => self.redo(),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),

@@ -93,18 +93,6 @@ pub fn swap_section(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Actio
     ui.add_space(4.0);
 
     let mut mask_changed = false;
-    let mut padding = settings.mask.padding * 100.0;
-    let r = ui
-        .add(egui::Slider::new(&mut padding, 0.0..=25.0).text("Mask padding %"))
-        .on_hover_text("Margin of the mask inside the aligned face crop");
-    if r.changed() {
-        settings.mask.padding = padding / 100.0;
-        mask_changed = true;
-    }
-    let r = ui
-        .add(egui::Slider::new(&mut settings.mask.blur_sigma, 0.0..=24.0).text("Mask feather px"))
-        .on_hover_text("How softly the new face fades into the photo");
-    mask_changed |= r.changed();
     let mut outline = settings.mask.hull_dilate.is_some();
     if ui
         .checkbox(&mut outline, "Follow the face outline")
@@ -114,16 +102,42 @@ pub fn swap_section(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Actio
         settings.mask.hull_dilate = outline.then_some(0.2);
         mask_changed = true;
     }
-    if let Some(margin) = settings.mask.hull_dilate.as_mut() {
-        let mut percent = *margin * 100.0;
-        if ui
-            .add(egui::Slider::new(&mut percent, 0.0..=40.0).text("Outline margin %"))
-            .changed()
-        {
-            *margin = percent / 100.0;
-            mask_changed = true;
-        }
-    }
+    egui::Grid::new("swap-mask")
+        .num_columns(2)
+        .spacing([8.0, 4.0])
+        .show(ui, |ui| {
+            let mut padding = settings.mask.padding * 100.0;
+            ui.label("Mask padding")
+                .on_hover_text("Margin of the mask inside the aligned face crop");
+            let slider = egui::Slider::new(&mut padding, 0.0..=25.0)
+                .suffix(" %")
+                .fixed_decimals(0);
+            if ui.add(slider).changed() {
+                settings.mask.padding = padding / 100.0;
+                mask_changed = true;
+            }
+            ui.end_row();
+            ui.label("Mask feather")
+                .on_hover_text("How softly the new face fades into the photo");
+            let slider = egui::Slider::new(&mut settings.mask.blur_sigma, 0.0..=24.0)
+                .suffix(" px")
+                .fixed_decimals(0);
+            mask_changed |= ui.add(slider).changed();
+            ui.end_row();
+            if let Some(margin) = settings.mask.hull_dilate.as_mut() {
+                let mut percent = *margin * 100.0;
+                ui.label("Outline margin")
+                    .on_hover_text("How far the mask reaches beyond the eyes, nose and mouth");
+                let slider = egui::Slider::new(&mut percent, 0.0..=40.0)
+                    .suffix(" %")
+                    .fixed_decimals(0);
+                if ui.add(slider).changed() {
+                    *margin = percent / 100.0;
+                    mask_changed = true;
+                }
+                ui.end_row();
+            }
+        });
     ui.checkbox(&mut settings.color_match, "Match skin colour")
         .on_hover_text(
             "Move the new face's colour to the target's skin tone (neck and hands stay as they are)",
