@@ -58,6 +58,19 @@ fn data_dir(faceshifter: bool) -> tempfile::TempDir {
     data
 }
 
+/// A virtual model imported into the library from the cameraman's photo.
+fn library_model(data: &Path, name: &str) -> facecast::cast::VirtualModel {
+    let device = Device::flex();
+    let mtcnn = load_mtcnn(&mtcnn_dir(), &device).expect("MTCNN");
+    let faces =
+        facecast::pipeline::virtual_face::find_faces(&mtcnn_dir().join("camera.png"), &mtcnn, &device)
+            .expect("the cameraman's face");
+    let new = facecast::pipeline::virtual_face::imported_model(name, &[(&faces, 0)]).expect("a model");
+    facecast::cast::VirtualModelLibrary::open(data)
+        .create(new)
+        .expect("saved in the library")
+}
+
 fn photo(name: &str) -> RgbImage {
     load_photo(&mtcnn_dir().join(name), &DecodeLimits::default())
         .expect("a shared photo")
@@ -429,6 +442,22 @@ fn cli_swap_writes_the_result_and_never_an_original() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 
+    // A virtual model of the library, by name without regard to case.
+    let out = facecast(data.path(), &["virtual", "import", "Camera Man", &s(&face)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let by_name = work.path().join("by-name.png");
+    let args = [
+        "swap",
+        "--virtual",
+        "camera man",
+        &s(&target),
+        "--out",
+        &s(&by_name),
+    ];
+    let out = facecast(data.path(), &args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(by_name.exists());
+
     // A virtual model that is neither a photo nor a known name is a clear error.
     let args = ["swap", "--virtual", "Nobody", &s(&target), "--out", &s(&out_png)];
     let out = facecast(data.path(), &args);
@@ -477,6 +506,7 @@ mod window {
     #[test]
     fn the_window_swaps_all_faces_compares_and_undoes() {
         let data = super::data_dir(true);
+        let model = super::library_model(data.path(), "Camera Man");
         let photos = tempfile::tempdir().expect("tempdir");
         let target = photos.path().join("astronaut.png");
         std::fs::copy(super::mtcnn_dir().join("astronaut.png"), &target).expect("copy");
@@ -510,7 +540,19 @@ mod window {
         assert!(harness.state().state().swap.job.is_none());
         assert!(harness.state().state().current_edit(photo_id(&harness)).is_none());
 
-        harness.state_mut().state_mut().swap.virtual_photo = Some(super::mtcnn_dir().join("camera.png"));
+        // The virtual model is the library's, chosen in the Virtual model panel.
+        let id = model.id.clone();
+        step_until(&mut harness, "the library listing", |app| {
+            app.state().cast.item(&id).is_some()
+        });
+        harness.state_mut().state_mut().cast.current = Some(id);
+        harness.run_steps(2);
+        assert!(!harness.state().state().swap.show_mask);
+        assert_eq!(
+            harness.state().state().swap.settings,
+            facecast::pipeline::swap::SwapSettings::default(),
+            "drawing the Swap section changes no setting"
+        );
         harness.get_by_label("Show mask on the canvas").click();
         harness.run_steps(2);
         assert!(harness.state().state().swap.show_mask);
@@ -541,8 +583,6 @@ mod window {
         assert!(harness.query_all_by_label(&version.notes[0]).count() >= 1);
         harness.get_by_label(SLIDER_LABEL);
         if let Some(out) = std::env::var_os("TMP_SHOT") {
-            harness.state_mut().state_mut().swap.show_mask = true;
-            harness.run_steps(3);
             let image = harness.render().expect("render");
             image.save(out).expect("save");
         }

@@ -12,22 +12,16 @@ pub struct FileDialogs {
     ctx: egui::Context,
     tx: Sender<Vec<PathBuf>>,
     rx: Receiver<Vec<PathBuf>>,
-    /// The virtual model's face photo, picked apart from the photos to open.
-    face_tx: Sender<Vec<PathBuf>>,
-    face_rx: Receiver<Vec<PathBuf>>,
     open: Arc<AtomicBool>,
 }
 
 impl FileDialogs {
     pub fn new(ctx: egui::Context) -> FileDialogs {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let (face_tx, face_rx) = crossbeam_channel::unbounded();
         FileDialogs {
             ctx,
             tx,
             rx,
-            face_tx,
-            face_rx,
             open: Arc::default(),
         }
     }
@@ -38,7 +32,7 @@ impl FileDialogs {
     }
 
     pub fn open_files(&self) {
-        self.spawn(self.tx.clone(), || {
+        self.spawn(|| {
             rfd::FileDialog::new()
                 .set_title("Add product photos")
                 .add_filter("Images", IMAGE_EXTENSIONS)
@@ -48,7 +42,7 @@ impl FileDialogs {
     }
 
     pub fn open_folder(&self) {
-        self.spawn(self.tx.clone(), || {
+        self.spawn(|| {
             rfd::FileDialog::new()
                 .set_title("Add a folder of product photos")
                 .pick_folder()
@@ -57,34 +51,17 @@ impl FileDialogs {
         });
     }
 
-    /// One photo of the virtual model's face.
-    pub fn pick_face_photo(&self) {
-        self.spawn(self.face_tx.clone(), || {
-            rfd::FileDialog::new()
-                .set_title("Choose a photo of the virtual model's face")
-                .add_filter("Images", IMAGE_EXTENSIONS)
-                .pick_file()
-                .into_iter()
-                .collect()
-        });
-    }
-
-    /// The face photo picked since the last call, if any.
-    pub fn poll_face_photo(&self) -> Option<PathBuf> {
-        self.face_rx.try_iter().flatten().last()
-    }
-
     /// Paths picked since the last call, if any.
     pub fn poll(&self) -> Option<Vec<PathBuf>> {
         let picked: Vec<PathBuf> = self.rx.try_iter().flatten().collect();
         (!picked.is_empty()).then_some(picked)
     }
 
-    fn spawn(&self, tx: Sender<Vec<PathBuf>>, pick: impl FnOnce() -> Vec<PathBuf> + Send + 'static) {
+    fn spawn(&self, pick: impl FnOnce() -> Vec<PathBuf> + Send + 'static) {
         if self.open.swap(true, Ordering::SeqCst) {
             return;
         }
-        let (ctx, open) = (self.ctx.clone(), Arc::clone(&self.open));
+        let (tx, ctx, open) = (self.tx.clone(), self.ctx.clone(), Arc::clone(&self.open));
         let spawned = std::thread::Builder::new()
             .name("facecast-dialog".into())
             .spawn(move || {

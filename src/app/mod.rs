@@ -15,6 +15,8 @@ use crate::weights::store::WeightsStore;
 
 pub mod canvas;
 pub mod compare;
+pub mod cast_panel;
+pub mod cast_state;
 mod detection;
 pub mod dialogs;
 pub mod dropzone;
@@ -82,8 +84,6 @@ pub enum Action {
     },
     SetSwapSettings(crate::pipeline::swap::SwapSettings),
     ShowSwapMask(bool),
-    /// Pick the virtual model's face photo with the file dialog.
-    ChooseVirtualPhoto,
     /// Undo or redo the selected photo's last edit.
     Undo,
     Redo,
@@ -165,6 +165,8 @@ pub struct FacecastApp {
     compare: compare::CompareView,
     /// Textures of the swap mask preview.
     masks: swap_panel::MaskPreview,
+    /// Virtual-model casting: the Cast window, the import window, their fields.
+    cast: cast_panel::CastUi,
 }
 
 impl FacecastApp {
@@ -193,6 +195,7 @@ impl FacecastApp {
             samples: None,
             compare: compare::CompareView::default(),
             masks: swap_panel::MaskPreview::default(),
+            cast: cast_panel::CastUi::default(),
         };
         match WeightsStore::open(start.data_dir.clone()) {
             Ok(store) => {
@@ -206,6 +209,7 @@ impl FacecastApp {
                 .toasts
                 .error(format!("Face detection is unavailable: {err}")),
         }
+        app.cast = cast_panel::CastUi::new(ctx, app.store.clone());
         if let Some(reason) = app.state.backend.fallback_reason.clone() {
             app.state.toasts.warning(format!(
                 "Compute fell back to {}: {reason}",
@@ -361,7 +365,6 @@ impl FacecastApp {
             Action::Swap { all_faces } => self.start_swap(all_faces),
             Action::SetSwapSettings(settings) => self.state.swap.settings = settings,
             Action::ShowSwapMask(show) => self.state.swap.show_mask = show,
-            Action::ChooseVirtualPhoto => self.dialogs.pick_face_photo(),
             Action::Undo => self.undo(),
             Action::Redo => self.redo(),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
@@ -413,12 +416,10 @@ impl eframe::App for FacecastApp {
         self.drain_events();
         self.poll_detector(ctx);
         self.poll_samples();
+        self.poll_cast();
         self.detect_new_photos();
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
-        }
-        if let Some(path) = self.dialogs.poll_face_photo() {
-            self.state.swap.virtual_photo = Some(path);
         }
         self.textures.sync(&self.state);
     }
@@ -426,6 +427,7 @@ impl eframe::App for FacecastApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         let mut actions = Vec::new();
+        let mut cast_actions = Vec::new();
 
         egui::Panel::top("menu").show(ui, |ui| {
             menu::menu_bar(ui, &mut self.layout, &self.dialogs, &self.state, &mut actions)
@@ -455,7 +457,7 @@ impl eframe::App for FacecastApp {
                 .default_size(280.0)
                 .min_size(220.0)
                 .show(ui, |ui| {
-                    panels::virtual_model_panel(ui, &self.state);
+                    cast_panel::side_section(ui, &self.state, &mut self.cast, &mut cast_actions);
                     ui.separator();
                     panels::pipeline_panel(ui, &self.state, &mut actions);
                 });
@@ -477,10 +479,14 @@ impl eframe::App for FacecastApp {
 
         menu::about_window(&ctx, &mut self.layout.about);
         dropzone::dropzone(&ctx, &mut actions);
+        cast_panel::windows(&ctx, &self.state, &mut self.cast, &mut cast_actions);
         self.weights_ui(&ctx);
         for action in self.state.toasts.show(&ctx) {
             match action {
                 toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),
+                toasts::ToastAction::UndeleteVirtualModel(id) => {
+                    cast_actions.push(cast_panel::CastAction::Undelete(id))
+                }
             }
         }
         swap_panel::history_shortcuts(&ctx, &mut actions);
@@ -488,6 +494,9 @@ impl eframe::App for FacecastApp {
 
         for action in actions {
             self.apply(&ctx, action);
+        }
+        for action in cast_actions {
+            self.apply_cast(&ctx, action);
         }
     }
 }

@@ -341,6 +341,8 @@ pub struct AppState {
     pub edits: HashMap<PhotoId, EditHistory>,
     /// The Swap section's settings, virtual model and running job.
     pub swap: super::swap_panel::SwapUi,
+    /// Virtual models: the library, the current one (swaps use it), candidates, imports.
+    pub cast: super::cast_state::CastState,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -364,6 +366,7 @@ impl AppState {
             decoded: HashMap::new(),
             edits: HashMap::new(),
             swap: Default::default(),
+            cast: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -459,6 +462,7 @@ impl AppState {
                 if self.swap.job == Some(job) {
                     self.swap.job = None;
                 }
+                self.cast.finished(job, &outcome);
                 for photo in self.thumbnail_jobs.remove(&job).unwrap_or_default() {
                     if let Some(entry) = self.library.get_mut(photo)
                         && entry.status == PhotoStatus::Loading
@@ -552,8 +556,15 @@ impl AppState {
                 notes,
             } => {
                 if self.library.get(photo).is_some() {
-                    self.edits.entry(photo).or_default().push(Version { label, image, notes });
+                    self.edits
+                        .entry(photo)
+                        .or_default()
+                        .push(Version { label, image, notes });
                 }
+                None
+            }
+            JobOutput::Cast(output) => {
+                self.cast.apply(output, &mut self.toasts);
                 None
             }
             JobOutput::PhotoFailed { photo, reason } => {

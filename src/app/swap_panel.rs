@@ -2,8 +2,6 @@
 //! preview on the canvas, starting the swap job, and undo / redo of edits (Edit menu, Ctrl+Z,
 //! Ctrl+Shift+Z), per photo.
 
-use std::path::PathBuf;
-
 use egui::{Color32, ColorImage, Pos2, RichText, TextureHandle, TextureOptions};
 
 use super::canvas::CanvasView;
@@ -13,12 +11,11 @@ use crate::jobs::{JobId, PhotoId, SwapPhoto};
 use crate::pipeline::detect::Face;
 use crate::pipeline::swap::{ClassicBlend, IdentitySource, SwapEngine, SwapSettings, crop_mask};
 
-/// What the Swap section holds between frames.
+/// What the Swap section holds between frames. The virtual model is the Virtual model panel's
+/// current one (`AppState::cast`).
 #[derive(Debug, Clone, Default)]
 pub struct SwapUi {
     pub settings: SwapSettings,
-    /// The virtual model's face photo (until virtual models can be chosen from the library).
-    pub virtual_photo: Option<PathBuf>,
     /// The swap job in flight, if any.
     pub job: Option<JobId>,
     /// Draw the paste mask over the faces on the canvas.
@@ -28,7 +25,6 @@ pub struct SwapUi {
 /// Button labels, also used by tests to click them.
 pub const SWAP_CHOSEN: &str = "Swap chosen faces";
 pub const SWAP_ALL: &str = "Swap all faces";
-pub const CHOOSE_VIRTUAL: &str = "Choose face photo…";
 pub const UNDO: &str = "Undo";
 pub const REDO: &str = "Redo";
 
@@ -60,18 +56,13 @@ pub fn swap_section(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Actio
 
     ui.horizontal_wrapped(|ui| {
         ui.label("Virtual model:");
-        match &swap.virtual_photo {
-            Some(path) => ui.label(RichText::new(crate::jobs::photos::display_name(path)).strong()),
-            None => ui.label(RichText::new("none chosen").weak()),
+        match state.cast.current_model() {
+            Some(model) => ui.label(RichText::new(&model.name).strong()),
+            None => ui
+                .label(RichText::new("none chosen").weak())
+                .on_hover_text("Generate or import one in the Virtual model panel, or pick one there"),
         };
     });
-    if ui
-        .button(CHOOSE_VIRTUAL)
-        .on_hover_text("Pick a photo of the virtual model's face; its largest face is used")
-        .clicked()
-    {
-        actions.push(Action::ChooseVirtualPhoto);
-    }
     ui.add_space(4.0);
 
     ui.label("Engine");
@@ -102,42 +93,42 @@ pub fn swap_section(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Actio
         settings.mask.hull_dilate = outline.then_some(0.2);
         mask_changed = true;
     }
-    egui::Grid::new("swap-mask")
-        .num_columns(2)
-        .spacing([8.0, 4.0])
-        .show(ui, |ui| {
-            let mut padding = settings.mask.padding * 100.0;
-            ui.label("Mask padding")
-                .on_hover_text("Margin of the mask inside the aligned face crop");
-            let slider = egui::Slider::new(&mut padding, 0.0..=25.0)
-                .suffix(" %")
-                .fixed_decimals(0);
-            if ui.add(slider).changed() {
-                settings.mask.padding = padding / 100.0;
+    fn slider<'a>(value: &'a mut f32, max: f32, suffix: &str, text: &str) -> egui::Slider<'a> {
+        egui::Slider::new(value, 0.0..=max)
+            .suffix(suffix)
+            .fixed_decimals(0)
+            // Showing the value must not round the setting; only edits are kept in range.
+            .clamping(egui::SliderClamping::Edits)
+            .text(text)
+    }
+    ui.scope(|ui| {
+        // Narrow sliders leave room for their labels in the side panel.
+        ui.spacing_mut().slider_width = 96.0;
+        let mut padding = settings.mask.padding * 100.0;
+        if ui
+            .add(slider(&mut padding, 25.0, " %", "Mask padding"))
+            .on_hover_text("Margin of the mask inside the aligned face crop")
+            .changed()
+        {
+            settings.mask.padding = padding / 100.0;
+            mask_changed = true;
+        }
+        mask_changed |= ui
+            .add(slider(&mut settings.mask.blur_sigma, 24.0, " px", "Mask feather"))
+            .on_hover_text("How softly the new face fades into the photo")
+            .changed();
+        if let Some(margin) = settings.mask.hull_dilate.as_mut() {
+            let mut percent = *margin * 100.0;
+            if ui
+                .add(slider(&mut percent, 40.0, " %", "Outline margin"))
+                .on_hover_text("How far the mask reaches beyond the eyes, nose and mouth")
+                .changed()
+            {
+                *margin = percent / 100.0;
                 mask_changed = true;
             }
-            ui.end_row();
-            ui.label("Mask feather")
-                .on_hover_text("How softly the new face fades into the photo");
-            let slider = egui::Slider::new(&mut settings.mask.blur_sigma, 0.0..=24.0)
-                .suffix(" px")
-                .fixed_decimals(0);
-            mask_changed |= ui.add(slider).changed();
-            ui.end_row();
-            if let Some(margin) = settings.mask.hull_dilate.as_mut() {
-                let mut percent = *margin * 100.0;
-                ui.label("Outline margin")
-                    .on_hover_text("How far the mask reaches beyond the eyes, nose and mouth");
-                let slider = egui::Slider::new(&mut percent, 0.0..=40.0)
-                    .suffix(" %")
-                    .fixed_decimals(0);
-                if ui.add(slider).changed() {
-                    *margin = percent / 100.0;
-                    mask_changed = true;
-                }
-                ui.end_row();
-            }
-        });
+        }
+    });
     ui.checkbox(&mut settings.color_match, "Match skin colour")
         .on_hover_text(
             "Move the new face's colour to the target's skin tone (neck and hands stay as they are)",
@@ -302,10 +293,11 @@ impl FacecastApp {
             self.state.toasts.warning(text);
             return;
         }
-        let Some(virtual_photo) = self.state.swap.virtual_photo.clone() else {
-            self.state
-                .toasts
-                .warning("Choose the virtual model's face photo first (Swap section).");
+        let Some(model) = self.state.cast.current_model().cloned() else {
+            self.state.toasts.warning(
+                "Choose the virtual model first: generate or import one in the Virtual model panel, \
+                 or pick one there with \u{201c}Use for swaps\u{201d}.",
+            );
             return;
         };
         let Some(store) = self.store.clone() else {
@@ -321,7 +313,7 @@ impl FacecastApp {
             path,
             base: self.state.current_edit(photo).map(|v| v.image.clone()),
             faces,
-            identity: IdentitySource::Photo(virtual_photo),
+            identity: IdentitySource::Model(Box::new(model)),
             settings: self.state.swap.settings.clone(),
         };
         self.state.swap.job = Some(self.worker.enqueue(job));

@@ -3,6 +3,7 @@
 pub mod align;
 pub mod blend;
 pub mod color;
+pub mod ffhq;
 pub mod mask;
 pub mod resample;
 pub mod warp;

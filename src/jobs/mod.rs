@@ -22,6 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::compute::Compute;
 
+pub mod cast;
 pub mod detect;
 pub mod photos;
 pub mod swap;
@@ -107,6 +108,8 @@ pub enum JobOutput {
         image: Arc<image::RgbImage>,
         notes: Vec<String>,
     },
+    /// Virtual-model casting: candidates, imports, the library listing (see [`cast::CastOutput`]).
+    Cast(cast::CastOutput),
 }
 
 /// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.

@@ -2,5 +2,7 @@
 //! The window, the CLI and the tests all call these same functions.
 
 pub mod detect;
+pub mod generate;
 pub mod paste;
 pub mod swap;
+pub mod virtual_face;

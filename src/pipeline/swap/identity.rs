@@ -1,6 +1,6 @@
-//! Where the virtual model's face comes from: the one function that turns a source (a face photo
-//! today, the virtual-model library once it lands) into aligned 256×256 crops on the FaceShifter
-//! template, which both engines consume.
+//! Where the virtual model's face comes from: the one function that turns a source (a virtual model
+//! of the library, or a plain face photo) into aligned 256×256 crops on the FaceShifter template,
+//! which both engines consume.
 
 use std::path::{Path, PathBuf};
 
@@ -8,16 +8,18 @@ use burn::tensor::Device;
 use image::RgbImage;
 
 use super::{CROP_SIZE, SwapError};
-use crate::face::align::{align_to_template, faceshifter_template_256};
-use crate::face::warp::crop_aligned;
+use crate::cast::{VirtualModel, VirtualModelLibrary};
 use crate::io::{DecodeLimits, load_photo};
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::detect::Face;
 use crate::pipeline::detect::photo::{DetectSettings, detect_photo};
+use crate::pipeline::virtual_face::aligned_crop;
 
 /// Where the virtual model's identity is taken from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdentitySource {
+    /// A virtual model of the library: its aligned crops, one per source photo.
+    Model(Box<VirtualModel>),
     /// A face photo: its largest face scoring at least the screening score is used.
     Photo(PathBuf),
     /// Crops already aligned on the FaceShifter template (e.g. a virtual model's stored photos).
@@ -28,6 +30,7 @@ impl IdentitySource {
     /// What the UI and the CLI call it.
     pub fn name(&self) -> String {
         match self {
+            IdentitySource::Model(model) => model.name.clone(),
             IdentitySource::Photo(path) => file_name(path),
             IdentitySource::Crops { name, .. } => name.clone(),
         }
@@ -54,6 +57,13 @@ pub fn resolve_identity(
     device: &Device,
 ) -> Result<VirtualIdentity, SwapError> {
     let identity = match source {
+        IdentitySource::Model(model) => VirtualIdentity {
+            name: model.name.clone(),
+            crops: model.aligned_crops().map_err(|e| SwapError::Unavailable {
+                what: format!("the virtual model {}", model.name),
+                reason: e.to_string(),
+            })?,
+        },
         IdentitySource::Photo(path) => {
             let nets = mtcnn.ok_or_else(|| SwapError::Unavailable {
                 what: "the face detector (MTCNN)".into(),
@@ -118,36 +128,33 @@ pub fn largest_face(faces: &[Face], min_score: f32) -> Option<&Face> {
     faces.iter().find(|f| f.score >= min_score)
 }
 
-/// A face's aligned crop on the FaceShifter template.
+/// A face's aligned crop on the FaceShifter template (the same cut the library stores).
 pub fn align_face(photo: &RgbImage, face: &Face) -> Result<RgbImage, SwapError> {
-    let to_crop = align_to_template(&face.landmarks, &faceshifter_template_256())
-        .map_err(|e| SwapError::Network(format!("aligning the face: {e}")))?;
-    Ok(crop_aligned(photo, &to_crop, CROP_SIZE))
+    aligned_crop(photo, &face.landmarks).map_err(|e| SwapError::Network(format!("aligning the face: {e}")))
 }
 
 /// The source a command-line `--virtual NAME_OR_PHOTO` names: an existing file is a face photo;
-/// anything else would name a saved virtual model, which needs the virtual-model library under
-/// `data_dir`.
+/// anything else is a virtual model of the library under `data_dir` (by id, or by name without
+/// regard to case).
 pub fn source_from_arg(arg: &str, data_dir: Option<&Path>) -> Result<IdentitySource, SwapError> {
     let path = Path::new(arg);
     if path.is_file() {
         return Ok(IdentitySource::Photo(path.to_path_buf()));
     }
-    if path.exists() {
-        return Err(SwapError::Unavailable {
-            what: format!("the virtual model {arg}"),
-            reason: format!(
-                "{} is a folder; pass a face photo or a virtual model's name",
-                path.display()
-            ),
-        });
-    }
-    let library = data_dir.map_or_else(|| "the data directory".to_string(), |d| d.display().to_string());
-    Err(SwapError::Unavailable {
+    let unavailable = |reason: String| SwapError::Unavailable {
         what: format!("the virtual model {arg:?}"),
-        reason: format!(
-            "there is no such photo, and this build cannot look virtual models up by name in {library} yet; \
-             pass a face photo"
-        ),
-    })
+        reason,
+    };
+    if path.exists() {
+        return Err(unavailable(format!(
+            "{} is a folder; pass a face photo or a virtual model's name",
+            path.display()
+        )));
+    }
+    let library = VirtualModelLibrary::open_default(data_dir.map(Path::to_path_buf))
+        .map_err(|e| unavailable(e.to_string()))?;
+    let model = library
+        .find(arg)
+        .map_err(|e| unavailable(format!("{e}; nor is there such a photo")))?;
+    Ok(IdentitySource::Model(Box::new(model)))
 }
