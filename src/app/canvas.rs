@@ -1,10 +1,13 @@
 //! The canvas: the selected photo, zoomable and pannable, with its detected faces drawn over it.
-//! Clicking a face chooses it as a swap target (or un-chooses it).
+//! Clicking a face chooses it as a swap target (or un-chooses it). An edited photo is shown split
+//! before/after, with the edit's notes (identity similarity per face after a swap).
 
 use egui::{Color32, Pos2, Rect, RichText, Stroke, Vec2};
 
 use super::Action;
+use super::compare::{self, CompareView};
 use super::state::{AppState, PhotoEntry, PhotoStatus};
+use super::swap_panel::{MaskPreview, swap_targets};
 use super::textures::TextureCache;
 use crate::pipeline::detect::Face;
 
@@ -83,15 +86,22 @@ pub fn fit(size: Vec2, area: Rect) -> Rect {
     Rect::from_center_size(area.center(), size * scale)
 }
 
+/// What the canvas draws over the photo, held by the window between frames.
+pub struct Overlays<'a> {
+    pub compare: &'a mut CompareView,
+    pub masks: &'a mut MaskPreview,
+}
+
 pub fn canvas(
     ui: &mut egui::Ui,
     state: &AppState,
     textures: &mut TextureCache,
     nav: &mut CanvasNav,
+    overlays: Overlays<'_>,
     actions: &mut Vec<Action>,
 ) -> Option<CanvasView> {
     if let Some(entry) = state.selected_entry() {
-        toolbar(ui, state, entry, nav, actions);
+        toolbar(ui, state, entry, nav, overlays.compare, actions);
     }
     let area = ui.available_rect_before_wrap().shrink(8.0);
     let Some(entry) = state.selected_entry() else {
@@ -135,16 +145,35 @@ pub fn canvas(
     navigate(ui, &response, nav, full_size, area);
     let rect = nav.place(full_size, area);
     let painter = ui.painter().with_clip_rect(area);
-    painter.image(
-        texture.id(),
-        rect,
-        Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
-        Color32::WHITE,
-    );
+    let edit = state.current_edit(entry.id);
+    match edit {
+        Some(version) => {
+            let after = textures.edit(ui.ctx(), entry.id, &version.image);
+            compare::draw(ui, &painter, rect, &texture, &after, overlays.compare);
+        }
+        None => {
+            painter.image(
+                texture.id(),
+                rect,
+                Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                Color32::WHITE,
+            );
+        }
+    }
     let view = CanvasView {
         rect,
         image_size: full_size,
     };
+    if state.swap.show_mask {
+        let min_score = state.detect_settings.min_score;
+        let mut faces = swap_targets(entry, false, min_score);
+        if faces.is_empty() {
+            faces = swap_targets(entry, true, min_score);
+        }
+        overlays
+            .masks
+            .draw(ui.ctx(), &painter, &view, entry.id, &faces, &state.swap.settings);
+    }
     if let Some(faces) = entry.faces() {
         for (index, face) in faces.faces.iter().enumerate() {
             draw_face(&painter, &view, face, entry.targets.contains(&index));
@@ -155,6 +184,9 @@ pub fn canvas(
         {
             actions.push(Action::ToggleFace(entry.id, index));
         }
+    }
+    if let Some(version) = edit {
+        edit_notes(ui, area, version);
     }
     if state.preview_job.is_some() {
         egui::Spinner::new().paint_at(
@@ -203,12 +235,34 @@ fn navigate(ui: &egui::Ui, response: &egui::Response, nav: &mut CanvasNav, size:
     }
 }
 
-/// Zoom buttons, the face selection summary and "Select all faces ≥ score".
+/// The current edit's label and notes in the canvas's lower left corner.
+fn edit_notes(ui: &mut egui::Ui, area: Rect, version: &super::history::Version) {
+    let width = (area.width() - 16.0).clamp(120.0, 360.0);
+    let at = Rect::from_min_size(area.left_bottom() + Vec2::new(8.0, -8.0), Vec2::new(width, 0.0));
+    egui::Area::new(ui.scope_id().with("edit-notes"))
+        .order(egui::Order::Foreground)
+        .pivot(egui::Align2::LEFT_BOTTOM)
+        .fixed_pos(at.min)
+        .interactable(false)
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.set_max_width(width);
+                ui.label(RichText::new(&version.label).strong());
+                for note in &version.notes {
+                    ui.label(note);
+                }
+            });
+        });
+}
+
+/// Zoom buttons, the before/after slider of an edited photo, the face selection summary and
+/// "Select all faces ≥ score".
 fn toolbar(
     ui: &mut egui::Ui,
     state: &AppState,
     entry: &PhotoEntry,
     nav: &mut CanvasNav,
+    compare: &mut CompareView,
     actions: &mut Vec<Action>,
 ) {
     ui.horizontal(|ui| {
@@ -241,6 +295,15 @@ fn toolbar(
             *nav = CanvasNav::fit();
         }
         ui.separator();
+        if state.current_edit(entry.id).is_some() {
+            ui.add(
+                egui::Slider::new(&mut compare.split, 0.0..=1.0)
+                    .show_value(false)
+                    .text(compare::SLIDER_LABEL),
+            )
+            .on_hover_text("Left of the divider: the photo as loaded; right: the edit");
+            ui.separator();
+        }
         match entry.faces() {
             Some(faces) if !faces.faces.is_empty() => {
                 ui.label(format!(

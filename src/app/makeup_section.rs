@@ -392,9 +392,6 @@ pub fn makeup_section(
     actions: &mut Vec<Action>,
 ) {
     let makeup = &state.makeup;
-    ui.separator();
-    ui.heading(HEADING);
-    ui.add_space(2.0);
     match &makeup.weights {
         MakeupWeights::Ready => {}
         MakeupWeights::Unknown => {

@@ -1,9 +1,16 @@
 //! The menu bar and the About window.
 
 use super::dialogs::FileDialogs;
+use super::state::AppState;
 use super::{APP_NAME, Action, Layout};
 
-pub fn menu_bar(ui: &mut egui::Ui, layout: &mut Layout, dialogs: &FileDialogs, actions: &mut Vec<Action>) {
+pub fn menu_bar(
+    ui: &mut egui::Ui,
+    layout: &mut Layout,
+    dialogs: &FileDialogs,
+    state: &AppState,
+    actions: &mut Vec<Action>,
+) {
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
             let enabled = !dialogs.is_open();
@@ -28,6 +35,7 @@ pub fn menu_bar(ui: &mut egui::Ui, layout: &mut Layout, dialogs: &FileDialogs, a
                 actions.push(Action::Quit);
             }
         });
+        super::swap_panel::edit_menu(ui, state, actions);
         ui.menu_button("View", |ui| {
             ui.checkbox(&mut layout.library, "Library panel");
             ui.checkbox(&mut layout.side, "Virtual model and pipeline panels");

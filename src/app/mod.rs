@@ -14,6 +14,7 @@ use crate::jobs::{Job, JobId, LoadPreview, LoadThumbnails, PhotoId, ScanPaths, W
 use crate::weights::store::WeightsStore;
 
 pub mod canvas;
+pub mod compare;
 pub mod cast_panel;
 pub mod cast_state;
 pub mod classifier_ui;
@@ -31,6 +32,7 @@ pub mod restore_section;
 pub mod state;
 pub mod status;
 pub mod text_edit;
+pub mod swap_panel;
 pub mod textures;
 pub mod toasts;
 mod window;
@@ -86,6 +88,15 @@ pub enum Action {
     Makeup(makeup_section::MakeupAction),
     /// The face classifier (marks, training, second opinions).
     Classifier(classifier_ui::ClassifierAction),
+    /// Swap the selected photo's chosen faces (or all its faces) for the virtual model's.
+    Swap {
+        all_faces: bool,
+    },
+    SetSwapSettings(crate::pipeline::swap::SwapSettings),
+    ShowSwapMask(bool),
+    /// Undo or redo the selected photo's last edit.
+    Undo,
+    Redo,
     Quit,
 }
 
@@ -162,6 +173,10 @@ pub struct FacecastApp {
     retry_detection: bool,
     /// The sample photos being fetched on a background thread.
     samples: Option<Receiver<Result<Vec<PathBuf>, String>>>,
+    /// Where the before/after divider stands.
+    compare: compare::CompareView,
+    /// Textures of the swap mask preview.
+    masks: swap_panel::MaskPreview,
     /// Virtual-model casting: the Cast window, the import window, their fields.
     cast: cast_panel::CastUi,
     /// The makeup section's dialogs and reference thumbnails.
@@ -193,6 +208,8 @@ impl FacecastApp {
             missing_told: false,
             retry_detection: false,
             samples: None,
+            compare: compare::CompareView::default(),
+            masks: swap_panel::MaskPreview::default(),
             cast: cast_panel::CastUi::default(),
             makeup_ui: makeup_section::MakeupUi::new(ctx),
         };
@@ -365,6 +382,11 @@ impl FacecastApp {
             Action::Restore(action) => self.apply_restore(ctx, action),
             Action::Makeup(action) => self.makeup_action(ctx, action),
             Action::Classifier(action) => self.classifier_action(action),
+            Action::Swap { all_faces } => self.start_swap(all_faces),
+            Action::SetSwapSettings(settings) => self.state.swap.settings = settings,
+            Action::ShowSwapMask(show) => self.state.swap.show_mask = show,
+            Action::Undo => self.undo(),
+            Action::Redo => self.redo(),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }
@@ -431,7 +453,7 @@ impl eframe::App for FacecastApp {
         let mut cast_actions = Vec::new();
 
         egui::Panel::top("menu").show(ui, |ui| {
-            menu::menu_bar(ui, &mut self.layout, &self.dialogs, &mut actions)
+            menu::menu_bar(ui, &mut self.layout, &self.dialogs, &self.state, &mut actions)
         });
         egui::Panel::bottom("status").show(ui, |ui| status::status_bar(ui, &self.state, &mut actions));
         egui::Panel::bottom("export").show(ui, |ui| panels::export_bar(ui, &self.state));
@@ -460,16 +482,22 @@ impl eframe::App for FacecastApp {
                 .show(ui, |ui| {
                     cast_panel::side_section(ui, &self.state, &mut self.cast, &mut cast_actions);
                     ui.separator();
-                    panels::pipeline_panel(ui, &self.state);
-                    ui.separator();
-                    restore_section::show(ui, &self.state, &mut actions);
-                    ui.separator();
-                    makeup_section::makeup_section(ui, &self.state, &mut self.makeup_ui, &mut actions);
+                    panels::pipeline_panel(ui, &self.state, &mut self.makeup_ui, &mut actions);
                 });
         }
         egui::CentralPanel::default().show(ui, |ui| {
-            self.canvas_view =
-                canvas::canvas(ui, &self.state, &mut self.textures, &mut self.nav, &mut actions);
+            let overlays = canvas::Overlays {
+                compare: &mut self.compare,
+                masks: &mut self.masks,
+            };
+            self.canvas_view = canvas::canvas(
+                ui,
+                &self.state,
+                &mut self.textures,
+                &mut self.nav,
+                overlays,
+                &mut actions,
+            );
         });
 
         menu::about_window(&ctx, &mut self.layout.about);
@@ -485,6 +513,7 @@ impl eframe::App for FacecastApp {
                 }
             }
         }
+        swap_panel::history_shortcuts(&ctx, &mut actions);
         self.keyboard(&ctx, &mut actions);
 
         for action in actions {

@@ -1,34 +1,28 @@
 //! The right-hand pipeline panel and the export bar (the virtual-model section is in
 //! [`super::cast_panel`]).
 //!
-//! They show the real state of each feature. Features whose networks are not in this build yet are
-//! named as "not available yet" with the issue that brings them, and their controls stay disabled.
+//! The pipeline panel is a list of collapsible sections, one per step, in pipeline order; each
+//! step's controls live in that step's own file.
 
 use egui::RichText;
 
+use super::Action;
 use super::state::{AppState, PhotoStatus};
 
-/// One stage of the pipeline and where it stands in this build.
-struct Stage {
-    name: &'static str,
-    network: &'static str,
-    issue: u32,
+/// One collapsible step of the pipeline panel.
+pub fn section(ui: &mut egui::Ui, title: &str, add: impl FnOnce(&mut egui::Ui)) {
+    egui::CollapsingHeader::new(RichText::new(title).strong())
+        .id_salt(("pipeline-section", title))
+        .default_open(true)
+        .show(ui, add);
 }
 
-const STAGES: &[Stage] = &[
-    Stage {
-        name: "Swap",
-        network: "FaceShifter",
-        issue: 6,
-    },
-    Stage {
-        name: "Text edits",
-        network: "StyleCLIP",
-        issue: 8,
-    },
-];
-
-pub fn pipeline_panel(ui: &mut egui::Ui, state: &AppState) {
+pub fn pipeline_panel(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    makeup_ui: &mut super::makeup_section::MakeupUi,
+    actions: &mut Vec<Action>,
+) {
     ui.add_space(4.0);
     ui.heading("Pipeline");
     ui.add_space(4.0);
@@ -47,21 +41,27 @@ pub fn pipeline_panel(ui: &mut egui::Ui, state: &AppState) {
         }
     }
     ui.add_space(6.0);
-    egui::Grid::new("pipeline-stages")
-        .num_columns(2)
-        .spacing([12.0, 6.0])
-        .striped(true)
+    egui::ScrollArea::vertical()
+        .id_salt("pipeline-sections")
+        .auto_shrink([false, true])
         .show(ui, |ui| {
-            for stage in STAGES {
-                ui.label(stage.name)
-                    .on_hover_text(format!("Runs {}", stage.network));
-                ui.label(RichText::new("not available yet").weak())
-                    .on_hover_text(format!(
-                        "{} ({}) arrives with issue #{}",
-                        stage.name, stage.network, stage.issue
-                    ));
-                ui.end_row();
-            }
+            section(ui, "Swap", |ui| {
+                super::swap_panel::swap_section(ui, state, actions)
+            });
+            section(ui, "Restore", |ui| {
+                super::restore_section::body(ui, state, actions)
+            });
+            section(ui, super::makeup_section::HEADING, |ui| {
+                super::makeup_section::makeup_section(ui, state, makeup_ui, actions)
+            });
+            section(ui, "Text edits", |ui| {
+                ui.label(
+                    RichText::new(
+                        "StyleCLIP edits change the virtual model itself: in the Virtual model section, a model's menu → Edit with text…",
+                    )
+                    .weak(),
+                );
+            });
         });
 }
 

@@ -204,14 +204,6 @@ fn faces_text(n: usize) -> String {
     }
 }
 
-/// The section with its title, for a panel without collapsible sections.
-pub fn show(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
-    ui.add_space(4.0);
-    ui.label(RichText::new("Restore").strong().size(15.0))
-        .on_hover_text("Sharpens faces with GPEN, e.g. after a swap left them soft");
-    body(ui, state, actions);
-}
-
 /// The section's controls (a panel section supplies the title).
 pub fn body(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
     let panel = &state.restore;

@@ -354,6 +354,8 @@ pub struct AppState {
     pub restore: super::restore_section::RestorePanel,
     /// Results of the Edit window's text-edit previews.
     pub text_edit: super::text_edit::TextEditInbox,
+    /// The Swap section's settings, virtual model and running job.
+    pub swap: super::swap_panel::SwapUi,
     /// Virtual models: the library, the current one (swaps use it), candidates, imports.
     pub cast: super::cast_state::CastState,
     /// The makeup step: reference faces, settings, BeautyGAN's install.
@@ -384,6 +386,7 @@ impl AppState {
             edits: HashMap::new(),
             restore: Default::default(),
             text_edit: Default::default(),
+            swap: Default::default(),
             cast: Default::default(),
             makeup: Default::default(),
             classifier: Default::default(),
@@ -481,6 +484,9 @@ impl AppState {
                 self.classifier_job_finished(job, &outcome);
                 if self.preview_job == Some(job) {
                     self.preview_job = None;
+                }
+                if self.swap.job == Some(job) {
+                    self.swap.job = None;
                 }
                 self.cast.finished(job, &outcome);
                 for photo in self.thumbnail_jobs.remove(&job).unwrap_or_default() {

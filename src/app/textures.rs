@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use egui::{ColorImage, TextureHandle, TextureOptions};
 
+use crate::jobs::photos::PREVIEW_SIDE;
 use crate::jobs::{PhotoId, PhotoImage};
 
 use super::state::{AppState, Preview};
@@ -14,6 +15,8 @@ use super::state::{AppState, Preview};
 pub struct TextureCache {
     thumbnails: HashMap<PhotoId, (Arc<PhotoImage>, TextureHandle)>,
     preview: Option<(PhotoId, Arc<PhotoImage>, TextureHandle)>,
+    /// The selected photo's current edit.
+    edit: Option<(PhotoId, Arc<image::RgbImage>, TextureHandle)>,
 }
 
 impl TextureCache {
@@ -35,6 +38,36 @@ impl TextureCache {
         if !keep_preview {
             self.preview = None;
         }
+        let keep_edit = self.edit.as_ref().is_some_and(|(id, pixels, _)| {
+            state.selected == Some(*id)
+                && state
+                    .current_edit(*id)
+                    .is_some_and(|v| Arc::ptr_eq(&v.image, pixels))
+        });
+        if !keep_edit {
+            self.edit = None;
+        }
+    }
+
+    /// The texture of an edited version, at most [`PREVIEW_SIDE`] on its long side like the preview
+    /// (edits are kept at full resolution, which may exceed the GPU's texture limit).
+    pub fn edit(
+        &mut self,
+        ctx: &egui::Context,
+        photo: PhotoId,
+        image: &Arc<image::RgbImage>,
+    ) -> TextureHandle {
+        if let Some((id, pixels, handle)) = &self.edit
+            && *id == photo
+            && Arc::ptr_eq(pixels, image)
+        {
+            return handle.clone();
+        }
+        let small = crate::io::thumbnail(image, PREVIEW_SIDE);
+        let color = ColorImage::from_rgb([small.width() as usize, small.height() as usize], small.as_raw());
+        let handle = ctx.load_texture(format!("edit-{}", photo.0), color, TextureOptions::LINEAR);
+        self.edit = Some((photo, Arc::clone(image), handle.clone()));
+        handle
     }
 
     pub fn thumbnail(&mut self, ctx: &egui::Context, id: PhotoId, pixels: &Arc<PhotoImage>) -> TextureHandle {

@@ -11,6 +11,7 @@ pub mod check_fixture;
 pub mod detect;
 pub mod restore;
 pub mod text_edit;
+pub mod swap;
 pub mod virtual_model;
 pub mod makeup;
 pub mod train_classifier;
@@ -52,6 +53,8 @@ pub enum Command {
     Detect(detect::DetectArgs),
     /// Restore the faces of a photo with GPEN (optionally blurring them first) into a new file.
     Restore(restore::RestoreArgs),
+    /// Put the virtual model's face on the faces of a photo (FaceShifter, or the classic engine).
+    Swap(swap::SwapArgs),
     /// Generate, import, list, rename, duplicate or delete virtual models.
     Virtual(virtual_model::VirtualArgs),
     /// Makeup transfer with BeautyGAN: manage reference faces and put their makeup on photos.
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
         Some(Command::Restore(args)) => restore::run(args, backend, cli.data_dir),
+        Some(Command::Swap(args)) => swap::run(args, backend, cli.data_dir),
         Some(Command::Virtual(args)) => virtual_model::run(args, backend, cli.data_dir),
         Some(Command::Makeup(args)) => makeup::run(args, backend, cli.data_dir),
         Some(Command::TrainClassifier(args)) => train_classifier::run(args, backend, cli.data_dir),

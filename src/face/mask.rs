@@ -62,8 +62,10 @@ fn same_size(a: (usize, usize), b: (usize, usize)) -> Result<(), MaskError> {
     }
 }
 
-/// How the paste-back mask of an aligned crop is shaped.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How the paste-back mask of an aligned crop is shaped. Saved in recipes, so fields a file lacks
+/// keep their defaults.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct MaskSettings {
     /// The box's margin on every side, as a fraction of the crop side (GPEN: 26/512).
     pub padding: f32,

@@ -1,6 +1,7 @@
-//! Geometry and pixels: landmarks, similarity transforms, warps, masks, resampling.
+//! Geometry and pixels: landmarks, similarity transforms, warps, masks, blending, resampling.
 
 pub mod align;
+pub mod blend;
 pub mod color;
 pub mod ffhq;
 pub mod mask;

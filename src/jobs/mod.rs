@@ -28,11 +28,13 @@ pub mod detect;
 pub mod makeup;
 pub mod photos;
 pub mod restore;
+pub mod swap;
 pub mod text_edit;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
 pub use photos::{LoadPreview, LoadThumbnails, PhotoId, PhotoImage, ScanPaths};
 pub use restore::RestoreFaces;
+pub use swap::SwapPhoto;
 
 /// Identifies one enqueued job in the events it sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

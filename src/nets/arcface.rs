@@ -15,7 +15,7 @@ use burn::tensor::Device;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Slice, Tensor};
 
-use super::common::{PRelu, SeqChild, load_error_in_file_keys, rename_seq_keys};
+use super::common::{PRelu, SeqChild, Shapes, load_error_in_file_keys, rename_seq_keys, shape_of};
 use crate::weights::TensorMap;
 use crate::weights::load::{LoadError, Tolerated, load_module};
 
@@ -218,6 +218,85 @@ impl ArcFaceConfig {
     }
 }
 
+impl ArcFaceConfig {
+    /// The architecture of a bare `Backbone` state dict, read from its tensor shapes, so the released
+    /// file and reduced test weights load alike. Units are counted as `body.0 …`; a stage starts
+    /// where the width changes (the first unit, whose width may equal the stem's, starts one too).
+    /// The input size follows from the linear layer: the final map times 2 per stage.
+    pub fn from_shapes(shapes: &Shapes) -> Result<ArcFaceConfig, ArcFaceConfigError> {
+        let err = ArcFaceConfigError;
+        let stem = shape_of(shapes, "input_layer.0.weight", 4).map_err(err)?;
+        if stem[1] != 3 {
+            return Err(err(format!(
+                "input_layer.0.weight reads {} channels, not an image's 3",
+                stem[1]
+            )));
+        }
+        let stem_width = stem[0];
+        let mut stage_depths: Vec<usize> = Vec::new();
+        let mut stage_units: Vec<usize> = Vec::new();
+        let mut with_se = None;
+        let mut width = stem_width;
+        for i in 0.. {
+            let conv2 = format!("body.{i}.res_layer.3.weight");
+            if !shapes.contains_key(&conv2) {
+                break;
+            }
+            let depth = shape_of(shapes, &conv2, 4).map_err(err)?[0];
+            let cin = shape_of(shapes, &format!("body.{i}.res_layer.0.weight"), 1).map_err(err)?[0];
+            if cin != width {
+                return Err(err(format!(
+                    "body.{i} reads {cin} channels but the layer before gives {width}"
+                )));
+            }
+            let se = shapes.contains_key(&format!("body.{i}.res_layer.5.fc1.weight"));
+            if *with_se.get_or_insert(se) != se {
+                return Err(err(format!(
+                    "body.{i} differs from body.0 in having a squeeze-excitation gate"
+                )));
+            }
+            let projected = shapes.contains_key(&format!("body.{i}.shortcut_layer.0.weight"));
+            if projected != (cin != depth) {
+                return Err(err(format!(
+                    "body.{i} goes from {cin} to {depth} channels {} a shortcut projection",
+                    if projected { "but has" } else { "without" }
+                )));
+            }
+            if i == 0 || depth != width {
+                stage_depths.push(depth);
+                stage_units.push(0);
+            }
+            if let Some(n) = stage_units.last_mut() {
+                *n += 1;
+            }
+            width = depth;
+        }
+        if stage_depths.is_empty() {
+            return Err(err("the checkpoint has no body.0 unit".into()));
+        }
+        let linear = shape_of(shapes, "output_layer.3.weight", 2).map_err(err)?;
+        let (embedding_dim, features) = (linear[0], linear[1]);
+        let cells = features / width.max(1);
+        let side = (cells as f64).sqrt().round() as usize;
+        if cells * width != features || side * side != cells {
+            return Err(err(format!(
+                "output_layer.3 reads {features} features, not {width} channels of a square map"
+            )));
+        }
+        let input = side << stage_depths.len();
+        let config = ArcFaceConfig {
+            stem_width,
+            stage_depths,
+            stage_units,
+            embedding_dim,
+            with_se: with_se.unwrap_or(false),
+            input_hw: [input, input],
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 /// `get_blocks(num_layers)` of the reference.
 fn units_for_layers(num_layers: usize) -> Option<Vec<usize>> {
     match num_layers {
@@ -402,6 +481,12 @@ pub enum ArcFaceError {
     Config(#[from] ArcFaceConfigError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The file's tensor shapes do not describe a Backbone.
+    #[error("{}: not an ArcFace IR-SE backbone: {reason}", file.display())]
+    WrongCheckpoint {
+        file: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 impl ArcFace {
@@ -445,6 +530,41 @@ impl ArcFace {
         let tolerated = Tolerated::suffixes(&["num_batches_tracked"]);
         load_module(ArcFace::new(config, device), &tensors, file, &tolerated)
             .map_err(|e| ArcFaceError::Load(load_error_in_file_keys(e, SEQ_NAMES, "")))
+    }
+
+    /// Builds the network at the architecture the state dict's own shapes describe (the released
+    /// `model_ir_se50.pth`, or reduced test weights).
+    pub fn from_checkpoint(
+        tensors: TensorMap,
+        file: &Path,
+        device: &Device,
+    ) -> Result<(ArcFace, ArcFaceConfig), ArcFaceError> {
+        let config = ArcFaceConfig::from_shapes(&super::common::shapes_of(&tensors)).map_err(|e| {
+            ArcFaceError::WrongCheckpoint {
+                file: file.to_path_buf(),
+                reason: e.0,
+            }
+        })?;
+        let net = ArcFace::from_state_dict(tensors, file, &config, device)?;
+        Ok((net, config))
+    }
+
+    /// The length of the embedding.
+    pub fn embedding_dim(&self) -> usize {
+        self.output_layer.bn1d.gamma.dims()[0]
+    }
+
+    /// The square input size the network was built for (112 for the released file).
+    pub fn input_size(&self) -> usize {
+        // The linear layer reads channels × side², and every stage halves the side.
+        let [features, _] = self.output_layer.linear.weight.dims();
+        let channels = self.output_layer.bn2d.gamma.dims()[0].max(1);
+        let side = ((features / channels) as f64).sqrt().round() as usize;
+        side << self.stages()
+    }
+
+    fn stages(&self) -> usize {
+        self.body.iter().filter(|u| u.stride == 2).count()
     }
 
     /// (N, 3, H, W) BGR crops in [-1, 1] → (N, embedding_dim) unit vectors.
@@ -512,6 +632,33 @@ mod tests {
         assert_eq!(strided, vec![0, 3, 7, 21]);
         let projected: Vec<usize> = (0..24).filter(|&i| units[i].0 != units[i].1).collect();
         assert_eq!(projected, vec![3, 7, 21]);
+    }
+
+    fn key_list_shapes(name: &str) -> Shapes {
+        crate::weights::manifest::key_list(name)
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.key, k.shape))
+            .collect()
+    }
+
+    #[test]
+    fn the_released_file_gives_the_official_config() {
+        let shapes = key_list_shapes("arcface-ir-se50");
+        assert_eq!(ArcFaceConfig::from_shapes(&shapes), Ok(ArcFaceConfig::official()));
+    }
+
+    #[test]
+    fn inconsistent_shapes_are_refused_with_the_key() {
+        let mut shapes = key_list_shapes("arcface-ir-se50");
+        shapes.remove("body.7.shortcut_layer.0.weight");
+        let e = ArcFaceConfig::from_shapes(&shapes).unwrap_err();
+        assert!(e.0.contains("body.7"), "{e}");
+        let mut shapes = key_list_shapes("arcface-ir-se50");
+        shapes.insert("output_layer.3.weight".into(), vec![512, 512 * 6 * 7]);
+        let e = ArcFaceConfig::from_shapes(&shapes).unwrap_err();
+        assert!(e.0.contains("output_layer.3"), "{e}");
+        assert!(ArcFaceConfig::from_shapes(&Shapes::new()).is_err());
     }
 
     #[test]

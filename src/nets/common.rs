@@ -101,6 +101,28 @@ pub fn load_error_in_file_keys(
     }
 }
 
+/// Tensor shapes of a checkpoint by key: enough to infer a network's widths before any weight is
+/// copied, and cheap to build from a key list (`models/keys/*.txt`) in tests.
+pub type Shapes = std::collections::BTreeMap<String, Vec<usize>>;
+
+/// The shapes of every tensor of a checkpoint.
+pub fn shapes_of(tensors: &crate::weights::TensorMap) -> Shapes {
+    tensors
+        .tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), t.shape.clone()))
+        .collect()
+}
+
+/// The shape of `key` when it has `rank` dimensions; the error names the key and what was found.
+pub fn shape_of<'a>(shapes: &'a Shapes, key: &str, rank: usize) -> Result<&'a [usize], String> {
+    match shapes.get(key) {
+        Some(s) if s.len() == rank => Ok(s),
+        Some(s) => Err(format!("{key} is {s:?}, expected {rank} dimensions")),
+        None => Err(format!("the checkpoint has no {key}")),
+    }
+}
+
 /// Every float parameter of a module as (dotted path, shape), read without initialising lazy
 /// parameters: the official AEI-Net's 0.74 GB layout can be checked before any weight exists.
 pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {

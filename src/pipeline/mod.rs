@@ -8,4 +8,5 @@ pub mod makeup;
 pub mod paste;
 pub mod restore;
 pub mod text_edit;
+pub mod swap;
 pub mod virtual_face;

@@ -156,6 +156,20 @@ pub struct Structure {
     /// The exact number of tensors in the file.
     #[serde(default)]
     pub count: Option<usize>,
+    /// Other networks known to be passed off under this file's name, told apart by a key prefix,
+    /// so a refusal can say what the file really is.
+    #[serde(default)]
+    pub lookalikes: Vec<Lookalike>,
+}
+
+/// A different network that is known under the same file name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lookalike {
+    /// A key prefix only that network has.
+    pub prefix: String,
+    /// What it is and what is needed instead, for the refusal message.
+    pub is: String,
 }
 
 fn yes() -> bool {

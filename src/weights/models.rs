@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use super::load::LoadError;
-use super::{CheckpointError, read_checkpoint};
-use crate::nets::gpen::{self, FullGenerator, GpenConfig};
 use super::manifest::{ManifestError, key_list};
 use super::{CheckpointError, TensorMap, read_checkpoint};
+use crate::nets::arcface::{ArcFace, ArcFaceConfig, ArcFaceError};
 use crate::nets::beautygan::{BeautyGanConfig, Generator};
+use crate::nets::faceshifter::{AeiConfig, AeiError, AeiNet};
+use crate::nets::gpen::{self, FullGenerator, GpenConfig};
 use crate::nets::mobilenetv2::{MobileNetV2, MobileNetV2Config};
 use crate::nets::mtcnn::MtcnnNets;
 
@@ -21,6 +22,11 @@ pub const BEAUTYGAN_ID: &str = "beautygan";
 pub const MOBILENETV2_IMAGENET_ID: &str = "mobilenetv2-imagenet-v2";
 /// The store's id of the face/no-face classifier trained by `facecast train-classifier`.
 pub const FACE_CLASSIFIER_ID: &str = "mobilenetv2-face";
+/// The store's ids and file names of FaceShifter's two networks.
+pub const ARCFACE_ID: &str = "arcface-ir-se50";
+pub const ARCFACE_FILE: &str = "model_ir_se50.pth";
+pub const AEI_ID: &str = "faceshifter-aei";
+pub const AEI_FILE: &str = "G_latest.pth";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelLoadError {
@@ -28,6 +34,9 @@ pub enum ModelLoadError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The file is a checkpoint, but not of the network asked for (the message names the file).
+    #[error("{0}")]
+    WrongNetwork(String),
     #[error(transparent)]
     StyleGan(#[from] crate::nets::stylegan2::StyleGanError),
     #[error(transparent)]
@@ -303,6 +312,28 @@ fn first_file(store: &super::store::WeightsStore, id: &str) -> Result<PathBuf, T
             file: store.model_dir(id),
             cause: "the model lists no file".into(),
         })
+}
+
+/// ArcFace IR-SE from a bare `Backbone` state dict (`model_ir_se50.pth`, or reduced test weights),
+/// built at the architecture the file's shapes describe.
+pub fn load_arcface(path: &Path, device: &Device) -> Result<(ArcFace, ArcFaceConfig), ModelLoadError> {
+    let tensors = read_checkpoint(path)?.flatten_tensors();
+    ArcFace::from_checkpoint(tensors, path, device).map_err(|e| match e {
+        ArcFaceError::Load(e) => ModelLoadError::Load(e),
+        ArcFaceError::Config(e) => ModelLoadError::WrongNetwork(format!("{}: {e}", path.display())),
+        other => ModelLoadError::WrongNetwork(other.to_string()),
+    })
+}
+
+/// AEI-Net from a bare `AEI_Net` state dict (`G_latest.pth`, or reduced test weights), built at
+/// the widths the file's shapes describe. Other generators of the same name are refused by name.
+pub fn load_aei(path: &Path, device: &Device) -> Result<(AeiNet, AeiConfig), ModelLoadError> {
+    let tensors = read_checkpoint(path)?.flatten_tensors();
+    AeiNet::from_checkpoint(tensors, path, device).map_err(|e| match e {
+        AeiError::Load(e) => ModelLoadError::Load(e),
+        AeiError::Config(e) => ModelLoadError::WrongNetwork(format!("{}: {e}", path.display())),
+        other => ModelLoadError::WrongNetwork(other.to_string()),
+    })
 }
 
 /// The weights store's id of the StyleGAN2 FFHQ generator.

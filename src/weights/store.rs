@@ -1219,6 +1219,17 @@ pub fn check_structure(path: &Path, structure: &Structure) -> Result<String, Str
     }
     if problems.is_empty() {
         Ok(format!("{} tensors match {}", found.len(), structure.keys))
+    } else if let Some(other) = structure
+        .lookalikes
+        .iter()
+        .find(|l| found.keys().any(|k| k.starts_with(l.prefix.as_str())))
+    {
+        Err(format!(
+            "this is {} (it has {}… keys); {}",
+            other.is,
+            other.prefix,
+            problems.join("; ")
+        ))
     } else {
         Err(format!(
             "not the expected network ({}): {}",

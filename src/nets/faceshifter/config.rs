@@ -1,6 +1,8 @@
 //! AEI-Net's widths. The official network hard-codes them; reduced fixtures patch them, so every
 //! layer is built from this table and the table is checked for consistency before anything else.
 
+use crate::nets::common::{Shapes, shape_of};
+
 /// Convs of the attribute encoder (256 → 2 px) and deconvs back up to 128 px.
 pub const ENCODER_CONVS: usize = 7;
 pub const DECODER_DECONVS: usize = 6;
@@ -185,6 +187,43 @@ impl AeiConfig {
     }
 }
 
+impl AeiConfig {
+    /// The widths of a bare `AEI_Net` state dict, read from its tensor shapes, so the released
+    /// file and reduced test weights load alike; the result is checked like any config.
+    pub fn from_shapes(shapes: &Shapes) -> Result<AeiConfig, AeiConfigError> {
+        let get = |key: &str, rank: usize| shape_of(shapes, key, rank).map_err(AeiConfigError);
+        // ConvTranspose2d weights are (in, out, kh, kw).
+        let up1 = get("generator.up1.weight", 4)?;
+        let (c_id, up1_out) = (up1[0], up1[1]);
+        let encoder_widths = (1..=ENCODER_CONVS)
+            .map(|k| get(&format!("encoder.conv{k}.0.weight"), 4).map(|s| s[0]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let decoder_widths = (1..=DECODER_DECONVS)
+            .map(|k| get(&format!("encoder.deconv{k}.deconv.weight"), 4).map(|s| s[1]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let blocks = (1..=GENERATOR_BLOCKS)
+            .map(|k| {
+                let conv2 = get(&format!("generator.AADBlk{k}.conv2.weight"), 4)?;
+                let gamma = get(&format!("generator.AADBlk{k}.AAD1.conv1.weight"), 4)?;
+                Ok(AadBlockConfig {
+                    cin: conv2[1],
+                    cout: conv2[0],
+                    c_attr: gamma[1],
+                })
+            })
+            .collect::<Result<Vec<_>, AeiConfigError>>()?;
+        let config = AeiConfig {
+            c_id,
+            encoder_widths,
+            decoder_widths,
+            blocks,
+            up1_out,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 fn lookup<'a>(config: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
     config.get(key).or_else(|| config.get(format!("PATCHED_{key}")))
 }
@@ -236,6 +275,24 @@ mod tests {
         assert!(c.validate().unwrap_err().0.contains("AADBlk4"));
         let json = serde_json::json!({ "c_id": 512, "PATCHED_up1_out": 512 });
         assert!(AeiConfig::from_json(&json).is_err());
+    }
+
+    #[test]
+    fn the_released_file_gives_the_official_config() {
+        let shapes: Shapes = crate::weights::manifest::key_list("faceshifter-aei")
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.key, k.shape))
+            .collect();
+        assert_eq!(AeiConfig::from_shapes(&shapes), Ok(AeiConfig::official()));
+        let mut narrow = shapes.clone();
+        narrow.insert("generator.AADBlk5.conv2.weight".into(), vec![128, 512, 3, 3]);
+        let e = AeiConfig::from_shapes(&narrow).unwrap_err();
+        assert!(e.0.contains("AADBlk6"), "{e}");
+        let mut short = shapes;
+        short.remove("encoder.deconv3.deconv.weight");
+        let e = AeiConfig::from_shapes(&short).unwrap_err();
+        assert!(e.0.contains("encoder.deconv3.deconv.weight"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::config::{AeiConfig, GENERATOR_BLOCKS};
 use super::encoder::MlAttrEncoder;
 use super::generator::{self, AadGenerator};
 use super::{AeiError, AeiNet};
-use crate::nets::common::{SeqChild, load_error_in_file_keys, rename_seq_keys};
+use crate::nets::common::{SeqChild, load_error_in_file_keys, rename_seq_keys, shapes_of};
 use crate::weights::TensorMap;
 use crate::weights::load::{LoadError, Tolerated, load_module};
 
@@ -44,20 +44,44 @@ fn check_layout(tensors: &TensorMap, file: &Path, config: &AeiConfig) -> Result<
              this is a generator of another size or repository",
             t.shape, config.c_id
         ))),
-        None if tensors.tensors.keys().any(|k| k.starts_with("generator.add")) => Err(wrong(
-            "this is the 64×64 generator of Heonozis/FaceShifter-pytorch (keys generator.add1…, encoder.conv1…conv5), \
-             which shares the name G_latest.pth; the face swap needs the 256×256 AEI_Net(c_id=512) checkpoint of \
-             taotaonice/FaceShifter"
-                .to_string(),
-        )),
-        None => {
-            let first: Vec<&str> = tensors.tensors.keys().take(4).map(String::as_str).collect();
-            Err(wrong(format!(
-                "not a bare AEI_Net state dict (no {UP1_WEIGHT}; the file starts with {})",
-                if first.is_empty() { "no tensors".to_string() } else { first.join(", ") }
-            )))
-        }
+        None => Err(not_aei(tensors, file)),
     }
+}
+
+/// Why a file without `generator.up1.weight` is not taotaonice's AEI-Net, naming the same-named
+/// generator of another repository when that is what it is.
+pub(super) fn not_aei(tensors: &TensorMap, file: &Path) -> AeiError {
+    let reason = if tensors.tensors.keys().any(|k| k.starts_with("generator.add")) {
+        "this is the 64×64 generator of Heonozis/FaceShifter-pytorch (keys generator.add1…, encoder.conv1…conv5), \
+         which shares the name G_latest.pth; the face swap needs the 256×256 AEI_Net(c_id=512) checkpoint of \
+         taotaonice/FaceShifter"
+            .to_string()
+    } else {
+        let first: Vec<&str> = tensors.tensors.keys().take(4).map(String::as_str).collect();
+        format!(
+            "not a bare AEI_Net state dict (no {UP1_WEIGHT}; the file starts with {})",
+            if first.is_empty() {
+                "no tensors".to_string()
+            } else {
+                first.join(", ")
+            }
+        )
+    };
+    AeiError::WrongCheckpoint {
+        file: file.to_path_buf(),
+        reason,
+    }
+}
+
+/// The config a state dict describes; files that are not this generator are refused first, by name.
+pub(super) fn infer_config(tensors: &TensorMap, file: &Path) -> Result<AeiConfig, AeiError> {
+    if tensors.get(UP1_WEIGHT).is_none() {
+        return Err(not_aei(tensors, file));
+    }
+    AeiConfig::from_shapes(&shapes_of(tensors)).map_err(|e| AeiError::WrongCheckpoint {
+        file: file.to_path_buf(),
+        reason: format!("its tensor shapes do not describe an AEI-Net: {}", e.0),
+    })
 }
 
 /// Moves the entries under `prefix` (dot included) out of `tensors`, with the prefix removed.

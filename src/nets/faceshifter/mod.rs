@@ -102,6 +102,23 @@ impl AeiNet {
         load::load(tensors, file, config, device)
     }
 
+    /// Builds the network at the widths the state dict's own shapes describe (the released file, or
+    /// reduced test weights), refusing other generators by name before any tensor is copied.
+    pub fn from_checkpoint(
+        tensors: crate::weights::TensorMap,
+        file: &std::path::Path,
+        device: &Device,
+    ) -> Result<(AeiNet, AeiConfig), AeiError> {
+        let config = load::infer_config(&tensors, file)?;
+        let net = load::load(tensors, file, &config, device)?;
+        Ok((net, config))
+    }
+
+    /// The identity size the generator takes (`c_id`).
+    pub fn identity_dim(&self) -> usize {
+        self.generator.up1.weight.dims()[0]
+    }
+
     /// Xt (N, 3, 256, 256) and z_id (N, c_id) → the swap and the attribute maps.
     pub fn forward(&self, xt: Tensor<4>, z_id: Tensor<2>) -> Result<AeiOutput, AeiError> {
         self.check_inputs(&xt, &z_id)?;
