@@ -17,12 +17,14 @@ pub mod canvas;
 mod detection;
 pub mod dialogs;
 pub mod dropzone;
+pub mod export_bar;
 pub mod fonts;
 pub mod history;
 pub mod icon;
 pub mod library;
 pub mod menu;
 pub mod panels;
+pub mod session;
 pub mod state;
 pub mod status;
 pub mod textures;
@@ -74,6 +76,8 @@ pub enum Action {
     /// Choose exactly the faces scoring at least the score.
     SelectFacesFrom(PhotoId, f32),
     SetSelectScore(f32),
+    /// Start, cancel or follow an export.
+    Export(export_bar::ExportAction),
     Quit,
 }
 
@@ -110,6 +114,9 @@ pub struct StartOptions {
     /// Install MTCNN at once when it is missing (the real window; tests leave it off so they never
     /// reach the network).
     pub install_missing: bool,
+    /// Bring back the last session from the data directory and save it again on exit (the real
+    /// window; tests turn it on explicitly).
+    pub restore_session: bool,
 }
 
 /// Where the face detector stands.
@@ -148,6 +155,10 @@ pub struct FacecastApp {
     retry_detection: bool,
     /// The sample photos being fetched on a background thread.
     samples: Option<Receiver<Result<Vec<PathBuf>, String>>>,
+    /// The export's dialogs and windows.
+    export_ui: export_bar::ExportUi,
+    /// Where the session is saved; `None` when sessions are off (tests, no data directory).
+    session: Option<session::SessionStore>,
 }
 
 impl FacecastApp {
@@ -174,6 +185,8 @@ impl FacecastApp {
             missing_told: false,
             retry_detection: false,
             samples: None,
+            export_ui: export_bar::ExportUi::new(ctx.clone()),
+            session: None,
         };
         match WeightsStore::open(start.data_dir.clone()) {
             Ok(store) => {
@@ -195,6 +208,11 @@ impl FacecastApp {
         }
         for warning in start.warnings {
             app.state.toasts.warning(warning);
+        }
+        if start.restore_session
+            && let Some(dir) = app.store.as_ref().map(|s| s.data_dir().to_path_buf())
+        {
+            app.restore_session(&dir);
         }
         if !start.open.is_empty() {
             app.open_paths(start.open);
@@ -339,6 +357,7 @@ impl FacecastApp {
                 }
             }
             Action::SetSelectScore(score) => self.state.select_score = score,
+            Action::Export(action) => self.export_action(action),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }
@@ -392,7 +411,20 @@ impl eframe::App for FacecastApp {
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
         }
+        self.session_tick();
         self.textures.sync(&self.state);
+    }
+
+    fn save(&mut self, _storage: &mut dyn eframe::Storage) {
+        self.save_session();
+    }
+
+    fn on_exit(&mut self) {
+        if self.session.is_some()
+            && let Err(e) = self.save_session_now()
+        {
+            tracing::warn!("saving the session failed: {e}");
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
@@ -403,7 +435,7 @@ impl eframe::App for FacecastApp {
             menu::menu_bar(ui, &mut self.layout, &self.dialogs, &mut actions)
         });
         egui::Panel::bottom("status").show(ui, |ui| status::status_bar(ui, &self.state, &mut actions));
-        egui::Panel::bottom("export").show(ui, |ui| panels::export_bar(ui, &self.state));
+        egui::Panel::bottom("export").show(ui, |ui| export_bar::export_bar(ui, &self.state, &mut actions));
         if self.layout.library {
             egui::Panel::left("library")
                 .resizable(true)
@@ -440,6 +472,7 @@ impl eframe::App for FacecastApp {
         menu::about_window(&ctx, &mut self.layout.about);
         dropzone::dropzone(&ctx, &mut actions);
         self.weights_ui(&ctx);
+        self.export_windows(&ctx);
         for action in self.state.toasts.show(&ctx) {
             match action {
                 toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),

@@ -1,4 +1,4 @@
-//! The right-hand panels (virtual model, pipeline) and the export bar.
+//! The right-hand panels (virtual model, pipeline); the export bar is in `export_bar.rs`.
 //!
 //! They show the real state of each feature. Features whose networks are not in this build yet are
 //! named as "not available yet" with the issue that brings them, and their controls stay disabled.
@@ -90,30 +90,4 @@ pub fn pipeline_panel(ui: &mut egui::Ui, state: &AppState) {
                 ui.end_row();
             }
         });
-}
-
-pub fn export_bar(ui: &mut egui::Ui, state: &AppState) {
-    ui.add_space(4.0);
-    ui.horizontal(|ui| {
-        ui.label(RichText::new("Export").strong());
-        ui.separator();
-        let library = &state.library;
-        let readable = library.count(|s| matches!(s, PhotoStatus::Loaded { .. }));
-        if library.is_empty() {
-            ui.label(RichText::new("No photos yet").weak());
-        } else {
-            ui.label(format!(
-                "{readable} of {} photos readable, none edited yet",
-                library.len()
-            ));
-        }
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let why = "Not available yet: batch export with recipes (issue #10)";
-            ui.add_enabled(false, egui::Button::new("Export all…"))
-                .on_disabled_hover_text(why);
-            ui.add_enabled(false, egui::Button::new("Export selected…"))
-                .on_disabled_hover_text(why);
-        });
-    });
-    ui.add_space(2.0);
 }

@@ -11,7 +11,9 @@ use crate::compute::Compute;
 use crate::jobs::photos::display_name;
 use crate::jobs::{JobEvent, JobEventKind, JobId, JobOutcome, JobOutput, PhotoId, PhotoImage};
 use crate::pipeline::detect::photo::{DetectSettings, PhotoFaces};
+use crate::pipeline::recipe::Recipe;
 
+use super::export_bar::ExportState;
 use super::history::{EditHistory, Version};
 use super::toasts::Toasts;
 
@@ -339,6 +341,12 @@ pub struct AppState {
     pub decoded: HashMap<PhotoId, Arc<image::RgbImage>>,
     /// Edited versions of photos (swap, restore, makeup), with undo and redo.
     pub edits: HashMap<PhotoId, EditHistory>,
+    /// Every setting of a run; the pipeline sections and the export settings edit it, exports run it.
+    pub recipe: Recipe,
+    /// The export running or last run, with its per-photo results.
+    pub export: ExportState,
+    /// Faces chosen in the last session, by photo path, put back when the photo's detection arrives.
+    pub restored_targets: HashMap<PathBuf, BTreeSet<usize>>,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -361,6 +369,9 @@ impl AppState {
             select_score: DetectSettings::default().min_score,
             decoded: HashMap::new(),
             edits: HashMap::new(),
+            recipe: Recipe::default(),
+            export: ExportState::default(),
+            restored_targets: HashMap::new(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -473,6 +484,7 @@ impl AppState {
                         };
                     }
                 }
+                self.export.job_finished(job, &outcome);
                 if let JobOutcome::Failed(reason) = outcome {
                     let text = match label {
                         Some(label) => format!("{label} failed: {reason}"),
@@ -520,6 +532,10 @@ impl AppState {
                         Err(reason) => Detection::Failed(reason),
                     };
                     entry.targets.clear();
+                    if let Some(saved) = self.restored_targets.remove(&entry.path) {
+                        let found = entry.faces().map_or(0, |f| f.faces.len());
+                        entry.targets = saved.into_iter().filter(|&i| i < found).collect();
+                    }
                 }
                 None
             }
@@ -548,6 +564,36 @@ impl AppState {
                 if self.library.get(photo).is_some() {
                     self.edits.entry(photo).or_default().push(Version { label, image, notes });
                 }
+                None
+            }
+            JobOutput::RestoredEdits {
+                path,
+                versions,
+                applied,
+                problem,
+            } => {
+                if let Some(problem) = problem {
+                    self.toasts.warning(problem);
+                }
+                let id = self
+                    .library
+                    .entries()
+                    .iter()
+                    .find(|e| e.path == path)
+                    .map(|e| e.id);
+                if let Some(id) = id
+                    && !versions.is_empty()
+                {
+                    let versions = versions
+                        .into_iter()
+                        .map(|(label, image, notes)| Version { label, image, notes })
+                        .collect();
+                    self.edits.insert(id, EditHistory::restore(versions, applied));
+                }
+                None
+            }
+            JobOutput::Export(event) => {
+                self.export.apply(event);
                 None
             }
             JobOutput::PhotoFailed { photo, reason } => {

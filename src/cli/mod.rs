@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::compute::BackendChoice;
 
+pub mod batch;
 pub mod check_fixture;
 pub mod detect;
 pub mod weights;
@@ -45,6 +46,8 @@ pub enum Command {
     CheckFixture(check_fixture::CheckFixtureArgs),
     /// Find the faces in photos (files or folders); --json for a machine-readable report.
     Detect(detect::DetectArgs),
+    /// Run a recipe over photos and folders: swap in the virtual model, export every result.
+    Batch(batch::BatchArgs),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Weights(args)) => weights::run(args, cli.data_dir),
         Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
+        Some(Command::Batch(args)) => batch::run(args, backend, cli.data_dir),
         None => {
             let mut open = cli.open;
             if cli.samples {

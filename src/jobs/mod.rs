@@ -23,6 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::compute::Compute;
 
 pub mod detect;
+pub mod export;
 pub mod photos;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
@@ -104,6 +105,16 @@ pub enum JobOutput {
         label: String,
         image: Arc<image::RgbImage>,
         notes: Vec<String>,
+    },
+    /// How an export (the batch engine) is going.
+    Export(export::ExportEvent),
+    /// The saved edit history of a photo of the last session: (label, image, notes) oldest first,
+    /// the first `applied` applied; `problem` says what could not be read back.
+    RestoredEdits {
+        path: PathBuf,
+        versions: Vec<(String, Arc<image::RgbImage>, Vec<String>)>,
+        applied: usize,
+        problem: Option<String>,
     },
 }
 

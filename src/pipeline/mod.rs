@@ -1,5 +1,8 @@
 //! The pipeline as plain functions over images: detect, align, swap, restore, edit, paste.
 //! The window, the CLI and the tests all call these same functions.
 
+pub mod batch;
 pub mod detect;
 pub mod paste;
+pub mod recipe;
+pub mod steps;
