@@ -2,6 +2,7 @@
 //!
 //! The crate is split by responsibility (see `../shared/DESIGN.md` and the README):
 //! - [`app`]: the eframe window, a thin view over plain state; never runs a network.
+//! - [`cast`]: the virtual-model library on disk (generated and imported faces).
 //! - [`jobs`]: the background worker that owns the compute device and the loaded networks.
 //! - [`pipeline`]: plain functions over images (detect, align, swap, restore, edit, paste).
 //! - [`face`]: geometry and pixels (landmarks, similarity transforms, warps, masks).
@@ -12,6 +13,7 @@
 //! - [`compute`]: which burn device runs the networks, and how it is named to the user.
 
 pub mod app;
+pub mod cast;
 pub mod cli;
 pub mod compute;
 pub mod face;

@@ -170,3 +170,70 @@ fn import_refuses_a_file_under_the_wrong_name() {
     assert!(!out.status.success());
     assert!(text(&out).contains("unknown model"), "{}", text(&out));
 }
+
+fn fixture_file(folder: &str, file: &str) -> PathBuf {
+    let path = mtcnn_fixtures().parent().unwrap().join(folder).join(file);
+    assert!(path.is_file(), "{} is missing", path.display());
+    path
+}
+
+#[test]
+fn reduced_test_weights_need_the_flag_and_are_marked_as_such() {
+    let data = tempfile::tempdir().unwrap();
+    let small = fixture_file("stylegan2", "weights.pth");
+    let small = small.to_str().unwrap();
+
+    // Without the flag the shapes are checked against the released file: refused, with the way out named.
+    let refused = facecast(data.path(), &["weights", "import", "stylegan2-ffhq", small]);
+    assert!(!refused.status.success());
+    let said = text(&refused);
+    assert!(said.contains("--reduced"), "{said}");
+    assert_eq!(
+        model(&list_json(data.path()), "stylegan2-ffhq")["status"],
+        "missing"
+    );
+
+    let out = facecast(
+        data.path(),
+        &["weights", "import", "stylegan2-ffhq", small, "--reduced"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("reduced-width test weights"),
+        "{}",
+        text(&out)
+    );
+    let listed = model(&list_json(data.path()), "stylegan2-ffhq").clone();
+    assert_eq!(listed["status"], "unverified", "{listed}");
+    assert!(
+        listed["detail"].as_str().unwrap().contains("reduced-width"),
+        "{listed}"
+    );
+
+    // A later full verify keeps to the reduced rule instead of calling the file corrupt.
+    let verify = facecast(data.path(), &["weights", "verify", "stylegan2-ffhq"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(text(&verify).contains("reduced-width"), "{}", text(&verify));
+}
+
+#[test]
+fn reduced_import_still_refuses_another_network() {
+    let data = tempfile::tempdir().unwrap();
+    let gpen = fixture_file("gpen", "weights.pth");
+    let out = facecast(
+        data.path(),
+        &[
+            "weights",
+            "import",
+            "stylegan2-ffhq",
+            gpen.to_str().unwrap(),
+            "--reduced",
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("not part of this network"), "{}", text(&out));
+    assert_eq!(
+        model(&list_json(data.path()), "stylegan2-ffhq")["status"],
+        "missing"
+    );
+}

@@ -68,6 +68,9 @@ impl FacecastApp {
             match event {
                 WeightsEvent::Installed(id) => {
                     self.state.toasts.info(format!("{id} installed"));
+                    if id == crate::weights::models::STYLEGAN2_ID {
+                        self.generator_changed(ctx);
+                    }
                     if id == MTCNN_ID {
                         self.detector = Detector::Ready;
                         self.retry_detection = true;
@@ -77,6 +80,9 @@ impl FacecastApp {
                     self.state
                         .toasts
                         .error(format!("Installing {id} failed: {message}"));
+                    if id == crate::weights::models::STYLEGAN2_ID {
+                        self.generator_changed(ctx);
+                    }
                     if id == MTCNN_ID {
                         self.detector = Detector::Missing(Some(message));
                         self.missing_told = true;

@@ -14,6 +14,8 @@ use crate::jobs::{Job, JobId, LoadPreview, LoadThumbnails, PhotoId, ScanPaths, W
 use crate::weights::store::WeightsStore;
 
 pub mod canvas;
+pub mod cast_panel;
+pub mod cast_state;
 mod detection;
 pub mod dialogs;
 pub mod dropzone;
@@ -159,6 +161,8 @@ pub struct FacecastApp {
     export_ui: export_bar::ExportUi,
     /// Where the session is saved; `None` when sessions are off (tests, no data directory).
     session: Option<session::SessionStore>,
+    /// Virtual-model casting: the Cast window, the import window, their fields.
+    cast: cast_panel::CastUi,
 }
 
 impl FacecastApp {
@@ -187,6 +191,7 @@ impl FacecastApp {
             samples: None,
             export_ui: export_bar::ExportUi::new(ctx.clone()),
             session: None,
+            cast: cast_panel::CastUi::default(),
         };
         match WeightsStore::open(start.data_dir.clone()) {
             Ok(store) => {
@@ -200,6 +205,7 @@ impl FacecastApp {
                 .toasts
                 .error(format!("Face detection is unavailable: {err}")),
         }
+        app.cast = cast_panel::CastUi::new(ctx, app.store.clone());
         if let Some(reason) = app.state.backend.fallback_reason.clone() {
             app.state.toasts.warning(format!(
                 "Compute fell back to {}: {reason}",
@@ -407,6 +413,7 @@ impl eframe::App for FacecastApp {
         self.drain_events();
         self.poll_detector(ctx);
         self.poll_samples();
+        self.poll_cast();
         self.detect_new_photos();
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
@@ -430,6 +437,7 @@ impl eframe::App for FacecastApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         let mut actions = Vec::new();
+        let mut cast_actions = Vec::new();
 
         egui::Panel::top("menu").show(ui, |ui| {
             menu::menu_bar(ui, &mut self.layout, &self.dialogs, &mut actions)
@@ -459,7 +467,7 @@ impl eframe::App for FacecastApp {
                 .default_size(280.0)
                 .min_size(220.0)
                 .show(ui, |ui| {
-                    panels::virtual_model_panel(ui, &self.state);
+                    cast_panel::side_section(ui, &self.state, &mut self.cast, &mut cast_actions);
                     ui.separator();
                     panels::pipeline_panel(ui, &self.state);
                 });
@@ -471,17 +479,24 @@ impl eframe::App for FacecastApp {
 
         menu::about_window(&ctx, &mut self.layout.about);
         dropzone::dropzone(&ctx, &mut actions);
+        cast_panel::windows(&ctx, &self.state, &mut self.cast, &mut cast_actions);
         self.weights_ui(&ctx);
         self.export_windows(&ctx);
         for action in self.state.toasts.show(&ctx) {
             match action {
                 toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),
+                toasts::ToastAction::UndeleteVirtualModel(id) => {
+                    cast_actions.push(cast_panel::CastAction::Undelete(id))
+                }
             }
         }
         self.keyboard(&ctx, &mut actions);
 
         for action in actions {
             self.apply(&ctx, action);
+        }
+        for action in cast_actions {
+            self.apply_cast(&ctx, action);
         }
     }
 }

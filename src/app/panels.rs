@@ -1,4 +1,5 @@
-//! The right-hand panels (virtual model, pipeline); the export bar is in `export_bar.rs`.
+//! The right-hand pipeline panel (the virtual-model section is in [`super::cast_panel`], the
+//! export bar in [`super::export_bar`]).
 //!
 //! They show the real state of each feature. Features whose networks are not in this build yet are
 //! named as "not available yet" with the issue that brings them, and their controls stay disabled.
@@ -36,24 +37,6 @@ const STAGES: &[Stage] = &[
         issue: 9,
     },
 ];
-
-pub fn virtual_model_panel(ui: &mut egui::Ui, _state: &AppState) {
-    ui.add_space(4.0);
-    ui.heading("Virtual model");
-    ui.add_space(4.0);
-    ui.label(RichText::new("No virtual model yet").strong());
-    ui.label(
-        RichText::new("Casting one (generate with StyleGAN2, or import a face photo) is not available yet.")
-            .weak(),
-    );
-    let why = "Not available yet: virtual model casting (issue #5)";
-    ui.horizontal_wrapped(|ui| {
-        ui.add_enabled(false, egui::Button::new("Generate…"))
-            .on_disabled_hover_text(why);
-        ui.add_enabled(false, egui::Button::new("Import face photo…"))
-            .on_disabled_hover_text(why);
-    });
-}
 
 pub fn pipeline_panel(ui: &mut egui::Ui, state: &AppState) {
     ui.add_space(4.0);

@@ -347,6 +347,8 @@ pub struct AppState {
     pub export: ExportState,
     /// Faces chosen in the last session, by photo path, put back when the photo's detection arrives.
     pub restored_targets: HashMap<PathBuf, BTreeSet<usize>>,
+    /// Virtual models: the library, the current one (swaps use it), candidates, imports.
+    pub cast: super::cast_state::CastState,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -372,6 +374,7 @@ impl AppState {
             recipe: Recipe::default(),
             export: ExportState::default(),
             restored_targets: HashMap::new(),
+            cast: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -464,6 +467,7 @@ impl AppState {
                 if self.preview_job == Some(job) {
                     self.preview_job = None;
                 }
+                self.cast.finished(job, &outcome);
                 for photo in self.thumbnail_jobs.remove(&job).unwrap_or_default() {
                     if let Some(entry) = self.library.get_mut(photo)
                         && entry.status == PhotoStatus::Loading
@@ -562,7 +566,10 @@ impl AppState {
                 notes,
             } => {
                 if self.library.get(photo).is_some() {
-                    self.edits.entry(photo).or_default().push(Version { label, image, notes });
+                    self.edits
+                        .entry(photo)
+                        .or_default()
+                        .push(Version { label, image, notes });
                 }
                 None
             }
@@ -594,6 +601,10 @@ impl AppState {
             }
             JobOutput::Export(event) => {
                 self.export.apply(event);
+                None
+            }
+            JobOutput::Cast(output) => {
+                self.cast.apply(output, &mut self.toasts);
                 None
             }
             JobOutput::PhotoFailed { photo, reason } => {

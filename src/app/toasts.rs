@@ -26,12 +26,15 @@ impl ToastLevel {
 pub enum ToastAction {
     /// Install a model of the weights store (by id).
     InstallModel(String),
+    /// Bring back a deleted virtual model (by id).
+    UndeleteVirtualModel(String),
 }
 
 impl ToastAction {
     fn label(&self) -> &'static str {
         match self {
             ToastAction::InstallModel(_) => "Install",
+            ToastAction::UndeleteVirtualModel(_) => "Undo",
         }
     }
 }
@@ -78,6 +81,14 @@ impl Toasts {
         let text = text.into();
         tracing::warn!("{text}");
         self.push(ToastLevel::Warning, text);
+        if let Some(last) = self.items.last_mut() {
+            last.action = Some(action);
+        }
+    }
+
+    /// A note with a button (e.g. Undo); the button's action is returned by [`Toasts::show`].
+    pub fn info_with(&mut self, text: impl Into<String>, action: ToastAction) {
+        self.push(ToastLevel::Info, text.into());
         if let Some(last) = self.items.last_mut() {
             last.action = Some(action);
         }

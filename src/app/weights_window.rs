@@ -153,6 +153,11 @@ impl WeightsWindow {
         self.start(ctx, id, Action::Install);
     }
 
+    /// Asks for files the user already has (native dialog) and imports them in the background.
+    pub fn locate(&mut self, ctx: &egui::Context, id: &str) {
+        self.start(ctx, id, Action::Locate);
+    }
+
     /// Draws the window when open and returns what finished since the last frame.
     pub fn ui(&mut self, ctx: &egui::Context) -> Vec<WeightsEvent> {
         let events = self.drain();

@@ -10,6 +10,7 @@ use crate::compute::BackendChoice;
 pub mod batch;
 pub mod check_fixture;
 pub mod detect;
+pub mod virtual_model;
 pub mod weights;
 
 #[derive(Debug, Parser)]
@@ -48,6 +49,8 @@ pub enum Command {
     Detect(detect::DetectArgs),
     /// Run a recipe over photos and folders: swap in the virtual model, export every result.
     Batch(batch::BatchArgs),
+    /// Generate, import, list, rename, duplicate or delete virtual models.
+    Virtual(virtual_model::VirtualArgs),
 }
 
 pub fn init_logging(verbose: u8) {
@@ -71,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
         Some(Command::Batch(args)) => batch::run(args, backend, cli.data_dir),
+        Some(Command::Virtual(args)) => virtual_model::run(args, backend, cli.data_dir),
         None => {
             let mut open = cli.open;
             if cli.samples {

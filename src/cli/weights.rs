@@ -66,7 +66,11 @@ pub fn run(args: WeightsArgs, data_dir: Option<PathBuf>) -> anyhow::Result<ExitC
         }
         WeightsCommand::Verify { id } => verify(&store, id),
         WeightsCommand::Import { id, paths, reduced } => {
-            let kind = if reduced { Import::Reduced } else { Import::Released };
+            let kind = if reduced {
+                Import::Reduced
+            } else {
+                Import::Released
+            };
             let state = store.import_with(&id, &paths, kind)?;
             println!("{id}: {}", state.status.describe());
             Ok(exit(state.status.is_usable()))

@@ -2,6 +2,7 @@
 
 pub mod align;
 pub mod color;
+pub mod ffhq;
 pub mod mask;
 pub mod resample;
 pub mod warp;

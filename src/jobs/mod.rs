@@ -22,6 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::compute::Compute;
 
+pub mod cast;
 pub mod detect;
 pub mod export;
 pub mod photos;
@@ -116,6 +117,8 @@ pub enum JobOutput {
         applied: usize,
         problem: Option<String>,
     },
+    /// Virtual-model casting: candidates, imports, the library listing (see [`cast::CastOutput`]).
+    Cast(cast::CastOutput),
 }
 
 /// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.

@@ -77,9 +77,9 @@ impl InstanceNorm2d {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let c = x.dims()[1];
-        // Reducing W, then H keeps each sum short: one f32 sum over all 65,536 pixels of a
-        // 256x256 map drifts by ~1e-4 on some GPU reductions, which the random-affine fixture
-        // amplifies past its tolerance.
+        // Reducing W, then H keeps each reduction short: burn 0.22's wgpu reduction drops values
+        // when one reduction spans 65,536 or more elements (a 256x256 map's sum came back 0.1% short
+        // on lavapipe, a 512x512 one as 0), see `faceshifter::aad::instance_norm`.
         let mean = x.clone().mean_dim(3).mean_dim(2);
         let centered = x - mean;
         let var = centered.clone().square().mean_dim(3).mean_dim(2);

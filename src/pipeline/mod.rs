@@ -3,6 +3,8 @@
 
 pub mod batch;
 pub mod detect;
+pub mod generate;
 pub mod paste;
 pub mod recipe;
 pub mod steps;
+pub mod virtual_face;

@@ -8,7 +8,7 @@ use image::RgbImage;
 
 use crate::face::align::Similarity;
 use crate::face::mask::{MaskError, Plane, blend};
-use crate::face::warp::{warp_affine, warp_plane, Border};
+use crate::face::warp::{Border, warp_affine, warp_plane};
 
 /// The photo-pixel rectangle `[x0, x1) × [y0, y1)` that an aligned crop covers, clipped to the photo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,13 @@ impl Region {
 
 /// Where a `crop_w`×`crop_h` crop cut by `photo_to_crop` lies in a `photo_w`×`photo_h` photo, with a
 /// pixel of margin for the bilinear taps.
-pub fn crop_region(photo_to_crop: &Similarity, crop_w: u32, crop_h: u32, photo_w: u32, photo_h: u32) -> Region {
+pub fn crop_region(
+    photo_to_crop: &Similarity,
+    crop_w: u32,
+    crop_h: u32,
+    photo_w: u32,
+    photo_h: u32,
+) -> Region {
     let back = photo_to_crop.inverse();
     let corners = [
         (-0.5, -0.5),
@@ -112,7 +118,8 @@ pub fn paste_crop(
         Border::Constant([0; 3]),
     );
     let soft = warp_plane(mask, &crop_to_region, region.width(), region.height(), 0.0);
-    let under = image::imageops::crop_imm(photo, region.x0, region.y0, region.width(), region.height()).to_image();
+    let under =
+        image::imageops::crop_imm(photo, region.x0, region.y0, region.width(), region.height()).to_image();
     let mixed = blend(&under, &patch, &soft)?;
     image::imageops::replace(&mut out, &mixed, region.x0 as i64, region.y0 as i64);
     Ok(out)
@@ -121,13 +128,25 @@ pub fn paste_crop(
 /// The crop-space mask brought into photo coordinates over the whole photo (0 outside the crop), for
 /// previews of the mask and for tests of what may change.
 pub fn mask_in_photo(mask: &Plane, photo_to_crop: &Similarity, photo_w: u32, photo_h: u32) -> Plane {
-    let region = crop_region(photo_to_crop, mask.width as u32, mask.height as u32, photo_w, photo_h);
+    let region = crop_region(
+        photo_to_crop,
+        mask.width as u32,
+        mask.height as u32,
+        photo_w,
+        photo_h,
+    );
     let mut out = Plane::filled(photo_w as usize, photo_h as usize, 0.0);
     if region.is_empty() {
         return out;
     }
     let region_to_crop = photo_to_crop.compose(&region.photo_to_region().inverse());
-    let soft = warp_plane(mask, &region_to_crop.inverse(), region.width(), region.height(), 0.0);
+    let soft = warp_plane(
+        mask,
+        &region_to_crop.inverse(),
+        region.width(),
+        region.height(),
+        0.0,
+    );
     for y in 0..region.height() as usize {
         for x in 0..region.width() as usize {
             out.set(region.x0 as usize + x, region.y0 as usize + y, soft.get(x, y));
@@ -145,7 +164,9 @@ mod tests {
     use crate::face::warp::warp_plane_back;
 
     fn photo(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, ((x + y) % 256) as u8]))
+        RgbImage::from_fn(w, h, |x, y| {
+            Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, ((x + y) % 256) as u8])
+        })
     }
 
     fn transform() -> Similarity {
@@ -174,19 +195,29 @@ mod tests {
         // Same sampling positions, composed in another order: at most a rounding step apart.
         for (a, b) in pasted.pixels().zip(full.pixels()) {
             for c in 0..3 {
-                assert!(a[c].abs_diff(b[c]) <= 1, "region paste {a:?} vs full-frame paste {b:?}");
+                assert!(
+                    a[c].abs_diff(b[c]) <= 1,
+                    "region paste {a:?} vs full-frame paste {b:?}"
+                );
             }
         }
         let weights = mask_in_photo(&mask, &t, 160, 120);
         let mut changed = 0;
         for (x, y, p) in pasted.enumerate_pixels() {
             if weights.get(x as usize, y as usize) <= 0.0 {
-                assert_eq!(p, src.get_pixel(x, y), "pixel ({x}, {y}) outside the mask changed");
+                assert_eq!(
+                    p,
+                    src.get_pixel(x, y),
+                    "pixel ({x}, {y}) outside the mask changed"
+                );
             } else if p != src.get_pixel(x, y) {
                 changed += 1;
             }
         }
-        assert!(changed > 100, "the face region was pasted ({changed} pixels changed)");
+        assert!(
+            changed > 100,
+            "the face region was pasted ({changed} pixels changed)"
+        );
     }
 
     #[test]

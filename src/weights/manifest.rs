@@ -16,6 +16,7 @@ const EMBEDDED_KEYS: &[(&str, &str)] = &[
         include_str!("../../models/keys/arcface-ir-se50.txt"),
     ),
     ("beautygan", include_str!("../../models/keys/beautygan.txt")),
+    ("clip-vit-b32", include_str!("../../models/keys/clip-vit-b32.txt")),
     (
         "faceshifter-aei",
         include_str!("../../models/keys/faceshifter-aei.txt"),

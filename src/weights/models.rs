@@ -15,6 +15,10 @@ pub enum ModelLoadError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    StyleGan(#[from] crate::nets::stylegan2::StyleGanError),
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
 }
 
 /// MTCNN from a folder holding facenet-pytorch's `pnet.pt`, `rnet.pt` and `onet.pt`.
@@ -30,4 +34,57 @@ pub fn load_mtcnn(dir: &Path, device: &Device) -> Result<MtcnnNets, ModelLoadErr
         [(&p, &pp), (&r, &rp), (&o, &op)],
         device,
     )?)
+}
+
+/// The weights store's id of the StyleGAN2 FFHQ generator.
+pub const STYLEGAN2_ID: &str = "stylegan2-ffhq";
+
+/// A StyleGAN2 generator with the shape it was built at and where it came from.
+#[derive(Debug)]
+pub struct LoadedStyleGan2 {
+    pub model: crate::nets::stylegan2::StyleGan2,
+    /// Inferred from the file's own tensor shapes.
+    pub config: crate::nets::stylegan2::StyleGan2Config,
+    pub path: PathBuf,
+    /// Not the released FFHQ 1024 network (reduced-width test weights).
+    pub reduced: bool,
+}
+
+/// Loads a StyleGAN2 checkpoint (`{"g_ema", "latent_avg"}` or a bare generator state dict),
+/// building the generator at the shape its tensors have.
+pub fn load_stylegan2_file(path: &Path, device: &Device) -> Result<LoadedStyleGan2, ModelLoadError> {
+    use crate::nets::stylegan2::{StyleGan2Config, StyleGanError, checkpoint, infer};
+    let all = read_checkpoint(path)?.flatten_tensors();
+    let config = infer::config_from_state(&all).map_err(|e| match e {
+        StyleGanError::Config(what) => StyleGanError::Layout {
+            file: path.to_path_buf(),
+            what,
+        },
+        other => other,
+    })?;
+    let model = checkpoint::from_tensors(&all, path, &config, device)?;
+    let reduced = config != StyleGan2Config::ffhq_1024();
+    Ok(LoadedStyleGan2 {
+        model,
+        config,
+        path: path.to_path_buf(),
+        reduced,
+    })
+}
+
+/// The installed StyleGAN2 FFHQ generator, or a store error saying what is missing and how to
+/// install it.
+pub fn load_stylegan2_installed(
+    store: &super::store::WeightsStore,
+    device: &Device,
+) -> Result<LoadedStyleGan2, ModelLoadError> {
+    let files = store.require(STYLEGAN2_ID)?;
+    let path = files
+        .into_iter()
+        .next()
+        .ok_or_else(|| super::store::StoreError::NotInstalled {
+            model: STYLEGAN2_ID.to_string(),
+            reason: "the manifest lists no file".into(),
+        })?;
+    load_stylegan2_file(&path, device)
 }

