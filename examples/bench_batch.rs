@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use facecast::compute::Compute;
-use facecast::pipeline::batch::{BatchEngine, BatchInput, BatchObserver, FileReport, FileStatus};
+use facecast::jobs::{MTCNN_ID, ModelCache};
+use facecast::pipeline::batch::{BatchInput, BatchObserver, FileReport, FileStatus};
 use facecast::pipeline::recipe::Recipe;
-use facecast::pipeline::steps::{StepEnv, build_steps, missing_steps};
+use facecast::pipeline::steps::{StepEnv, build_engine, detector_key, load_networks, missing_steps};
 use facecast::weights::store::WeightsStore;
 use image::{ImageEncoder, RgbImage, imageops};
 
@@ -151,14 +152,18 @@ fn main() -> Result<()> {
     }
     recipe.export.folder = Some(out_dir.clone());
     let store = WeightsStore::open(opts.data_dir.clone())?;
-    let nets = facecast::weights::models::load_mtcnn(&opts.mtcnn, &compute.device)?;
     let env = StepEnv {
         store: &store,
         device: &compute.device,
     };
-    let steps = build_steps(&recipe, &env)?;
-    let networks: Vec<String> = steps.iter().map(|s| s.name().to_string()).collect();
-    let mut engine = BatchEngine::new(recipe, &nets, &compute.device, steps)?;
+    let mut cache = ModelCache::default();
+    if store.require(MTCNN_ID).is_err() {
+        // No detector installed: the fixture's (real) MTCNN weights, in the cache under the store's key.
+        cache.insert(detector_key(&store), facecast::weights::models::load_mtcnn(&opts.mtcnn, &compute.device)?);
+    }
+    load_networks(&recipe, &env, &mut cache)?;
+    let mut engine = build_engine(recipe, &env, &cache)?;
+    let networks = engine.networks();
     let mut checkpoints: Vec<usize> = [1, 10, 25, 50, 100, 150, 200, 300, 500]
         .into_iter()
         .filter(|&n| n <= opts.photos)
@@ -182,12 +187,9 @@ fn main() -> Result<()> {
         if cfg!(debug_assertions) { "dev" } else { "release" }
     );
     println!(
-        "steps run: {}; switched off (not in this build): {}",
-        if networks.is_empty() {
-            "none (detect + export)".to_string()
-        } else {
-            networks.join(", ")
-        },
+        "networks: {}; edit steps: {}; switched off (not in this build): {}",
+        networks.join(", "),
+        engine.step_count(),
         if off.is_empty() {
             "none".to_string()
         } else {

@@ -199,7 +199,13 @@ fn blocked(state: &AppState) -> Option<String> {
     if state.recipe.export.folder.is_none() {
         return Some("Choose an output folder first".into());
     }
-    check_available(&state.recipe).err().map(|e| e.to_string())
+    if let Err(e) = check_available(&state.recipe) {
+        return Some(e.to_string());
+    }
+    if state.recipe.swap.enabled && state.cast.current.is_none() && state.recipe.virtual_model.is_none() {
+        return Some("Choose the virtual model in the Cast panel first".into());
+    }
+    None
 }
 
 pub fn export_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
@@ -307,6 +313,15 @@ pub fn export_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>
             };
             ui.label(RichText::new(format!("Recipe: {steps}")).weak())
                 .on_hover_text(format!("Recipe hash {}", state.recipe.short_hash()));
+            if state.recipe.swap.enabled {
+                let model = state
+                    .cast
+                    .current_model()
+                    .map(|m| m.name.clone())
+                    .or_else(|| state.recipe.virtual_model.clone())
+                    .unwrap_or_else(|| "none chosen".into());
+                ui.label(RichText::new(format!("Virtual model: {model}")).weak());
+            }
         });
     });
     ui.add_space(2.0);
@@ -349,6 +364,16 @@ impl FacecastApp {
         }
     }
 
+    /// The recipe as the window runs and saves it: the virtual model is the one chosen in the Cast
+    /// panel (by id, which survives renames), when one is.
+    pub fn window_recipe(&self) -> Recipe {
+        let mut recipe = self.state.recipe.clone();
+        if let Some(id) = &self.state.cast.current {
+            recipe.virtual_model = Some(id.clone());
+        }
+        recipe
+    }
+
     /// Exports `photos` with the current recipe on the worker; returns the job, or `None` (with a
     /// toast saying why) when it cannot start.
     pub fn start_export(&mut self, photos: &[PhotoId]) -> Option<JobId> {
@@ -362,7 +387,7 @@ impl FacecastApp {
                 .error("Export needs the weights store, which is unavailable (no data directory).");
             return None;
         };
-        let recipe = self.state.recipe.clone();
+        let recipe = self.window_recipe();
         let selected_mode = recipe.faces.mode == FaceMode::Selected;
         let inputs: Vec<BatchInput> = photos
             .iter()
@@ -423,7 +448,7 @@ impl FacecastApp {
 
     /// Saves the recipe to `path`, remembering it for the next save; the toast says how it went.
     pub fn save_recipe(&mut self, path: &Path) -> bool {
-        match self.state.recipe.save(path) {
+        match self.window_recipe().save(path) {
             Ok(()) => {
                 self.state
                     .toasts
@@ -444,6 +469,21 @@ impl FacecastApp {
             Ok(mut recipe) => {
                 if recipe.export.folder.is_none() {
                     recipe.export.folder = self.state.recipe.export.folder.clone();
+                }
+                if let Some(wanted) = recipe.virtual_model.clone() {
+                    let found = self
+                        .state
+                        .cast
+                        .library
+                        .iter()
+                        .find(|i| i.model.id == wanted || i.model.name.to_lowercase() == wanted.to_lowercase())
+                        .map(|i| i.model.id.clone());
+                    match found {
+                        Some(id) => self.state.cast.current = Some(id),
+                        None => self.state.toasts.warning(format!(
+                            "The recipe's virtual model \"{wanted}\" is not in the library; choose one in the Cast panel"
+                        )),
+                    }
                 }
                 self.state.recipe = recipe;
                 self.state.export.recipe_path = Some(path.to_path_buf());

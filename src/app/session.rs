@@ -44,6 +44,8 @@ pub struct SessionFile {
     /// The library filter's label ("All", "With faces", ...).
     pub filter: Option<String>,
     pub select_score: Option<f32>,
+    /// The current virtual model's id (the Cast panel's choice).
+    pub virtual_model: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,6 +245,7 @@ fn snapshot(state: &AppState, layout: &Layout, store: &mut SessionStore) -> (Ses
         },
         filter: Some(state.filter.label().to_string()),
         select_score: Some(state.select_score),
+        virtual_model: state.cast.current.clone(),
     };
     (session, images)
 }
@@ -350,6 +353,9 @@ impl FacecastApp {
             }
         }
         self.state.export.recipe_path = session.recipe_path.clone();
+        if session.virtual_model.is_some() {
+            self.state.cast.current = session.virtual_model.clone();
+        }
         self.layout.library = session.layout.library;
         self.layout.side = session.layout.side;
         if let Some(filter) = session

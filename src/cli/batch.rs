@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use crate::compute::{BackendChoice, Compute};
 use crate::io::collect::collect_photos;
-use crate::pipeline::batch::{BatchEngine, BatchInput, BatchObserver, FileReport, FileStatus};
+use crate::jobs::ModelCache;
+use crate::pipeline::batch::{BatchInput, BatchObserver, FileReport, FileStatus};
 use crate::pipeline::recipe::Recipe;
-use crate::pipeline::steps::{StepEnv, build_steps, network_label};
+use crate::pipeline::steps::{StepEnv, build_engine, load_networks};
 use crate::weights::store::WeightsStore;
 
 #[derive(Debug, clap::Args)]
@@ -84,13 +85,13 @@ pub fn effective_recipe(args: &BatchArgs) -> anyhow::Result<Recipe> {
 pub fn run(args: BatchArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let recipe = effective_recipe(&args)?;
     let compute = Compute::select(backend)?;
-    let store = WeightsStore::open(data_dir.clone())?;
-    let detector = super::detect::load_detector(data_dir, &compute)?;
+    let store = WeightsStore::open(data_dir)?;
     let env = StepEnv {
         store: &store,
         device: &compute.device,
     };
-    let steps = build_steps(&recipe, &env)?;
+    let mut cache = ModelCache::default();
+    load_networks(&recipe, &env, &mut cache)?;
     let inputs: Vec<BatchInput> = collect_photos(&args.inputs)
         .into_iter()
         .map(BatchInput::new)
@@ -105,11 +106,10 @@ pub fn run(args: BatchArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -
                 .join(", ")
         );
     }
-    if steps.is_empty() && !args.json {
+    let mut engine = build_engine(recipe, &env, &cache)?;
+    if engine.step_count() == 0 && !args.json {
         eprintln!("facecast: the recipe enables no edit step: photos with a face are exported as they are");
     }
-    let mut engine = BatchEngine::new(recipe, &detector, &compute.device, steps)?
-        .with_detector_name(network_label(&store, crate::jobs::MTCNN_ID));
     let mut observer = Terminal::new(inputs.len(), args.json);
     let summary = engine
         .run(&inputs, &mut observer)

@@ -4,13 +4,10 @@
 
 use std::path::PathBuf;
 
-use super::detect::MTCNN_ID;
 use super::{Job, JobContext, JobError, JobOutput, Lane};
-use crate::nets::mtcnn::MtcnnNets;
-use crate::pipeline::batch::{BatchEngine, BatchInput, BatchObserver, FileReport, StopReason};
+use crate::pipeline::batch::{BatchInput, BatchObserver, FileReport, StopReason};
 use crate::pipeline::recipe::Recipe;
-use crate::pipeline::steps::{StepEnv, build_steps, network_label};
-use crate::weights::models::load_mtcnn;
+use crate::pipeline::steps::{StepEnv, build_engine, load_networks};
 use crate::weights::store::WeightsStore;
 
 /// What an export job tells the window, besides the usual progress events.
@@ -60,28 +57,14 @@ impl Job for ExportPhotos {
         let total = inputs.len();
         ctx.progress(0, total);
         let failed = |e: &dyn std::fmt::Display| JobError::Failed(e.to_string());
-        store.require(MTCNN_ID).map_err(|e| failed(&e))?;
-        let dir = store.model_dir(MTCNN_ID);
-        // The same key as face detection's, so an export after screening loads nothing.
-        let key = format!("mtcnn:{}", dir.display());
-        let mut cache = ctx.model_cache();
-        if !cache.contains(&key) {
-            let nets = load_mtcnn(&dir, &ctx.compute().device)
-                .map_err(|e| JobError::Failed(format!("loading MTCNN from {}: {e}", dir.display())))?;
-            cache.insert(key.clone(), nets);
-        }
-        let detector: &MtcnnNets = cache
-            .get(&key)
-            .ok_or_else(|| JobError::Failed("the MTCNN cache entry has the wrong type".into()))?;
         let device = &ctx.compute().device;
         let env = StepEnv {
             store: &store,
             device,
         };
-        let steps = build_steps(&recipe, &env).map_err(|e| failed(&e))?;
-        let mut engine = BatchEngine::new(recipe, detector, device, steps)
-            .map_err(|e| failed(&e))?
-            .with_detector_name(network_label(&store, MTCNN_ID));
+        let mut cache = ctx.model_cache();
+        load_networks(&recipe, &env, &mut cache).map_err(|e| failed(&e))?;
+        let mut engine = build_engine(recipe, &env, &cache).map_err(|e| failed(&e))?;
         let out_dir = engine.out_dir().to_path_buf();
         let mut observer = Reporter {
             ctx,

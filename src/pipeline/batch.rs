@@ -269,6 +269,11 @@ impl<'a> BatchEngine<'a> {
         &self.out_dir
     }
 
+    /// How many edit steps each photo goes through.
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
     /// The networks a photo of this run goes through, detector first.
     pub fn networks(&self) -> Vec<String> {
         let mut all = vec![self.detector_name.clone()];

@@ -7,8 +7,11 @@
 
 use burn::tensor::Device;
 
-use super::batch::{BatchError, PhotoStep};
+use super::batch::{BatchEngine, BatchError, PhotoStep};
 use super::recipe::{Recipe, StepSection};
+use crate::jobs::{MTCNN_ID, ModelCache};
+use crate::nets::mtcnn::MtcnnNets;
+use crate::weights::models::load_mtcnn;
 use crate::weights::store::{ModelStatus, WeightsStore};
 
 /// What building the steps may need: the installed weights and the device the networks run on.
@@ -58,15 +61,45 @@ fn section<'r>(recipe: &'r Recipe, key: &str) -> &'r StepSection {
     }
 }
 
-/// The recipe's steps in the order they run (swap, restore, makeup), each with its networks loaded.
-pub fn build_steps<'a>(
-    recipe: &Recipe,
-    env: &StepEnv<'a>,
-) -> Result<Vec<Box<dyn PhotoStep + 'a>>, BatchError> {
+/// The cache key of the detector's networks; the window's face detection uses the same key, so an
+/// export after screening loads nothing.
+pub fn detector_key(store: &WeightsStore) -> String {
+    format!("mtcnn:{}", store.model_dir(MTCNN_ID).display())
+}
+
+/// Loads every network a run of `recipe` needs into `cache`: the detector and each enabled step's.
+/// What is already there is kept (the window's worker keeps its cache for its lifetime). Errors say
+/// what is missing and how to install it.
+pub fn load_networks(recipe: &Recipe, env: &StepEnv<'_>, cache: &mut ModelCache) -> Result<(), BatchError> {
     check_available(recipe)?;
-    let _ = (env.store, env.device);
+    let store = env.store;
+    store
+        .require(MTCNN_ID)
+        .map_err(|e| BatchError::Prepare(e.to_string()))?;
+    let key = detector_key(store);
+    if !cache.contains(&key) {
+        let dir = store.model_dir(MTCNN_ID);
+        let nets = load_mtcnn(&dir, env.device)
+            .map_err(|e| BatchError::Prepare(format!("loading MTCNN from {}: {e}", dir.display())))?;
+        cache.insert(key, nets);
+    }
+    Ok(())
+}
+
+/// The recipe ready to run, with the networks [`load_networks`] put into `cache`: the engine that
+/// both the window's export job and `facecast batch` run.
+pub fn build_engine<'a>(
+    recipe: Recipe,
+    env: &StepEnv<'a>,
+    cache: &'a ModelCache,
+) -> Result<BatchEngine<'a>, BatchError> {
+    check_available(&recipe)?;
+    let detector: &MtcnnNets = cache.get(&detector_key(env.store)).ok_or_else(|| {
+        BatchError::Prepare("the face detector is not loaded (load_networks was not called)".into())
+    })?;
     let steps: Vec<Box<dyn PhotoStep + 'a>> = Vec::new();
-    Ok(steps)
+    Ok(BatchEngine::new(recipe, detector, env.device, steps)?
+        .with_detector_name(network_label(env.store, MTCNN_ID)))
 }
 
 /// Refuses a recipe that enables a step this build does not have, without loading anything (the
