@@ -25,6 +25,12 @@ pub struct EditHistory {
 }
 
 impl EditHistory {
+    /// A history as saved: `versions` oldest first, the first `applied` of them applied (clamped).
+    pub fn restore(versions: Vec<Version>, applied: usize) -> EditHistory {
+        let applied = applied.min(versions.len());
+        EditHistory { versions, applied }
+    }
+
     /// Adds a version after the current one; versions that had been undone are dropped, as in any
     /// editor.
     pub fn push(&mut self, version: Version) {

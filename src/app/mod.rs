@@ -21,6 +21,7 @@ pub mod classifier_ui;
 mod detection;
 pub mod dialogs;
 pub mod dropzone;
+pub mod export_bar;
 pub mod fonts;
 pub mod history;
 pub mod icon;
@@ -29,6 +30,7 @@ pub mod makeup_section;
 pub mod menu;
 pub mod panels;
 pub mod restore_section;
+pub mod session;
 pub mod state;
 pub mod status;
 pub mod text_edit;
@@ -97,6 +99,8 @@ pub enum Action {
     /// Undo or redo the selected photo's last edit.
     Undo,
     Redo,
+    /// Start, cancel or follow an export.
+    Export(export_bar::ExportAction),
     Quit,
 }
 
@@ -133,6 +137,9 @@ pub struct StartOptions {
     /// Install MTCNN at once when it is missing (the real window; tests leave it off so they never
     /// reach the network).
     pub install_missing: bool,
+    /// Bring back the last session from the data directory and save it again on exit (the real
+    /// window; tests turn it on explicitly).
+    pub restore_session: bool,
 }
 
 /// Where the face detector stands.
@@ -177,6 +184,10 @@ pub struct FacecastApp {
     compare: compare::CompareView,
     /// Textures of the swap mask preview.
     masks: swap_panel::MaskPreview,
+    /// The export's dialogs and windows.
+    export_ui: export_bar::ExportUi,
+    /// Where the session is saved; `None` when sessions are off (tests, no data directory).
+    session: Option<session::SessionStore>,
     /// Virtual-model casting: the Cast window, the import window, their fields.
     cast: cast_panel::CastUi,
     /// The makeup section's dialogs and reference thumbnails.
@@ -210,6 +221,8 @@ impl FacecastApp {
             samples: None,
             compare: compare::CompareView::default(),
             masks: swap_panel::MaskPreview::default(),
+            export_ui: export_bar::ExportUi::new(ctx.clone()),
+            session: None,
             cast: cast_panel::CastUi::default(),
             makeup_ui: makeup_section::MakeupUi::new(ctx),
         };
@@ -235,6 +248,11 @@ impl FacecastApp {
         }
         for warning in start.warnings {
             app.state.toasts.warning(warning);
+        }
+        if start.restore_session
+            && let Some(dir) = app.store.as_ref().map(|s| s.data_dir().to_path_buf())
+        {
+            app.restore_session(&dir);
         }
         if !start.open.is_empty() {
             app.open_paths(start.open);
@@ -387,6 +405,7 @@ impl FacecastApp {
             Action::ShowSwapMask(show) => self.state.swap.show_mask = show,
             Action::Undo => self.undo(),
             Action::Redo => self.redo(),
+            Action::Export(action) => self.export_action(action),
             Action::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
     }
@@ -444,7 +463,20 @@ impl eframe::App for FacecastApp {
         if let Some(paths) = self.dialogs.poll() {
             self.open_paths(paths);
         }
+        self.session_tick();
         self.textures.sync(&self.state);
+    }
+
+    fn save(&mut self, _storage: &mut dyn eframe::Storage) {
+        self.save_session();
+    }
+
+    fn on_exit(&mut self) {
+        if self.session.is_some()
+            && let Err(e) = self.save_session_now()
+        {
+            tracing::warn!("saving the session failed: {e}");
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
@@ -456,7 +488,7 @@ impl eframe::App for FacecastApp {
             menu::menu_bar(ui, &mut self.layout, &self.dialogs, &self.state, &mut actions)
         });
         egui::Panel::bottom("status").show(ui, |ui| status::status_bar(ui, &self.state, &mut actions));
-        egui::Panel::bottom("export").show(ui, |ui| panels::export_bar(ui, &self.state));
+        egui::Panel::bottom("export").show(ui, |ui| export_bar::export_bar(ui, &self.state, &mut actions));
         if self.layout.library {
             egui::Panel::left("library")
                 .resizable(true)
@@ -505,6 +537,7 @@ impl eframe::App for FacecastApp {
         cast_panel::windows(&ctx, &self.state, &mut self.cast, &mut cast_actions);
         self.weights_ui(&ctx);
         self.text_edit_ui(&ctx);
+        self.export_windows(&ctx);
         for action in self.state.toasts.show(&ctx) {
             match action {
                 toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),

@@ -1,5 +1,5 @@
-//! The right-hand pipeline panel and the export bar (the virtual-model section is in
-//! [`super::cast_panel`]).
+//! The right-hand pipeline panel (the virtual-model section is in [`super::cast_panel`], the
+//! export bar in [`super::export_bar`]).
 //!
 //! The pipeline panel is a list of collapsible sections, one per step, in pipeline order; each
 //! step's controls live in that step's own file.
@@ -63,30 +63,4 @@ pub fn pipeline_panel(
                 );
             });
         });
-}
-
-pub fn export_bar(ui: &mut egui::Ui, state: &AppState) {
-    ui.add_space(4.0);
-    ui.horizontal(|ui| {
-        ui.label(RichText::new("Export").strong());
-        ui.separator();
-        let library = &state.library;
-        let readable = library.count(|s| matches!(s, PhotoStatus::Loaded { .. }));
-        if library.is_empty() {
-            ui.label(RichText::new("No photos yet").weak());
-        } else {
-            ui.label(format!(
-                "{readable} of {} photos readable, none edited yet",
-                library.len()
-            ));
-        }
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            let why = "Not available yet: batch export with recipes (issue #10)";
-            ui.add_enabled(false, egui::Button::new("Export all…"))
-                .on_disabled_hover_text(why);
-            ui.add_enabled(false, egui::Button::new("Export selected…"))
-                .on_disabled_hover_text(why);
-        });
-    });
-    ui.add_space(2.0);
 }

@@ -11,7 +11,9 @@ use crate::compute::Compute;
 use crate::jobs::photos::display_name;
 use crate::jobs::{JobEvent, JobEventKind, JobId, JobOutcome, JobOutput, PhotoId, PhotoImage};
 use crate::pipeline::detect::photo::{DetectSettings, PhotoFaces};
+use crate::pipeline::recipe::Recipe;
 
+use super::export_bar::ExportState;
 use super::history::{EditHistory, Version};
 use super::toasts::Toasts;
 
@@ -356,6 +358,12 @@ pub struct AppState {
     pub text_edit: super::text_edit::TextEditInbox,
     /// The Swap section's settings, virtual model and running job.
     pub swap: super::swap_panel::SwapUi,
+    /// Every setting of a run; the pipeline sections and the export settings edit it, exports run it.
+    pub recipe: Recipe,
+    /// The export running or last run, with its per-photo results.
+    pub export: ExportState,
+    /// Faces chosen in the last session, by photo path, put back when the photo's detection arrives.
+    pub restored_targets: HashMap<PathBuf, BTreeSet<usize>>,
     /// Virtual models: the library, the current one (swaps use it), candidates, imports.
     pub cast: super::cast_state::CastState,
     /// The makeup step: reference faces, settings, BeautyGAN's install.
@@ -387,6 +395,9 @@ impl AppState {
             restore: Default::default(),
             text_edit: Default::default(),
             swap: Default::default(),
+            recipe: Recipe::default(),
+            export: ExportState::default(),
+            restored_targets: HashMap::new(),
             cast: Default::default(),
             makeup: Default::default(),
             classifier: Default::default(),
@@ -510,6 +521,7 @@ impl AppState {
                     }
                 }
                 self.restore_job_finished(job, &outcome);
+                self.export.job_finished(job, &outcome);
                 if let JobOutcome::Failed(reason) = outcome {
                     let text = match label {
                         Some(label) => format!("{label} failed: {reason}"),
@@ -557,6 +569,10 @@ impl AppState {
                         Err(reason) => Detection::Failed(reason),
                     };
                     entry.targets.clear();
+                    if let Some(saved) = self.restored_targets.remove(&entry.path) {
+                        let found = entry.faces().map_or(0, |f| f.faces.len());
+                        entry.targets = saved.into_iter().filter(|&i| i < found).collect();
+                    }
                 }
                 None
             }
@@ -592,6 +608,36 @@ impl AppState {
             }
             // Folded by `text_edit.observe` above.
             JobOutput::TextEdited(_) => None,
+            JobOutput::RestoredEdits {
+                path,
+                versions,
+                applied,
+                problem,
+            } => {
+                if let Some(problem) = problem {
+                    self.toasts.warning(problem);
+                }
+                let id = self
+                    .library
+                    .entries()
+                    .iter()
+                    .find(|e| e.path == path)
+                    .map(|e| e.id);
+                if let Some(id) = id
+                    && !versions.is_empty()
+                {
+                    let versions = versions
+                        .into_iter()
+                        .map(|(label, image, notes)| Version { label, image, notes })
+                        .collect();
+                    self.edits.insert(id, EditHistory::restore(versions, applied));
+                }
+                None
+            }
+            JobOutput::Export(event) => {
+                self.export.apply(event);
+                None
+            }
             JobOutput::Cast(output) => {
                 self.cast.apply(*output, &mut self.toasts);
                 None

@@ -28,6 +28,7 @@ pub fn run(options: WindowOptions) -> anyhow::Result<ExitCode> {
         warnings: Vec::new(),
         data_dir: options.data_dir,
         install_missing: true,
+        restore_session: true,
     };
 
     let Some(setup) = compute.wgpu.clone() else {

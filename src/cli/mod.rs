@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::compute::BackendChoice;
 
+pub mod batch;
 pub mod check_fixture;
 pub mod detect;
 pub mod restore;
@@ -55,6 +56,8 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Put the virtual model's face on the faces of a photo (FaceShifter, or the classic engine).
     Swap(swap::SwapArgs),
+    /// Run a recipe over photos and folders: swap in the virtual model, export every result.
+    Batch(batch::BatchArgs),
     /// Generate, import, list, rename, duplicate or delete virtual models.
     Virtual(virtual_model::VirtualArgs),
     /// Makeup transfer with BeautyGAN: manage reference faces and put their makeup on photos.
@@ -87,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
         Some(Command::Restore(args)) => restore::run(args, backend, cli.data_dir),
         Some(Command::Swap(args)) => swap::run(args, backend, cli.data_dir),
+        Some(Command::Batch(args)) => batch::run(args, backend, cli.data_dir),
         Some(Command::Virtual(args)) => virtual_model::run(args, backend, cli.data_dir),
         Some(Command::Makeup(args)) => makeup::run(args, backend, cli.data_dir),
         Some(Command::TrainClassifier(args)) => train_classifier::run(args, backend, cli.data_dir),

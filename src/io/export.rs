@@ -22,8 +22,35 @@ use super::sniff;
 pub const TEMP_PREFIX: &str = ".facecast-tmp-";
 
 /// Temporary files younger than this are left alone by [`clean_stale_temp_files`]: they may belong
-/// to an export still running in another thread or process.
+/// to an export still running in another thread or process. Files whose writer is known to be gone
+/// (see [`temp_prefix`]) are removed at any age.
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// The prefix of this process's temporary files: [`TEMP_PREFIX`], the process id, a dash. The id lets
+/// [`clean_stale_temp_files`] remove the leftovers of a killed process at once instead of waiting for
+/// them to age, while never touching a file that a live process is still writing.
+pub fn temp_prefix() -> String {
+    format!("{TEMP_PREFIX}{}-", std::process::id())
+}
+
+/// The id of the process that wrote a temporary file named by [`temp_prefix`], if the name has one.
+fn writer_pid(name: &[u8]) -> Option<u32> {
+    let rest = name.strip_prefix(TEMP_PREFIX.as_bytes())?;
+    let dash = rest.iter().position(|&b| b == b'-')?;
+    let digits = std::str::from_utf8(&rest[..dash]).ok()?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether the process `pid` has certainly ended. Only answers yes where the system can say so
+/// (Linux's /proc); elsewhere the age rule alone decides. A reused pid keeps a file until it ages,
+/// which is safe.
+fn process_is_gone(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    pid != std::process::id() && proc.join("self").exists() && !proc.join(pid.to_string()).exists()
+}
 
 /// How many times a numbered name is retried when another writer takes it first.
 const NAME_RACE_RETRIES: usize = 100;
@@ -89,7 +116,8 @@ pub fn export_atomic(
     let encoded = encode(img, opts, dest)?;
 
     let mut builder = tempfile::Builder::new();
-    builder.prefix(TEMP_PREFIX).suffix(".part");
+    let prefix = temp_prefix();
+    builder.prefix(&prefix).suffix(".part");
     #[cfg(unix)]
     {
         // tempfile defaults to 0600; an export should get the usual permissions (umask applies).
@@ -159,26 +187,25 @@ pub fn unique_path(dest: &Path) -> PathBuf {
     }
 }
 
-/// Removes temporary files left in `dir` by interrupted exports (older than [`STALE_TEMP_AGE`]).
-/// Returns how many were removed.
+/// Removes temporary files left in `dir` by interrupted exports: those of a process that has ended,
+/// and any older than [`STALE_TEMP_AGE`]. Returns how many were removed.
 pub fn clean_stale_temp_files(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if !entry
-            .file_name()
-            .as_encoded_bytes()
-            .starts_with(TEMP_PREFIX.as_bytes())
-        {
+        let name = entry.file_name();
+        let name = name.as_encoded_bytes();
+        if !name.starts_with(TEMP_PREFIX.as_bytes()) {
             continue;
         }
+        let orphaned = writer_pid(name).is_some_and(process_is_gone);
         let meta = match entry.metadata() {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
         let age = meta.modified()?.elapsed().unwrap_or_default();
-        if !meta.is_file() || age < STALE_TEMP_AGE {
+        if !meta.is_file() || (age < STALE_TEMP_AGE && !orphaned) {
             continue;
         }
         match fs::remove_file(entry.path()) {
@@ -465,6 +492,15 @@ mod tests {
         assert_eq!(split_counter("photo (03)"), None);
         assert_eq!(split_counter("photo ()"), None);
         assert_eq!(split_counter("photo(3)"), None);
+    }
+
+    #[test]
+    fn the_writer_pid_is_read_from_the_temp_name() {
+        assert_eq!(writer_pid(b".facecast-tmp-4242-a8Xk.part"), Some(4242));
+        assert_eq!(writer_pid(temp_prefix().as_bytes()), Some(std::process::id()));
+        assert_eq!(writer_pid(b".facecast-tmp-crashed.part"), None);
+        assert_eq!(writer_pid(b".facecast-tmp--x.part"), None);
+        assert!(!process_is_gone(std::process::id()));
     }
 
     #[test]

@@ -12,6 +12,6 @@ mod thumb;
 pub use decode::{DecodeLimits, Photo, load_photo, probe_dimensions};
 pub use error::{ExportError, ImageError};
 pub use export::{
-    ExportFormat, ExportOptions, TEMP_PREFIX, clean_stale_temp_files, export_atomic, unique_path,
+    ExportFormat, ExportOptions, TEMP_PREFIX, clean_stale_temp_files, export_atomic, temp_prefix, unique_path,
 };
 pub use thumb::thumbnail;

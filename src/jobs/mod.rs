@@ -26,6 +26,7 @@ pub mod classifier;
 pub mod cast;
 pub mod detect;
 pub mod makeup;
+pub mod export;
 pub mod photos;
 pub mod restore;
 pub mod swap;
@@ -115,6 +116,16 @@ pub enum JobOutput {
     },
     /// A StyleCLIP text edit of a virtual model was rendered (a preview, or a version to save).
     TextEdited(Box<text_edit::TextEditPreview>),
+    /// How an export (the batch engine) is going.
+    Export(export::ExportEvent),
+    /// The saved edit history of a photo of the last session: (label, image, notes) oldest first,
+    /// the first `applied` applied; `problem` says what could not be read back.
+    RestoredEdits {
+        path: PathBuf,
+        versions: Vec<(String, Arc<image::RgbImage>, Vec<String>)>,
+        applied: usize,
+        problem: Option<String>,
+    },
     /// Virtual-model casting: candidates, imports, the library listing (see [`cast::CastOutput`]).
     Cast(Box<cast::CastOutput>),
     /// The makeup reference library changed or was read.

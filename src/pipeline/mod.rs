@@ -2,6 +2,7 @@
 //! The window, the CLI and the tests all call these same functions.
 
 pub mod classifier;
+pub mod batch;
 pub mod detect;
 pub mod generate;
 pub mod makeup;
@@ -9,4 +10,6 @@ pub mod paste;
 pub mod restore;
 pub mod text_edit;
 pub mod swap;
+pub mod recipe;
+pub mod steps;
 pub mod virtual_face;

@@ -1,0 +1,753 @@
+//! Export in the window: the export bar (what will be exported, a progress bar with count, ETA and
+//! the current file, Cancel), the results list per photo, and the recipe's export settings with
+//! save and load. The export itself is [`crate::jobs::export::ExportPhotos`] on the worker: the same
+//! engine as `facecast batch`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use egui::{Color32, RichText};
+
+use super::state::AppState;
+use super::{Action, FacecastApp};
+use crate::jobs::export::{ExportEvent, ExportPhotos};
+use crate::jobs::{JobId, JobOutcome, PhotoId};
+use crate::pipeline::batch::{BatchInput, FileReport, FileStatus, StopReason};
+use crate::pipeline::recipe::{FaceMode, MetadataLevel, OutputFormat, Recipe, check_naming};
+use crate::pipeline::steps::{check_available, enabled_steps};
+
+/// Button labels, also used by tests to click them.
+pub const EXPORT_SELECTED: &str = "Export selected";
+pub const EXPORT_ALL: &str = "Export all with faces";
+pub const CANCEL_EXPORT: &str = "Cancel export";
+pub const CHOOSE_FOLDER: &str = "Output folder…";
+pub const OPEN_FOLDER: &str = "Open output folder";
+pub const SHOW_RESULTS: &str = "Results";
+pub const SHOW_SETTINGS: &str = "Recipe…";
+
+/// What the operator asked of the export in this frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportAction {
+    /// The photo on the canvas.
+    Selected,
+    /// Every screened photo with a face above the recipe's score.
+    AllWithFaces,
+    Cancel,
+    ChooseFolder,
+    OpenFolder,
+    ShowResults,
+    ShowSettings,
+}
+
+/// Where the export stands, folded from the job's events.
+#[derive(Debug, Default)]
+pub struct ExportState {
+    /// The export job running, if one is.
+    pub job: Option<JobId>,
+    started_at: Option<Instant>,
+    pub total: usize,
+    /// Photos finished (whatever their outcome).
+    pub finished: usize,
+    /// The photo being worked on.
+    pub current: Option<PathBuf>,
+    /// The reports of the last (or running) export, in input order.
+    pub reports: Vec<FileReport>,
+    pub out_dir: Option<PathBuf>,
+    /// Why the last export ended early.
+    pub stopped: Option<StopReason>,
+    /// Temporary files of interrupted exports removed by the last export.
+    pub stale_removed: usize,
+    /// Where the recipe was last saved or loaded.
+    pub recipe_path: Option<PathBuf>,
+    /// The last export ended (results are final).
+    pub ended: bool,
+}
+
+impl ExportState {
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Starts tracking a new export job.
+    pub fn begin(&mut self, job: JobId, total: usize, out_dir: PathBuf) {
+        *self = ExportState {
+            job: Some(job),
+            started_at: Some(Instant::now()),
+            total,
+            out_dir: Some(out_dir),
+            recipe_path: self.recipe_path.take(),
+            ..ExportState::default()
+        };
+    }
+
+    pub fn apply(&mut self, event: ExportEvent) {
+        match event {
+            ExportEvent::Started { total, out_dir } => {
+                self.total = total;
+                self.out_dir = Some(out_dir);
+            }
+            ExportEvent::Working { input, .. } => self.current = Some(input),
+            ExportEvent::File { report, .. } => {
+                self.finished += 1;
+                self.reports.push(report);
+            }
+            ExportEvent::Ended {
+                stopped,
+                stale_removed,
+            } => {
+                self.stopped = stopped;
+                self.stale_removed = stale_removed;
+                self.current = None;
+                self.ended = true;
+            }
+        }
+    }
+
+    /// The job ended (its last event); a failure before any photo is shown as the stop reason.
+    pub fn job_finished(&mut self, job: JobId, outcome: &JobOutcome) {
+        if self.job != Some(job) {
+            return;
+        }
+        self.job = None;
+        self.current = None;
+        self.ended = true;
+        match outcome {
+            JobOutcome::Failed(reason) if self.stopped.is_none() => {
+                self.stopped = Some(StopReason::Output(reason.clone()));
+            }
+            JobOutcome::Cancelled if self.stopped.is_none() => self.stopped = Some(StopReason::Cancelled),
+            _ => {}
+        }
+    }
+
+    pub fn count(&self, status: FileStatus) -> usize {
+        self.reports.iter().filter(|r| r.status == status).count()
+    }
+
+    /// Time left, from the pace so far (none before the first photo is finished).
+    pub fn eta(&self) -> Option<Duration> {
+        let started = self.started_at?;
+        if self.finished == 0 || self.finished >= self.total {
+            return None;
+        }
+        let per_photo = started.elapsed().as_secs_f64() / self.finished as f64;
+        Some(Duration::from_secs_f64(
+            per_photo * (self.total - self.finished) as f64,
+        ))
+    }
+}
+
+/// Window-side export state that is not plain data: the dialogs' channel and open windows.
+pub struct ExportUi {
+    pub settings_open: bool,
+    pub results_open: bool,
+    ctx: egui::Context,
+    tx: Sender<Picked>,
+    rx: Receiver<Picked>,
+    dialog_open: bool,
+}
+
+impl ExportUi {
+    pub fn new(ctx: egui::Context) -> ExportUi {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        ExportUi {
+            settings_open: false,
+            results_open: false,
+            ctx,
+            tx,
+            rx,
+            dialog_open: false,
+        }
+    }
+}
+
+enum Picked {
+    Folder(Option<PathBuf>),
+    SaveRecipe(Option<PathBuf>),
+    LoadRecipe(Option<PathBuf>),
+}
+
+fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h {:02}m", s / 3600, s / 60 % 60)
+    } else if s >= 60 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Photos "Export all with faces" would export: screened, with a face scoring the recipe's minimum.
+pub fn photos_with_faces(state: &AppState) -> Vec<PhotoId> {
+    let min_score = state.recipe.faces.min_score;
+    state
+        .library
+        .entries()
+        .iter()
+        .filter(|e| e.faces().is_some_and(|f| f.has_face(min_score)))
+        .map(|e| e.id)
+        .collect()
+}
+
+/// Why the export buttons are disabled, if they are.
+fn blocked(state: &AppState) -> Option<String> {
+    if state.export.is_running() {
+        return Some("An export is running".into());
+    }
+    if state.recipe.export.folder.is_none() {
+        return Some("Choose an output folder first".into());
+    }
+    if let Err(e) = check_available(&state.recipe) {
+        return Some(e.to_string());
+    }
+    if state.recipe.swap.enabled && state.cast.current.is_none() && state.recipe.virtual_model.is_none() {
+        return Some("Choose the virtual model in the Cast panel first".into());
+    }
+    None
+}
+
+pub fn export_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>) {
+    let export = &state.export;
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new("Export").strong());
+        ui.separator();
+        let folder_text = match &state.recipe.export.folder {
+            Some(dir) => dir.display().to_string(),
+            None => "no output folder".to_string(),
+        };
+        if ui
+            .add_enabled(!export.is_running(), egui::Button::new(CHOOSE_FOLDER))
+            .on_hover_text("Where exported photos are written")
+            .clicked()
+        {
+            actions.push(Action::Export(ExportAction::ChooseFolder));
+        }
+        ui.label(RichText::new(folder_text).weak());
+        if ui
+            .button(SHOW_SETTINGS)
+            .on_hover_text("Export settings, and saving or loading the recipe")
+            .clicked()
+        {
+            actions.push(Action::Export(ExportAction::ShowSettings));
+        }
+        ui.separator();
+
+        if export.is_running() {
+            let fraction = if export.total > 0 {
+                export.finished as f32 / export.total as f32
+            } else {
+                0.0
+            };
+            let eta = export
+                .eta()
+                .map(|d| format!(", about {} left", format_duration(d)))
+                .unwrap_or_default();
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(180.0)
+                    .text(format!("{} of {}{eta}", export.finished, export.total)),
+            );
+            if let Some(current) = &export.current {
+                ui.label(crate::jobs::photos::display_name(current));
+            }
+            if ui
+                .button(CANCEL_EXPORT)
+                .on_hover_text("Stop after the photo being written; nothing half-written is left")
+                .clicked()
+            {
+                actions.push(Action::Export(ExportAction::Cancel));
+            }
+        } else if export.ended {
+            let (done, skipped, failed) = (
+                export.count(FileStatus::Done),
+                export.count(FileStatus::Skipped),
+                export.count(FileStatus::Failed),
+            );
+            let text = format!("{done} exported, {skipped} skipped, {failed} failed");
+            let colour = if failed > 0 || export.stopped.is_some() {
+                ui.visuals().warn_fg_color
+            } else {
+                ui.visuals().text_color()
+            };
+            ui.label(RichText::new(text).color(colour));
+            if ui.button(SHOW_RESULTS).clicked() {
+                actions.push(Action::Export(ExportAction::ShowResults));
+            }
+            if export.out_dir.is_some() && ui.button(OPEN_FOLDER).clicked() {
+                actions.push(Action::Export(ExportAction::OpenFolder));
+            }
+        }
+
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            let why = blocked(state);
+            let with_faces = photos_with_faces(state).len();
+            let all = ui
+                .add_enabled(
+                    why.is_none() && with_faces > 0,
+                    egui::Button::new(format!("{EXPORT_ALL} ({with_faces})")),
+                )
+                .on_disabled_hover_text(
+                    why.clone()
+                        .unwrap_or_else(|| "No screened photo has a face yet".into()),
+                );
+            if all.clicked() {
+                actions.push(Action::Export(ExportAction::AllWithFaces));
+            }
+            let selected = ui
+                .add_enabled(
+                    why.is_none() && state.selected.is_some(),
+                    egui::Button::new(EXPORT_SELECTED),
+                )
+                .on_disabled_hover_text(why.unwrap_or_else(|| "No photo is selected".into()));
+            if selected.clicked() {
+                actions.push(Action::Export(ExportAction::Selected));
+            }
+            let steps = enabled_steps(&state.recipe);
+            let steps = if steps.is_empty() {
+                "no edit step".to_string()
+            } else {
+                steps.join(" → ")
+            };
+            ui.label(RichText::new(format!("Recipe: {steps}")).weak())
+                .on_hover_text(format!("Recipe hash {}", state.recipe.short_hash()));
+            if state.recipe.swap.enabled {
+                let model = state
+                    .cast
+                    .current_model()
+                    .map(|m| m.name.clone())
+                    .or_else(|| state.recipe.virtual_model.clone())
+                    .unwrap_or_else(|| "none chosen".into());
+                ui.label(RichText::new(format!("Virtual model: {model}")).weak());
+            }
+        });
+    });
+    ui.add_space(2.0);
+}
+
+impl FacecastApp {
+    pub(super) fn export_action(&mut self, action: ExportAction) {
+        match action {
+            ExportAction::Selected => {
+                let photos: Vec<PhotoId> = self.state.selected.into_iter().collect();
+                self.start_export(&photos);
+            }
+            ExportAction::AllWithFaces => {
+                let photos = photos_with_faces(&self.state);
+                self.start_export(&photos);
+            }
+            ExportAction::Cancel => {
+                if let Some(job) = self.state.export.job {
+                    self.worker.cancel(job);
+                }
+            }
+            ExportAction::ChooseFolder => self.pick(|| {
+                Picked::Folder(
+                    rfd::FileDialog::new()
+                        .set_title("Choose the output folder")
+                        .pick_folder(),
+                )
+            }),
+            ExportAction::OpenFolder => {
+                if let Some(dir) = self.state.export.out_dir.clone()
+                    && let Err(err) = open_folder(&dir)
+                {
+                    self.state
+                        .toasts
+                        .error(format!("Cannot open {}: {err}", dir.display()));
+                }
+            }
+            ExportAction::ShowResults => self.export_ui.results_open = true,
+            ExportAction::ShowSettings => self.export_ui.settings_open = true,
+        }
+    }
+
+    /// The recipe as the window runs and saves it: the virtual model is the one chosen in the Cast
+    /// panel (by id, which survives renames), when one is.
+    pub fn window_recipe(&self) -> Recipe {
+        let mut recipe = self.state.recipe.clone();
+        if let Some(id) = &self.state.cast.current {
+            recipe.virtual_model = Some(id.clone());
+        }
+        recipe
+    }
+
+    /// Exports `photos` with the current recipe on the worker; returns the job, or `None` (with a
+    /// toast saying why) when it cannot start.
+    pub fn start_export(&mut self, photos: &[PhotoId]) -> Option<JobId> {
+        if let Some(why) = blocked(&self.state) {
+            self.state.toasts.warning(why);
+            return None;
+        }
+        let Some(store) = self.store.clone() else {
+            self.state
+                .toasts
+                .error("Export needs the weights store, which is unavailable (no data directory).");
+            return None;
+        };
+        let recipe = self.window_recipe();
+        let selected_mode = recipe.faces.mode == FaceMode::Selected;
+        let inputs: Vec<BatchInput> = photos
+            .iter()
+            .filter_map(|id| self.state.library.get(*id))
+            .map(|entry| {
+                let chosen = selected_mode
+                    .then(|| {
+                        entry.faces().map(|found| {
+                            entry
+                                .targets
+                                .iter()
+                                .filter_map(|&i| found.faces.get(i).copied())
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .flatten();
+                BatchInput {
+                    path: entry.path.clone(),
+                    chosen,
+                }
+            })
+            .collect();
+        if inputs.is_empty() {
+            self.state.toasts.warning("There is no photo to export.");
+            return None;
+        }
+        let out_dir = recipe.export.folder.clone()?;
+        let total = inputs.len();
+        let job = self.worker.enqueue(ExportPhotos {
+            store,
+            recipe,
+            inputs,
+        });
+        self.state.export.begin(job, total, out_dir);
+        Some(job)
+    }
+
+    fn pick(&mut self, pick: impl FnOnce() -> Picked + Send + 'static) {
+        if self.export_ui.dialog_open {
+            return;
+        }
+        self.export_ui.dialog_open = true;
+        let tx = self.export_ui.tx.clone();
+        let ctx = self.export_ui.ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("facecast-export-dialog".into())
+            .spawn(move || {
+                let _ = tx.send(pick());
+                ctx.request_repaint();
+            });
+        if let Err(err) = spawned {
+            self.export_ui.dialog_open = false;
+            self.state
+                .toasts
+                .error(format!("Cannot open the file dialog: {err}"));
+        }
+    }
+
+    /// Saves the recipe to `path`, remembering it for the next save; the toast says how it went.
+    pub fn save_recipe(&mut self, path: &Path) -> bool {
+        match self.window_recipe().save(path) {
+            Ok(()) => {
+                self.state
+                    .toasts
+                    .info(format!("Recipe saved to {}", path.display()));
+                self.state.export.recipe_path = Some(path.to_path_buf());
+                true
+            }
+            Err(err) => {
+                self.state.toasts.error(err.to_string());
+                false
+            }
+        }
+    }
+
+    /// Loads a recipe file; a recipe without an output folder keeps the current one.
+    pub fn load_recipe(&mut self, path: &Path) -> bool {
+        match Recipe::load(path) {
+            Ok(mut recipe) => {
+                if recipe.export.folder.is_none() {
+                    recipe.export.folder = self.state.recipe.export.folder.clone();
+                }
+                if let Some(wanted) = recipe.virtual_model.clone() {
+                    let found = self
+                        .state
+                        .cast
+                        .library
+                        .iter()
+                        .find(|i| i.model.id == wanted || i.model.name.to_lowercase() == wanted.to_lowercase())
+                        .map(|i| i.model.id.clone());
+                    match found {
+                        Some(id) => self.state.cast.current = Some(id),
+                        None => self.state.toasts.warning(format!(
+                            "The recipe's virtual model \"{wanted}\" is not in the library; choose one in the Cast panel"
+                        )),
+                    }
+                }
+                self.state.recipe = recipe;
+                self.state.export.recipe_path = Some(path.to_path_buf());
+                self.state
+                    .toasts
+                    .info(format!("Recipe loaded from {}", path.display()));
+                true
+            }
+            Err(err) => {
+                self.state.toasts.error(err.to_string());
+                false
+            }
+        }
+    }
+
+    /// Applies what the dialogs picked, and draws the settings and results windows.
+    pub(super) fn export_windows(&mut self, ctx: &egui::Context) {
+        while let Ok(picked) = self.export_ui.rx.try_recv() {
+            self.export_ui.dialog_open = false;
+            match picked {
+                Picked::Folder(Some(dir)) => self.state.recipe.export.folder = Some(dir),
+                Picked::SaveRecipe(Some(path)) => {
+                    self.save_recipe(&path);
+                }
+                Picked::LoadRecipe(Some(path)) => {
+                    self.load_recipe(&path);
+                }
+                Picked::Folder(None) | Picked::SaveRecipe(None) | Picked::LoadRecipe(None) => {}
+            }
+        }
+        let mut settings_open = self.export_ui.settings_open;
+        let mut save = false;
+        let mut load = false;
+        egui::Window::new("Recipe and export settings")
+            .open(&mut settings_open)
+            .resizable(true)
+            .default_width(420.0)
+            .show(ctx, |ui| {
+                let running = self.state.export.is_running();
+                ui.add_enabled_ui(!running, |ui| {
+                    recipe_settings(ui, &mut self.state.recipe);
+                });
+                ui.separator();
+                ui.horizontal(|ui| {
+                    save = ui.button("Save recipe…").clicked();
+                    load = ui
+                        .add_enabled(!running, egui::Button::new("Load recipe…"))
+                        .clicked();
+                    if let Some(path) = &self.state.export.recipe_path {
+                        ui.label(RichText::new(path.display().to_string()).weak());
+                    }
+                });
+                ui.label(
+                    RichText::new(format!(
+                        "Recipe hash {} (recorded in every export)",
+                        self.state.recipe.short_hash()
+                    ))
+                    .weak(),
+                );
+            });
+        self.export_ui.settings_open = settings_open;
+        if save {
+            let start = self.state.export.recipe_path.clone();
+            self.pick(move || {
+                let mut dialog = rfd::FileDialog::new()
+                    .set_title("Save the recipe")
+                    .add_filter("Facecast recipe", &["json"]);
+                dialog = match &start {
+                    Some(path) => {
+                        let dialog = match path.parent() {
+                            Some(dir) => dialog.set_directory(dir),
+                            None => dialog,
+                        };
+                        dialog.set_file_name(crate::jobs::photos::display_name(path))
+                    }
+                    None => dialog.set_file_name("recipe.json"),
+                };
+                Picked::SaveRecipe(dialog.save_file())
+            });
+        }
+        if load {
+            self.pick(|| {
+                Picked::LoadRecipe(
+                    rfd::FileDialog::new()
+                        .set_title("Load a recipe")
+                        .add_filter("Facecast recipe", &["json"])
+                        .pick_file(),
+                )
+            });
+        }
+
+        let mut results_open = self.export_ui.results_open;
+        egui::Window::new("Export results")
+            .open(&mut results_open)
+            .resizable(true)
+            .default_width(520.0)
+            .show(ctx, |ui| results_list(ui, &self.state.export));
+        self.export_ui.results_open = results_open;
+    }
+}
+
+fn recipe_settings(ui: &mut egui::Ui, recipe: &mut Recipe) {
+    egui::Grid::new("recipe-settings")
+        .num_columns(2)
+        .spacing([12.0, 6.0])
+        .show(ui, |ui| {
+            ui.label("Faces");
+            egui::ComboBox::from_id_salt("face-mode")
+                .selected_text(recipe.faces.mode.label())
+                .show_ui(ui, |ui| {
+                    for mode in FaceMode::ALL {
+                        ui.selectable_value(&mut recipe.faces.mode, mode, mode.label());
+                    }
+                });
+            ui.end_row();
+            ui.label("Minimum score");
+            ui.add(egui::Slider::new(&mut recipe.faces.min_score, 0.0..=1.0).fixed_decimals(2));
+            ui.end_row();
+
+            ui.label("Steps");
+            ui.vertical(|ui| {
+                for (name, section) in [
+                    ("Swap", &mut recipe.swap),
+                    ("Restore", &mut recipe.restore),
+                    ("Makeup", &mut recipe.makeup),
+                ] {
+                    ui.checkbox(&mut section.enabled, name);
+                }
+                if let Err(e) = check_available(recipe) {
+                    ui.label(RichText::new(e.to_string()).color(ui.visuals().warn_fg_color));
+                }
+            });
+            ui.end_row();
+
+            ui.label("Format");
+            egui::ComboBox::from_id_salt("output-format")
+                .selected_text(recipe.export.format.label())
+                .show_ui(ui, |ui| {
+                    for format in OutputFormat::ALL {
+                        ui.selectable_value(&mut recipe.export.format, format, format.label());
+                    }
+                });
+            ui.end_row();
+            ui.label("JPEG quality");
+            ui.add(egui::Slider::new(&mut recipe.export.quality, 1..=100));
+            ui.end_row();
+            ui.label("File names");
+            ui.vertical(|ui| {
+                ui.text_edit_singleline(&mut recipe.export.naming);
+                match check_naming(&recipe.export.naming) {
+                    Ok(()) => {
+                        let example = crate::pipeline::batch::output_name(
+                            &recipe.export.naming,
+                            Path::new("shot-01.jpg"),
+                            "jpg".into(),
+                            0,
+                            recipe.virtual_model.as_deref(),
+                        );
+                        let text = match example {
+                            Ok(name) => format!("shot-01.jpg → {}", name.to_string_lossy()),
+                            Err(e) => e,
+                        };
+                        ui.label(RichText::new(text).weak());
+                    }
+                    Err(e) => {
+                        ui.label(RichText::new(e).color(ui.visuals().error_fg_color));
+                    }
+                }
+                ui.label(RichText::new("{stem} {ext} {index} {model}").weak());
+            });
+            ui.end_row();
+            ui.label("Existing files");
+            ui.vertical(|ui| {
+                ui.radio_value(
+                    &mut recipe.export.overwrite,
+                    false,
+                    "Keep them (number the new file)",
+                );
+                ui.radio_value(
+                    &mut recipe.export.overwrite,
+                    true,
+                    "Replace them (never an original)",
+                );
+            });
+            ui.end_row();
+            ui.label("Colour profile");
+            ui.checkbox(&mut recipe.export.keep_icc, "Keep the photo's ICC profile");
+            ui.end_row();
+            ui.label("Metadata");
+            ui.vertical(|ui| {
+                ui.radio_value(
+                    &mut recipe.export.metadata,
+                    MetadataLevel::Full,
+                    "Hash, networks, AI note and the recipe",
+                );
+                ui.radio_value(
+                    &mut recipe.export.metadata,
+                    MetadataLevel::Minimal,
+                    "Hash, networks and AI note",
+                );
+            });
+            ui.end_row();
+        });
+}
+
+fn results_list(ui: &mut egui::Ui, export: &ExportState) {
+    if let Some(stop) = &export.stopped {
+        ui.label(RichText::new(stop.to_string()).color(ui.visuals().warn_fg_color));
+    }
+    if export.stale_removed > 0 {
+        ui.label(format!(
+            "Removed {} temporary file(s) left by an interrupted export.",
+            export.stale_removed
+        ));
+    }
+    if export.reports.is_empty() {
+        ui.label(RichText::new("No photo exported yet.").weak());
+        return;
+    }
+    egui::ScrollArea::vertical().max_height(400.0).show(ui, |ui| {
+        egui::Grid::new("export-results")
+            .num_columns(3)
+            .striped(true)
+            .spacing([10.0, 4.0])
+            .show(ui, |ui| {
+                for report in &export.reports {
+                    let (word, colour) = match report.status {
+                        FileStatus::Done => ("done", Color32::from_rgb(60, 160, 80)),
+                        FileStatus::Skipped => ("skipped", ui.visuals().warn_fg_color),
+                        FileStatus::Failed => ("failed", ui.visuals().error_fg_color),
+                    };
+                    ui.label(crate::jobs::photos::display_name(&report.input));
+                    ui.label(RichText::new(word).color(colour));
+                    let detail = match (&report.output, &report.reason) {
+                        (Some(out), _) => crate::jobs::photos::display_name(out),
+                        (None, Some(reason)) => reason.clone(),
+                        (None, None) => String::new(),
+                    };
+                    let label = ui.label(detail);
+                    if !report.notes.is_empty() {
+                        label.on_hover_text(report.notes.join("\n"));
+                    }
+                    ui.end_row();
+                }
+            });
+    });
+}
+
+/// Opens a folder in the desktop's file manager.
+fn open_folder(dir: &Path) -> std::io::Result<()> {
+    let program = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    let mut child = std::process::Command::new(program)
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    // Reaped on a thread of its own so it never lingers as a zombie; its status does not matter.
+    std::thread::spawn(move || child.wait());
+    Ok(())
+}
