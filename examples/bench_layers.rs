@@ -1,0 +1,292 @@
+//! Times single layers of the ported networks on the CPU backend, each way Facecast can run
+//! them, to choose a lowering by measurement (see `benches/RESULTS.md`, "Where the time goes").
+//!
+//!   bench_layers [--runs N] [FILTER]     (FILTER: a substring of the layer names)
+//!
+//! Every line: the layer, its shape, the median ms of each formulation and its GFLOP/s, and the
+//! largest difference between the formulations' outputs (they must agree).
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, Distribution, Tensor};
+use facecast::nets::gemm_conv::conv2d_gemm;
+use facecast::nets::stylegan2::upfirdn::{Pad, upfirdn2d};
+
+struct Conv {
+    name: &'static str,
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    hw: usize,
+}
+
+const CONVS: &[Conv] = &[
+    // StyleGAN2 FFHQ synthesis 3×3 convs (per resolution) and GPEN-512's decoder (×2 inputs).
+    Conv {
+        name: "sg2.conv.1024",
+        c_in: 32,
+        c_out: 32,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 1024,
+    },
+    Conv {
+        name: "sg2.conv.512",
+        c_in: 64,
+        c_out: 64,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 512,
+    },
+    Conv {
+        name: "sg2.conv.256",
+        c_in: 128,
+        c_out: 128,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 256,
+    },
+    Conv {
+        name: "sg2.conv.128",
+        c_in: 256,
+        c_out: 256,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 128,
+    },
+    Conv {
+        name: "sg2.conv.64",
+        c_in: 512,
+        c_out: 512,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 64,
+    },
+    Conv {
+        name: "sg2.conv.32",
+        c_in: 512,
+        c_out: 512,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 32,
+    },
+    Conv {
+        name: "sg2.conv.8",
+        c_in: 512,
+        c_out: 512,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 8,
+    },
+    Conv {
+        name: "gpen.dec.512",
+        c_in: 128,
+        c_out: 64,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 512,
+    },
+    // GPEN encoder: stride-2 3×3 after the blur (input side given).
+    Conv {
+        name: "gpen.ecd.512",
+        c_in: 64,
+        c_out: 128,
+        k: 3,
+        stride: 2,
+        pad: 0,
+        hw: 513,
+    },
+    // BeautyGAN.
+    Conv {
+        name: "bg.in7x7.256",
+        c_in: 3,
+        c_out: 64,
+        k: 7,
+        stride: 1,
+        pad: 3,
+        hw: 256,
+    },
+    Conv {
+        name: "bg.down4x4.256",
+        c_in: 64,
+        c_out: 128,
+        k: 4,
+        stride: 2,
+        pad: 1,
+        hw: 256,
+    },
+    Conv {
+        name: "bg.res.64",
+        c_in: 256,
+        c_out: 256,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 64,
+    },
+    Conv {
+        name: "bg.head3x3.256",
+        c_in: 64,
+        c_out: 64,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 256,
+    },
+    Conv {
+        name: "bg.out7x7.256",
+        c_in: 64,
+        c_out: 3,
+        k: 7,
+        stride: 1,
+        pad: 3,
+        hw: 256,
+    },
+    // AEI-Net: attribute encoder and the AAD convs at 128² and 256².
+    Conv {
+        name: "aei.conv2.128",
+        c_in: 32,
+        c_out: 64,
+        k: 4,
+        stride: 2,
+        pad: 1,
+        hw: 128,
+    },
+    Conv {
+        name: "aei.aad.128",
+        c_in: 128,
+        c_out: 128,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 128,
+    },
+    Conv {
+        name: "aei.aad.256",
+        c_in: 64,
+        c_out: 64,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 256,
+    },
+    // ArcFace IR-SE50 bodies.
+    Conv {
+        name: "arc.unit.56",
+        c_in: 64,
+        c_out: 64,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 56,
+    },
+    Conv {
+        name: "arc.unit.14",
+        c_in: 256,
+        c_out: 256,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        hw: 14,
+    },
+];
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut out = f();
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        out = f();
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], out)
+}
+
+fn host(t: Tensor<4>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap_or_default()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut runs = 5;
+    let mut filter = String::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--runs" {
+            runs = it.next().map(|v| v.parse()).transpose()?.unwrap_or(5);
+        } else {
+            filter = a.clone();
+        }
+    }
+    let device = Device::flex();
+    let normal = Distribution::Normal(0.0, 1.0);
+    println!(
+        "{:<16} {:>22} {:>14} {:>14} {:>9}",
+        "layer", "shape", "burn conv2d", "gemm lowering", "max diff"
+    );
+    for c in CONVS.iter().filter(|c| c.name.contains(&filter)) {
+        let x = Tensor::<4>::random([1, c.c_in, c.hw, c.hw], normal, &device);
+        let w = Tensor::<4>::random([c.c_out, c.c_in, c.k, c.k], normal, &device)
+            .mul_scalar(1.0 / ((c.c_in * c.k * c.k) as f64).sqrt());
+        let options = ConvOptions::new([c.stride; 2], [c.pad; 2], [1, 1], 1);
+        let (t_burn, a) = time(runs, || host(conv2d(x.clone(), w.clone(), None, options.clone())));
+        let (t_gemm, b) = time(runs, || {
+            host(conv2d_gemm(x.clone(), w.clone(), c.stride, (c.pad, c.pad)))
+        });
+        let oh = (c.hw + 2 * c.pad - c.k) / c.stride + 1;
+        let gflop = 2.0 * (c.c_in * c.c_out * c.k * c.k * oh * oh) as f64 / 1e9;
+        println!(
+            "{:<16} {:>22} {:>8.1} {:>4.0}GF {:>8.1} {:>4.0}GF {:>9.1e}",
+            c.name,
+            format!("{}→{} {}×{}/{} @{}", c.c_in, c.c_out, c.k, c.k, c.stride, c.hw),
+            t_burn,
+            gflop / t_burn * 1e3,
+            t_gemm,
+            gflop / t_gemm * 1e3,
+            max_diff(&a, &b)
+        );
+    }
+    // The modulated conv's upsampling path and the blurs, as StyleGAN2/GPEN run them.
+    if "sg2.up".contains(&filter) || filter.is_empty() {
+        for (c_in, c_out, hw) in [(64usize, 32usize, 512usize), (512, 512, 32), (128, 64, 256)] {
+            let x = Tensor::<4>::random([1, c_in, hw, hw], normal, &device);
+            let w = Tensor::<4>::random([c_in, c_out, 3, 3], normal, &device);
+            let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
+            let (t, _) = time(runs, || {
+                host(conv_transpose2d(x.clone(), w.clone(), None, options.clone()))
+            });
+            let y = conv_transpose2d(x.clone(), w.clone(), None, options.clone());
+            let [_, _, h2, _] = y.dims();
+            let gflop = 2.0 * (c_in * c_out * 9 * hw * hw) as f64 / 1e9;
+            let taps = [0.25f32, 0.75, 0.75, 0.25];
+            let (tb, _) = time(runs, || host(upfirdn2d(y.clone(), &taps, 1, 1, Pad(1, 1))));
+            println!(
+                "sg2.up.{hw:<8} {:>22} transposed {:>8.1} ms {:>4.0}GF, blur {}² {:>8.1} ms",
+                format!("{c_in}→{c_out} 3×3/2 @{hw}"),
+                t,
+                gflop / t * 1e3,
+                h2,
+                tb
+            );
+        }
+    }
+    Ok(())
+}

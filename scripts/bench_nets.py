@@ -1,0 +1,166 @@
+"""Drives the network benchmark: starts the PyTorch reference worker and Facecast's worker
+(`bench_nets --serve`), then times every case on both, alternating reference, Facecast,
+reference, Facecast… so that whatever else loads the machine weighs on both sides alike.
+Writes every sample to a JSON report; bench_nets_compare.py turns it into the ratio table.
+
+Each side keeps its networks built between runs (build time is reported, not timed); the first
+run of each case on each side is a warm-up and not counted. A case stops early, after at least
+three timed rounds, once it has used its time budget.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+
+class Worker:
+    def __init__(self, name, argv, env):
+        self.name = name
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, bufsize=1
+        )
+        self.info = self.read()
+        if not self.info.get("ready"):
+            raise RuntimeError(f"{name} did not start: {self.info}")
+
+    def read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name} worker exited (code {self.proc.poll()})")
+        return json.loads(line)
+
+    def ask(self, command):
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self):
+        try:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+            self.proc.wait(timeout=60)
+        except Exception:
+            self.proc.kill()
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reference", required=True, help="reference worker command line (shell words)")
+    ap.add_argument("--facecast", required=True, action="append",
+                    help="Facecast worker command line (shell words); repeat as LABEL=COMMAND to time "
+                         "several builds side by side (e.g. before/after a change)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--wgpu-runs", type=int, default=2)
+    ap.add_argument("--budget-s", type=float, default=120.0, help="soft time budget per case")
+    ap.add_argument("--cases", required=True, help="comma-separated cases for both sides on the CPU")
+    ap.add_argument("--wgpu-cases", default="", help="comma-separated cases also run on Facecast's wgpu")
+    ap.add_argument("--pause-s", type=float, default=0.3, help="idle gap between calls (OpenMP/rayon spin-down)")
+    ap.add_argument("--json", required=True)
+    args = ap.parse_args()
+
+    import shlex
+
+    env_ref = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    env_fc = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
+    ref = Worker("reference", shlex.split(args.reference) + ["--threads", str(args.threads)], env_ref)
+    fcs = []
+    for spec in args.facecast:
+        label, sep, command = spec.partition("=")
+        if not sep or " " in label:
+            label, command = "facecast", spec
+        fcs.append(Worker(label, shlex.split(command), env_fc))
+    fc = fcs[0]
+    cases = [c for c in args.cases.split(",") if c]
+    wgpu_cases = [c for c in args.wgpu_cases.split(",") if c]
+    wgpu_label = None
+    if wgpu_cases:
+        reply = fc.ask("label wgpu")
+        if "error" in reply:
+            print(f"wgpu unavailable, skipped: {reply['error']}", file=sys.stderr)
+            wgpu_cases = []
+        else:
+            wgpu_label = reply["label"]
+
+    report = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "loadavg_start": os.getloadavg()},
+        "threads": args.threads,
+        "reference": ref.info,
+        "facecast": fc.info,
+        "facecast_sides": {w.name: w.info for w in fcs},
+        "wgpu_label": wgpu_label,
+        "rows": [],
+    }
+    started_all = time.time()
+    try:
+        for case in cases + [c for c in wgpu_cases if c not in cases]:
+            sides = []
+            if case in cases:
+                sides += [(ref, "cpu")] + [(w, "cpu") for w in fcs]
+            if case in wgpu_cases:
+                sides.append((fc, "wgpu"))
+            rows = {}
+            for worker, backend in sides:
+                rows[(worker.name, backend)] = {
+                    "case": case, "side": worker.name, "backend": backend, "samples": [], "loadavg": [],
+                }
+            started = time.time()
+            for round_ in range(args.runs + 1):
+                for worker, backend in sides:
+                    row = rows[(worker.name, backend)]
+                    limit = args.wgpu_runs if backend == "wgpu" else args.runs
+                    if round_ > limit or "error" in row:
+                        continue
+                    reply = worker.ask(f"run {backend} {case}")
+                    if "error" in reply:
+                        row["error"] = reply["error"]
+                        print(f"{case} {worker.name} {backend}: {reply['error']}", file=sys.stderr)
+                        continue
+                    if "build_ms" in reply:
+                        row["build_ms"] = reply["build_ms"]
+                    row["finite"] = row.get("finite", True) and reply["finite"]
+                    if round_ == 0:
+                        row["warmup_ms"] = reply["ms"]
+                    else:
+                        row["samples"].append(reply["ms"])
+                        row["loadavg"].append(os.getloadavg()[0])
+                    print(f"{case:<16} {worker.name:<9} {backend:<4} round {round_} {reply['ms']:10.1f} ms",
+                          file=sys.stderr, flush=True)
+                    time.sleep(args.pause_s)
+                if round_ >= 3 and time.time() - started > args.budget_s:
+                    break
+            for row in rows.values():
+                if row["samples"]:
+                    row["median_ms"] = statistics.median(row["samples"])
+                    row["min_ms"] = min(row["samples"])
+                report["rows"].append(row)
+    finally:
+        ref.close()
+        for w in fcs:
+            w.close()
+    report["machine"]["loadavg_end"] = os.getloadavg()
+    report["wall_s"] = time.time() - started_all
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
