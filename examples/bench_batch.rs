@@ -161,8 +161,8 @@ fn main() -> Result<()> {
         // No detector installed: the fixture's (real) MTCNN weights, in the cache under the store's key.
         cache.insert(detector_key(&store), facecast::weights::models::load_mtcnn(&opts.mtcnn, &compute.device)?);
     }
-    load_networks(&recipe, &env, &mut cache)?;
-    let mut engine = build_engine(recipe, &env, &cache)?;
+    let loaded = load_networks(&recipe, &env, &mut cache)?;
+    let mut engine = build_engine(recipe, &env, &cache, &loaded)?;
     let networks = engine.networks();
     let mut checkpoints: Vec<usize> = [1, 10, 25, 50, 100, 150, 200, 300, 500]
         .into_iter()

@@ -48,9 +48,8 @@ fn data_with_mtcnn() -> tempfile::TempDir {
     data
 }
 
-/// The recipe every test here runs: the steps this build has. Swap, restore and makeup are separate
-/// features; until they are part of the build a recipe enabling them is refused (tested below), so
-/// these runs screen, convert and export.
+/// The recipe most tests here run: screening, conversion and export without edit steps, so that
+/// they need no network but MTCNN (the edit steps have their own test below).
 fn recipe_file(dir: &Path, edit: impl FnOnce(&mut Recipe)) -> PathBuf {
     let mut recipe = Recipe::default();
     recipe.swap.enabled = false;
@@ -480,7 +479,8 @@ fn what_cannot_run_exits_1_and_says_why() {
     );
     assert!(!out.exists(), "nothing was written");
 
-    // The default recipe swaps faces; a build without the swap says so before touching anything.
+    // The default recipe swaps faces: a virtual model that is neither in the library nor a photo is
+    // named before anything is written.
     let o = run(&[
         os("--virtual"),
         os("Ava"),
@@ -488,14 +488,9 @@ fn what_cannot_run_exits_1_and_says_why() {
         out.as_os_str(),
         photo.as_os_str(),
     ]);
-    if facecast::pipeline::steps::check_available(&Recipe::default()).is_err() {
-        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-        assert!(
-            stderr(&o).contains("not available in this build"),
-            "{}",
-            stderr(&o)
-        );
-    }
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("\"Ava\""), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing was written");
 
     // No photos, no output folder.
     let recipe = recipe_file(work.path(), |_| {});
@@ -919,4 +914,108 @@ fn a_killed_run_leaves_no_partial_output_and_the_next_run_cleans_up() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("left by an interrupted export"));
     assert!(temp_files(&out).is_empty(), "cleaned: {:?}", temp_files(&out));
+}
+
+/// `facecast weights import --reduced ID FILE`, as a user installs test weights.
+fn import_reduced(data: &Path, id: &str, file: &Path) {
+    let out = facecast(
+        data,
+        &[os("weights"), os("import"), os("--reduced"), os(id), file.as_os_str()],
+    );
+    assert!(
+        out.status.success(),
+        "importing {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_recipe_with_swap_restore_and_makeup_runs_every_step_on_every_face() {
+    let data = data_with_mtcnn();
+    for (id, fixture) in [
+        ("arcface-ir-se50", "arcface_ir_se50"),
+        ("faceshifter-aei", "faceshifter_aei"),
+        ("gpen-bfr-512", "gpen"),
+        ("beautygan", "beautygan"),
+    ] {
+        import_reduced(data.path(), id, &common::fixture_dir(fixture).join("weights.pth"));
+    }
+    let mtcnn = common::fixture_dir("mtcnn");
+    // The makeup reference is the astronaut's face; the virtual model is the cameraman's.
+    let o = facecast(
+        data.path(),
+        &[
+            os("makeup"),
+            os("import"),
+            mtcnn.join("astronaut.png").as_os_str(),
+            os("--name"),
+            os("Astronaut"),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .expect("the new reference's id")
+        .to_string();
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let recipe = recipe_file(work.path(), |r| {
+        r.swap.enabled = true;
+        r.restore.enabled = true;
+        r.makeup.enabled = true;
+        r.makeup.settings.insert("reference".into(), reference.clone().into());
+        r.makeup.settings.insert("strength".into(), 0.5.into());
+        r.restore.settings.insert("blend".into(), 80.0.into());
+    });
+    let photos = work.path().join("photos");
+    fs::create_dir(&photos).expect("mkdir");
+    let source = photos.join("astronaut.png");
+    fs::copy(mtcnn.join("astronaut.png"), &source).expect("copy");
+    let before = fs::read(&source).expect("read");
+    let out = work.path().join("out");
+    let camera = mtcnn.join("camera.png");
+    let o = facecast(
+        data.path(),
+        &[
+            os("batch"),
+            os("--virtual"),
+            camera.as_os_str(),
+            os("--recipe"),
+            recipe.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--json"),
+            photos.as_os_str(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(report["results"][0]["status"], "done", "{report}");
+    let output = PathBuf::from(report["results"][0]["output"].as_str().expect("output"));
+    assert_eq!(fs::read(&source).expect("read"), before, "the source is untouched");
+
+    let text = png_text(&output);
+    let networks = &text["facecast:networks"];
+    for net in ["mtcnn", "arcface-ir-se50", "faceshifter-aei", "gpen-bfr-512", "beautygan"] {
+        assert!(networks.contains(net), "{net} missing from {networks}");
+    }
+    let note = &text["AI-edited"];
+    assert!(
+        note.starts_with("yes:") && note.contains("camera.png") && note.contains("restored") && note.contains("Astronaut"),
+        "{note}"
+    );
+    assert_eq!(text["facecast:recipe-sha256"].len(), 64);
+
+    // The face changed; the corners of the photo, far from it, did not.
+    let original = astronaut();
+    let edited = image::open(&output).expect("the export").to_rgb8();
+    assert_eq!(edited.dimensions(), original.dimensions());
+    let (w, h) = original.dimensions();
+    let changed = original.pixels().zip(edited.pixels()).filter(|(a, b)| a != b).count();
+    assert!(changed > (w * h / 50) as usize, "only {changed} pixels changed");
+    for (x, y) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
+        assert_eq!(original.get_pixel(x, y), edited.get_pixel(x, y), "corner ({x}, {y})");
+    }
 }

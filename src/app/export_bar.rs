@@ -367,7 +367,7 @@ impl FacecastApp {
     /// The recipe as the window runs and saves it: the virtual model is the one chosen in the Cast
     /// panel (by id, which survives renames), when one is.
     pub fn window_recipe(&self) -> Recipe {
-        let mut recipe = self.state.recipe.clone();
+        let mut recipe = self.state.recipe_with_sections();
         if let Some(id) = &self.state.cast.current {
             recipe.virtual_model = Some(id.clone());
         }
@@ -485,7 +485,7 @@ impl FacecastApp {
                         )),
                     }
                 }
-                self.state.recipe = recipe;
+                self.state.set_recipe(recipe);
                 self.state.export.recipe_path = Some(path.to_path_buf());
                 self.state
                     .toasts
@@ -539,7 +539,7 @@ impl FacecastApp {
                 ui.label(
                     RichText::new(format!(
                         "Recipe hash {} (recorded in every export)",
-                        self.state.recipe.short_hash()
+                        self.state.recipe_with_sections().short_hash()
                     ))
                     .weak(),
                 );
@@ -750,4 +750,35 @@ fn open_folder(dir: &Path) -> std::io::Result<()> {
     // Reaped on a thread of its own so it never lingers as a zombie; its status does not matter.
     std::thread::spawn(move || child.wait());
     Ok(())
+}
+
+impl AppState {
+    /// The recipe with the Swap, Restore and Makeup sections' settings in it: the sections edit the
+    /// steps' settings, the recipe window whether each step runs.
+    pub fn recipe_with_sections(&self) -> Recipe {
+        let mut recipe = self.recipe.clone();
+        // The settings types serialise to objects, so these cannot fail; a failure keeps the old ones.
+        let _ = recipe.swap.set_settings(&self.swap.settings);
+        let _ = recipe.restore.set_settings(&self.restore.settings);
+        let _ = recipe.makeup.set_settings(&self.makeup.settings);
+        recipe
+    }
+
+    /// Takes a loaded recipe, putting its step settings into the sections. A section's settings
+    /// that do not read (a recipe written by hand) keep the section's own, with a warning.
+    pub fn set_recipe(&mut self, recipe: Recipe) {
+        match recipe.swap.settings_as() {
+            Ok(settings) => self.swap.settings = settings,
+            Err(e) => self.toasts.warning(format!("The recipe's swap settings were not used: {e}")),
+        }
+        match recipe.restore.settings_as() {
+            Ok(settings) => self.restore.settings = settings,
+            Err(e) => self.toasts.warning(format!("The recipe's restore settings were not used: {e}")),
+        }
+        match recipe.makeup.settings_as() {
+            Ok(settings) => self.makeup.settings = settings,
+            Err(e) => self.toasts.warning(format!("The recipe's makeup settings were not used: {e}")),
+        }
+        self.recipe = recipe;
+    }
 }

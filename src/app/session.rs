@@ -229,7 +229,7 @@ fn snapshot(state: &AppState, layout: &Layout, store: &mut SessionStore) -> (Ses
             edits,
         });
     }
-    let recipe = serde_json::to_value(&state.recipe).ok();
+    let recipe = serde_json::to_value(state.recipe_with_sections()).ok();
     let session = SessionFile {
         facecast_session: SESSION_VERSION,
         photos,
@@ -345,7 +345,7 @@ impl FacecastApp {
         };
         if let Some(value) = &session.recipe {
             match Recipe::parse(&value.to_string(), "of the saved session") {
-                Ok(recipe) => self.state.recipe = recipe,
+                Ok(recipe) => self.state.set_recipe(recipe),
                 Err(e) => self
                     .state
                     .toasts

@@ -91,7 +91,7 @@ pub fn run(args: BatchArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -
         device: &compute.device,
     };
     let mut cache = ModelCache::default();
-    load_networks(&recipe, &env, &mut cache)?;
+    let loaded = load_networks(&recipe, &env, &mut cache)?;
     let inputs: Vec<BatchInput> = collect_photos(&args.inputs)
         .into_iter()
         .map(BatchInput::new)
@@ -106,7 +106,7 @@ pub fn run(args: BatchArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -
                 .join(", ")
         );
     }
-    let mut engine = build_engine(recipe, &env, &cache)?;
+    let mut engine = build_engine(recipe, &env, &cache, &loaded)?;
     if engine.step_count() == 0 && !args.json {
         eprintln!("facecast: the recipe enables no edit step: photos with a face are exported as they are");
     }

@@ -63,8 +63,8 @@ impl Job for ExportPhotos {
             device,
         };
         let mut cache = ctx.model_cache();
-        load_networks(&recipe, &env, &mut cache).map_err(|e| failed(&e))?;
-        let mut engine = build_engine(recipe, &env, &cache).map_err(|e| failed(&e))?;
+        let loaded = load_networks(&recipe, &env, &mut cache).map_err(|e| failed(&e))?;
+        let mut engine = build_engine(recipe, &env, &cache, &loaded).map_err(|e| failed(&e))?;
         let out_dir = engine.out_dir().to_path_buf();
         let mut observer = Reporter {
             ctx,

@@ -137,7 +137,7 @@ impl Job for RestoreFaces {
 
 /// The file's path, size and modification time, so that importing other weights under the same
 /// name loads them afresh.
-fn cache_key(file: &Path) -> String {
+pub fn cache_key(file: &Path) -> String {
     let stamp = std::fs::metadata(file).ok().map(|m| (m.len(), m.modified().ok()));
     format!("gpen:{}:{stamp:?}", file.display())
 }
