@@ -159,7 +159,10 @@ fn main() -> Result<()> {
     let mut cache = ModelCache::default();
     if store.require(MTCNN_ID).is_err() {
         // No detector installed: the fixture's (real) MTCNN weights, in the cache under the store's key.
-        cache.insert(detector_key(&store), facecast::weights::models::load_mtcnn(&opts.mtcnn, &compute.device)?);
+        cache.insert(
+            detector_key(&store),
+            facecast::weights::models::load_mtcnn(&opts.mtcnn, &compute.device)?,
+        );
     }
     let loaded = load_networks(&recipe, &env, &mut cache)?;
     let mut engine = build_engine(recipe, &env, &cache, &loaded)?;

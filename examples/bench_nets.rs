@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -171,6 +171,8 @@ fn image(shape: [usize; 4], device: &Device) -> Tensor<4> {
 }
 
 /// A built network with its fixed inputs.
+// One value per case, built once and kept: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Net {
     StyleGan2 {
         generator: Generator,
@@ -228,7 +230,7 @@ fn stylegan2(config: &StyleGan2Config, device: &Device) -> Result<Net> {
     })
 }
 
-fn build(case: &str, device: &Device, vocab: &PathBuf) -> Result<Net> {
+fn build(case: &str, device: &Device, vocab: &Path) -> Result<Net> {
     Ok(match case {
         "stylegan2-1024" => stylegan2(&StyleGan2Config::ffhq_1024(), device)?,
         "stylegan2-256" => stylegan2(&StyleGan2Config::rosinality(256, 512, 8, 2), device)?,

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::facecast;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -18,15 +19,6 @@ use facecast::pipeline::batch::{BatchEngine, BatchInput, BatchObserver, FileRepo
 use facecast::pipeline::recipe::Recipe;
 use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
 use sha2::{Digest, Sha256};
-
-fn facecast(data: &Path, args: &[&OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .env("FACECAST_DATA_DIR", data)
-        .args(["--backend", "cpu"])
-        .args(args)
-        .output()
-        .expect("run facecast")
-}
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)
@@ -938,7 +930,13 @@ fn a_killed_run_leaves_no_partial_output_and_the_next_run_cleans_up() {
 fn import_reduced(data: &Path, id: &str, file: &Path) {
     let out = facecast(
         data,
-        &[os("weights"), os("import"), os("--reduced"), os(id), file.as_os_str()],
+        &[
+            os("weights"),
+            os("import"),
+            os("--reduced"),
+            os(id),
+            file.as_os_str(),
+        ],
     );
     assert!(
         out.status.success(),
@@ -982,7 +980,9 @@ fn a_recipe_with_swap_restore_and_makeup_runs_every_step_on_every_face() {
         r.swap.enabled = true;
         r.restore.enabled = true;
         r.makeup.enabled = true;
-        r.makeup.settings.insert("reference".into(), reference.clone().into());
+        r.makeup
+            .settings
+            .insert("reference".into(), reference.clone().into());
         r.makeup.settings.insert("strength".into(), 0.5.into());
         r.restore.settings.insert("blend".into(), 80.0.into());
     });
@@ -1012,16 +1012,29 @@ fn a_recipe_with_swap_restore_and_makeup_runs_every_step_on_every_face() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(report["results"][0]["status"], "done", "{report}");
     let output = PathBuf::from(report["results"][0]["output"].as_str().expect("output"));
-    assert_eq!(fs::read(&source).expect("read"), before, "the source is untouched");
+    assert_eq!(
+        fs::read(&source).expect("read"),
+        before,
+        "the source is untouched"
+    );
 
     let text = png_text(&output);
     let networks = &text["facecast:networks"];
-    for net in ["mtcnn", "arcface-ir-se50", "faceshifter-aei", "gpen-bfr-512", "beautygan"] {
+    for net in [
+        "mtcnn",
+        "arcface-ir-se50",
+        "faceshifter-aei",
+        "gpen-bfr-512",
+        "beautygan",
+    ] {
         assert!(networks.contains(net), "{net} missing from {networks}");
     }
     let note = &text["AI-edited"];
     assert!(
-        note.starts_with("yes:") && note.contains("camera.png") && note.contains("restored") && note.contains("Astronaut"),
+        note.starts_with("yes:")
+            && note.contains("camera.png")
+            && note.contains("restored")
+            && note.contains("Astronaut"),
         "{note}"
     );
     assert_eq!(text["facecast:recipe-sha256"].len(), 64);
@@ -1031,9 +1044,17 @@ fn a_recipe_with_swap_restore_and_makeup_runs_every_step_on_every_face() {
     let edited = image::open(&output).expect("the export").to_rgb8();
     assert_eq!(edited.dimensions(), original.dimensions());
     let (w, h) = original.dimensions();
-    let changed = original.pixels().zip(edited.pixels()).filter(|(a, b)| a != b).count();
+    let changed = original
+        .pixels()
+        .zip(edited.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
     assert!(changed > (w * h / 50) as usize, "only {changed} pixels changed");
     for (x, y) in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)] {
-        assert_eq!(original.get_pixel(x, y), edited.get_pixel(x, y), "corner ({x}, {y})");
+        assert_eq!(
+            original.get_pixel(x, y),
+            edited.get_pixel(x, y),
+            "corner ({x}, {y})"
+        );
     }
 }

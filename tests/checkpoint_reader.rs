@@ -320,3 +320,23 @@ fn legacy_bytes(tensors: &TensorMap) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn a_safetensors_file_whose_header_length_starts_like_a_pickle_is_still_safetensors() {
+    // A header of 128 + 256·k bytes makes the file's first byte 0x80, the pickle protocol opcode.
+    let head = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"note":""#;
+    let tail = r#""}}"#;
+    let pad = (128 + 256 - (head.len() + tail.len()) % 256) % 256;
+    let header = format!("{head}{}{tail}", "x".repeat(pad));
+    assert_eq!(header.len() % 256, 128, "the length's low byte is 0x80");
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    for v in [1.5f32, -2.0] {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    assert_eq!(bytes[0], 0x80);
+    let tensors = read_checkpoint_bytes(&bytes)
+        .expect("read as safetensors")
+        .flatten_tensors();
+    assert_eq!(tensors.get("w").expect("w").shape, vec![2]);
+}

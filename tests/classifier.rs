@@ -4,8 +4,8 @@
 
 mod common;
 
+use common::{facecast, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
@@ -206,23 +206,6 @@ fn a_short_fine_tune_learns_faces_and_the_seed_reproduces_it() {
     // A plain MobileNetV2 is not a face classifier.
     let plain = FaceClassifier::load(&common::fixture_dir("mobilenetv2").join("weights.pth"), &device);
     assert!(plain.is_err());
-}
-
-fn facecast(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .env("FACECAST_DATA_DIR", data)
-        .args(["--backend", "cpu"])
-        .args(args)
-        .output()
-        .expect("run facecast")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -2,17 +2,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn facecast(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .env("FACECAST_DATA_DIR", data)
-        .args(["--backend", "cpu"])
-        .args(args)
-        .output()
-        .expect("run facecast")
-}
+use common::facecast;
 
 /// A data folder with MTCNN installed through `weights import`, as a user would.
 fn data_with_mtcnn() -> tempfile::TempDir {

@@ -4,8 +4,8 @@
 
 mod common;
 
+use common::{facecast, text};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
@@ -148,23 +148,6 @@ fn makeup_changes_the_face_and_nothing_outside_its_mask() {
     };
     let (full_d, half_d) = (distance(&out.image), distance(&soft.image));
     assert!(half_d > 0 && half_d < full_d, "half {half_d} vs full {full_d}");
-}
-
-fn facecast(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .env("FACECAST_DATA_DIR", data)
-        .args(["--backend", "cpu"])
-        .args(args)
-        .output()
-        .expect("run facecast")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -4,8 +4,9 @@
 
 mod common;
 
+use common::facecast;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -263,15 +264,6 @@ fn a_reduced_weights_restore_changes_only_the_masked_pixels() {
     ));
 }
 
-fn facecast(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .env("FACECAST_DATA_DIR", data)
-        .args(["--backend", "cpu"])
-        .args(args)
-        .output()
-        .expect("run facecast")
-}
-
 fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -408,8 +400,9 @@ fn window(data: &Path, open: Vec<PathBuf>) -> Harness<'static, FacecastApp> {
         open,
         ..Default::default()
     };
+    // Tall enough that the Restore section, below Swap, is on screen without scrolling.
     Harness::builder()
-        .with_size([1280.0, 900.0])
+        .with_size([1280.0, 1800.0])
         .build_eframe(move |cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start))
 }
 
@@ -441,8 +434,8 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
     });
     assert_eq!(harness.state().state().restore.settings.mode, RestoreMode::Gpen);
     harness.get_by_label("GPEN-512 is not installed.");
-    harness.get_by_label("Install");
-    harness.get_by_label("Locate file…");
+    harness.get_by_label("Install GPEN-512");
+    harness.get_by_label("Locate GPEN-512 file…");
     harness.get_by_label("GPEN-256").click();
     harness.run_steps(2);
     harness.get_by_label("GPEN-256 is not installed.");

@@ -5,8 +5,9 @@
 
 mod common;
 
+use common::facecast;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
@@ -311,15 +312,6 @@ fn a_classic_swap_changes_only_the_face_and_a_face_is_still_found_there() {
             "{blend:?}: no face where the swapped one is: {again:?}"
         );
     }
-}
-
-fn facecast(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .env("FACECAST_DATA_DIR", data)
-        .args(["--backend", "cpu"])
-        .args(args)
-        .output()
-        .expect("run facecast")
 }
 
 fn text(out: &Output) -> String {

@@ -814,8 +814,16 @@ mod cli {
         let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = store(data.path());
         import_reduced(&store, "stylegan2-ffhq", &[gan.join("weights.pth")]);
-        import_reduced(&store, "styleclip-mapper-purple-hair", &[mapper.join("weights.pth")]);
-        import_reduced(&store, models::CLIP_TEXT_ID, &[clip.join("weights_torchscript.pt")]);
+        import_reduced(
+            &store,
+            "styleclip-mapper-purple-hair",
+            &[mapper.join("weights.pth")],
+        );
+        import_reduced(
+            &store,
+            models::CLIP_TEXT_ID,
+            &[clip.join("weights_torchscript.pt")],
+        );
         store
             .import(models::CLIP_VOCAB_ID, &[vocab])
             .unwrap_or_else(|e| panic!("{e}"));
@@ -834,7 +842,10 @@ mod cli {
             &[files.path().join("fs3.npy"), files.path().join("S_mean_std")],
         );
 
-        let (code, out, err) = facecast(data.path(), &["virtual", "generate", "--seed", "3", "--name", "Ava"]);
+        let (code, out, err) = facecast(
+            data.path(),
+            &["virtual", "generate", "--seed", "3", "--name", "Ava"],
+        );
         assert_eq!(code, 0, "{out}{err}");
         let library = VirtualModelLibrary::open(data.path());
         let ava = library.find("Ava").unwrap_or_else(|e| panic!("{e}"));
@@ -843,7 +854,16 @@ mod cli {
         let png = files.path().join("smiling.png");
         let (code, out, err) = facecast(
             data.path(),
-            &["virtual", "edit", "Ava", "--prompt", "smiling", "--auto-beta", "--json", "--out"],
+            &[
+                "virtual",
+                "edit",
+                "Ava",
+                "--prompt",
+                "smiling",
+                "--auto-beta",
+                "--json",
+                "--out",
+            ],
         );
         assert_ne!(code, 0, "--out without a file must be refused: {out}{err}");
         let (code, out, err) = facecast(
@@ -873,14 +893,23 @@ mod cli {
         assert_eq!(smiling.parent.as_deref(), Some(ava.id.as_str()));
         assert_eq!(smiling.edits().len(), 1);
         assert_eq!(smiling.edits()[0].kind, "styleclip-global");
-        let latent = smiling.latent().ok().flatten().unwrap_or_else(|| panic!("no latent"));
-        assert!(latent.s_conv_delta.is_some(), "a global edit is stored as an S offset");
+        let latent = smiling
+            .latent()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no latent"));
+        assert!(
+            latent.s_conv_delta.is_some(),
+            "a global edit is stored as an S offset"
+        );
         assert_eq!(
             latent.wplus,
             ava.latent().ok().flatten().map(|l| l.wplus).unwrap_or_default()
         );
         assert_ne!(
-            image::open(smiling.face_path()).map(|i| i.to_rgb8().into_raw()).ok(),
+            image::open(smiling.face_path())
+                .map(|i| i.to_rgb8().into_raw())
+                .ok(),
             image::open(ava.face_path()).map(|i| i.to_rgb8().into_raw()).ok()
         );
         assert!(library.find("Ava").map(|m| m.edits().is_empty()).unwrap_or(false));
@@ -892,29 +921,47 @@ mod cli {
             &["virtual", "edit", "Ava", "--prompt", "smiling", "--beta", "0.99"],
         );
         assert_eq!(code, 2, "{out}{err}");
-        assert!(err.contains("No style channel") && err.contains("unchanged"), "{err}");
+        assert!(
+            err.contains("No style channel") && err.contains("unchanged"),
+            "{err}"
+        );
         assert_eq!(library.list().map(|l| l.models.len()).unwrap_or(0), before);
 
         // A mapper on top of the edited version keeps its S offset and extends the lineage.
         let (code, out, err) = facecast(
             data.path(),
-            &["virtual", "edit", "Ava (smiling)", "--mapper", "purple-hair", "--save-as", "Ava 2"],
+            &[
+                "virtual",
+                "edit",
+                "Ava (smiling)",
+                "--mapper",
+                "purple-hair",
+                "--save-as",
+                "Ava 2",
+            ],
         );
         assert_eq!(code, 0, "{out}{err}");
         let second = library.find("Ava 2").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(second.parent.as_deref(), Some(smiling.id.as_str()));
         assert_eq!(second.edits().len(), 2);
         assert_eq!(second.edits()[1].kind, "styleclip-mapper");
-        let second_latent = second.latent().ok().flatten().unwrap_or_else(|| panic!("no latent"));
+        let second_latent = second
+            .latent()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no latent"));
         assert_eq!(second_latent.s_conv_delta, latent.s_conv_delta);
         assert_ne!(second_latent.wplus, latent.wplus);
 
         // Unknown mappers and imported models are refused with the reason.
         let (code, _, err) = facecast(data.path(), &["virtual", "edit", "Ava", "--mapper", "green-hair"]);
         assert_ne!(code, 0);
-        assert!(err.contains("no StyleCLIP mapper") && err.contains("purple-hair"), "{err}");
+        assert!(
+            err.contains("no StyleCLIP mapper") && err.contains("purple-hair"),
+            "{err}"
+        );
         let state = store
-            .import(facecast::jobs::MTCNN_ID, &[mtcnn.clone()])
+            .import(facecast::jobs::MTCNN_ID, std::slice::from_ref(&mtcnn))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(state.status.is_usable());
         let photo = mtcnn.join("astronaut.png");

@@ -57,13 +57,24 @@ pub enum CastAction {
     Generate,
     CancelGenerate,
     Enlarge(Option<usize>),
-    SaveCandidate { index: usize, name: String },
+    SaveCandidate {
+        index: usize,
+        name: String,
+    },
     ImportPhotos,
-    PickFace { photo: usize, face: usize },
-    SaveImport { name: String },
+    PickFace {
+        photo: usize,
+        face: usize,
+    },
+    SaveImport {
+        name: String,
+    },
     CloseImport,
     SetCurrent(Option<String>),
-    Rename { id: String, name: String },
+    Rename {
+        id: String,
+        name: String,
+    },
     Duplicate(String),
     Delete(String),
     Undelete(String),

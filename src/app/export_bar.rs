@@ -476,7 +476,9 @@ impl FacecastApp {
                         .cast
                         .library
                         .iter()
-                        .find(|i| i.model.id == wanted || i.model.name.to_lowercase() == wanted.to_lowercase())
+                        .find(|i| {
+                            i.model.id == wanted || i.model.name.to_lowercase() == wanted.to_lowercase()
+                        })
                         .map(|i| i.model.id.clone());
                     match found {
                         Some(id) => self.state.cast.current = Some(id),
@@ -769,15 +771,21 @@ impl AppState {
     pub fn set_recipe(&mut self, recipe: Recipe) {
         match recipe.swap.settings_as() {
             Ok(settings) => self.swap.settings = settings,
-            Err(e) => self.toasts.warning(format!("The recipe's swap settings were not used: {e}")),
+            Err(e) => self
+                .toasts
+                .warning(format!("The recipe's swap settings were not used: {e}")),
         }
         match recipe.restore.settings_as() {
             Ok(settings) => self.restore.settings = settings,
-            Err(e) => self.toasts.warning(format!("The recipe's restore settings were not used: {e}")),
+            Err(e) => self
+                .toasts
+                .warning(format!("The recipe's restore settings were not used: {e}")),
         }
         match recipe.makeup.settings_as() {
             Ok(settings) => self.makeup.settings = settings,
-            Err(e) => self.toasts.warning(format!("The recipe's makeup settings were not used: {e}")),
+            Err(e) => self
+                .toasts
+                .warning(format!("The recipe's makeup settings were not used: {e}")),
         }
         self.recipe = recipe;
     }

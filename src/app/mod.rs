@@ -14,10 +14,10 @@ use crate::jobs::{Job, JobId, LoadPreview, LoadThumbnails, PhotoId, ScanPaths, W
 use crate::weights::store::WeightsStore;
 
 pub mod canvas;
-pub mod compare;
 pub mod cast_panel;
 pub mod cast_state;
 pub mod classifier_ui;
+pub mod compare;
 mod detection;
 pub mod dialogs;
 pub mod dropzone;
@@ -33,8 +33,8 @@ pub mod restore_section;
 pub mod session;
 pub mod state;
 pub mod status;
-pub mod text_edit;
 pub mod swap_panel;
+pub mod text_edit;
 pub mod textures;
 pub mod toasts;
 mod window;

@@ -1,5 +1,5 @@
 //! The Restore section of the right-hand panel: None / GPEN / Blur then GPEN, blur sigma, blend and
-//! model size; whether the chosen GPEN is installed (with Install and Locate file… when it is not);
+//! model size; whether the chosen GPEN is installed (with Install and Locate … file when it is not);
 //! and the button that restores the chosen faces of the selected photo on the compute lane, working
 //! on the photo's current edit when it has one. The result becomes a new, undoable edit.
 
@@ -372,14 +372,14 @@ fn weights_line(
                     return;
                 }
                 if ui
-                    .button("Install")
+                    .button(format!("Install {}", model.label()))
                     .on_hover_text(format!("Download {} from its official source", model.id()))
                     .clicked()
                 {
                     actions.push(Action::Restore(RestoreAction::Install(model)));
                 }
                 if ui
-                    .button("Locate file…")
+                    .button(format!("Locate {} file…", model.label()))
                     .on_hover_text("Use a copy you already have")
                     .clicked()
                 {

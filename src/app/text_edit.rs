@@ -14,7 +14,9 @@ use std::sync::mpsc::{Receiver, channel};
 use egui::{Color32, RichText};
 use image::RgbImage;
 
-use crate::jobs::text_edit::{EditRequest, EditSubject, SaveTextEdit, TextEditJob, TextEditPreview, subject_of};
+use crate::jobs::text_edit::{
+    EditRequest, EditSubject, SaveTextEdit, TextEditJob, TextEditPreview, subject_of,
+};
 use crate::jobs::{JobEvent, JobEventKind, JobId, JobOutcome, JobOutput, Worker};
 use crate::pipeline::text_edit::{
     ALPHA_RANGE, BETA_RANGE, DEFAULT_ALPHA, DEFAULT_BETA, PROMPT_PRESETS, prompt_pair,
@@ -587,7 +589,10 @@ impl TextEditWindow {
         {
             self.before = Some(ui.ctx().load_texture(
                 "text-edit-before",
-                egui::ColorImage::from_rgba_unmultiplied([face.width() as usize, face.height() as usize], face.as_raw()),
+                egui::ColorImage::from_rgba_unmultiplied(
+                    [face.width() as usize, face.height() as usize],
+                    face.as_raw(),
+                ),
                 egui::TextureOptions::LINEAR,
             ));
         }
@@ -721,7 +726,12 @@ impl TextEditWindow {
                 });
                 self.error = None;
             }
-            Err(e) => self.error = Some(format!("{} was saved but cannot be edited further: {e}", model.name)),
+            Err(e) => {
+                self.error = Some(format!(
+                    "{} was saved but cannot be edited further: {e}",
+                    model.name
+                ))
+            }
         }
         self.save_name = String::new();
         self.asked = None;
@@ -802,7 +812,11 @@ impl super::FacecastApp {
                         weights.open = true;
                     }
                 }
-                TextEditAction::Save { parent, name, preview } => self.save_text_edit(&parent, name, preview),
+                TextEditAction::Save {
+                    parent,
+                    name,
+                    preview,
+                } => self.save_text_edit(&parent, name, preview),
             }
         }
     }
@@ -835,7 +849,9 @@ impl super::FacecastApp {
 
     /// Opens the Edit window on a library model (an imported one gets the explanation).
     pub fn open_text_edit(&mut self, id: &str) {
-        let Some(item) = self.state.cast.item(id) else { return };
+        let Some(item) = self.state.cast.item(id) else {
+            return;
+        };
         let model = item.model.clone();
         let face = item.thumbnail.clone();
         match subject_of(&model) {
@@ -845,7 +861,10 @@ impl super::FacecastApp {
                 face,
                 subject,
             }),
-            Err(e) => self.state.toasts.error(format!("{} cannot be edited: {e}", model.name)),
+            Err(e) => self
+                .state
+                .toasts
+                .error(format!("{} cannot be edited: {e}", model.name)),
         }
     }
 

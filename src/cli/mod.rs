@@ -10,12 +10,12 @@ use crate::compute::BackendChoice;
 pub mod batch;
 pub mod check_fixture;
 pub mod detect;
-pub mod restore;
-pub mod text_edit;
-pub mod swap;
-pub mod virtual_model;
 pub mod makeup;
+pub mod restore;
+pub mod swap;
+pub mod text_edit;
 pub mod train_classifier;
+pub mod virtual_model;
 pub mod weights;
 
 #[derive(Debug, Parser)]

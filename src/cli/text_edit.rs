@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use crate::cast::{VirtualModel, VirtualModelLibrary};
 use crate::compute::{BackendChoice, Compute};
-use crate::jobs::text_edit::{EditRequest, TextEditCache, TextEditPreview, run_edit, save_edited_version, subject_of};
+use crate::jobs::text_edit::{
+    EditRequest, TextEditCache, TextEditPreview, run_edit, save_edited_version, subject_of,
+};
 use crate::pipeline::text_edit::{DEFAULT_ALPHA, DEFAULT_BETA};
 use crate::weights::models::{STYLECLIP_MAPPER_PREFIX, load_stylegan2_installed};
 use crate::weights::store::WeightsStore;
@@ -88,7 +90,10 @@ fn mapper_id(store: &WeightsStore, name: &str) -> anyhow::Result<String> {
             .iter()
             .map(|m| m.id.trim_start_matches(STYLECLIP_MAPPER_PREFIX).to_string())
             .collect();
-        bail!("there is no StyleCLIP mapper {name:?}; the known ones are {}", known.join(", "));
+        bail!(
+            "there is no StyleCLIP mapper {name:?}; the known ones are {}",
+            known.join(", ")
+        );
     }
     Ok(id)
 }
@@ -112,7 +117,11 @@ pub fn run(
             prompt: prompt.clone(),
             neutral: args.neutral.clone(),
             alpha: args.alpha,
-            beta: if args.auto_beta { None } else { Some(args.beta.unwrap_or(DEFAULT_BETA)) },
+            beta: if args.auto_beta {
+                None
+            } else {
+                Some(args.beta.unwrap_or(DEFAULT_BETA))
+            },
         },
         (None, Some(mapper)) => EditRequest::Mapper {
             id: mapper_id(store, mapper)?,
@@ -144,7 +153,10 @@ pub fn run(
     let saved = if preview.changed && !args.no_save {
         let name = match &args.save_as {
             Some(name) => name.clone(),
-            None => library.free_name(&crate::jobs::text_edit::version_name(&parent.name, &preview.record))?,
+            None => library.free_name(&crate::jobs::text_edit::version_name(
+                &parent.name,
+                &preview.record,
+            ))?,
         };
         let detector = super::virtual_model::optional_detector(store, &compute);
         let model = save_edited_version(

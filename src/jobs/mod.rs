@@ -22,11 +22,11 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::compute::Compute;
 
-pub mod classifier;
 pub mod cast;
+pub mod classifier;
 pub mod detect;
-pub mod makeup;
 pub mod export;
+pub mod makeup;
 pub mod photos;
 pub mod restore;
 pub mod swap;

@@ -13,7 +13,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
 use super::{Job, JobContext, JobError, JobOutput, Lane};
-use crate::cast::{CastError, EditRecord, Latent, NewVirtualModel, NoiseSpec, VirtualModel, VirtualModelLibrary};
+use crate::cast::{
+    CastError, EditRecord, Latent, NewVirtualModel, NoiseSpec, VirtualModel, VirtualModelLibrary,
+};
 use crate::jobs::cast::{CastOutput, emit_listing, with_stylegan2};
 use crate::nets::mtcnn::MtcnnNets;
 use crate::nets::styleclip::global::GlobalDirections;

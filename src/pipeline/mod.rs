@@ -1,15 +1,15 @@
 //! The pipeline as plain functions over images: detect, align, swap, restore, edit, paste.
 //! The window, the CLI and the tests all call these same functions.
 
-pub mod classifier;
 pub mod batch;
+pub mod classifier;
 pub mod detect;
 pub mod generate;
 pub mod makeup;
 pub mod paste;
-pub mod restore;
-pub mod text_edit;
-pub mod swap;
 pub mod recipe;
+pub mod restore;
 pub mod steps;
+pub mod swap;
+pub mod text_edit;
 pub mod virtual_face;

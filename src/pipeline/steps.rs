@@ -120,7 +120,8 @@ pub fn load_networks(
     if recipe.swap.enabled {
         let settings = swap_settings(recipe)?;
         // The detector is loaded above whatever the virtual model is, so it is never needed again.
-        loaded.swap = Some(load_swap_models(store, &settings, false, cache, env.device).map_err(|e| prepare(&e))?);
+        loaded.swap =
+            Some(load_swap_models(store, &settings, false, cache, env.device).map_err(|e| prepare(&e))?);
     }
     if recipe.restore.enabled {
         let settings = restore_settings(recipe)?;
@@ -161,7 +162,8 @@ pub fn build_engine<'a>(
     let detector: &MtcnnNets = cache.get(&detector_key(env.store)).ok_or_else(|| {
         BatchError::Prepare("the face detector is not loaded (load_networks was not called)".into())
     })?;
-    let not_loaded = |what: &str| BatchError::Prepare(format!("{what} is not loaded (load_networks was not called)"));
+    let not_loaded =
+        |what: &str| BatchError::Prepare(format!("{what} is not loaded (load_networks was not called)"));
     let mut steps: Vec<Box<dyn PhotoStep + 'a>> = Vec::new();
     let mut model_name = None;
     if recipe.swap.enabled {
@@ -260,7 +262,12 @@ fn typed<S: serde::de::DeserializeOwned + serde::Serialize>(
     let settings: S = section.settings_as().map_err(|e| bad_settings(step, e))?;
     let known = serde_json::to_value(&settings).map_err(|e| bad_settings(step, e))?;
     let mut unknown = Vec::new();
-    unknown_fields(&serde_json::Value::Object(section.settings.clone()), &known, step, &mut unknown);
+    unknown_fields(
+        &serde_json::Value::Object(section.settings.clone()),
+        &known,
+        step,
+        &mut unknown,
+    );
     match unknown.first() {
         None => Ok(settings),
         Some(field) => Err(bad_settings(
@@ -300,7 +307,10 @@ fn makeup_settings(recipe: &Recipe) -> Result<MakeupSettings, BatchError> {
     Ok(settings)
 }
 
-fn reference(data_dir: &Path, settings: &MakeupSettings) -> Result<super::makeup::references::Reference, BatchError> {
+fn reference(
+    data_dir: &Path,
+    settings: &MakeupSettings,
+) -> Result<super::makeup::references::Reference, BatchError> {
     let id = settings.reference.as_deref().unwrap_or_default();
     ReferenceLibrary::new(data_dir)
         .get(id)

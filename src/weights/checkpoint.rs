@@ -91,6 +91,9 @@ pub fn detect_format(bytes: &[u8]) -> Result<Format, CheckpointCause> {
                 .into(),
         ));
     }
+    if looks_like_safetensors(bytes) {
+        return Ok(Format::Safetensors);
+    }
     if bytes[0] == 0x80 {
         // Legacy torch files start with a pickle of the magic number 0x1950a86a20f9469cfc6c.
         const LEGACY: [u8; 12] = [
@@ -101,13 +104,17 @@ pub fn detect_format(bytes: &[u8]) -> Result<Format, CheckpointCause> {
         }
         return Ok(Format::Pickle);
     }
-    if bytes.len() >= 9 {
-        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
-        if n > 0 && n < bytes.len() as u64 && bytes[8] == b'{' {
-            return Ok(Format::Safetensors);
-        }
-    }
     Err(CheckpointCause::UnknownFormat)
+}
+
+/// A safetensors file starts with its JSON header's length (little-endian u64), then the header.
+/// Tested before the pickle opcode: a header of 128 + 256·k bytes makes the first byte 0x80 too.
+fn looks_like_safetensors(bytes: &[u8]) -> bool {
+    if bytes.len() < 9 {
+        return false;
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
+    n > 0 && n < bytes.len() as u64 && bytes[8] == b'{'
 }
 
 pub fn read_checkpoint_bytes(bytes: &[u8]) -> Result<Value, CheckpointCause> {

@@ -77,3 +77,22 @@ pub fn assert_fixture_passes(
     );
     cases
 }
+
+/// Runs the `facecast` binary as a user would, on the CPU backend, with `data` as its data folder.
+pub fn facecast<S: AsRef<std::ffi::OsStr>>(data: &std::path::Path, args: &[S]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .env("FACECAST_DATA_DIR", data)
+        .args(["--backend", "cpu"])
+        .args(args)
+        .output()
+        .expect("run facecast")
+}
+
+/// A run's stdout then stderr, for assertions and their messages.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

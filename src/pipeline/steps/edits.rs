@@ -11,7 +11,9 @@ use crate::pipeline::detect::Face;
 use crate::pipeline::makeup::references::Reference;
 use crate::pipeline::makeup::{MakeupSettings, apply_makeup};
 use crate::pipeline::restore::{RestoreError, RestoreSettings, restore_faces};
-use crate::pipeline::swap::{SwapEngine, SwapError, SwapJob, SwapNets, SwapSettings, VirtualIdentity, swap_faces};
+use crate::pipeline::swap::{
+    SwapEngine, SwapError, SwapJob, SwapNets, SwapSettings, VirtualIdentity, swap_faces,
+};
 
 /// Replaces the chosen faces with the virtual model's (FaceShifter, or the classic engine).
 pub struct SwapStep<'a> {
@@ -57,10 +59,11 @@ impl PhotoStep for SwapStep<'_> {
             settings: &self.settings,
             engine: self.engine,
         };
-        let outcome = swap_faces(&job, self.nets, self.device, &mut |_, _| !cancelled()).map_err(|e| match e {
-            SwapError::Cancelled => StepError::Cancelled,
-            other => StepError::Failed(other.to_string()),
-        })?;
+        let outcome =
+            swap_faces(&job, self.nets, self.device, &mut |_, _| !cancelled()).map_err(|e| match e {
+                SwapError::Cancelled => StepError::Cancelled,
+                other => StepError::Failed(other.to_string()),
+            })?;
         let mut notes = outcome.note_lines();
         notes.extend(self.notes.iter().cloned());
         Ok(StepOutput {
