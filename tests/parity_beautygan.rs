@@ -105,14 +105,19 @@ fn released_layout_has_the_documented_size() {
     assert_eq!(g.num_params(), 9_237_376);
 }
 
-/// The same fixture on wgpu (a GPU, or llvmpipe where there is none: minutes there).
+/// The same fixture on wgpu (a GPU, or lavapipe where there is none: under a minute there). It is
+/// the wgpu check of the instance norm over 256×256 maps, where burn's long reductions fail.
 #[test]
-#[ignore = "needs a wgpu adapter; slow on software Vulkan"]
 fn every_case_passes_on_wgpu() {
     let Some(dir) = fixture() else { return };
-    let device = Device::wgpu_options()
-        .init()
-        .unwrap_or_else(|e| panic!("no wgpu adapter: {e}"));
+    let device = match Device::wgpu_options().init() {
+        Ok(device) => device,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("note: no wgpu adapter ({e}); skipping");
+            return;
+        }
+        Err(e) => panic!("no wgpu adapter under CI: {e}"),
+    };
     let results = run_fixture(&dir, &device).unwrap_or_else(|e| panic!("{e}"));
     let failed: Vec<_> = results
         .iter()

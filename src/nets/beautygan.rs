@@ -26,9 +26,6 @@ use serde::Deserialize;
 use crate::weights::TensorMap;
 use crate::weights::load::{LoadError, Tolerated, load_module};
 
-/// InstanceNorm2d uses this epsilon (PyTorch's default).
-const IN_EPS: f64 = 1e-5;
-
 /// The constructor arguments of `Generator_branch`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default)]
@@ -144,15 +141,8 @@ impl InstanceNorm2d {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let c = x.dims()[1];
-        // Reducing W, then H keeps each reduction short: burn 0.22's wgpu reduction drops values
-        // when one reduction spans 65,536 or more elements (a 256x256 map's sum came back 0.1% short
-        // on lavapipe, a 512x512 one as 0), see `faceshifter::aad::instance_norm`.
-        let mean = x.clone().mean_dim(3).mean_dim(2);
-        let centered = x - mean;
-        let var = centered.clone().square().mean_dim(3).mean_dim(2);
-        // Folding the affine weight into the per-channel scale saves one full-size multiply.
-        let scale = var.add_scalar(IN_EPS).sqrt().recip() * self.weight.val().reshape([1, c, 1, 1]);
-        centered * scale + self.bias.val().reshape([1, c, 1, 1])
+        crate::nets::common::instance_norm(x) * self.weight.val().reshape([1, c, 1, 1])
+            + self.bias.val().reshape([1, c, 1, 1])
     }
 }
 

@@ -24,6 +24,23 @@ impl PRelu {
     }
 }
 
+/// `nn.InstanceNorm2d`'s default epsilon.
+pub const INSTANCE_NORM_EPS: f64 = 1e-5;
+
+/// `InstanceNorm2d` without its affine part: per sample and channel, biased variance over H·W, no
+/// running statistics (AEI-Net and BeautyGAN both use them so, in eval as in training).
+///
+/// The statistics reduce W, then H, never all H·W values at once: burn 0.22's wgpu reduction drops
+/// values when one reduction spans 65,536 or more elements (measured on Mesa's lavapipe: the sum of
+/// a 512×512 map came back as 0 and a 256×256 one 0.1% short; `tests/wgpu_checks.rs` keeps it
+/// honest), and both networks normalise 256×256 maps.
+pub fn instance_norm(x: Tensor<4>) -> Tensor<4> {
+    let mean = x.clone().mean_dim(3).mean_dim(2);
+    let centered = x - mean;
+    let var = centered.clone().square().mean_dim(3).mean_dim(2);
+    centered / (var + INSTANCE_NORM_EPS).sqrt()
+}
+
 /// One numbered child of a PyTorch `nn.Sequential` and the named field that holds it here.
 ///
 /// burn modules cannot have fields called `0`, `1`, …, so a Sequential such as ArcFace's

@@ -13,22 +13,7 @@ use burn::tensor::activation::{relu, sigmoid};
 
 use super::config::AadBlockConfig;
 
-/// `nn.InstanceNorm2d`'s default epsilon.
-const INSTANCE_NORM_EPS: f64 = 1e-5;
-
-/// `InstanceNorm2d(affine=False)`: per sample and channel, biased variance over H·W, no running
-/// statistics (the reference runs it even on 2×2 maps).
-///
-/// The statistics reduce W, then H, never all H·W values at once: burn 0.22's wgpu reduction drops
-/// values when one reduction spans 65,536 or more elements (measured on Mesa's lavapipe: the sum of a
-/// 512×512 map came back as 0 and a 256×256 one 0.1% short), and AEI-Net's last blocks work on
-/// 256×256 maps.
-pub fn instance_norm(x: Tensor<4>) -> Tensor<4> {
-    let mean = x.clone().mean_dim(3).mean_dim(2);
-    let centered = x - mean;
-    let var = centered.clone().square().mean_dim(3).mean_dim(2);
-    centered / (var + INSTANCE_NORM_EPS).sqrt()
-}
+pub use crate::nets::common::instance_norm;
 
 fn conv(cin: usize, cout: usize, k: usize, bias: bool, device: &Device) -> Conv2d {
     let p = k / 2;
