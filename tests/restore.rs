@@ -433,6 +433,8 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
         app.state().restore.weights(GpenModel::Bfr512).is_some()
     });
     assert_eq!(harness.state().state().restore.settings.mode, RestoreMode::Gpen);
+    // The section's mode is the export recipe's Restore step.
+    harness.get_by_label("Recipe: swap → restore");
     harness.get_by_label("GPEN-512 is not installed.");
     harness.get_by_label("Install GPEN-512");
     harness.get_by_label("Locate GPEN-512 file…");

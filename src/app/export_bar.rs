@@ -15,6 +15,7 @@ use crate::jobs::export::{ExportEvent, ExportPhotos};
 use crate::jobs::{JobId, JobOutcome, PhotoId};
 use crate::pipeline::batch::{BatchInput, FileReport, FileStatus, StopReason};
 use crate::pipeline::recipe::{FaceMode, MetadataLevel, OutputFormat, Recipe, check_naming};
+use crate::pipeline::restore::{RestoreMode, RestoreSettings};
 use crate::pipeline::steps::{check_available, enabled_steps};
 
 /// Button labels, also used by tests to click them.
@@ -305,14 +306,15 @@ pub fn export_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>
             if selected.clicked() {
                 actions.push(Action::Export(ExportAction::Selected));
             }
-            let steps = enabled_steps(&state.recipe);
+            let recipe = state.recipe_with_sections();
+            let steps = enabled_steps(&recipe);
             let steps = if steps.is_empty() {
                 "no edit step".to_string()
             } else {
                 steps.join(" → ")
             };
             ui.label(RichText::new(format!("Recipe: {steps}")).weak())
-                .on_hover_text(format!("Recipe hash {}", state.recipe.short_hash()));
+                .on_hover_text(format!("Recipe hash {}", recipe.short_hash()));
             if state.recipe.swap.enabled {
                 let model = state
                     .cast
@@ -526,7 +528,7 @@ impl FacecastApp {
             .show(ctx, |ui| {
                 let running = self.state.export.is_running();
                 ui.add_enabled_ui(!running, |ui| {
-                    recipe_settings(ui, &mut self.state.recipe);
+                    recipe_settings(ui, &mut self.state.recipe, &mut self.state.restore.settings);
                 });
                 ui.separator();
                 ui.horizontal(|ui| {
@@ -587,7 +589,8 @@ impl FacecastApp {
     }
 }
 
-fn recipe_settings(ui: &mut egui::Ui, recipe: &mut Recipe) {
+/// `restore` is the Restore section's settings: whether the step runs is its mode (None: it does not).
+fn recipe_settings(ui: &mut egui::Ui, recipe: &mut Recipe, restore: &mut RestoreSettings) {
     egui::Grid::new("recipe-settings")
         .num_columns(2)
         .spacing([12.0, 6.0])
@@ -607,13 +610,21 @@ fn recipe_settings(ui: &mut egui::Ui, recipe: &mut Recipe) {
 
             ui.label("Steps");
             ui.vertical(|ui| {
-                for (name, section) in [
-                    ("Swap", &mut recipe.swap),
-                    ("Restore", &mut recipe.restore),
-                    ("Makeup", &mut recipe.makeup),
-                ] {
-                    ui.checkbox(&mut section.enabled, name);
+                ui.checkbox(&mut recipe.swap.enabled, "Swap");
+                let mut restoring = restore.is_enabled();
+                if ui
+                    .checkbox(&mut restoring, "Restore")
+                    .on_hover_text("The Restore section's mode: None, GPEN or Blur then GPEN")
+                    .changed()
+                {
+                    restore.mode = if restoring {
+                        RestoreMode::Gpen
+                    } else {
+                        RestoreMode::None
+                    };
                 }
+                recipe.restore.enabled = restoring;
+                ui.checkbox(&mut recipe.makeup.enabled, "Makeup");
                 if let Err(e) = check_available(recipe) {
                     ui.label(RichText::new(e.to_string()).color(ui.visuals().warn_fg_color));
                 }
@@ -762,6 +773,8 @@ impl AppState {
         // The settings types serialise to objects, so these cannot fail; a failure keeps the old ones.
         let _ = recipe.swap.set_settings(&self.swap.settings);
         let _ = recipe.restore.set_settings(&self.restore.settings);
+        // One control, not two: the Restore section's mode says whether the step runs.
+        recipe.restore.enabled = self.restore.settings.is_enabled();
         let _ = recipe.makeup.set_settings(&self.makeup.settings);
         recipe
     }
@@ -775,8 +788,16 @@ impl AppState {
                 .toasts
                 .warning(format!("The recipe's swap settings were not used: {e}")),
         }
-        match recipe.restore.settings_as() {
-            Ok(settings) => self.restore.settings = settings,
+        match recipe.restore.settings_as::<RestoreSettings>() {
+            Ok(mut settings) => {
+                // As a run reads it: an enabled step without a mode restores with GPEN.
+                if !recipe.restore.enabled {
+                    settings.mode = RestoreMode::None;
+                } else if settings.mode == RestoreMode::None {
+                    settings.mode = RestoreMode::Gpen;
+                }
+                self.restore.settings = settings;
+            }
             Err(e) => self
                 .toasts
                 .warning(format!("The recipe's restore settings were not used: {e}")),

@@ -405,14 +405,14 @@ pub fn makeup_section(
             .on_hover_text(reason.as_str());
             ui.horizontal(|ui| {
                 if ui
-                    .button("Install")
+                    .button("Install BeautyGAN")
                     .on_hover_text("Download BeautyGAN's weights")
                     .clicked()
                 {
                     actions.push(Action::Makeup(MakeupAction::InstallWeights));
                 }
                 if ui
-                    .button("Locate file…")
+                    .button("Locate BeautyGAN file…")
                     .on_hover_text("Use a BeautyGAN generator file you already have (…_G.pth)")
                     .clicked()
                 {
