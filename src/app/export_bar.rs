@@ -320,7 +320,14 @@ pub fn export_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>
                     .cast
                     .current_model()
                     .map(|m| m.name.clone())
-                    .or_else(|| state.recipe.virtual_model.clone())
+                    // A face photo's path would crowd the bar: its file name says enough.
+                    .or_else(|| {
+                        state
+                            .recipe
+                            .virtual_model
+                            .as_deref()
+                            .map(|v| crate::jobs::photos::display_name(Path::new(v)))
+                    })
                     .unwrap_or_else(|| "none chosen".into());
                 ui.label(RichText::new(format!("Virtual model: {model}")).weak());
             }
