@@ -6,44 +6,18 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use facecast::nets::beautygan::{BeautyGanConfig, Generator};
-use facecast::parity::{Fixture, run_fixture};
+use facecast::parity::Fixture;
 use facecast::weights::{TensorMap, read_checkpoint};
 
 fn fixture() -> Option<PathBuf> {
-    let dir = common::fixtures_root()?.join("beautygan");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "fixture folder {} is missing",
-        dir.display()
-    );
-    eprintln!("note: {} not found; skipping", dir.display());
-    None
+    common::optional_fixture("beautygan")
 }
 
 #[test]
 fn every_case_of_the_fixture_passes() {
     let Some(dir) = fixture() else { return };
-    let results = run_fixture(&dir, &Device::flex()).unwrap_or_else(|e| panic!("{e}"));
-    let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
-    for r in &results {
-        println!(
-            "{} {} max_abs_err={:e} {}",
-            if r.passed { "ok  " } else { "FAIL" },
-            r.name,
-            r.max_abs_err,
-            r.note.as_deref().unwrap_or("")
-        );
-    }
+    let results = common::assert_fixture_passes(&dir, &Device::flex());
     assert!(results.len() >= 6, "only {} cases ran", results.len());
-    assert!(
-        failed.is_empty(),
-        "{} of {} cases failed",
-        failed.len(),
-        results.len()
-    );
 }
 
 fn weights(dir: &std::path::Path) -> (BeautyGanConfig, TensorMap, PathBuf) {
@@ -110,19 +84,8 @@ fn released_layout_has_the_documented_size() {
 #[test]
 fn every_case_passes_on_wgpu() {
     let Some(dir) = fixture() else { return };
-    let device = match Device::wgpu_options().init() {
-        Ok(device) => device,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("note: no wgpu adapter ({e}); skipping");
-            return;
-        }
-        Err(e) => panic!("no wgpu adapter under CI: {e}"),
+    let Some(device) = common::wgpu_device() else {
+        return;
     };
-    let results = run_fixture(&dir, &device).unwrap_or_else(|e| panic!("{e}"));
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|r| !r.passed)
-        .map(|r| (&r.name, r.max_abs_err))
-        .collect();
-    assert!(failed.is_empty(), "failed on wgpu: {failed:?}");
+    common::assert_fixture_passes(&dir, &device);
 }

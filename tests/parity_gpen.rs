@@ -8,21 +8,14 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor};
 use facecast::nets::gpen::{GpenConfig, load_gpen};
 use facecast::nets::stylegan2::StyleGanError;
-use facecast::parity::{Fixture, run_fixture};
+use facecast::parity::Fixture;
 
 #[test]
 fn fixture_passes_every_network_case() {
-    let Some(root) = common::fixtures_root() else {
+    let Some(dir) = common::optional_fixture("gpen") else {
         return;
     };
-    let dir = root.join("gpen");
-    let cases = run_fixture(&dir, &Device::flex()).expect("fixture runs");
-    let failed: Vec<String> = cases
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| format!("{} ({:e}) {:?}", c.name, c.max_abs_err, c.note))
-        .collect();
-    assert!(failed.is_empty(), "failed cases: {failed:#?}");
+    let cases = common::assert_fixture_passes(&dir, &Device::flex());
     let fx = Fixture::open(&dir).expect("fixture opens");
     for name in fx.io.tensors.keys() {
         if name == "input" || name.starts_with("pipeline.") {

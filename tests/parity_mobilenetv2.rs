@@ -6,21 +6,11 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use facecast::nets::mobilenetv2::{MobileNetV2, MobileNetV2Config};
-use facecast::parity::{Fixture, run_fixture};
+use facecast::parity::Fixture;
 use facecast::weights::{TensorMap, read_checkpoint};
 
 fn fixture() -> Option<PathBuf> {
-    let dir = common::fixtures_root()?.join("mobilenetv2");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "fixture folder {} is missing",
-        dir.display()
-    );
-    eprintln!("note: {} not found; skipping", dir.display());
-    None
+    common::optional_fixture("mobilenetv2")
 }
 
 fn weights(dir: &std::path::Path) -> (MobileNetV2Config, TensorMap, PathBuf) {
@@ -36,23 +26,12 @@ fn weights(dir: &std::path::Path) -> (MobileNetV2Config, TensorMap, PathBuf) {
 #[test]
 fn every_case_of_the_fixture_passes() {
     let Some(dir) = fixture() else { return };
-    let results = run_fixture(&dir, &Device::flex()).unwrap_or_else(|e| panic!("{e}"));
-    for r in &results {
-        println!(
-            "{} {} max_abs_err={:e} {}",
-            if r.passed { "ok  " } else { "FAIL" },
-            r.name,
-            r.max_abs_err,
-            r.note.as_deref().unwrap_or("")
-        );
-    }
-    let failed = results.iter().filter(|r| !r.passed).count();
+    let results = common::assert_fixture_passes(&dir, &Device::flex());
     assert!(
         results.iter().any(|r| r.name == "pre.output"),
         "the pre-processing case did not run"
     );
     assert!(results.len() >= 8, "only {} cases ran", results.len());
-    assert_eq!(failed, 0, "{failed} of {} cases failed", results.len());
 }
 
 #[test]
@@ -99,14 +78,8 @@ fn a_head_of_the_wrong_size_is_named() {
 #[ignore = "needs a wgpu adapter; slow on software Vulkan"]
 fn every_case_passes_on_wgpu() {
     let Some(dir) = fixture() else { return };
-    let device = Device::wgpu_options()
-        .init()
-        .unwrap_or_else(|e| panic!("no wgpu adapter: {e}"));
-    let results = run_fixture(&dir, &device).unwrap_or_else(|e| panic!("{e}"));
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|r| !r.passed)
-        .map(|r| (&r.name, r.max_abs_err))
-        .collect();
-    assert!(failed.is_empty(), "failed on wgpu: {failed:?}");
+    let Some(device) = common::wgpu_device() else {
+        return;
+    };
+    common::assert_fixture_passes(&dir, &device);
 }

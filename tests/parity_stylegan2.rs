@@ -6,10 +6,10 @@ mod common;
 use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use facecast::nets::stylegan2::{Noise, StyleGan2, StyleGan2Config, StyleGanError, load_stylegan2};
-use facecast::parity::{Fixture, run_fixture};
+use facecast::parity::Fixture;
 
 fn fixture() -> Option<std::path::PathBuf> {
-    common::fixtures_root().map(|root| root.join("stylegan2"))
+    common::optional_fixture("stylegan2")
 }
 
 fn model(dir: &std::path::Path, device: &Device) -> StyleGan2 {
@@ -31,13 +31,7 @@ fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
 #[test]
 fn fixture_passes_every_case() {
     let Some(dir) = fixture() else { return };
-    let cases = run_fixture(&dir, &Device::flex()).expect("fixture runs");
-    let failed: Vec<String> = cases
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| format!("{} ({:e}) {:?}", c.name, c.max_abs_err, c.note))
-        .collect();
-    assert!(failed.is_empty(), "failed cases: {failed:#?}");
+    let cases = common::assert_fixture_passes(&dir, &Device::flex());
     // Every output tensor of the fixture is checked, not only some.
     let fx = Fixture::open(&dir).expect("fixture opens");
     let inputs = [
@@ -138,14 +132,10 @@ fn a_checkpoint_of_another_network_names_the_file() {
 #[ignore = "needs a wgpu adapter; run with --ignored"]
 fn wgpu_matches_the_fixture() {
     let Some(dir) = fixture() else { return };
-    let device = Device::wgpu_options().init().expect("a wgpu adapter");
-    let cases = run_fixture(&dir, &device).expect("fixture runs");
-    let failed: Vec<&str> = cases
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| c.name.as_str())
-        .collect();
-    assert!(failed.is_empty(), "failed on wgpu: {failed:?}");
+    let Some(device) = common::wgpu_device() else {
+        return;
+    };
+    common::assert_fixture_passes(&dir, &device);
 }
 
 /// `(key, shape)` rows of a fixture's `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).

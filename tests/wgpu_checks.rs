@@ -5,19 +5,6 @@ mod common;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// The wgpu device, or `None` with a note outside CI (under CI setup installs Mesa's Vulkan, so a
-/// missing adapter is a failure).
-fn wgpu() -> Option<Device> {
-    match Device::wgpu_options().init() {
-        Ok(device) => Some(device),
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("note: no wgpu adapter ({e}); skipping");
-            None
-        }
-        Err(e) => panic!("no wgpu adapter under CI: {e}"),
-    }
-}
-
 /// Deterministic values in [-1, 1) with a per-channel offset, so mean and variance both matter.
 fn map(channels: usize, side: usize) -> TensorData {
     let mut state = 0x2545_f491_u32;
@@ -39,7 +26,9 @@ fn host(x: Tensor<4>) -> Vec<f32> {
 
 #[test]
 fn instance_norm_of_large_maps_matches_the_cpu_on_wgpu() {
-    let Some(gpu) = wgpu() else { return };
+    let Some(gpu) = common::wgpu_device() else {
+        return;
+    };
     let cpu = Device::flex();
     // 512×512: one reduction over all H·W values would span 262,144 elements.
     for side in [64, 256, 512] {
