@@ -77,3 +77,21 @@ impl FileDialogs {
         }
     }
 }
+
+/// "Open files…" and "Open folder…", disabled while a dialog is already open (the File menu and
+/// the empty library both offer them).
+pub fn open_buttons(ui: &mut egui::Ui, dialogs: &FileDialogs, actions: &mut Vec<super::Action>) {
+    let enabled = !dialogs.is_open();
+    if ui
+        .add_enabled(enabled, egui::Button::new("Open files…"))
+        .clicked()
+    {
+        actions.push(super::Action::OpenFilesDialog);
+    }
+    if ui
+        .add_enabled(enabled, egui::Button::new("Open folder…"))
+        .clicked()
+    {
+        actions.push(super::Action::OpenFolderDialog);
+    }
+}

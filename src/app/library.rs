@@ -112,19 +112,7 @@ fn empty_state(ui: &mut egui::Ui, dialogs: &FileDialogs, actions: &mut Vec<Actio
     ui.vertical_centered(|ui| {
         ui.label(EMPTY_TEXT);
         ui.add_space(12.0);
-        let enabled = !dialogs.is_open();
-        if ui
-            .add_enabled(enabled, egui::Button::new("Open files…"))
-            .clicked()
-        {
-            actions.push(Action::OpenFilesDialog);
-        }
-        if ui
-            .add_enabled(enabled, egui::Button::new("Open folder…"))
-            .clicked()
-        {
-            actions.push(Action::OpenFolderDialog);
-        }
+        super::dialogs::open_buttons(ui, dialogs, actions);
     });
 }
 

@@ -13,19 +13,7 @@ pub fn menu_bar(
 ) {
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
-            let enabled = !dialogs.is_open();
-            if ui
-                .add_enabled(enabled, egui::Button::new("Open files…"))
-                .clicked()
-            {
-                actions.push(Action::OpenFilesDialog);
-            }
-            if ui
-                .add_enabled(enabled, egui::Button::new("Open folder…"))
-                .clicked()
-            {
-                actions.push(Action::OpenFolderDialog);
-            }
+            super::dialogs::open_buttons(ui, dialogs, actions);
             ui.separator();
             if ui.button("Weights…").clicked() {
                 actions.push(Action::ShowWeights);
