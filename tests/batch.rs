@@ -479,6 +479,24 @@ fn what_cannot_run_exits_1_and_says_why() {
     );
     assert!(!out.exists(), "nothing was written");
 
+    // A misspelt step setting would silently run with the default: refused, naming it.
+    let step_typo = work.path().join("step-typo.json");
+    fs::write(
+        &step_typo,
+        r#"{"facecast_recipe": 1, "swap": {"enabled": false}, "restore": {"enabled": true, "blnd": 80}}"#,
+    )
+    .expect("write");
+    let o = run(&[
+        os("--recipe"),
+        step_typo.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        photo.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("restore.blnd"), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing was written");
+
     // The default recipe swaps faces: a virtual model that is neither in the library nor a photo is
     // named before anything is written.
     let o = run(&[

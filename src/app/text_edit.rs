@@ -65,8 +65,10 @@ impl TextEditInbox {
                 self.progress.insert(event.job, (*done, *total));
             }
             JobEventKind::Output(JobOutput::TextEdited(preview)) => self.results.push((**preview).clone()),
-            JobEventKind::Output(JobOutput::Cast(crate::jobs::cast::CastOutput::Saved { model, .. })) => {
-                self.saved.push((event.job, model.clone()));
+            JobEventKind::Output(JobOutput::Cast(output)) => {
+                if let crate::jobs::cast::CastOutput::Saved { model, .. } = output.as_ref() {
+                    self.saved.push((event.job, model.clone()));
+                }
             }
             JobEventKind::Output(_) => {}
             JobEventKind::Finished(outcome) => {

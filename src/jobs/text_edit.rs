@@ -463,7 +463,7 @@ impl Job for SaveTextEdit {
             self.parent.name,
             self.preview.record.describe()
         );
-        ctx.output(JobOutput::Cast(CastOutput::Saved { model, note }));
+        ctx.output(JobOutput::Cast(Box::new(CastOutput::Saved { model, note })));
         emit_listing(ctx, &self.library)
     }
 }

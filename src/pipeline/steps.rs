@@ -16,7 +16,7 @@ use burn::tensor::Device;
 use super::batch::{BatchEngine, BatchError, PhotoStep};
 use super::makeup::MakeupSettings;
 use super::makeup::references::ReferenceLibrary;
-use super::recipe::{Recipe, StepSection};
+use super::recipe::{Recipe, StepSection, unknown_fields};
 use super::restore::{RestoreMode, RestoreSettings};
 use super::swap::{SwapEngine, SwapNets, SwapSettings, choose_engine, resolve_identity};
 use crate::jobs::swap::{LoadedSwapModels, load_swap_models};
@@ -251,14 +251,37 @@ fn bad_settings(step: &str, e: impl std::fmt::Display) -> BatchError {
     BatchError::Prepare(format!("the recipe's {step} settings: {e}"))
 }
 
+/// A step's settings as its own type. serde alone would drop a misspelt setting silently and run
+/// with the default, so every key must be one the type writes back.
+fn typed<S: serde::de::DeserializeOwned + serde::Serialize>(
+    section: &StepSection,
+    step: &str,
+) -> Result<S, BatchError> {
+    let settings: S = section.settings_as().map_err(|e| bad_settings(step, e))?;
+    let known = serde_json::to_value(&settings).map_err(|e| bad_settings(step, e))?;
+    let mut unknown = Vec::new();
+    unknown_fields(&serde_json::Value::Object(section.settings.clone()), &known, step, &mut unknown);
+    match unknown.first() {
+        None => Ok(settings),
+        Some(field) => Err(bad_settings(
+            step,
+            format!(
+                "unknown setting \"{}\" (known here: {})",
+                field.path,
+                field.known.join(", ")
+            ),
+        )),
+    }
+}
+
 fn swap_settings(recipe: &Recipe) -> Result<SwapSettings, BatchError> {
-    recipe.swap.settings_as().map_err(|e| bad_settings("swap", e))
+    typed(&recipe.swap, "swap")
 }
 
 /// The restore settings; an enabled step whose mode is left out (or "none") restores with GPEN,
 /// since enabling the step is asking for restoration.
 fn restore_settings(recipe: &Recipe) -> Result<RestoreSettings, BatchError> {
-    let mut settings: RestoreSettings = recipe.restore.settings_as().map_err(|e| bad_settings("restore", e))?;
+    let mut settings: RestoreSettings = typed(&recipe.restore, "restore")?;
     if settings.mode == RestoreMode::None {
         settings.mode = RestoreMode::Gpen;
     }
@@ -267,7 +290,7 @@ fn restore_settings(recipe: &Recipe) -> Result<RestoreSettings, BatchError> {
 }
 
 fn makeup_settings(recipe: &Recipe) -> Result<MakeupSettings, BatchError> {
-    let settings: MakeupSettings = recipe.makeup.settings_as().map_err(|e| bad_settings("makeup", e))?;
+    let settings: MakeupSettings = typed(&recipe.makeup, "makeup")?;
     if settings.reference.is_none() {
         return Err(bad_settings(
             "makeup",
