@@ -14,7 +14,7 @@
 #
 # Environment: FACECAST_REF_DIR (default ${TMPDIR:-/tmp}/facecast-ref), FACECAST_BENCH_VENV,
 # FACECAST_BENCH_WORK (reports), FACECAST_FIXTURES (default ../shared/fixtures), BENCH_THREADS (2), BENCH_RUNS (5), BENCH_WGPU_RUNS (2),
-# BENCH_BUDGET_S (soft seconds per case, 150), BENCH_CASES, BENCH_WGPU_CASES (empty: no wgpu),
+# BENCH_BUDGET_S (soft seconds per case, 150), BENCH_CASES, BENCH_WGPU_CASES (default: the small cases below; set it empty for no wgpu),
 # BENCH_PROFILE (dev: the dev profile at opt-level 3, whose dependencies are already opt-3),
 # BENCH_VARIANTS (feature sets timed side by side, see below).
 set -euo pipefail
