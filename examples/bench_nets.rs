@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -187,7 +187,8 @@ enum Net {
         x: Tensor<4>,
     },
     Aei {
-        net: AeiNet,
+        // Boxed: the network is some 40 kB of module structure, far larger than the other variants.
+        net: Box<AeiNet>,
         xt: Tensor<4>,
         z_id: Tensor<2>,
     },
@@ -228,7 +229,7 @@ fn stylegan2(config: &StyleGan2Config, device: &Device) -> Result<Net> {
     })
 }
 
-fn build(case: &str, device: &Device, vocab: &PathBuf) -> Result<Net> {
+fn build(case: &str, device: &Device, vocab: &Path) -> Result<Net> {
     Ok(match case {
         "stylegan2-1024" => stylegan2(&StyleGan2Config::ffhq_1024(), device)?,
         "stylegan2-256" => stylegan2(&StyleGan2Config::rosinality(256, 512, 8, 2), device)?,
@@ -251,7 +252,7 @@ fn build(case: &str, device: &Device, vocab: &PathBuf) -> Result<Net> {
         "aei-256" => {
             let config = AeiConfig::official();
             Net::Aei {
-                net: randomized(AeiNet::new(&config, device)?, device, false),
+                net: Box::new(randomized(AeiNet::new(&config, device)?, device, false)),
                 xt: image([1, 3, 256, 256], device),
                 z_id: normal([1, 512], device),
             }
