@@ -189,7 +189,8 @@ enum Net {
         x: Tensor<4>,
     },
     Aei {
-        net: AeiNet,
+        // Boxed: the network is some 40 kB of module structure, far larger than the other variants.
+        net: Box<AeiNet>,
         xt: Tensor<4>,
         z_id: Tensor<2>,
     },
@@ -253,7 +254,7 @@ fn build(case: &str, device: &Device, vocab: &Path) -> Result<Net> {
         "aei-256" => {
             let config = AeiConfig::official();
             Net::Aei {
-                net: randomized(AeiNet::new(&config, device)?, device, false),
+                net: Box::new(randomized(AeiNet::new(&config, device)?, device, false)),
                 xt: image([1, 3, 256, 256], device),
                 z_id: normal([1, 512], device),
             }

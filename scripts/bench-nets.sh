@@ -13,8 +13,8 @@
 # into a virtual environment outside the repository.
 #
 # Environment: FACECAST_REF_DIR (default ${TMPDIR:-/tmp}/facecast-ref), FACECAST_BENCH_VENV,
-# FACECAST_BENCH_WORK (reports), BENCH_THREADS (2), BENCH_RUNS (5), BENCH_WGPU_RUNS (2),
-# BENCH_BUDGET_S (soft seconds per case, 150), BENCH_CASES, BENCH_WGPU_CASES (empty: no wgpu),
+# FACECAST_BENCH_WORK (reports), FACECAST_FIXTURES (default ../shared/fixtures), BENCH_THREADS (2), BENCH_RUNS (5), BENCH_WGPU_RUNS (2),
+# BENCH_BUDGET_S (soft seconds per case, 150), BENCH_CASES, BENCH_WGPU_CASES (default: the small cases below; set it empty for no wgpu),
 # BENCH_PROFILE (dev: the dev profile at opt-level 3, whose dependencies are already opt-3),
 # BENCH_VARIANTS (feature sets timed side by side, see below).
 set -euo pipefail
@@ -61,6 +61,8 @@ FIXTURES=${FACECAST_FIXTURES:-$ROOT/../shared/fixtures}
 if [[ -d $FIXTURES ]]; then
   echo "== checking the reference checkouts against $FIXTURES" >&2
   "$VENV/bin/python" "$ROOT/scripts/bench_nets_reference.py" --ref-dir "$REF_DIR" --check-fixtures "$FIXTURES" >&2
+else
+  echo "== $FIXTURES not found: the reference checkouts are NOT checked (set FACECAST_FIXTURES)" >&2
 fi
 
 # BENCH_VARIANTS: Cargo feature sets to build and time side by side in the same run, each as

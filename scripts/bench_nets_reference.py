@@ -13,6 +13,8 @@ checkouts of (the commits the parity fixtures name in their meta.json `source`):
   wtjiang98/BeautyGAN_pytorch @ b19fb0ade9d951116464f20e4fbab3015d5fffdf     net.py
   openai/CLIP @ d05afc436d78f1c48dc0dbf8e5980a9d471f35f6                     clip/ (+ bpe_simple_vocab_16e6.txt.gz)
 laid out as REF_DIR/<owner>/<repo>/. MobileNetV2 is torchvision's own (torchvision.models).
+Other versions of these files serve as long as `--check-fixtures` passes on them; benches/RESULTS.md
+says which versions each recorded run used.
 
 One shim, for rosinality's `op` package only: its modules compile CUDA extensions at import
 (`torch.utils.cpp_extension.load(...)`), which fails on a machine without a CUDA toolchain, even
