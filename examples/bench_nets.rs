@@ -171,8 +171,6 @@ fn image(shape: [usize; 4], device: &Device) -> Tensor<4> {
 }
 
 /// A built network with its fixed inputs.
-// One value per case, built once and kept: the size difference between variants costs nothing.
-#[allow(clippy::large_enum_variant)]
 enum Net {
     StyleGan2 {
         generator: Generator,
