@@ -6,7 +6,6 @@ pub mod beautygan;
 pub mod clip_text;
 pub mod common;
 pub mod faceshifter;
-pub mod gemm_conv;
 pub mod gpen;
 pub mod mobilenetv2;
 pub mod mtcnn;

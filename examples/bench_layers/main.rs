@@ -8,11 +8,14 @@
 
 use std::time::Instant;
 
+mod gemm_conv;
+
+use gemm_conv::conv2d_gemm;
+
 use anyhow::Result;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
-use facecast::nets::gemm_conv::conv2d_gemm;
 use facecast::nets::stylegan2::upfirdn::{Pad, upfirdn2d};
 
 struct Conv {
