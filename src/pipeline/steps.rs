@@ -108,9 +108,9 @@ pub fn load_networks(
     check_available(recipe)?;
     let store = env.store;
     let prepare = |e: &dyn std::fmt::Display| BatchError::Prepare(e.to_string());
-    store.require(MTCNN_ID).map_err(|e| prepare(&e))?;
     let key = detector_key(store);
     if !cache.contains(&key) {
+        store.require(MTCNN_ID).map_err(|e| prepare(&e))?;
         let dir = store.model_dir(MTCNN_ID);
         let nets = load_mtcnn(&dir, env.device)
             .map_err(|e| BatchError::Prepare(format!("loading MTCNN from {}: {e}", dir.display())))?;
