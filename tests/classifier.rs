@@ -314,27 +314,6 @@ fn cli_trains_installs_and_classifies() {
     );
 }
 
-/// Steps the window until `done` holds (or fails after a while with `what`).
-fn step_until(
-    harness: &mut egui_kittest::Harness<'_, facecast::app::FacecastApp>,
-    what: &str,
-    done: impl Fn(&facecast::app::FacecastApp) -> bool,
-) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    loop {
-        harness.step();
-        if done(harness.state()) {
-            harness.run_steps(2);
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} did not happen within 300 s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn the_library_trains_from_marks_and_shows_the_second_opinion() {
     use egui_kittest::kittest::Queryable;
@@ -369,7 +348,7 @@ fn the_library_trains_from_marks_and_shows_the_second_opinion() {
     let mut harness = egui_kittest::Harness::builder()
         .with_size([1280.0, 900.0])
         .build_eframe(|cc| FacecastApp::new(&cc.egui_ctx, facecast::compute::Compute::cpu(), start));
-    step_until(&mut harness, "loading the photos", |app| {
+    common::step_until(&mut harness, "loading the photos", |app| {
         let s = app.state();
         s.library.len() == 6
             && s.library.count(|st| matches!(st, PhotoStatus::Loaded { .. })) == 6
@@ -401,7 +380,7 @@ fn the_library_trains_from_marks_and_shows_the_second_opinion() {
     harness.run_steps(2);
     harness.get_by_label("Marked: 3 face, 3 no face");
     harness.get_by_label(TRAIN_LABEL).click();
-    step_until(&mut harness, "training and the second opinions", |app| {
+    common::step_until(&mut harness, "training and the second opinions", |app| {
         let s = app.state();
         s.classifier.installed.is_some()
             && s.classifier.training.is_none()

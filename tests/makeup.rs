@@ -6,7 +6,6 @@ mod common;
 
 use common::{facecast, text};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use egui_kittest::Harness;
@@ -260,20 +259,6 @@ fn cli_imports_a_reference_and_makes_up_a_folder_of_photos() {
     );
 }
 
-/// Steps the window until `done` holds (or fails after a while with `what`).
-fn step_until(harness: &mut Harness<'_, FacecastApp>, what: &str, done: impl Fn(&FacecastApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        harness.step();
-        if done(harness.state()) {
-            harness.run_steps(2);
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what} did not happen within 240 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn the_makeup_section_applies_the_chosen_reference_as_an_undoable_edit() {
     let data = data_dir();
@@ -298,7 +283,7 @@ fn the_makeup_section_applies_the_chosen_reference_as_an_undoable_edit() {
     let mut harness = Harness::builder()
         .with_size([1280.0, 900.0])
         .build_eframe(|cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start));
-    step_until(&mut harness, "screening and the makeup checks", |app| {
+    common::step_until(&mut harness, "screening and the makeup checks", |app| {
         let s = app.state();
         s.library.entries().first().is_some_and(|e| {
             matches!(e.detection, Detection::Done(_)) && matches!(e.status, PhotoStatus::Loaded { .. })
@@ -309,7 +294,7 @@ fn the_makeup_section_applies_the_chosen_reference_as_an_undoable_edit() {
     assert_eq!(harness.state().state().makeup_blocker(), None);
     harness.get_by_label("Studio look").click();
     harness.get_by_label(APPLY_LABEL).click();
-    step_until(&mut harness, "the makeup edit", |app| {
+    common::step_until(&mut harness, "the makeup edit", |app| {
         let s = app.state();
         s.selected.and_then(|id| s.current_edit(id)).is_some() && app.worker().is_idle()
     });

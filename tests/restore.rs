@@ -8,7 +8,7 @@ use common::facecast;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use burn::tensor::Device;
 use egui_kittest::Harness;
@@ -406,20 +406,6 @@ fn window(data: &Path, open: Vec<PathBuf>) -> Harness<'static, FacecastApp> {
         .build_eframe(move |cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start))
 }
 
-/// Steps until `done` holds (bounded).
-fn step_until(harness: &mut Harness<'_, FacecastApp>, what: &str, done: impl Fn(&FacecastApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        harness.step();
-        if done(harness.state()) {
-            harness.run_steps(2);
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what} did not happen within 180 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face() {
     // Without GPEN: the section says so and offers Install and Locate file….
@@ -429,7 +415,7 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
     harness.get_by_label("Restore");
     harness.get_by_label("Faces are not restored.");
     harness.get_by_label("GPEN").click();
-    step_until(&mut harness, "the GPEN check", |app| {
+    common::step_until(&mut harness, "the GPEN check", |app| {
         app.state().restore.weights(GpenModel::Bfr512).is_some()
     });
     assert_eq!(harness.state().state().restore.settings.mode, RestoreMode::Gpen);
@@ -449,7 +435,7 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
     let path = photos.path().join("astronaut.png");
     std::fs::copy(common::fixture_dir("mtcnn").join("astronaut.png"), &path).expect("copy");
     let mut harness = window(data.path(), vec![path.clone()]);
-    step_until(&mut harness, "detection", |app| {
+    common::step_until(&mut harness, "detection", |app| {
         let state = app.state();
         state.library.len() == 1
             && state.library.entries().iter().all(|e| {
@@ -459,7 +445,7 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
     });
     harness.get_by_label("Blur then GPEN").click();
     harness.run_steps(2);
-    step_until(&mut harness, "the GPEN check", |app| {
+    common::step_until(&mut harness, "the GPEN check", |app| {
         app.state().restore.weights(GpenModel::Bfr512).is_some()
     });
     // Nothing is chosen yet: the button is there but cannot be used.
@@ -476,7 +462,7 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
     harness.get_by_label("Works on the original photo");
     harness.get_by_label_contains("reduced-width test weights");
     harness.get_by_label("Restore 1 face").click();
-    step_until(&mut harness, "the restore", |app| {
+    common::step_until(&mut harness, "the restore", |app| {
         app.state().restore.job.is_none()
             && app.state().current_edit(photo).is_some()
             && app.worker().is_idle()
@@ -513,7 +499,7 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
         .collect();
     let settings = state.restore.settings.clone();
     harness.get_by_label("Restore 1 face").click();
-    step_until(&mut harness, "the second restore", |app| {
+    common::step_until(&mut harness, "the second restore", |app| {
         app.state().restore.job.is_none()
             && app
                 .state()

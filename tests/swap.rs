@@ -8,7 +8,7 @@ mod common;
 use common::facecast;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use burn::tensor::Device;
 use facecast::io::{DecodeLimits, load_photo};
@@ -467,8 +467,6 @@ mod window {
     use facecast::app::{Detection, FacecastApp, PhotoStatus, StartOptions};
     use facecast::compute::Compute;
 
-    use super::{Duration, Instant};
-
     #[derive(Debug)]
     struct DroppedPath(PathBuf);
 
@@ -479,19 +477,6 @@ mod window {
 
         fn bytes(&self) -> Result<Vec<u8>, String> {
             std::fs::read(&self.0).map_err(|err| err.to_string())
-        }
-    }
-
-    fn step_until(harness: &mut Harness<'_, FacecastApp>, what: &str, done: impl Fn(&FacecastApp) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            harness.step();
-            if done(harness.state()) {
-                harness.run_steps(2);
-                return;
-            }
-            assert!(Instant::now() < deadline, "{what} did not happen within 180 s");
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -514,7 +499,7 @@ mod window {
             .input_mut()
             .dropped_files
             .push(std::sync::Arc::new(DroppedPath(target.clone())));
-        step_until(&mut harness, "detection", |app| {
+        super::common::step_until(&mut harness, "detection", |app| {
             let state = app.state();
             state.preview.is_some()
                 && state.library.count(|s| matches!(s, PhotoStatus::Loaded { .. })) == 1
@@ -534,7 +519,7 @@ mod window {
 
         // The virtual model is the library's, chosen in the Virtual model panel.
         let id = model.id.clone();
-        step_until(&mut harness, "the library listing", |app| {
+        super::common::step_until(&mut harness, "the library listing", |app| {
             app.state().cast.item(&id).is_some()
         });
         harness.state_mut().state_mut().cast.current = Some(id);
@@ -554,7 +539,7 @@ mod window {
             harness.state().state().swap.job.is_some(),
             "the swap job was queued"
         );
-        step_until(&mut harness, "the swap", |app| {
+        super::common::step_until(&mut harness, "the swap", |app| {
             app.state().swap.job.is_none() && app.worker().is_idle()
         });
         let id = photo_id(&harness);

@@ -109,3 +109,25 @@ pub fn wgpu_device() -> Option<burn::tensor::Device> {
         Err(e) => panic!("no wgpu adapter under CI: {e}"),
     }
 }
+
+/// Steps the window until `done` holds, then two more frames so the UI shows it; fails after five
+/// minutes (the networks run on the worker, so a test waits for them as a user would).
+pub fn step_until(
+    harness: &mut egui_kittest::Harness<'_, facecast::app::FacecastApp>,
+    what: &str,
+    done: impl Fn(&facecast::app::FacecastApp) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        harness.step();
+        if done(harness.state()) {
+            harness.run_steps(2);
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not happen within 300 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
