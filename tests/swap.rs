@@ -556,6 +556,15 @@ mod window {
             version.notes
         );
         assert_eq!(version.image.dimensions(), (512, 512));
+        // The library keeps the identity ArcFace computed, marked as made by the reduced weights.
+        let kept = facecast::cast::VirtualModelLibrary::open(data.path())
+            .find(&model.id)
+            .expect("the model is still in the library");
+        let identity = kept.identity.expect("the identity embedding was saved");
+        assert_eq!(identity.network, "arcface-ir-se50");
+        assert!(identity.reduced);
+        let norm = identity.embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "unit length, not {norm}");
         // The notes are on the canvas and the before/after slider is in the toolbar.
         assert!(harness.query_all_by_label(&version.notes[0]).count() >= 1);
         harness.get_by_label(SLIDER_LABEL);

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::compute::{BackendChoice, Compute};
 use crate::io::{DecodeLimits, ExportFormat, ExportOptions, export_atomic, load_photo};
 use crate::jobs::ModelCache;
-use crate::jobs::swap::load_swap_models;
+use crate::jobs::swap::{load_swap_models, remember_identity};
 use crate::nets::arcface::ArcFace;
 use crate::nets::faceshifter::AeiNet;
 use crate::nets::mtcnn::MtcnnNets;
@@ -192,6 +192,9 @@ pub fn run(args: SwapArgs, backend: BackendChoice, data_dir: Option<PathBuf>) ->
         engine,
     };
     let outcome = swap_faces(&job, nets, device, &mut |_, _| true)?;
+    if let Some(note) = remember_identity(&store, &source, outcome.identity_embedding.as_deref()) {
+        eprintln!("facecast: warning: {note}");
+    }
 
     let mut protected: Vec<&Path> = vec![&args.photo];
     if let IdentitySource::Photo(p) = &source {

@@ -92,6 +92,11 @@ impl Job for SwapPhoto {
         let mut notes = outcome.note_lines();
         notes.extend(fallback);
         notes.extend(loaded.notes);
+        notes.extend(remember_identity(
+            &self.store,
+            &self.identity,
+            outcome.identity_embedding.as_deref(),
+        ));
         ctx.output(JobOutput::Edited {
             photo: self.photo,
             label: outcome.label(),
@@ -207,4 +212,36 @@ fn cached<T: Send + 'static, E: std::fmt::Display>(
         cache.insert(key.clone(), net);
     }
     Ok(key)
+}
+
+/// Keeps the ArcFace identity a swap computed in the virtual model's library entry, when the virtual
+/// model is a library model that has none yet (or one made by other weights). Returns a note when it
+/// could not be saved; the swap itself stands either way.
+pub fn remember_identity(
+    store: &WeightsStore,
+    source: &IdentitySource,
+    embedding: Option<&[f32]>,
+) -> Option<String> {
+    let (IdentitySource::Model(model), Some(embedding)) = (source, embedding) else {
+        return None;
+    };
+    let reduced = store
+        .status(ARCFACE_ID)
+        .is_ok_and(|s| s.status.describe().contains(crate::weights::store::REDUCED_NOTE));
+    if model
+        .identity
+        .as_ref()
+        .is_some_and(|known| known.network == ARCFACE_ID && known.reduced == reduced)
+    {
+        return None;
+    }
+    let identity = crate::cast::Identity {
+        network: ARCFACE_ID.to_string(),
+        reduced,
+        embedding: embedding.to_vec(),
+    };
+    crate::cast::VirtualModelLibrary::open(store.data_dir())
+        .set_identity(&model.id, identity)
+        .err()
+        .map(|e| format!("the identity embedding was not saved in the library: {e}"))
 }

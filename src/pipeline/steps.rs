@@ -246,6 +246,7 @@ fn swap_step<'a>(
         device: env.device,
         notes,
         networks,
+        remember: Some((env.store, source)),
     })
 }
 

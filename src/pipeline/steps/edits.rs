@@ -4,6 +4,7 @@
 use burn::tensor::Device;
 use image::RgbImage;
 
+use crate::jobs::swap::remember_identity;
 use crate::nets::beautygan::Generator;
 use crate::nets::gpen::FullGenerator;
 use crate::pipeline::batch::{PhotoStep, StepError, StepOutput};
@@ -12,8 +13,9 @@ use crate::pipeline::makeup::references::Reference;
 use crate::pipeline::makeup::{MakeupSettings, apply_makeup};
 use crate::pipeline::restore::{RestoreError, RestoreSettings, restore_faces};
 use crate::pipeline::swap::{
-    SwapEngine, SwapError, SwapJob, SwapNets, SwapSettings, VirtualIdentity, swap_faces,
+    IdentitySource, SwapEngine, SwapError, SwapJob, SwapNets, SwapSettings, VirtualIdentity, swap_faces,
 };
+use crate::weights::store::WeightsStore;
 
 /// Replaces the chosen faces with the virtual model's (FaceShifter, or the classic engine).
 pub struct SwapStep<'a> {
@@ -26,6 +28,8 @@ pub struct SwapStep<'a> {
     /// Said once per photo: a fallback, reduced test weights.
     pub notes: Vec<String>,
     pub networks: Vec<String>,
+    /// Where to keep the identity ArcFace computes, after the first photo: a library model's entry.
+    pub remember: Option<(&'a WeightsStore, IdentitySource)>,
 }
 
 impl PhotoStep for SwapStep<'_> {
@@ -66,6 +70,13 @@ impl PhotoStep for SwapStep<'_> {
             })?;
         let mut notes = outcome.note_lines();
         notes.extend(self.notes.iter().cloned());
+        if let Some((store, source)) = self.remember.take() {
+            notes.extend(remember_identity(
+                store,
+                &source,
+                outcome.identity_embedding.as_deref(),
+            ));
+        }
         Ok(StepOutput {
             image: outcome.image,
             notes,

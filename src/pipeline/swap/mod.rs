@@ -196,6 +196,8 @@ pub struct SwapOutcome {
     pub identity_time: Duration,
     /// What the operator should know beyond the numbers (a fallback, a missing identity check).
     pub notes: Vec<String>,
+    /// The virtual model's ArcFace identity (unit length), when ArcFace ran: the library keeps it.
+    pub identity_embedding: Option<Vec<f32>>,
 }
 
 impl SwapOutcome {
@@ -344,6 +346,7 @@ pub fn swap_faces(
         faces,
         identity_time,
         notes,
+        identity_embedding: identity,
     })
 }
 
