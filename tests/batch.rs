@@ -73,30 +73,6 @@ fn jpeg_bytes(img: &RgbImage) -> Vec<u8> {
     out
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                0xEDB8_8320 ^ (crc >> 1)
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = (data.len() as u32).to_be_bytes().to_vec();
-    let mut body = kind.to_vec();
-    body.extend_from_slice(data);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
-    out
-}
-
 /// A PNG whose header claims 60000×60000 pixels, with a token of data.
 fn bomb_png() -> Vec<u8> {
     let mut ihdr = Vec::new();
@@ -104,9 +80,9 @@ fn bomb_png() -> Vec<u8> {
     ihdr.extend_from_slice(&60000u32.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    bytes.extend(png_chunk(b"IHDR", &ihdr));
-    bytes.extend(png_chunk(b"IDAT", &[0x78, 0x01, 0x01, 0x00, 0x00]));
-    bytes.extend(png_chunk(b"IEND", &[]));
+    bytes.extend(common::png_chunk(b"IHDR", &ihdr));
+    bytes.extend(common::png_chunk(b"IDAT", &[0x78, 0x01, 0x01, 0x00, 0x00]));
+    bytes.extend(common::png_chunk(b"IEND", &[]));
     bytes
 }
 

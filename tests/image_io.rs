@@ -1,6 +1,8 @@
 //! Image input and output against real files in every layout a shop may hand over. All files are
 //! generated here at test time (with the encoders, or byte by byte where no encoder writes them).
 
+mod common;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Cursor;
@@ -104,30 +106,6 @@ fn temp_leftovers(dir: &Path) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.starts_with(TEMP_PREFIX))
         .collect()
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                0xEDB8_8320 ^ (crc >> 1)
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = (data.len() as u32).to_be_bytes().to_vec();
-    let mut body = kind.to_vec();
-    body.extend_from_slice(data);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
-    out
 }
 
 /// A plausible ICC header (the decoder keeps only RGB profiles), padded with recognisable bytes.
@@ -427,10 +405,10 @@ fn oversized_header_is_refused_before_decoding() {
     ihdr.extend_from_slice(&60000u32.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    bytes.extend(png_chunk(b"IHDR", &ihdr));
+    bytes.extend(common::png_chunk(b"IHDR", &ihdr));
     // A token of image data: the header is all that may be looked at.
-    bytes.extend(png_chunk(b"IDAT", &[0x78, 0x01, 0x01, 0x00, 0x00]));
-    bytes.extend(png_chunk(b"IEND", &[]));
+    bytes.extend(common::png_chunk(b"IDAT", &[0x78, 0x01, 0x01, 0x00, 0x00]));
+    bytes.extend(common::png_chunk(b"IEND", &[]));
     let path = write(dir.path(), "bomb.png", &bytes);
 
     let start = Instant::now();

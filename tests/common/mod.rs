@@ -131,3 +131,24 @@ pub fn step_until(
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// One PNG chunk (length, type, data, CRC-32), for building hand-made and hostile PNG files.
+pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    let mut crc = !0u32;
+    for &b in &body {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                0xEDB8_8320 ^ (crc >> 1)
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&(!crc).to_be_bytes());
+    out
+}
