@@ -5,10 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use facecast::app::{Detection, FaceBadge, FacecastApp, PhotoStatus, StartOptions};
+use facecast::app::{FaceBadge, FacecastApp, StartOptions};
 use facecast::compute::Compute;
 use facecast::weights::store::WeightsStore;
 
@@ -27,40 +26,9 @@ impl egui::DroppedFile for DroppedPath {
 
 /// Steps until the detector is ready, nothing is loading or detecting and the worker is idle.
 fn settle(harness: &mut Harness<'_, FacecastApp>, photos: usize) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        harness.step();
-        let app = harness.state();
-        let state = app.state();
-        let screened = state
-            .library
-            .entries()
-            .iter()
-            .filter(|e| matches!(e.detection, Detection::Done(_) | Detection::Failed(_)))
-            .count();
-        let loading = state.library.count(|s| matches!(s, PhotoStatus::Loading));
-        if app.detector_ready()
-            && state.library.len() == photos
-            && loading == 0
-            && screened == photos
-            && app.worker().is_idle()
-            && state.preview.is_some()
-        {
-            harness.run_steps(2);
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "detection did not finish within 180 s: {:?}",
-            state
-                .library
-                .entries()
-                .iter()
-                .map(|e| (&e.name, &e.status, &e.detection))
-                .collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::step_until(harness, "screening the photos", |app| {
+        common::all_screened(app, photos) && app.state().preview.is_some()
+    });
 }
 
 #[test]

@@ -16,7 +16,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use facecast::app::export_bar::{CANCEL_EXPORT, EXPORT_ALL, SHOW_RESULTS};
 use facecast::app::history::Version;
-use facecast::app::{Detection, FacecastApp, PhotoStatus, StartOptions};
+use facecast::app::{FacecastApp, StartOptions};
 use facecast::compute::Compute;
 use facecast::io::TEMP_PREFIX;
 use facecast::pipeline::batch::{FileStatus, StopReason};
@@ -46,33 +46,9 @@ fn harness(data: &Path, open: Vec<PathBuf>, restore_session: bool) -> Harness<'s
 
 /// Steps until `photos` are in the library, loaded and screened, and the worker is idle.
 fn settle(harness: &mut Harness<'_, FacecastApp>, photos: usize) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        harness.step();
-        let app = harness.state();
-        let state = app.state();
-        let screened = state
-            .library
-            .entries()
-            .iter()
-            .filter(|e| matches!(e.detection, Detection::Done(_) | Detection::Failed(_)))
-            .count();
-        let loading = state.library.count(|s| matches!(s, PhotoStatus::Loading));
-        if app.detector_ready()
-            && state.library.len() == photos
-            && loading == 0
-            && screened == photos
-            && app.worker().is_idle()
-        {
-            harness.run_steps(2);
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the photos were not screened within 180 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::step_until(harness, "screening the photos", |app| {
+        common::all_screened(app, photos)
+    });
 }
 
 /// Steps until the export has ended and the worker is idle.

@@ -152,3 +152,21 @@ pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&(!crc).to_be_bytes());
     out
 }
+
+/// Whether the window holds exactly `photos` photos, each loaded and screened (faces found, or the
+/// detection failed), with the detector ready and the worker idle.
+pub fn all_screened(app: &facecast::app::FacecastApp, photos: usize) -> bool {
+    use facecast::app::state::{Detection, PhotoStatus};
+    let state = app.state();
+    let screened = state
+        .library
+        .entries()
+        .iter()
+        .filter(|e| matches!(e.detection, Detection::Done(_) | Detection::Failed(_)))
+        .count();
+    app.detector_ready()
+        && state.library.len() == photos
+        && state.library.count(|s| matches!(s, PhotoStatus::Loading)) == 0
+        && screened == photos
+        && app.worker().is_idle()
+}
