@@ -12,13 +12,11 @@ use crate::compute::{BackendChoice, Compute};
 use crate::io::{DecodeLimits, ExportFormat, ExportOptions, export_atomic, load_photo};
 use crate::jobs::ModelCache;
 use crate::jobs::swap::{load_swap_models, remember_identity};
-use crate::nets::arcface::ArcFace;
-use crate::nets::faceshifter::AeiNet;
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::detect::photo::{DetectSettings, detect_photo};
 use crate::pipeline::swap::identity::source_from_arg;
 use crate::pipeline::swap::{
-    ClassicBlend, FaceReport, IdentitySource, SwapEngine, SwapJob, SwapNets, SwapSettings, choose_engine,
+    ClassicBlend, FaceReport, IdentitySource, SwapEngine, SwapJob, SwapSettings, choose_engine,
     resolve_identity, swap_faces,
 };
 use crate::weights::store::WeightsStore;
@@ -177,13 +175,7 @@ pub fn run(args: SwapArgs, backend: BackendChoice, data_dir: Option<PathBuf>) ->
         eprintln!("facecast: note: {note}");
     }
     let identity = resolve_identity(&source, Some(mtcnn), device)?;
-    let nets = SwapNets {
-        arcface: loaded.arcface.as_deref().and_then(|k| cache.get::<ArcFace>(k)),
-        aei: match engine {
-            SwapEngine::FaceShifter => loaded.aei.as_deref().and_then(|k| cache.get::<AeiNet>(k)),
-            SwapEngine::Classic => None,
-        },
-    };
+    let nets = loaded.nets(&cache, engine);
     let job = SwapJob {
         photo: &photo.rgb,
         faces: &faces,

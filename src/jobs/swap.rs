@@ -70,13 +70,7 @@ impl Job for SwapPhoto {
             choose_engine(&self.settings, loaded.faceshifter_missing.as_deref()).map_err(failed)?;
         let mtcnn = loaded.mtcnn.as_deref().and_then(|k| cache.get::<MtcnnNets>(k));
         let identity = resolve_identity(&self.identity, mtcnn, device).map_err(failed)?;
-        let nets = SwapNets {
-            arcface: loaded.arcface.as_deref().and_then(|k| cache.get::<ArcFace>(k)),
-            aei: match engine {
-                SwapEngine::FaceShifter => loaded.aei.as_deref().and_then(|k| cache.get::<AeiNet>(k)),
-                SwapEngine::Classic => None,
-            },
-        };
+        let nets = loaded.nets(&cache, engine);
         let job = SwapJob {
             photo: &base,
             faces: &self.faces,
@@ -124,6 +118,20 @@ pub struct LoadedSwapModels {
     pub faceshifter_missing: Option<String>,
     /// Things the operator should know (reduced test weights in use).
     pub notes: Vec<String>,
+}
+
+impl LoadedSwapModels {
+    /// The cached networks the chosen engine runs: ArcFace whenever it loaded (the identity check),
+    /// AEI-Net only for FaceShifter.
+    pub fn nets<'c>(&self, cache: &'c ModelCache, engine: SwapEngine) -> SwapNets<'c> {
+        SwapNets {
+            arcface: self.arcface.as_deref().and_then(|k| cache.get::<ArcFace>(k)),
+            aei: match engine {
+                SwapEngine::FaceShifter => self.aei.as_deref().and_then(|k| cache.get::<AeiNet>(k)),
+                SwapEngine::Classic => None,
+            },
+        }
+    }
 }
 
 /// Loads into `cache` what the settings need: MTCNN when the virtual model comes from a photo,

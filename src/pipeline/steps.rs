@@ -18,12 +18,10 @@ use super::makeup::MakeupSettings;
 use super::makeup::references::ReferenceLibrary;
 use super::recipe::{Recipe, StepSection, unknown_fields};
 use super::restore::{RestoreMode, RestoreSettings};
-use super::swap::{SwapEngine, SwapNets, SwapSettings, choose_engine, resolve_identity};
+use super::swap::{SwapSettings, choose_engine, resolve_identity};
 use crate::jobs::swap::{LoadedSwapModels, load_swap_models};
 use crate::jobs::{MTCNN_ID, ModelCache};
-use crate::nets::arcface::ArcFace;
 use crate::nets::beautygan::Generator;
-use crate::nets::faceshifter::AeiNet;
 use crate::nets::gpen::FullGenerator;
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::swap::identity::source_from_arg;
@@ -224,16 +222,12 @@ fn swap_step<'a>(
     let identity = resolve_identity(&source, Some(detector), env.device).map_err(|e| prepare(&e))?;
     let (engine, fallback) =
         choose_engine(&settings, loaded.faceshifter_missing.as_deref()).map_err(|e| prepare(&e))?;
-    let arcface = loaded.arcface.as_deref().and_then(|k| cache.get::<ArcFace>(k));
-    let aei = match engine {
-        SwapEngine::FaceShifter => loaded.aei.as_deref().and_then(|k| cache.get::<AeiNet>(k)),
-        SwapEngine::Classic => None,
-    };
+    let nets = loaded.nets(cache, engine);
     let mut networks = Vec::new();
-    if arcface.is_some() {
+    if nets.arcface.is_some() {
         networks.push(network_label(env.store, ARCFACE_ID));
     }
-    if aei.is_some() {
+    if nets.aei.is_some() {
         networks.push(network_label(env.store, AEI_ID));
     }
     let mut notes: Vec<String> = fallback.into_iter().collect();
@@ -242,7 +236,7 @@ fn swap_step<'a>(
         identity,
         settings,
         engine,
-        nets: SwapNets { arcface, aei },
+        nets,
         device: env.device,
         notes,
         networks,
