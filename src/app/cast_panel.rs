@@ -20,7 +20,7 @@ use crate::jobs::cast::{
 use crate::jobs::photos::IMAGE_EXTENSIONS;
 use crate::pipeline::generate::{DEFAULT_TRUNCATION, NoiseChoice, SeedStream};
 use crate::weights::models::STYLEGAN2_ID;
-use crate::weights::store::{ModelStatus, REDUCED_NOTE, WeightsStore};
+use crate::weights::store::{ModelStatus, WeightsStore};
 
 /// Shown when no virtual model is chosen (tests look for it).
 pub const NO_MODEL_TEXT: &str = "No virtual model yet";
@@ -187,7 +187,7 @@ impl CastUi {
             self.generator_check = None;
             self.generator = match result {
                 Ok(status) if status.is_usable() => GeneratorStatus::Ready {
-                    reduced: matches!(&status, ModelStatus::Unverified { reason } if reason.contains(REDUCED_NOTE)),
+                    reduced: status.is_reduced(),
                 },
                 Ok(status) => GeneratorStatus::Missing(status.describe()),
                 Err(reason) => GeneratorStatus::Missing(reason),

@@ -84,7 +84,7 @@ impl RestorePanel {
                 for model in GpenModel::ALL {
                     let state = match store.status(model.id()) {
                         Ok(s) if s.status.is_usable() => WeightsState::Ready {
-                            reduced: s.status.describe().contains(REDUCED_NOTE),
+                            reduced: s.status.is_reduced(),
                         },
                         Ok(s) => WeightsState::Missing(match s.status {
                             ModelStatus::Missing { .. } => None,

@@ -124,7 +124,7 @@ pub fn run(args: RestoreArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
     )
     .with_context(|| format!("restoring {}", args.photo.display()))?;
 
-    let reduced = state.status.describe().contains(REDUCED_NOTE);
+    let reduced = state.status.is_reduced();
     let mut model = format!("{id} ({} px)", restored.crop_size);
     if reduced {
         model.push_str(&format!(", {REDUCED_NOTE}"));

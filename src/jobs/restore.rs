@@ -118,7 +118,7 @@ impl Job for RestoreFaces {
             restored.crop_size,
             restored.timings.describe()
         )];
-        if state.status.describe().contains(REDUCED_NOTE) {
+        if state.status.is_reduced() {
             notes.push(format!("{id}: {REDUCED_NOTE}"));
         }
         let faces = match restored.faces.len() {

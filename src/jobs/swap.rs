@@ -200,11 +200,7 @@ fn cached<T: Send + 'static, E: std::fmt::Display>(
         .first()
         .map(|f| f.path.clone())
         .ok_or_else(|| format!("{id} lists no file"))?;
-    if state
-        .status
-        .describe()
-        .contains(crate::weights::store::REDUCED_NOTE)
-    {
+    if state.status.is_reduced() {
         notes.push(format!(
             "{id} has reduced-width test weights: the swap will not look like a real face"
         ));
@@ -233,9 +229,7 @@ pub fn remember_identity(
     let (IdentitySource::Model(model), Some(embedding)) = (source, embedding) else {
         return None;
     };
-    let reduced = store
-        .status(ARCFACE_ID)
-        .is_ok_and(|s| s.status.describe().contains(crate::weights::store::REDUCED_NOTE));
+    let reduced = store.status(ARCFACE_ID).is_ok_and(|s| s.status.is_reduced());
     if model
         .identity
         .as_ref()

@@ -26,7 +26,7 @@ use crate::nets::gpen::FullGenerator;
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::swap::identity::source_from_arg;
 use crate::weights::models::{AEI_ID, ARCFACE_ID, BEAUTYGAN_ID, load_beautygan, load_gpen, load_mtcnn};
-use crate::weights::store::{ModelStatus, REDUCED_NOTE, WeightsStore};
+use crate::weights::store::{REDUCED_NOTE, WeightsStore};
 
 mod edits;
 
@@ -323,7 +323,7 @@ fn first_file(store: &WeightsStore, id: &str) -> Result<std::path::PathBuf, Batc
 
 fn reduced_note(store: &WeightsStore, id: &str) -> Vec<String> {
     match store.status(id) {
-        Ok(state) if state.status.describe().contains(REDUCED_NOTE) => vec![format!("{id}: {REDUCED_NOTE}")],
+        Ok(state) if state.status.is_reduced() => vec![format!("{id}: {REDUCED_NOTE}")],
         _ => Vec::new(),
     }
 }
@@ -364,10 +364,9 @@ pub fn enabled_steps(recipe: &Recipe) -> Vec<&'static str> {
 /// How a network is named in reports and metadata: its weights id, marked when the installed file is
 /// reduced-width test weights rather than the released network.
 pub fn network_label(store: &WeightsStore, id: &str) -> String {
-    match store.status(id).map(|state| state.status) {
-        Ok(ModelStatus::Unverified { reason }) if reason.contains("reduced-width") => {
-            format!("{id} (reduced-width test weights)")
-        }
-        _ => id.to_string(),
+    if store.status(id).is_ok_and(|state| state.status.is_reduced()) {
+        format!("{id} (reduced-width test weights)")
+    } else {
+        id.to_string()
     }
 }

@@ -125,6 +125,12 @@ impl ModelStatus {
         matches!(self, ModelStatus::Installed | ModelStatus::Unverified { .. })
     }
 
+    /// Whether the files are reduced-width test weights imported with `--reduced` (usable, but not
+    /// the released network).
+    pub fn is_reduced(&self) -> bool {
+        matches!(self, ModelStatus::Unverified { reason } if reason.contains(REDUCED_NOTE))
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             ModelStatus::Installed => "installed",
