@@ -125,7 +125,7 @@ fn toasts_are_drawn_under_the_weights_window() {
     harness.run_steps(3);
     harness.get_by_label("Weights…").click();
     harness.run_steps(3);
-    assert!(harness.query_by_label("Install all for this feature").is_some());
+    assert!(harness.query_all_by_label("Install all for this feature").next().is_some());
     harness
         .state_mut()
         .state_mut()
@@ -230,7 +230,8 @@ fn without_a_native_dialog_a_typed_path_takes_its_place() {
         .state_mut()
         .use_typed_paths(&ctx, "no desktop portal and no zenity (test)");
     harness.get_by_label("Open files…").click();
-    harness.run_steps(2);
+    // A new window is laid out invisibly on its first frame.
+    harness.run_steps(4);
     assert!(
         harness.query_by_label(TYPED_OK).is_some(),
         "a visible window, not nothing"
@@ -261,7 +262,8 @@ fn without_a_native_dialog_a_typed_path_takes_its_place() {
     harness.run_steps(2);
     assert!(harness.query_by_label(TYPED_OK).is_none());
     harness.get_by_label("Open files…").click();
-    harness.run_steps(2);
+    // A new window is laid out invisibly on its first frame.
+    harness.run_steps(4);
     harness
         .get_by_role(egui::accesskit::Role::MultilineTextInput)
         .focus();
