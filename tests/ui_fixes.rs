@@ -125,7 +125,12 @@ fn toasts_are_drawn_under_the_weights_window() {
     harness.run_steps(3);
     harness.get_by_label("Weights…").click();
     harness.run_steps(3);
-    assert!(harness.query_all_by_label("Install all for this feature").next().is_some());
+    assert!(
+        harness
+            .query_all_by_label("Install all for this feature")
+            .next()
+            .is_some()
+    );
     harness
         .state_mut()
         .state_mut()
