@@ -98,3 +98,71 @@ fn a_hostile_checkpoint_is_refused_with_the_readers_error() {
         "{text}"
     );
 }
+
+#[test]
+fn an_empty_folder_is_a_failure_not_a_skip() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let (ok, text) = check_fixture(empty.path());
+    assert!(!ok, "an empty folder passed:\n{text}");
+    assert!(
+        text.contains("meta.json") && text.contains("0 passed, 1 failed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_decoded_png_named_by_meta_json_is_the_detectors_input() {
+    let dir = common::fixture_dir("mtcnn");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    copy_dir(&dir, tmp.path());
+    // The photo becomes a file no decoder reads; the reference's own pixels stand beside it. Only
+    // a run that feeds `decoded_png` can pass.
+    std::fs::write(tmp.path().join("astronaut.jpg"), b"not a JPEG").expect("write");
+    std::fs::rename(
+        tmp.path().join("astronaut.png"),
+        tmp.path().join("astronaut.decoded.png"),
+    )
+    .expect("rename");
+    let meta_path = tmp.path().join("meta.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).expect("meta")).expect("json");
+    meta["photos"]["astronaut"]["file"] = "astronaut.jpg".into();
+    meta["photos"]["astronaut"]["decoded_png"] = "astronaut.decoded.png".into();
+    std::fs::write(&meta_path, meta.to_string()).expect("write");
+    let (ok, text) = check_fixture(tmp.path());
+    assert!(ok, "check-fixture failed:\n{text}");
+    assert!(text.contains("detect.astronaut.boxes"), "{text}");
+
+    // Without the decoded pixels the unreadable photo is what runs, and the fixture fails.
+    meta["photos"]["astronaut"]
+        .as_object_mut()
+        .expect("object")
+        .remove("decoded_png");
+    std::fs::write(&meta_path, meta.to_string()).expect("write");
+    let (ok, text) = check_fixture(tmp.path());
+    assert!(!ok && text.contains("astronaut.jpg"), "{text}");
+}
+
+#[test]
+fn clip_without_its_vocabulary_fails_and_says_what_to_install() {
+    let dir = common::fixture_dir("clip_text");
+    // A working folder and a data folder with no vocabulary, and no variable naming one.
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .current_dir(cwd.path())
+        .env_remove(facecast::parity::clip_text::VOCAB_ENV)
+        .env("FACECAST_DATA_DIR", data.path())
+        .args(["--backend", "cpu", "check-fixture"])
+        .arg(&dir)
+        .output()
+        .expect("run facecast");
+    let text = common::text(&out);
+    assert!(!out.status.success(), "passed without the vocabulary:\n{text}");
+    assert!(
+        text.contains("FAIL")
+            && text.contains("tokenizer_cases.json")
+            && text.contains("fetch-clip-vocab.sh"),
+        "{text}"
+    );
+}

@@ -6,8 +6,6 @@ use burn::tensor::Device;
 
 #[test]
 fn arcface_matches_the_reference() {
-    let Some(dir) = common::optional_fixture("arcface_ir_se50") else {
-        return;
-    };
+    let dir = common::fixture_dir("arcface_ir_se50");
     common::assert_fixture_passes(&dir, &Device::flex());
 }

@@ -9,13 +9,13 @@ use facecast::nets::beautygan::{BeautyGanConfig, Generator};
 use facecast::parity::Fixture;
 use facecast::weights::{TensorMap, read_checkpoint};
 
-fn fixture() -> Option<PathBuf> {
-    common::optional_fixture("beautygan")
+fn fixture() -> PathBuf {
+    common::fixture_dir("beautygan")
 }
 
 #[test]
 fn every_case_of_the_fixture_passes() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let results = common::assert_fixture_passes(&dir, &Device::flex());
     assert!(results.len() >= 6, "only {} cases ran", results.len());
 }
@@ -32,7 +32,7 @@ fn weights(dir: &std::path::Path) -> (BeautyGanConfig, TensorMap, PathBuf) {
 
 #[test]
 fn encoder_and_head_keys_differ_only_by_case_and_are_not_interchangeable() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let (config, mut tensors, path) = weights(&dir);
     let key = "Branch_1.0.weight";
     let moved = tensors
@@ -49,7 +49,7 @@ fn encoder_and_head_keys_differ_only_by_case_and_are_not_interchangeable() {
 
 #[test]
 fn a_data_parallel_prefix_is_stripped_and_a_wrong_repeat_num_is_named() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let (config, tensors, path) = weights(&dir);
     let wrapped = TensorMap {
         tensors: tensors
@@ -83,7 +83,7 @@ fn released_layout_has_the_documented_size() {
 /// the wgpu check of the instance norm over 256×256 maps, where burn's long reductions fail.
 #[test]
 fn every_case_passes_on_wgpu() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let Some(device) = common::wgpu_device() else {
         return;
     };

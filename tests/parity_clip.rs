@@ -1,31 +1,11 @@
 //! CLIP text tower and StyleCLIP fixtures, run through `check-fixture`'s runner on the CPU backend.
 
-use std::path::PathBuf;
+mod common;
 
 use burn::tensor::Device;
 
-fn fixture(name: &str) -> Option<PathBuf> {
-    let root = std::env::var("FACECAST_FIXTURES").unwrap_or_else(|_| "../shared/fixtures".into());
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(root).join(name);
-    if dir.join("meta.json").exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "fixture folder {} is missing under CI",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: no fixture at {} (set FACECAST_FIXTURES)",
-        dir.display()
-    );
-    None
-}
-
 fn run(name: &str) -> Vec<facecast::parity::CaseResult> {
-    let Some(dir) = fixture(name) else {
-        return Vec::new();
-    };
+    let dir = common::fixture_dir(name);
     let results = facecast::parity::run_fixture(&dir, &Device::flex())
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let failed: Vec<String> = results
@@ -53,31 +33,25 @@ fn run(name: &str) -> Vec<facecast::parity::CaseResult> {
 #[test]
 fn clip_text_matches_reference_for_both_weight_files() {
     let results = run("clip_text");
-    if !results.is_empty() {
-        for file in ["weights.pth", "weights_torchscript.pt"] {
-            let name = format!("{file}: output.text_features");
-            assert!(results.iter().any(|c| c.name == name), "no case {name}");
-        }
+    for file in ["weights.pth", "weights_torchscript.pt"] {
+        let name = format!("{file}: output.text_features");
+        assert!(results.iter().any(|c| c.name == name), "no case {name}");
     }
 }
 
 #[test]
 fn styleclip_global_matches_reference() {
     let results = run("styleclip_global");
-    if !results.is_empty() {
-        assert!(results.iter().any(|c| c.name == "output.edited_s.0"));
-        assert!(results.iter().any(|c| c.name == "output.auto_beta"));
-    }
+    assert!(results.iter().any(|c| c.name == "output.edited_s.0"));
+    assert!(results.iter().any(|c| c.name == "output.auto_beta"));
 }
 
 #[test]
 fn styleclip_mapper_matches_reference() {
     let results = run("styleclip_mapper");
-    if !results.is_empty() {
-        assert!(results.iter().any(|c| c.name == "output.w_hat"));
-        assert!(results.iter().any(|c| c.name == "inter.course_mapping.mapping.4"));
-        assert!(results.iter().any(|c| c.name == "output.image_w_hat"));
-    }
+    assert!(results.iter().any(|c| c.name == "output.w_hat"));
+    assert!(results.iter().any(|c| c.name == "inter.course_mapping.mapping.4"));
+    assert!(results.iter().any(|c| c.name == "output.image_w_hat"));
 }
 
 /// A checkpoint with the official entry names and shapes (`official_keys*.txt`), zero-filled;
@@ -116,7 +90,7 @@ fn official_layout(file: &std::path::Path, small: &[&str]) -> Vec<(String, facec
 
 #[test]
 fn the_official_vit_b32_layout_loads_with_inferred_sizes() {
-    let Some(dir) = fixture("clip_text") else { return };
+    let dir = common::fixture_dir("clip_text");
     let entries = official_layout(&dir.join("official_keys_full.txt"), &["visual."]);
     assert!(entries.len() > 300, "{} entries", entries.len());
     let map = facecast::weights::TensorMap {
@@ -133,9 +107,7 @@ fn the_official_vit_b32_layout_loads_with_inferred_sizes() {
 fn released_mappers_load_with_and_without_levels() {
     use facecast::nets::styleclip::mapper::LevelsMapper;
     use facecast::weights::Value;
-    let Some(dir) = fixture("styleclip_mapper") else {
-        return;
-    };
+    let dir = common::fixture_dir("styleclip_mapper");
     let file = dir.join("official_keys.txt");
     let entries = official_layout(&file, &["decoder."]);
     let state_dict = |skip: &str| {

@@ -6,9 +6,7 @@ use burn::tensor::Device;
 
 #[test]
 fn faceshifter_matches_the_reference() {
-    let Some(dir) = common::optional_fixture("faceshifter_aei") else {
-        return;
-    };
+    let dir = common::fixture_dir("faceshifter_aei");
     let cases = common::assert_fixture_passes(&dir, &Device::flex());
     // The end-to-end case (ArcFace fixture → identity → swap) must have run, not been skipped.
     assert!(

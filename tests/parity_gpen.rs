@@ -12,9 +12,7 @@ use facecast::parity::Fixture;
 
 #[test]
 fn fixture_passes_every_network_case() {
-    let Some(dir) = common::optional_fixture("gpen") else {
-        return;
-    };
+    let dir = common::fixture_dir("gpen");
     let cases = common::assert_fixture_passes(&dir, &Device::flex());
     let fx = Fixture::open(&dir).expect("fixture opens");
     for name in fx.io.tensors.keys() {
@@ -30,9 +28,7 @@ fn fixture_passes_every_network_case() {
 
 #[test]
 fn a_crop_of_the_wrong_size_is_an_error() {
-    let Some(root) = common::fixtures_root() else {
-        return;
-    };
+    let root = common::fixtures_root();
     let dir = root.join("gpen");
     let config = GpenConfig::from_json(Fixture::open(&dir).expect("fixture").config()).expect("config");
     let device = Device::flex();
@@ -46,9 +42,7 @@ fn a_crop_of_the_wrong_size_is_an_error() {
 
 #[test]
 fn the_official_widths_do_not_fit_the_reduced_weights() {
-    let Some(root) = common::fixtures_root() else {
-        return;
-    };
+    let root = common::fixtures_root();
     let file = root.join("gpen/weights.pth");
     let err =
         load_gpen(&file, &GpenConfig::new(64, 512, 8, 2, 1.0), &Device::flex()).expect_err("shape mismatch");
@@ -65,9 +59,7 @@ fn the_released_bfr_512_keys_fit_the_full_generator() {
     use burn::store::ModuleSnapshot;
     use facecast::nets::gpen::{FullGenerator, gpen_tensors};
     use facecast::weights::{RawTensor, TensorMap};
-    let Some(root) = common::fixtures_root() else {
-        return;
-    };
+    let root = common::fixtures_root();
     let text = std::fs::read_to_string(root.join("gpen/official_keys.txt")).expect("official_keys.txt");
     let mut state = TensorMap::default();
     for line in text.lines() {
@@ -137,9 +129,7 @@ fn shapes_only(text: &str) -> facecast::weights::TensorMap {
 
 #[test]
 fn the_config_of_the_fixture_weights_is_read_from_their_shapes() {
-    let Some(root) = common::fixtures_root() else {
-        return;
-    };
+    let root = common::fixtures_root();
     let dir = root.join("gpen");
     let fx = Fixture::open(&dir).expect("fixture");
     let file = dir.join("weights.pth");

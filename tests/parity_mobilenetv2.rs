@@ -9,8 +9,8 @@ use facecast::nets::mobilenetv2::{MobileNetV2, MobileNetV2Config};
 use facecast::parity::Fixture;
 use facecast::weights::{TensorMap, read_checkpoint};
 
-fn fixture() -> Option<PathBuf> {
-    common::optional_fixture("mobilenetv2")
+fn fixture() -> PathBuf {
+    common::fixture_dir("mobilenetv2")
 }
 
 fn weights(dir: &std::path::Path) -> (MobileNetV2Config, TensorMap, PathBuf) {
@@ -25,7 +25,7 @@ fn weights(dir: &std::path::Path) -> (MobileNetV2Config, TensorMap, PathBuf) {
 
 #[test]
 fn every_case_of_the_fixture_passes() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let results = common::assert_fixture_passes(&dir, &Device::flex());
     assert!(
         results.iter().any(|r| r.name == "pre.output"),
@@ -36,7 +36,7 @@ fn every_case_of_the_fixture_passes() {
 
 #[test]
 fn counters_may_be_absent_and_a_data_parallel_prefix_is_stripped() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let (config, tensors, path) = weights(&dir);
     assert!(
         tensors.tensors.keys().any(|k| k.ends_with("num_batches_tracked")),
@@ -57,7 +57,7 @@ fn counters_may_be_absent_and_a_data_parallel_prefix_is_stripped() {
 
 #[test]
 fn a_head_of_the_wrong_size_is_named() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let (config, tensors, path) = weights(&dir);
     let imagenet_head = MobileNetV2Config {
         num_classes: 1000,
@@ -77,7 +77,7 @@ fn a_head_of_the_wrong_size_is_named() {
 #[test]
 #[ignore = "needs a wgpu adapter; slow on software Vulkan"]
 fn every_case_passes_on_wgpu() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let Some(device) = common::wgpu_device() else {
         return;
     };

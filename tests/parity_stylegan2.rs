@@ -8,8 +8,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 use facecast::nets::stylegan2::{Noise, StyleGan2, StyleGan2Config, StyleGanError, load_stylegan2};
 use facecast::parity::Fixture;
 
-fn fixture() -> Option<std::path::PathBuf> {
-    common::optional_fixture("stylegan2")
+fn fixture() -> std::path::PathBuf {
+    common::fixture_dir("stylegan2")
 }
 
 fn model(dir: &std::path::Path, device: &Device) -> StyleGan2 {
@@ -30,7 +30,7 @@ fn max_abs_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
 
 #[test]
 fn fixture_passes_every_case() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let cases = common::assert_fixture_passes(&dir, &Device::flex());
     // Every output tensor of the fixture is checked, not only some.
     let fx = Fixture::open(&dir).expect("fixture opens");
@@ -59,7 +59,7 @@ fn fixture_passes_every_case() {
 
 #[test]
 fn random_noise_varies_and_given_noise_is_deterministic() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let device = Device::flex();
     let sg = model(&dir, &device);
     let z = Tensor::<2>::random(
@@ -86,7 +86,7 @@ fn random_noise_varies_and_given_noise_is_deterministic() {
 
 #[test]
 fn wrong_inputs_are_errors_not_panics() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let device = Device::flex();
     let sg = model(&dir, &device);
     let g = &sg.generator;
@@ -116,9 +116,7 @@ fn wrong_inputs_are_errors_not_panics() {
 
 #[test]
 fn a_checkpoint_of_another_network_names_the_file() {
-    let Some(root) = common::fixtures_root() else {
-        return;
-    };
+    let root = common::fixtures_root();
     let gpen = root.join("gpen/weights.pth");
     let config =
         StyleGan2Config::from_json(Fixture::open(&root.join("stylegan2")).expect("fixture").config())
@@ -131,7 +129,7 @@ fn a_checkpoint_of_another_network_names_the_file() {
 #[test]
 #[ignore = "needs a wgpu adapter; run with --ignored"]
 fn wgpu_matches_the_fixture() {
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let Some(device) = common::wgpu_device() else {
         return;
     };
@@ -172,9 +170,7 @@ fn module_keys<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
 fn the_released_checkpoint_keys_fit_the_ffhq_generator() {
     use facecast::nets::stylegan2::{Generator, generator_tensors};
     use facecast::weights::{RawTensor, TensorMap};
-    let Some(root) = common::fixtures_root() else {
-        return;
-    };
+    let root = common::fixtures_root();
     let mut state = TensorMap::default();
     for (key, shape) in official_keys(&root.join("stylegan2/official_keys.txt")) {
         if let Some(name) = key.strip_prefix("g_ema.") {
@@ -203,7 +199,7 @@ fn the_released_checkpoint_keys_fit_the_ffhq_generator() {
 fn generator_and_discriminator_beside_g_ema_are_ignored() {
     use facecast::nets::stylegan2::checkpoint::from_tensors;
     use facecast::weights::{RawTensor, read_checkpoint};
-    let Some(dir) = fixture() else { return };
+    let dir = fixture();
     let file = dir.join("weights.pth");
     let mut all = read_checkpoint(&file).expect("fixture weights").flatten_tensors();
     let g_ema: Vec<(String, RawTensor)> = all.sub("g_ema").tensors.into_iter().collect();

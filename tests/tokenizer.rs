@@ -1,47 +1,29 @@
 //! The CLIP tokenizer against openai/CLIP on every case of `tokenizer_cases.json`. Needs the BPE
 //! vocabulary: `FACECAST_CLIP_VOCAB` (e.g. the file `facecast weights install clip-bpe-vocab` put in the
-//! store), or `models/clip/bpe_simple_vocab_16e6.txt.gz` from `scripts/fetch-clip-vocab.sh`. Under CI a
-//! missing vocabulary or fixture is a failure.
+//! store), or `models/clip/bpe_simple_vocab_16e6.txt.gz` from `scripts/fetch-clip-vocab.sh`. A missing
+//! vocabulary or fixture is a failure, in every environment.
+
+mod common;
 
 use std::path::PathBuf;
 
 use facecast::nets::clip_text::{ClipTokenizer, EOT, SOT, Truncate};
 use facecast::parity::clip_text::{VOCAB_DEFAULT, VOCAB_ENV, tokenizer_cases, vocab_path};
 
-fn vocab() -> Option<PathBuf> {
-    let found = vocab_path();
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no CLIP vocabulary under CI ({VOCAB_ENV} or {VOCAB_DEFAULT})"
-        );
-        eprintln!("skipping: no CLIP vocabulary ({VOCAB_ENV} or {VOCAB_DEFAULT})");
-    }
-    found
+/// The vocabulary (setup installs it); a missing one fails the test with what to install.
+fn vocab() -> PathBuf {
+    vocab_path().unwrap_or_else(|| {
+        panic!("no CLIP vocabulary: run `bash scripts/fetch-clip-vocab.sh` (puts {VOCAB_DEFAULT}) or set {VOCAB_ENV}")
+    })
 }
 
-fn cases_file() -> Option<PathBuf> {
-    let root = std::env::var("FACECAST_FIXTURES").unwrap_or_else(|_| "../shared/fixtures".into());
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(root)
-        .join("clip_text/tokenizer_cases.json");
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing under CI",
-        path.display()
-    );
-    eprintln!("skipping: no {}", path.display());
-    None
+fn cases_file() -> PathBuf {
+    common::fixture_dir("clip_text").join("tokenizer_cases.json")
 }
 
 #[test]
 fn every_reference_case_matches() {
-    let (Some(vocab), Some(cases)) = (vocab(), cases_file()) else {
-        return;
-    };
+    let (vocab, cases) = (vocab(), cases_file());
     let results = tokenizer_cases(&cases, &vocab).unwrap_or_else(|e| panic!("{e}"));
     assert!(results.len() >= 40, "only {} cases", results.len());
     let failed: Vec<String> = results
@@ -60,7 +42,7 @@ fn every_reference_case_matches() {
 
 #[test]
 fn vocabulary_and_context_rules() {
-    let Some(vocab) = vocab() else { return };
+    let vocab = vocab();
     let tok = ClipTokenizer::from_file(&vocab).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(tok.vocab_size(), 49408);
     // "!" is byte symbol 0, and also the padding id.

@@ -40,11 +40,7 @@ fn instance_norm_of_large_maps_matches_the_cpu_on_wgpu() {
         let on_gpu = host(facecast::nets::common::instance_norm(Tensor::from_data(
             data, &gpu,
         )));
-        let worst = on_cpu
-            .iter()
-            .zip(&on_gpu)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let worst = facecast::parity::max_abs_diff(&on_cpu, &on_gpu);
         assert!(
             worst < 1e-4,
             "{side}×{side}: wgpu differs from the CPU by {worst}"

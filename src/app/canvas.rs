@@ -142,10 +142,13 @@ pub fn canvas(
     };
 
     let response = ui.allocate_rect(area, egui::Sense::click_and_drag());
-    navigate(ui, &response, nav, full_size, area);
+    let edit = state.current_edit(entry.id);
+    // The divider is hit where it was drawn, before this frame's pan or zoom moves the photo.
+    let on_divider =
+        edit.is_some() && compare::drag(ui, overlays.compare, nav.place(full_size, area), area, &response);
+    navigate(ui, &response, nav, full_size, area, !on_divider);
     let rect = nav.place(full_size, area);
     let painter = ui.painter().with_clip_rect(area);
-    let edit = state.current_edit(entry.id);
     match edit {
         Some(version) => {
             let after = textures.edit(ui.ctx(), entry.id, &version.image);
@@ -198,8 +201,15 @@ pub fn canvas(
     Some(view)
 }
 
-/// Wheel or pinch zooms about the pointer, dragging pans, +/−/0 zoom from the keyboard.
-fn navigate(ui: &egui::Ui, response: &egui::Response, nav: &mut CanvasNav, size: Vec2, area: Rect) {
+/// Wheel or pinch zooms about the pointer, dragging pans (when `pan`), +/−/0 zoom from the keyboard.
+fn navigate(
+    ui: &egui::Ui,
+    response: &egui::Response,
+    nav: &mut CanvasNav,
+    size: Vec2,
+    area: Rect,
+    pan: bool,
+) {
     if response.hovered() {
         let (zoom, scroll, pointer) =
             ui.input(|i| (i.zoom_delta(), i.smooth_scroll_delta.y, i.pointer.hover_pos()));
@@ -208,7 +218,7 @@ fn navigate(ui: &egui::Ui, response: &egui::Response, nav: &mut CanvasNav, size:
             nav.zoom_by(factor, pointer.unwrap_or(area.center()), size, area);
         }
     }
-    if response.dragged() {
+    if pan && response.dragged() {
         if nav.zoom.is_none() {
             // Panning a fitted photo starts from where it is drawn.
             nav.zoom_by(1.0, area.center(), size, area);

@@ -17,7 +17,6 @@ use crate::jobs::PhotoImage;
 use crate::jobs::cast::{
     FindImportFaces, GenerateCandidates, LibraryJob, LibraryOp, SaveCandidate, SaveImport,
 };
-use crate::jobs::photos::IMAGE_EXTENSIONS;
 use crate::pipeline::generate::{DEFAULT_TRUNCATION, NoiseChoice, SeedStream};
 use crate::weights::models::STYLEGAN2_ID;
 use crate::weights::store::{ModelStatus, WeightsStore};
@@ -106,7 +105,6 @@ pub struct CastUi {
     rename: Option<(String, String)>,
     /// The model whose deletion waits for confirmation.
     confirm_delete: Option<String>,
-    dialog: Option<Receiver<Vec<PathBuf>>>,
     textures: HashMap<String, (Arc<PhotoImage>, TextureHandle)>,
     used: HashSet<String>,
     started: bool,
@@ -129,7 +127,6 @@ impl Default for CastUi {
             import_name: String::new(),
             rename: None,
             confirm_delete: None,
-            dialog: None,
             textures: HashMap::new(),
             used: HashSet::new(),
             started: false,
@@ -180,7 +177,7 @@ impl CastUi {
         }
     }
 
-    fn poll(&mut self) -> Option<Vec<PathBuf>> {
+    fn poll(&mut self) {
         if let Some(rx) = &self.generator_check
             && let Ok(result) = rx.try_recv()
         {
@@ -192,18 +189,6 @@ impl CastUi {
                 Ok(status) => GeneratorStatus::Missing(status.describe()),
                 Err(reason) => GeneratorStatus::Missing(reason),
             };
-        }
-        let rx = self.dialog.as_ref()?;
-        match rx.try_recv() {
-            Ok(paths) => {
-                self.dialog = None;
-                Some(paths)
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => None,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                self.dialog = None;
-                None
-            }
         }
     }
 
@@ -225,29 +210,6 @@ impl CastUi {
     fn end_frame(&mut self) {
         let used = std::mem::take(&mut self.used);
         self.textures.retain(|k, _| used.contains(k));
-    }
-
-    fn open_import_dialog(&mut self, ctx: &egui::Context) {
-        if self.dialog.is_some() {
-            return;
-        }
-        let (tx, rx) = channel();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("facecast-import-dialog".into())
-            .spawn(move || {
-                let picked = rfd::FileDialog::new()
-                    .set_title("Import face photos of one person")
-                    .add_filter("Images", IMAGE_EXTENSIONS)
-                    .pick_files()
-                    .unwrap_or_default();
-                let _ = tx.send(picked);
-                ctx.request_repaint();
-            });
-        match spawned {
-            Ok(_) => self.dialog = Some(rx),
-            Err(e) => tracing::error!("could not start the file dialog thread: {e}"),
-        }
     }
 }
 
@@ -292,7 +254,7 @@ pub fn side_section(ui: &mut egui::Ui, state: &AppState, cast: &mut CastUi, acti
         {
             actions.push(CastAction::OpenWindow);
         }
-        let importing = state.cast.import_job.is_some() || cast.dialog.is_some();
+        let importing = state.cast.import_job.is_some();
         if ui
             .add_enabled(available && !importing, egui::Button::new("Import face photo…"))
             .on_hover_text("Make a virtual model from photos of one person's face")
@@ -845,14 +807,10 @@ impl FacecastApp {
         self.apply_cast_op(LibraryOp::List);
     }
 
-    /// Picks up the answers of background checks and dialogs.
+    /// Picks up the answers of background checks (the file dialog's come through `route_picked`).
     pub(super) fn poll_cast(&mut self) {
         self.start_cast();
-        if let Some(paths) = self.cast.poll()
-            && !paths.is_empty()
-        {
-            self.find_import_faces(paths);
-        }
+        self.cast.poll();
     }
 
     /// Photos picked for import: their faces are found on the compute lane.
@@ -945,7 +903,14 @@ impl FacecastApp {
                     return;
                 }
                 self.cast.import_name.clear();
-                self.cast.open_import_dialog(ctx);
+                self.dialogs.request(
+                    super::dialogs::DialogRequest::new(
+                        super::dialogs::DialogPurpose::CastPhotos,
+                        "Import face photos of one person",
+                        super::dialogs::PickKind::Files,
+                    )
+                    .images(),
+                );
             }
             CastAction::PickFace { photo, face } => {
                 if let Some(draft) = self.state.cast.import.as_mut()

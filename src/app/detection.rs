@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, channel};
 
-use super::weights_window::WeightsEvent;
+use super::dialogs::{DialogPurpose, DialogRequest, PickKind};
+use super::weights_window::{WeightsEvent, WeightsWindow};
 use super::{Detector, FacecastApp};
 use crate::jobs::{DetectFaces, DetectTarget, MTCNN_ID};
 use crate::weights::store::WeightsStore;
@@ -64,7 +65,19 @@ impl FacecastApp {
     /// Draws the Weights window and turns what finished into toasts.
     pub(super) fn weights_ui(&mut self, ctx: &egui::Context) {
         let Some(weights) = &mut self.weights else { return };
-        for event in weights.ui(ctx) {
+        let events = weights.ui(ctx);
+        for id in weights.take_locate() {
+            let title = match weights_store_files(weights, &id) {
+                Some(names) => format!("Locate {names}"),
+                None => format!("Locate the files of {id}"),
+            };
+            self.dialogs.request(DialogRequest::new(
+                DialogPurpose::LocateWeights(id),
+                title,
+                PickKind::Files,
+            ));
+        }
+        for event in events {
             match event {
                 WeightsEvent::Installed(id) => {
                     self.state.toasts.info(format!("{id} installed"));
@@ -178,4 +191,10 @@ impl FacecastApp {
             Err(reason) => self.state.toasts.error(format!("Sample photos: {reason}")),
         }
     }
+}
+
+/// "pnet.pt, rnet.pt, onet.pt": the file names a model's dialog asks for.
+fn weights_store_files(weights: &WeightsWindow, id: &str) -> Option<String> {
+    let names: Vec<String> = weights.model_files(id)?;
+    Some(names.join(", "))
 }

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
 use egui::{Color32, RichText};
 
+use super::dialogs::{DialogPurpose, DialogRequest, PickKind};
 use super::state::AppState;
 use super::{Action, FacecastApp};
 use crate::jobs::export::{ExportEvent, ExportPhotos};
@@ -139,34 +139,11 @@ impl ExportState {
     }
 }
 
-/// Window-side export state that is not plain data: the dialogs' channel and open windows.
+/// Window-side export state that is not plain data: which of its windows are open.
+#[derive(Debug, Default)]
 pub struct ExportUi {
     pub settings_open: bool,
     pub results_open: bool,
-    ctx: egui::Context,
-    tx: Sender<Picked>,
-    rx: Receiver<Picked>,
-    dialog_open: bool,
-}
-
-impl ExportUi {
-    pub fn new(ctx: egui::Context) -> ExportUi {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        ExportUi {
-            settings_open: false,
-            results_open: false,
-            ctx,
-            tx,
-            rx,
-            dialog_open: false,
-        }
-    }
-}
-
-enum Picked {
-    Folder(Option<PathBuf>),
-    SaveRecipe(Option<PathBuf>),
-    LoadRecipe(Option<PathBuf>),
 }
 
 fn format_duration(d: Duration) -> String {
@@ -352,13 +329,11 @@ impl FacecastApp {
                     self.worker.cancel(job);
                 }
             }
-            ExportAction::ChooseFolder => self.pick(|| {
-                Picked::Folder(
-                    rfd::FileDialog::new()
-                        .set_title("Choose the output folder")
-                        .pick_folder(),
-                )
-            }),
+            ExportAction::ChooseFolder => self.dialogs.request(DialogRequest::new(
+                DialogPurpose::ExportFolder,
+                "Choose the output folder",
+                PickKind::Folder,
+            )),
             ExportAction::OpenFolder => {
                 if let Some(dir) = self.state.export.out_dir.clone()
                     && let Err(err) = open_folder(&dir)
@@ -434,24 +409,17 @@ impl FacecastApp {
         Some(job)
     }
 
-    fn pick(&mut self, pick: impl FnOnce() -> Picked + Send + 'static) {
-        if self.export_ui.dialog_open {
-            return;
-        }
-        self.export_ui.dialog_open = true;
-        let tx = self.export_ui.tx.clone();
-        let ctx = self.export_ui.ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("facecast-export-dialog".into())
-            .spawn(move || {
-                let _ = tx.send(pick());
-                ctx.request_repaint();
-            });
-        if let Err(err) = spawned {
-            self.export_ui.dialog_open = false;
-            self.state
-                .toasts
-                .error(format!("Cannot open the file dialog: {err}"));
+    /// A path picked in one of the export's dialogs.
+    pub(super) fn export_picked(&mut self, purpose: &DialogPurpose, path: PathBuf) {
+        match purpose {
+            DialogPurpose::ExportFolder => self.state.recipe.export.folder = Some(path),
+            DialogPurpose::SaveRecipe => {
+                self.save_recipe(&path);
+            }
+            DialogPurpose::LoadRecipe => {
+                self.load_recipe(&path);
+            }
+            _ => {}
         }
     }
 
@@ -510,21 +478,8 @@ impl FacecastApp {
         }
     }
 
-    /// Applies what the dialogs picked, and draws the settings and results windows.
+    /// Draws the settings and results windows.
     pub(super) fn export_windows(&mut self, ctx: &egui::Context) {
-        while let Ok(picked) = self.export_ui.rx.try_recv() {
-            self.export_ui.dialog_open = false;
-            match picked {
-                Picked::Folder(Some(dir)) => self.state.recipe.export.folder = Some(dir),
-                Picked::SaveRecipe(Some(path)) => {
-                    self.save_recipe(&path);
-                }
-                Picked::LoadRecipe(Some(path)) => {
-                    self.load_recipe(&path);
-                }
-                Picked::Folder(None) | Picked::SaveRecipe(None) | Picked::LoadRecipe(None) => {}
-            }
-        }
         let mut settings_open = self.export_ui.settings_open;
         let mut save = false;
         let mut load = false;
@@ -557,33 +512,19 @@ impl FacecastApp {
             });
         self.export_ui.settings_open = settings_open;
         if save {
-            let start = self.state.export.recipe_path.clone();
-            self.pick(move || {
-                let mut dialog = rfd::FileDialog::new()
-                    .set_title("Save the recipe")
-                    .add_filter("Facecast recipe", &["json"]);
-                dialog = match &start {
-                    Some(path) => {
-                        let dialog = match path.parent() {
-                            Some(dir) => dialog.set_directory(dir),
-                            None => dialog,
-                        };
-                        dialog.set_file_name(crate::jobs::photos::display_name(path))
-                    }
-                    None => dialog.set_file_name("recipe.json"),
-                };
-                Picked::SaveRecipe(dialog.save_file())
-            });
+            let request = DialogRequest::new(DialogPurpose::SaveRecipe, "Save the recipe", PickKind::Save)
+                .filter("Facecast recipe", &["json"]);
+            let request = match &self.state.export.recipe_path {
+                Some(path) => request.at(path),
+                None => request.named("recipe.json"),
+            };
+            self.dialogs.request(request);
         }
         if load {
-            self.pick(|| {
-                Picked::LoadRecipe(
-                    rfd::FileDialog::new()
-                        .set_title("Load a recipe")
-                        .add_filter("Facecast recipe", &["json"])
-                        .pick_file(),
-                )
-            });
+            self.dialogs.request(
+                DialogRequest::new(DialogPurpose::LoadRecipe, "Load a recipe", PickKind::File)
+                    .filter("Facecast recipe", &["json"]),
+            );
         }
 
         let mut results_open = self.export_ui.results_open;

@@ -5,9 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::{Receiver, Sender};
 use egui::{ColorImage, RichText, TextureHandle, TextureOptions, Vec2};
 use image::RgbImage;
 
@@ -16,7 +14,6 @@ use super::{Action, FacecastApp};
 use crate::jobs::makeup::{
     ApplyMakeup, CheckMakeupWeights, ImportReferences, LoadReferences, MakeupOutput, RemoveReference,
 };
-use crate::jobs::photos::IMAGE_EXTENSIONS;
 use crate::jobs::{JobId, MTCNN_ID, PhotoId};
 use crate::pipeline::detect::Face;
 use crate::pipeline::makeup::MakeupSettings;
@@ -99,53 +96,15 @@ pub enum MakeupAction {
     LocateWeights,
 }
 
-/// UI-only parts: the reference file dialog and the thumbnails' textures.
+/// UI-only parts: the thumbnails' textures.
+#[derive(Default)]
 pub struct MakeupUi {
-    ctx: egui::Context,
-    tx: Sender<Vec<PathBuf>>,
-    rx: Receiver<Vec<PathBuf>>,
-    dialog_open: Arc<AtomicBool>,
     thumbs: HashMap<String, TextureHandle>,
     /// Textures of `MakeupState::compare`, with the pixels they were made from.
     compare: Option<(Arc<RgbImage>, TextureHandle, TextureHandle)>,
 }
 
 impl MakeupUi {
-    pub fn new(ctx: &egui::Context) -> MakeupUi {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        MakeupUi {
-            ctx: ctx.clone(),
-            tx,
-            rx,
-            dialog_open: Arc::default(),
-            thumbs: HashMap::new(),
-            compare: None,
-        }
-    }
-
-    fn pick_references(&self) {
-        if self.dialog_open.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let (tx, ctx, open) = (self.tx.clone(), self.ctx.clone(), Arc::clone(&self.dialog_open));
-        let spawned = std::thread::Builder::new()
-            .name("facecast-makeup-dialog".into())
-            .spawn(move || {
-                let picked = rfd::FileDialog::new()
-                    .set_title("Choose photos of faces wearing the makeup you want")
-                    .add_filter("Images", IMAGE_EXTENSIONS)
-                    .pick_files()
-                    .unwrap_or_default();
-                open.store(false, Ordering::SeqCst);
-                let _ = tx.send(picked);
-                ctx.request_repaint();
-            });
-        if let Err(err) = spawned {
-            self.dialog_open.store(false, Ordering::SeqCst);
-            tracing::error!("could not start the file dialog thread: {err}");
-        }
-    }
-
     /// Before and after textures for the compare view, remade when the pixels change.
     fn compare(
         &mut self,
@@ -275,7 +234,7 @@ impl AppState {
 }
 
 impl FacecastApp {
-    /// Reads the references and checks BeautyGAN once at start; picks up dialog results.
+    /// Reads the references and checks BeautyGAN once at start.
     pub(super) fn makeup_tick(&mut self) {
         if self.store.is_none() && self.state.makeup.weights == MakeupWeights::Unknown {
             self.state.makeup.weights =
@@ -290,10 +249,6 @@ impl FacecastApp {
             });
             self.worker.enqueue(CheckMakeupWeights { store: store.clone() });
         }
-        let picked: Vec<PathBuf> = self.makeup_ui.rx.try_iter().flatten().collect();
-        if !picked.is_empty() {
-            self.import_references(picked);
-        }
     }
 
     /// After an install or import in the Weights window: check again what it changed.
@@ -306,7 +261,7 @@ impl FacecastApp {
         self.classifier_weights_changed(id);
     }
 
-    fn import_references(&mut self, photos: Vec<PathBuf>) {
+    pub(super) fn import_references(&mut self, photos: Vec<PathBuf>) {
         let Some(store) = &self.store else {
             self.state
                 .toasts
@@ -331,7 +286,14 @@ impl FacecastApp {
                         super::toasts::ToastAction::InstallModel(MTCNN_ID.to_string()),
                     );
                 } else {
-                    self.makeup_ui.pick_references();
+                    self.dialogs.request(
+                        super::dialogs::DialogRequest::new(
+                            super::dialogs::DialogPurpose::MakeupReferences,
+                            "Choose photos of faces wearing the makeup you want",
+                            super::dialogs::PickKind::Files,
+                        )
+                        .images(),
+                    );
                 }
             }
             MakeupAction::ImportPaths(paths) => self.import_references(paths),

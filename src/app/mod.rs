@@ -49,6 +49,7 @@ pub const APP_NAME: &str = "Facecast";
 /// The status bar's "Display:" text when the networks run on the CPU and the window on wgpu.
 pub const DISPLAY_OWN_DEVICE_CPU: &str = "own wgpu device (the networks run on the CPU)";
 
+pub mod weights_jobs;
 pub mod weights_window;
 
 /// What the command line asks of the window.
@@ -221,10 +222,10 @@ impl FacecastApp {
             samples: None,
             compare: compare::CompareView::default(),
             masks: swap_panel::MaskPreview::default(),
-            export_ui: export_bar::ExportUi::new(ctx.clone()),
+            export_ui: export_bar::ExportUi::default(),
             session: None,
             cast: cast_panel::CastUi::default(),
-            makeup_ui: makeup_section::MakeupUi::new(ctx),
+            makeup_ui: makeup_section::MakeupUi::default(),
         };
         match WeightsStore::open(start.data_dir.clone()) {
             Ok(store) => {
@@ -262,6 +263,45 @@ impl FacecastApp {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Where the before/after divider stands and whether it is being dragged.
+    pub fn compare_view(&self) -> compare::CompareView {
+        self.compare
+    }
+
+    /// How the canvas frames the photo (zoom and pan).
+    pub fn canvas_nav(&self) -> canvas::CanvasNav {
+        self.nav
+    }
+
+    /// Shows file dialogs as typed-path windows only (tests, and desktops where the native dialog
+    /// is known to be missing), saying `why`.
+    pub fn use_typed_paths(&mut self, ctx: &egui::Context, why: &str) {
+        self.dialogs = dialogs::FileDialogs::typed_only(ctx.clone(), why);
+    }
+
+    /// Sends a path picked in a file dialog (native or typed) to what asked for it.
+    fn route_picked(&mut self, ctx: &egui::Context, picked: dialogs::Picked) {
+        use dialogs::DialogPurpose as P;
+        if picked.paths.is_empty() {
+            return;
+        }
+        let mut paths = picked.paths;
+        match picked.purpose {
+            P::AddPhotos | P::AddFolder => self.open_paths(paths),
+            P::CastPhotos => self.find_import_faces(paths),
+            P::MakeupReferences => self.import_references(paths),
+            P::LocateWeights(id) => {
+                if let Some(weights) = &mut self.weights {
+                    weights.import_paths(ctx, &id, paths);
+                }
+            }
+            purpose @ (P::ExportFolder | P::SaveRecipe | P::LoadRecipe) => {
+                let path = paths.swap_remove(0);
+                self.export_picked(&purpose, path);
+            }
+        }
     }
 
     pub fn state_mut(&mut self) -> &mut AppState {
@@ -367,8 +407,19 @@ impl FacecastApp {
 
     fn apply(&mut self, ctx: &egui::Context, action: Action) {
         match action {
-            Action::OpenFilesDialog => self.dialogs.open_files(),
-            Action::OpenFolderDialog => self.dialogs.open_folder(),
+            Action::OpenFilesDialog => self.dialogs.request(
+                dialogs::DialogRequest::new(
+                    dialogs::DialogPurpose::AddPhotos,
+                    "Add product photos",
+                    dialogs::PickKind::Files,
+                )
+                .images(),
+            ),
+            Action::OpenFolderDialog => self.dialogs.request(dialogs::DialogRequest::new(
+                dialogs::DialogPurpose::AddFolder,
+                "Add a folder of product photos",
+                dialogs::PickKind::Folder,
+            )),
             Action::AddPaths(paths) => self.open_paths(paths),
             Action::Select(id) => self.select_photo(id),
             Action::Remove(id) => self.remove_photo(id),
@@ -460,8 +511,8 @@ impl eframe::App for FacecastApp {
         self.detect_new_photos();
         self.makeup_tick();
         self.classifier_tick();
-        if let Some(paths) = self.dialogs.poll() {
-            self.open_paths(paths);
+        for picked in self.dialogs.poll() {
+            self.route_picked(ctx, picked);
         }
         self.session_tick();
         self.textures.sync(&self.state);
@@ -538,6 +589,7 @@ impl eframe::App for FacecastApp {
         self.weights_ui(&ctx);
         self.text_edit_ui(&ctx);
         self.export_windows(&ctx);
+        self.dialogs.ui(&ctx);
         for action in self.state.toasts.show(&ctx) {
             match action {
                 toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),

@@ -1,5 +1,9 @@
 //! Short-lived messages stacked at the bottom right: warnings and errors the operator should see but
 //! that must not block the work (a file that could not be read, a job that failed).
+//!
+//! Notes and warnings go away by themselves after a few seconds; errors stay until clicked, since
+//! they usually name something to fix. Toasts sit above the main window's panels but under every
+//! window (Weights, Cast, …), so they never cover what the operator opened.
 
 use egui::{Align2, Id, RichText, Vec2};
 
@@ -11,12 +15,12 @@ pub enum ToastLevel {
 }
 
 impl ToastLevel {
-    /// Errors stay longer: they usually name a file the operator has to go and fix.
-    fn lifetime_s(self) -> f64 {
+    /// How long a toast stays once drawn; `None`: until dismissed.
+    pub fn lifetime_s(self) -> Option<f64> {
         match self {
-            ToastLevel::Info => 4.0,
-            ToastLevel::Warning => 8.0,
-            ToastLevel::Error => 15.0,
+            ToastLevel::Info => Some(4.0),
+            ToastLevel::Warning => Some(6.0),
+            ToastLevel::Error => None,
         }
     }
 }
@@ -48,7 +52,12 @@ pub struct Toast {
     /// When it was first drawn (egui time); the lifetime counts from there, so a toast raised while the
     /// window was hidden is still seen.
     shown_at: Option<f64>,
+    /// How many times the same message came back to back while shown.
+    pub repeats: u32,
 }
+
+/// The hover text of every toast.
+pub const TOAST_DISMISS_HINT: &str = "Click to dismiss";
 
 /// At most this many toasts are kept; older ones make room for new ones.
 const MAX_TOASTS: usize = 6;
@@ -99,13 +108,14 @@ impl Toasts {
     }
 
     fn push(&mut self, level: ToastLevel, text: String) {
-        // A failure that repeats (the same message back to back) restarts its toast instead of
-        // stacking copies that push everything else out.
+        // A failure that repeats (the same message back to back) is counted on its toast instead of
+        // stacking copies that push everything else out. Its clock is not restarted: a message that
+        // keeps coming back must not keep its toast on screen for ever.
         if let Some(last) = self.items.last_mut()
             && last.level == level
             && last.text == text
         {
-            last.shown_at = None;
+            last.repeats += 1;
             return;
         }
         self.next_id += 1;
@@ -115,6 +125,7 @@ impl Toasts {
             text,
             action: None,
             shown_at: None,
+            repeats: 0,
         });
         if self.items.len() > MAX_TOASTS {
             self.items.remove(0);
@@ -126,11 +137,11 @@ impl Toasts {
     pub fn show(&mut self, ctx: &egui::Context) -> Vec<ToastAction> {
         let mut clicked = Vec::new();
         let now = ctx.input(|i| i.time);
-        self.items.retain(|toast| {
-            toast
-                .shown_at
-                .is_none_or(|at| now - at < toast.level.lifetime_s())
-        });
+        self.items
+            .retain(|toast| match (toast.shown_at, toast.level.lifetime_s()) {
+                (Some(at), Some(life)) => now - at < life,
+                _ => true,
+            });
         if self.items.is_empty() {
             return clicked;
         }
@@ -138,13 +149,16 @@ impl Toasts {
         let mut next_expiry = f64::INFINITY;
         egui::Area::new(Id::unique("facecast-toasts"))
             .anchor(Align2::RIGHT_BOTTOM, Vec2::new(-12.0, -64.0))
-            .order(egui::Order::Foreground)
+            // Above the panels (the background layer, registered first) and under every window.
+            .order(egui::Order::Background)
             .interactable(true)
             .show(ctx, |ui| {
                 ui.set_max_width(360.0);
                 for toast in self.items.iter_mut().rev() {
                     let at = *toast.shown_at.get_or_insert(now);
-                    next_expiry = next_expiry.min(at + toast.level.lifetime_s() - now);
+                    if let Some(life) = toast.level.lifetime_s() {
+                        next_expiry = next_expiry.min(at + life - now);
+                    }
                     let (title, color) = match toast.level {
                         ToastLevel::Info => ("Note", ui.visuals().hyperlink_color),
                         ToastLevel::Warning => ("Warning", ui.visuals().warn_fg_color),
@@ -156,6 +170,9 @@ impl Toasts {
                             ui.horizontal_wrapped(|ui| {
                                 ui.label(RichText::new(title).color(color).strong());
                                 ui.label(&toast.text);
+                                if toast.repeats > 0 {
+                                    ui.label(RichText::new(format!("(×{})", toast.repeats + 1)).weak());
+                                }
                                 if let Some(action) = &toast.action
                                     && ui.button(action.label()).clicked()
                                 {
@@ -166,7 +183,7 @@ impl Toasts {
                         })
                         .response
                         .interact(egui::Sense::click())
-                        .on_hover_text("Click to dismiss");
+                        .on_hover_text(TOAST_DISMISS_HINT);
                     if response.clicked() {
                         dismissed = Some(toast.id);
                     }

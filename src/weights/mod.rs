@@ -3,12 +3,16 @@
 //! - [`manifest`]: the committed list of every network (`models/manifest.toml`).
 //! - [`store`]: the per-user weights directory: install, verify, import, remove.
 //! - [`download`]: HTTP downloads with resume, progress and sha256.
+//! - [`features`]: which networks each feature of the app needs.
+//! - [`drive`]: Google Drive's large-file confirmation page, followed to the file.
 //! - [`checkpoint`]: reads PyTorch (zip, legacy, TorchScript), safetensors and numpy files into
 //!   plain [`Value`]s through [`pickle`], a pickle reader that never executes anything.
 //! - [`load`]: puts a [`TensorMap`] into a burn module, reporting missing, unexpected and misshapen keys.
 
 pub mod checkpoint;
 pub mod download;
+pub mod drive;
+pub mod features;
 pub mod load;
 pub mod manifest;
 pub mod models;

