@@ -6,18 +6,19 @@
 //! The photos are made from the shared fixture photos (`$FACECAST_FIXTURES/mtcnn`, or `--mtcnn`),
 //! scaled so the long side is `--side` pixels (default 1600, a typical catalogue size), each one
 //! slightly different so no step can reuse another's work, written as JPEG into a temporary folder.
-//! The recipe is `--recipe` or the default one; steps the build or the installed weights do not
-//! have are switched off and named. Prints a Markdown table.
+//! The recipe is `--recipe` or the default one; MTCNN is imported from the fixtures when the data
+//! folder has none. Prints a Markdown table.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use facecast::compute::Compute;
-use facecast::jobs::{MTCNN_ID, ModelCache};
 use facecast::pipeline::batch::{BatchInput, BatchObserver, FileReport, FileStatus};
 use facecast::pipeline::recipe::Recipe;
-use facecast::pipeline::steps::{StepEnv, build_engine, detector_key, load_networks, missing_steps};
+use facecast::pipeline::runtime::NetworkCache;
+use facecast::pipeline::steps::{StepEnv, build_engine, load_networks};
+use facecast::weights::models::MTCNN_ID;
 use facecast::weights::store::WeightsStore;
 use image::{ImageEncoder, RgbImage, imageops};
 
@@ -142,26 +143,20 @@ fn main() -> Result<()> {
         Some(path) => Recipe::load(path)?,
         None => Recipe::default(),
     };
-    let off = missing_steps(&recipe);
-    for name in &off {
-        match *name {
-            "swap" => recipe.swap.enabled = false,
-            "restore" => recipe.restore.enabled = false,
-            _ => recipe.makeup.enabled = false,
-        }
-    }
     recipe.export.folder = Some(out_dir.clone());
     let store = WeightsStore::open(opts.data_dir.clone())?;
     let env = StepEnv {
         store: &store,
         device: &compute.device,
     };
-    let mut cache = ModelCache::default();
+    let mut cache = NetworkCache::default();
     if store.require(MTCNN_ID).is_err() {
-        // No detector installed: the fixture's (real) MTCNN weights, in the cache under the store's key.
-        cache.insert(
-            detector_key(&store),
-            facecast::weights::models::load_mtcnn(&opts.mtcnn, &compute.device)?,
+        // No detector installed: the fixture's (real) MTCNN weights, imported as a user would.
+        store.import(MTCNN_ID, std::slice::from_ref(&opts.mtcnn))?;
+        eprintln!(
+            "bench_batch: imported MTCNN from {} into {}",
+            opts.mtcnn.display(),
+            store.data_dir().display()
         );
     }
     let loaded = load_networks(&recipe, &env, &mut cache)?;
@@ -190,14 +185,9 @@ fn main() -> Result<()> {
         if cfg!(debug_assertions) { "dev" } else { "release" }
     );
     println!(
-        "networks: {}; edit steps: {}; switched off (not in this build): {}",
+        "networks: {}; edit steps: {}",
         networks.join(", "),
-        engine.step_count(),
-        if off.is_empty() {
-            "none".to_string()
-        } else {
-            off.join(", ")
-        }
+        engine.step_count()
     );
     println!(
         "done {}, skipped {}, failed {}",

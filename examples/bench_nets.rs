@@ -272,10 +272,10 @@ fn build(case: &str, device: &Device, vocab: &Path) -> Result<Net> {
         },
         "clip-text" => Net::ClipText {
             encoder: randomized(ClipTextConfig::default().init(device), device, false),
-            tokenizer: ClipTokenizer::from_file(vocab)?,
+            tokenizer: facecast::weights::models::load_clip_tokenizer(vocab)?,
         },
         "clip-tokenize" => Net::ClipTokenize {
-            tokenizer: ClipTokenizer::from_file(vocab)?,
+            tokenizer: facecast::weights::models::load_clip_tokenizer(vocab)?,
         },
         other => bail!("unknown case {other} (bench_nets --list)"),
     })

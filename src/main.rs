@@ -1,13 +1,35 @@
-//! `facecast`: no arguments opens the window; subcommands run the same pipeline headless.
+//! `facecast`: no arguments opens the window; subcommands run the same pipeline headless. This is
+//! the binary's edge, the one place that knows both the window and the command line.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use facecast::cli::Cli;
+use facecast::compute::BackendChoice;
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let backend = BackendChoice::resolve(cli.backend)?;
+    match cli.command {
+        Some(command) => facecast::cli::run(command, backend, cli.data_dir),
+        None => {
+            let mut open = cli.open;
+            if cli.samples {
+                open.extend(facecast::cli::install_samples(cli.data_dir.clone())?);
+            }
+            facecast::app::run_window(facecast::app::WindowOptions {
+                backend,
+                data_dir: cli.data_dir,
+                open,
+                samples: cli.samples,
+            })
+        }
+    }
+}
 
 fn main() -> ExitCode {
-    let cli = facecast::cli::Cli::parse();
+    let cli = Cli::parse();
     facecast::cli::init_logging(cli.verbose);
-    match facecast::cli::run(cli) {
+    match run(cli) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("facecast: {err:#}");

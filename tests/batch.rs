@@ -224,9 +224,9 @@ fn hostile_folder(dir: &Path) -> BTreeMap<PathBuf, Expected> {
         "really-a-png_vm.png",
     );
 
-    // Not part of the run: hidden files and other extensions are not photos of the folder.
-    fs::write(dir.join(".hidden.png"), png_bytes(&face)).expect("write");
-    fs::write(dir.join("readme.txt"), b"not a photo").expect("write");
+    // Not photos of the run, but files of the folder: listed as skipped, with the reason.
+    put(os(".hidden.png"), &png_bytes(&face), "skipped", "hidden");
+    put(os("readme.txt"), b"not a photo", "skipped", "not a photo");
     expected
 }
 
@@ -383,7 +383,7 @@ fn a_hostile_folder_ends_with_a_correct_report_untouched_sources_and_no_temporar
     let latin1 = out.join(OsStr::from_bytes(b"caf\xe9-latin1_vm.png"));
     assert!(latin1.exists(), "the raw name is kept");
     assert!(
-        stderr.contains("9 exported, 1 skipped, 4 failed"),
+        stderr.contains("9 exported, 3 skipped, 4 failed"),
         "summary on stderr: {stderr}"
     );
 
@@ -414,6 +414,165 @@ fn a_hostile_folder_ends_with_a_correct_report_untouched_sources_and_no_temporar
         fs::read(output).expect("second"),
         "the same recipe gives the same bytes"
     );
+}
+
+#[test]
+fn every_file_of_a_folder_is_in_the_report_a_photo_without_extension_included() {
+    let data = data_with_mtcnn();
+    let work = tempfile::tempdir().expect("tempdir");
+    let photos = work.path().join("photos");
+    let out = work.path().join("out");
+    fs::create_dir(&photos).expect("mkdir");
+    // A JPEG saved without an extension is a photo (found by its content); a .txt is not.
+    fs::write(photos.join("shot-without-extension"), jpeg_bytes(&astronaut())).expect("write");
+    fs::write(photos.join("notes.txt"), b"Spring shoot, take two.\n").expect("write");
+    fs::copy(
+        common::fixture_dir("mtcnn").join("astronaut.png"),
+        photos.join("astronaut.png"),
+    )
+    .expect("copy");
+    let recipe = recipe_file(work.path(), |_| {});
+    let run = facecast(
+        data.path(),
+        &[
+            os("batch"),
+            os("--recipe"),
+            recipe.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            os("--json"),
+            photos.as_os_str(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "one file is not done: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json report");
+    let results = report["results"].as_array().expect("results");
+    let listed: Vec<(String, &str)> = results
+        .iter()
+        .map(|r| {
+            let input = Path::new(r["input"].as_str().expect("input"));
+            let name = input.file_name().expect("name").to_string_lossy().into_owned();
+            (name, r["status"].as_str().expect("status"))
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("astronaut.png".to_string(), "done"),
+            ("notes.txt".to_string(), "skipped"),
+            ("shot-without-extension".to_string(), "done"),
+        ],
+        "{report}"
+    );
+    let reason = results[1]["reason"].as_str().expect("a reason");
+    assert!(
+        reason.contains("notes.txt") && reason.contains("not a photo"),
+        "{reason}"
+    );
+    // The photo without an extension is exported as the JPEG it is.
+    let output = results[2]["output"].as_str().expect("output");
+    assert_eq!(
+        image::ImageFormat::from_path(output).ok(),
+        Some(image::ImageFormat::Jpeg),
+        "{output}"
+    );
+    assert!(image::open(output).is_ok(), "{output}");
+}
+
+#[test]
+fn facecast_swap_is_a_one_step_recipe_same_pixels_and_metadata_as_the_batch() {
+    let data = data_with_mtcnn();
+    let work = tempfile::tempdir().expect("tempdir");
+    let fixtures = common::fixture_dir("mtcnn");
+    let photo = work.path().join("astronaut.png");
+    fs::copy(fixtures.join("astronaut.png"), &photo).expect("copy");
+    let face = fixtures.join("camera.png");
+
+    // `facecast swap` with the classic engine, asked for by name.
+    let single = work.path().join("single").join("A.png");
+    fs::create_dir(single.parent().expect("folder")).expect("mkdir");
+    let swap = facecast(
+        data.path(),
+        &[
+            os("swap"),
+            os("--engine"),
+            os("classic"),
+            os("--virtual"),
+            face.as_os_str(),
+            photo.as_os_str(),
+            os("--out"),
+            single.as_os_str(),
+        ],
+    );
+    assert!(swap.status.success(), "{}", common::text(&swap));
+
+    // The batch with the same swap settings.
+    let recipe = recipe_file(work.path(), |r| {
+        r.swap.enabled = true;
+        r.swap.settings.engine = facecast::pipeline::swap::SwapEngine::Classic;
+        r.swap.settings.fallback_to_classic = false;
+        r.export.format = facecast::pipeline::recipe::OutputFormat::Png;
+    });
+    let out = work.path().join("batch");
+    let batch = facecast(
+        data.path(),
+        &[
+            os("batch"),
+            os("--virtual"),
+            face.as_os_str(),
+            os("--recipe"),
+            recipe.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            photo.as_os_str(),
+        ],
+    );
+    assert!(batch.status.success(), "{}", common::text(&batch));
+    let batched = out.join("astronaut_vm.png");
+
+    let a = image::open(&single).expect("swap output").to_rgb8();
+    let b = image::open(&batched).expect("batch output").to_rgb8();
+    assert_ne!(a, astronaut(), "the face was swapped");
+    assert!(a == b, "the same pixels");
+    let (meta_a, meta_b) = (png_text(&single), png_text(&batched));
+    assert_eq!(
+        meta_a.keys().collect::<Vec<_>>(),
+        meta_b.keys().collect::<Vec<_>>(),
+        "the same metadata schema"
+    );
+    for key in ["AI-edited", "facecast:networks", "Software"] {
+        assert_eq!(meta_a.get(key), meta_b.get(key), "{key}");
+    }
+    assert!(meta_a.contains_key("facecast:recipe-sha256"), "{meta_a:?}");
+}
+
+#[test]
+fn a_detector_imported_again_is_loaded_again_and_an_unchanged_one_is_not() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = facecast::weights::store::WeightsStore::open(Some(data.path().to_path_buf())).expect("store");
+    let fixtures = common::fixture_dir("mtcnn");
+    store
+        .import("mtcnn", std::slice::from_ref(&fixtures))
+        .expect("import");
+    let device = Compute::cpu().device;
+    let mut cache = facecast::pipeline::runtime::NetworkCache::default();
+    let first = cache.mtcnn(&store, &device).expect("load MTCNN");
+    let again = cache.mtcnn(&store, &device).expect("MTCNN from the cache");
+    assert_eq!(cache.loads(), 1, "an unchanged detector is not read again");
+    assert_eq!(first.stamp(), again.stamp());
+    assert!(cache.get(&first).is_ok());
+
+    // Imported again (new files under the same names): another stamp, read again, the old copy gone.
+    std::thread::sleep(Duration::from_millis(20));
+    store
+        .import("mtcnn", std::slice::from_ref(&fixtures))
+        .expect("import again");
+    let reloaded = cache.mtcnn(&store, &device).expect("reload MTCNN");
+    assert_ne!(first.stamp(), reloaded.stamp(), "the files' stamp changed");
+    assert_eq!(cache.loads(), 2, "the re-imported detector was loaded again");
+    assert!(cache.get(&reloaded).is_ok());
+    assert!(cache.get(&first).is_err(), "the old copy is not handed out");
 }
 
 #[test]
@@ -462,7 +621,11 @@ fn what_cannot_run_exits_1_and_says_why() {
         photo.as_os_str(),
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("restore.blnd"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("step-typo.json") && stderr(&o).contains("restore.blnd"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.exists(), "nothing was written");
 
     // The default recipe swaps faces: a virtual model that is neither in the library nor a photo is
@@ -956,11 +1119,9 @@ fn a_recipe_with_swap_restore_and_makeup_runs_every_step_on_every_face() {
         r.swap.enabled = true;
         r.restore.enabled = true;
         r.makeup.enabled = true;
-        r.makeup
-            .settings
-            .insert("reference".into(), reference.clone().into());
-        r.makeup.settings.insert("strength".into(), 0.5.into());
-        r.restore.settings.insert("blend".into(), 80.0.into());
+        r.makeup.settings.reference = Some(reference.clone());
+        r.makeup.settings.strength = 0.5;
+        r.restore.settings.blend = 80.0;
     });
     let photos = work.path().join("photos");
     fs::create_dir(&photos).expect("mkdir");

@@ -7,8 +7,9 @@ mod common;
 
 use std::path::PathBuf;
 
-use facecast::nets::clip_text::{ClipTokenizer, EOT, SOT, Truncate};
+use facecast::nets::clip_text::{EOT, SOT, Truncate};
 use facecast::parity::clip_text::{VOCAB_DEFAULT, VOCAB_ENV, tokenizer_cases, vocab_path};
+use facecast::weights::models::load_clip_tokenizer;
 
 /// The vocabulary (setup installs it); a missing one fails the test with what to install.
 fn vocab() -> PathBuf {
@@ -43,7 +44,7 @@ fn every_reference_case_matches() {
 #[test]
 fn vocabulary_and_context_rules() {
     let vocab = vocab();
-    let tok = ClipTokenizer::from_file(&vocab).unwrap_or_else(|e| panic!("{e}"));
+    let tok = load_clip_tokenizer(&vocab).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(tok.vocab_size(), 49408);
     // "!" is byte symbol 0, and also the padding id.
     assert_eq!(tok.encode("!"), vec![256]);
@@ -65,7 +66,7 @@ fn a_broken_vocabulary_is_reported_with_its_path() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("vocab.txt");
     std::fs::write(&path, "#version: 0.2\na b\n").unwrap_or_else(|e| panic!("{e}"));
-    let err = ClipTokenizer::from_file(&path)
+    let err = load_clip_tokenizer(&path)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();

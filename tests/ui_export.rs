@@ -21,6 +21,7 @@ use facecast::compute::Compute;
 use facecast::io::TEMP_PREFIX;
 use facecast::pipeline::batch::{FileStatus, StopReason};
 use facecast::pipeline::recipe::{FaceMode, OutputFormat};
+use facecast::pipeline::swap::SwapEngine;
 use facecast::weights::store::WeightsStore;
 
 fn data_with_mtcnn() -> tempfile::TempDir {
@@ -178,6 +179,46 @@ fn the_window_exports_the_same_bytes_as_the_command_line() {
         differs > 400,
         "only {differs} of 1600 face pixels changed beyond JPEG noise"
     );
+}
+
+#[test]
+fn load_recipe_refuses_a_misspelt_step_setting_and_keeps_the_settings_it_had() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut harness = harness(data.path(), Vec::new(), false);
+    harness.run_steps(2);
+
+    // A typo in a step setting: refused when read, the file and the setting named, nothing changed.
+    let typo = work.path().join("typo-look.json");
+    fs::write(
+        &typo,
+        r#"{"facecast_recipe": 1, "swap": {"enabled": true, "engnie": "classic"}, "export": {"quality": 60}}"#,
+    )
+    .expect("write");
+    let before = harness.state().state().recipe.clone();
+    assert!(!harness.state_mut().load_recipe(&typo), "the recipe is refused");
+    let state = harness.state().state();
+    assert_eq!(state.recipe, before, "nothing of the refused recipe was taken");
+    assert_eq!(state.swap.settings.engine, SwapEngine::FaceShifter);
+    let toasts: Vec<&str> = state.toasts.items().iter().map(|t| t.text.as_str()).collect();
+    assert!(
+        toasts
+            .iter()
+            .any(|t| t.contains("typo-look.json") && t.contains("swap.engnie")),
+        "{toasts:?}"
+    );
+
+    // Spelt right, the same setting reaches the Swap section.
+    let good = work.path().join("look.json");
+    fs::write(
+        &good,
+        r#"{"facecast_recipe": 1, "swap": {"enabled": true, "engine": "classic"}, "export": {"quality": 60}}"#,
+    )
+    .expect("write");
+    assert!(harness.state_mut().load_recipe(&good));
+    let state = harness.state().state();
+    assert_eq!(state.swap.settings.engine, SwapEngine::Classic);
+    assert_eq!(state.recipe.export.quality, 60);
 }
 
 #[test]

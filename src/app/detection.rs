@@ -160,7 +160,8 @@ impl FacecastApp {
         let spawned = std::thread::Builder::new()
             .name("facecast-samples".into())
             .spawn(move || {
-                let result = crate::cli::install_samples(data_dir).map_err(|e| format!("{e:#}"));
+                let result =
+                    crate::weights::samples::install_samples(data_dir, || {}).map_err(|e| e.to_string());
                 let _ = tx.send(result);
                 ctx.request_repaint();
             });

@@ -16,7 +16,7 @@ use crate::jobs::{JobId, JobOutcome, PhotoId};
 use crate::pipeline::batch::{BatchInput, FileReport, FileStatus, StopReason};
 use crate::pipeline::recipe::{FaceMode, MetadataLevel, OutputFormat, Recipe, check_naming};
 use crate::pipeline::restore::{RestoreMode, RestoreSettings};
-use crate::pipeline::steps::{check_available, enabled_steps};
+use crate::pipeline::steps::enabled_steps;
 
 /// Button labels, also used by tests to click them.
 pub const EXPORT_SELECTED: &str = "Export selected";
@@ -176,9 +176,6 @@ fn blocked(state: &AppState) -> Option<String> {
     }
     if state.recipe.export.folder.is_none() {
         return Some("Choose an output folder first".into());
-    }
-    if let Err(e) = check_available(&state.recipe) {
-        return Some(e.to_string());
     }
     if state.recipe.swap.enabled && state.cast.current.is_none() && state.recipe.virtual_model.is_none() {
         return Some("Choose the virtual model in the Cast panel first".into());
@@ -389,8 +386,8 @@ impl FacecastApp {
                     })
                     .flatten();
                 BatchInput {
-                    path: entry.path.clone(),
                     chosen,
+                    ..BatchInput::new(entry.path.clone())
                 }
             })
             .collect();
@@ -573,9 +570,6 @@ fn recipe_settings(ui: &mut egui::Ui, recipe: &mut Recipe, restore: &mut Restore
                 }
                 recipe.restore.enabled = restoring;
                 ui.checkbox(&mut recipe.makeup.enabled, "Makeup");
-                if let Err(e) = check_available(recipe) {
-                    ui.label(RichText::new(e.to_string()).color(ui.visuals().warn_fg_color));
-                }
             });
             ui.end_row();
 
@@ -718,44 +712,20 @@ impl AppState {
     /// steps' settings, the recipe window whether each step runs.
     pub fn recipe_with_sections(&self) -> Recipe {
         let mut recipe = self.recipe.clone();
-        // The settings types serialise to objects, so these cannot fail; a failure keeps the old ones.
-        let _ = recipe.swap.set_settings(&self.swap.settings);
-        let _ = recipe.restore.set_settings(&self.restore.settings);
+        recipe.swap.settings = self.swap.settings.clone();
+        recipe.restore.settings = self.restore.settings.clone();
         // One control, not two: the Restore section's mode says whether the step runs.
         recipe.restore.enabled = self.restore.settings.is_enabled();
-        let _ = recipe.makeup.set_settings(&self.makeup.settings);
+        recipe.makeup.settings = self.makeup.settings.clone();
         recipe
     }
 
-    /// Takes a loaded recipe, putting its step settings into the sections. A section's settings
-    /// that do not read (a recipe written by hand) keep the section's own, with a warning.
+    /// Takes a loaded recipe (already checked, every setting known: [`Recipe::parse`]), putting its
+    /// step settings into the sections.
     pub fn set_recipe(&mut self, recipe: Recipe) {
-        match recipe.swap.settings_as() {
-            Ok(settings) => self.swap.settings = settings,
-            Err(e) => self
-                .toasts
-                .warning(format!("The recipe's swap settings were not used: {e}")),
-        }
-        match recipe.restore.settings_as::<RestoreSettings>() {
-            Ok(mut settings) => {
-                // As a run reads it: an enabled step without a mode restores with GPEN.
-                if !recipe.restore.enabled {
-                    settings.mode = RestoreMode::None;
-                } else if settings.mode == RestoreMode::None {
-                    settings.mode = RestoreMode::Gpen;
-                }
-                self.restore.settings = settings;
-            }
-            Err(e) => self
-                .toasts
-                .warning(format!("The recipe's restore settings were not used: {e}")),
-        }
-        match recipe.makeup.settings_as() {
-            Ok(settings) => self.makeup.settings = settings,
-            Err(e) => self
-                .toasts
-                .warning(format!("The recipe's makeup settings were not used: {e}")),
-        }
+        self.swap.settings = recipe.swap.settings.clone();
+        self.restore.settings = recipe.restore_settings();
+        self.makeup.settings = recipe.makeup.settings.clone();
         self.recipe = recipe;
     }
 }

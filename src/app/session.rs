@@ -23,8 +23,9 @@ use sha2::{Digest, Sha256};
 use super::history::Version;
 use super::state::{AppState, LibraryFilter, PhotoStatus};
 use super::{FacecastApp, Layout};
+use crate::io::atomic::write_atomic;
 use crate::jobs::{Job, JobContext, JobError, JobOutput, Lane};
-use crate::pipeline::recipe::{Recipe, write_atomic};
+use crate::pipeline::recipe::Recipe;
 
 /// The version of the session format this build writes and reads.
 pub const SESSION_VERSION: u32 = 1;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -737,21 +737,9 @@ fn write_png(img: &RgbImage, dest: &Path) -> Result<(), CastError> {
     Ok(())
 }
 
-/// Writes `bytes` to `dest` through a temporary file in the same folder and a rename.
+/// Writes `bytes` to `dest` atomically ([`crate::io::atomic::write_atomic`]).
 fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), CastError> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(crate::io::TEMP_PREFIX)
-        .suffix(".part")
-        .tempfile_in(dir)
-        .map_err(io_err(dest, "creating a temporary file"))?;
-    temp.write_all(bytes).map_err(io_err(dest, "writing"))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(io_err(dest, "flushing to disk"))?;
-    temp.persist(dest)
-        .map_err(|e| io_err(dest, "renaming into place")(e.error))?;
-    Ok(())
+    crate::io::atomic::write_atomic(dest, bytes).map_err(io_err(dest, "writing"))
 }
 
 fn write_model_json(dir: &Path, model: &VirtualModel) -> Result<(), CastError> {

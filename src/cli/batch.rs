@@ -13,10 +13,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::compute::{BackendChoice, Compute};
-use crate::io::collect::collect_photos;
-use crate::jobs::ModelCache;
 use crate::pipeline::batch::{BatchInput, BatchObserver, FileReport, FileStatus};
 use crate::pipeline::recipe::Recipe;
+use crate::pipeline::runtime::NetworkCache;
 use crate::pipeline::steps::{StepEnv, build_engine, load_networks};
 use crate::weights::store::WeightsStore;
 
@@ -90,12 +89,9 @@ pub fn run(args: BatchArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -
         store: &store,
         device: &compute.device,
     };
-    let mut cache = ModelCache::default();
+    let mut cache = NetworkCache::default();
     let loaded = load_networks(&recipe, &env, &mut cache)?;
-    let inputs: Vec<BatchInput> = collect_photos(&args.inputs)
-        .into_iter()
-        .map(BatchInput::new)
-        .collect();
+    let inputs = BatchInput::walk(&args.inputs);
     if inputs.is_empty() {
         anyhow::bail!(
             "no photos found in {}",
@@ -185,7 +181,7 @@ impl Terminal {
 impl BatchObserver for Terminal {
     fn file_started(&mut self, _index: usize, _total: usize, input: &Path) {
         if let Some(bar) = &self.bar {
-            bar.set_message(crate::jobs::photos::display_name(input));
+            bar.set_message(crate::io::display_name(input));
         }
     }
 

@@ -82,40 +82,26 @@ pub fn init_logging(verbose: u8) {
         .try_init();
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let backend = BackendChoice::resolve(cli.backend)?;
-    match cli.command {
-        Some(Command::Weights(args)) => weights::run(args, cli.data_dir),
-        Some(Command::CheckFixture(args)) => check_fixture::run(args, backend),
-        Some(Command::Detect(args)) => detect::run(args, backend, cli.data_dir),
-        Some(Command::Restore(args)) => restore::run(args, backend, cli.data_dir),
-        Some(Command::Swap(args)) => swap::run(args, backend, cli.data_dir),
-        Some(Command::Batch(args)) => batch::run(args, backend, cli.data_dir),
-        Some(Command::Virtual(args)) => virtual_model::run(args, backend, cli.data_dir),
-        Some(Command::Makeup(args)) => makeup::run(args, backend, cli.data_dir),
-        Some(Command::TrainClassifier(args)) => train_classifier::run(args, backend, cli.data_dir),
-        Some(Command::Classify(args)) => train_classifier::classify(args, backend, cli.data_dir),
-        None => {
-            let mut open = cli.open;
-            if cli.samples {
-                open.extend(install_samples(cli.data_dir.clone())?);
-            }
-            crate::app::run_window(crate::app::WindowOptions {
-                backend,
-                data_dir: cli.data_dir,
-                open,
-                samples: cli.samples,
-            })
-        }
+/// Runs a subcommand. Without one the binary opens the window instead (see `main.rs`): the command
+/// line sits beside the window, not above it.
+pub fn run(command: Command, backend: BackendChoice, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Weights(args) => weights::run(args, data_dir),
+        Command::CheckFixture(args) => check_fixture::run(args, backend),
+        Command::Detect(args) => detect::run(args, backend, data_dir),
+        Command::Restore(args) => restore::run(args, backend, data_dir),
+        Command::Swap(args) => swap::run(args, backend, data_dir),
+        Command::Batch(args) => batch::run(args, backend, data_dir),
+        Command::Virtual(args) => virtual_model::run(args, backend, data_dir),
+        Command::Makeup(args) => makeup::run(args, backend, data_dir),
+        Command::TrainClassifier(args) => train_classifier::run(args, backend, data_dir),
+        Command::Classify(args) => train_classifier::classify(args, backend, data_dir),
     }
 }
 
-/// Installs the sample photos (checked by sha256) and returns their paths.
+/// Installs the sample photos (checked by sha256) and returns their paths, saying when it fetches.
 pub fn install_samples(data_dir: Option<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
-    let store = crate::weights::store::WeightsStore::open(data_dir)?;
-    if !store.status("samples")?.status.is_usable() {
+    Ok(crate::weights::samples::install_samples(data_dir, || {
         eprintln!("facecast: fetching the sample photos…");
-        store.install("samples", &mut |_| {})?;
-    }
-    Ok(store.require("samples")?)
+    })?)
 }

@@ -51,19 +51,6 @@ fn parse_model(text: &str) -> Result<GpenModel, String> {
     GpenModel::from_side(side).ok_or_else(|| format!("there is no GPEN-{side}; use 512 or 256"))
 }
 
-/// The export format named by `out`'s extension.
-fn format_of(out: &Path, quality: u8) -> anyhow::Result<ExportFormat> {
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("jpg" | "jpeg") => Ok(ExportFormat::Jpeg { quality }),
-        Some("png") => Ok(ExportFormat::Png),
-        _ => bail!("{}: the output must end in .jpg, .jpeg or .png", out.display()),
-    }
-}
-
 /// Whether `a` and `b` name the same existing file (through links or other spellings).
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
@@ -75,7 +62,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub fn run(args: RestoreArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let settings = RestoreSettings::gpen(args.blur, args.blend, args.model);
     settings.validate()?;
-    let format = format_of(&args.out, args.quality)?;
+    let format = ExportFormat::from_name(&args.out, args.quality)?;
     // Checked before any work; the export checks again by inode when it writes.
     if same_file(&args.out, &args.photo) {
         bail!(

@@ -1,5 +1,6 @@
 //! `facecast swap`: puts the virtual model's face on the faces of one photo and writes the result
-//! atomically, never over an original.
+//! atomically, never over an original. It runs as a one-step recipe through the batch engine, so
+//! its output has the same pixels and metadata as `facecast batch` and the window's export.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,16 +10,16 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::compute::{BackendChoice, Compute};
-use crate::io::{DecodeLimits, ExportFormat, ExportOptions, export_atomic, load_photo};
-use crate::jobs::ModelCache;
-use crate::jobs::swap::{load_swap_models, remember_identity};
+use crate::io::{DecodeLimits, ExportFormat, load_photo};
 use crate::nets::mtcnn::MtcnnNets;
-use crate::pipeline::detect::photo::{DetectSettings, detect_photo};
+use crate::pipeline::batch::{BatchInput, Measured, Unobserved};
+use crate::pipeline::detect::Face;
+use crate::pipeline::detect::photo::detect_photo;
+use crate::pipeline::recipe::{FaceMode, OutputFormat, Recipe, StepSection};
+use crate::pipeline::runtime::NetworkCache;
+use crate::pipeline::steps::{StepEnv, build_engine, load_networks};
 use crate::pipeline::swap::identity::source_from_arg;
-use crate::pipeline::swap::{
-    ClassicBlend, FaceReport, IdentitySource, SwapEngine, SwapJob, SwapSettings, choose_engine,
-    resolve_identity, swap_faces,
-};
+use crate::pipeline::swap::{ClassicBlend, FaceReport, IdentitySource, SwapEngine, SwapSettings};
 use crate::weights::store::WeightsStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -128,115 +129,129 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// The export format an output name asks for.
-pub fn format_for(out: &Path) -> anyhow::Result<ExportFormat> {
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    match ext.as_str() {
-        "png" => Ok(ExportFormat::Png),
-        "jpg" | "jpeg" => Ok(ExportFormat::Jpeg { quality: 95 }),
-        _ => bail!(
-            "{}: cannot tell the format from the name; end it in .png or .jpg",
-            out.display()
-        ),
+/// The one-step recipe these options describe: the swap with the options' settings, the output
+/// named exactly (`--out` as the recipe's folder and a name without placeholders), its format from
+/// the name. `facecast batch` with the same settings writes the same pixels and the same metadata.
+pub fn one_step_recipe(args: &SwapArgs) -> anyhow::Result<Recipe> {
+    let format = match ExportFormat::from_name(&args.out, OUT_QUALITY)? {
+        ExportFormat::Png => OutputFormat::Png,
+        ExportFormat::Jpeg { .. } => OutputFormat::Jpeg,
+    };
+    let name = args
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .with_context(|| format!("{}: the output names no file", args.out.display()))?;
+    if name.contains(['{', '}']) {
+        bail!(
+            "{}: an output name may not contain '{{' or '}}'",
+            args.out.display()
+        );
     }
+    let folder = match args.out.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut recipe = Recipe {
+        virtual_model: Some(args.virtual_model.clone()),
+        ..Recipe::default()
+    };
+    recipe.swap = StepSection {
+        enabled: true,
+        settings: args.settings(),
+    };
+    if !args.faces.is_empty() {
+        recipe.faces.mode = FaceMode::Selected;
+    }
+    recipe.export.format = format;
+    recipe.export.quality = OUT_QUALITY;
+    recipe.export.naming = name;
+    recipe.export.folder = Some(folder);
+    recipe.export.overwrite = args.overwrite;
+    Ok(recipe)
 }
 
+/// JPEG quality of `facecast swap`'s output.
+const OUT_QUALITY: u8 = 95;
+
+/// Runs the swap as a one-step recipe through the batch engine (the same steps, face choice,
+/// metadata and atomic writer as `facecast batch` and the window's export).
 pub fn run(args: SwapArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let format = format_for(&args.out)?;
-    let settings = args.settings();
-    let source = source_from_arg(&args.virtual_model, data_dir.as_deref())?;
+    let recipe = one_step_recipe(&args)?;
+    if let IdentitySource::Photo(face) = source_from_arg(&args.virtual_model, data_dir.as_deref())?
+        && same_file(&face, &args.out)
+    {
+        bail!(
+            "refusing to export to {}: it is the virtual model's photo, which is never overwritten",
+            args.out.display()
+        );
+    }
     let compute = Compute::select(backend)?;
-    let device = &compute.device;
     let store = WeightsStore::open(data_dir)?;
-    let photo = load_photo(&args.photo, &DecodeLimits::default())?;
-
-    let mut cache = ModelCache::default();
-    // The detector always runs: the target photo's faces are found here too.
-    let loaded = load_swap_models(&store, &settings, true, &mut cache, device).map_err(anyhow::Error::msg)?;
-    let mtcnn = loaded
-        .mtcnn
-        .as_deref()
-        .and_then(|k| cache.get::<MtcnnNets>(k))
-        .context("the face detector did not load")?;
-    let screening = DetectSettings::default();
-    let found = detect_photo(mtcnn, &photo.rgb, &screening, device)
-        .with_context(|| format!("{}: face detection failed", args.photo.display()))?;
-    let faces = chosen_faces(&args, &found.faces, screening.min_score)?;
-
-    let (engine, fallback) = choose_engine(&settings, loaded.faceshifter_missing.as_deref())?;
-    if let Some(note) = &fallback {
-        eprintln!("facecast: warning: {note}");
-    }
-    for note in &loaded.notes {
-        eprintln!("facecast: note: {note}");
-    }
-    let identity = resolve_identity(&source, Some(mtcnn), device)?;
-    let nets = loaded.nets(&cache, engine);
-    let job = SwapJob {
-        photo: &photo.rgb,
-        faces: &faces,
-        identity: &identity,
-        settings: &settings,
-        engine,
+    let env = StepEnv {
+        store: &store,
+        device: &compute.device,
     };
-    let outcome = swap_faces(&job, nets, device, &mut |_, _| true)?;
-    if let Some(note) = remember_identity(&store, &source, outcome.identity_embedding.as_deref()) {
-        eprintln!("facecast: warning: {note}");
+    let mut cache = NetworkCache::default();
+    let loaded = load_networks(&recipe, &env, &mut cache)?;
+    let mut input = BatchInput::new(args.photo.clone());
+    if !args.faces.is_empty() {
+        let detector = loaded.detector(&cache)?;
+        input.chosen = Some(numbered_faces(&args, &recipe, detector, &compute.device)?);
     }
-
-    let mut protected: Vec<&Path> = vec![&args.photo];
-    if let IdentitySource::Photo(p) = &source {
-        protected.push(p);
-    }
-    let text = vec![
-        (
-            "Software".to_string(),
-            format!("Facecast {}", env!("CARGO_PKG_VERSION")),
-        ),
-        ("facecast.step".to_string(), outcome.label()),
-        ("facecast.virtual-model".to_string(), identity.name.clone()),
-        ("facecast.swap".to_string(), serde_json::to_string(&settings)?),
-    ];
-    let options = ExportOptions {
-        format,
-        icc_profile: photo.icc_profile.clone(),
-        text,
-        overwrite: args.overwrite,
+    let mut engine = build_engine(recipe, &env, &cache, &loaded)?;
+    let summary = engine.run(std::slice::from_ref(&input), &mut Unobserved)?;
+    let report = summary
+        .reports
+        .first()
+        .context("the engine reported nothing for the photo")?;
+    let written = match (&report.output, &report.reason) {
+        (Some(out), _) => out.clone(),
+        (None, Some(reason)) => bail!("{reason}"),
+        (None, None) => bail!("{}: not exported", args.photo.display()),
     };
-    let written = export_atomic(&outcome.image, &args.out, &options, &protected)?;
+    let swap = report.measured.iter().find_map(|m| match m {
+        Measured::Swap {
+            engine,
+            identity_time,
+            faces,
+        } => Some((*engine, *identity_time, faces.as_slice())),
+    });
+    let (engine_used, identity_time, faces) = swap.context("the swap step reported nothing")?;
+    let virtual_model = engine.model_name().unwrap_or_default().to_string();
 
-    let mut notes = outcome.notes.clone();
-    notes.extend(fallback);
-    notes.extend(loaded.notes.iter().cloned());
     if args.json {
-        let report = Report {
+        let out = Report {
             photo: &args.photo,
             out: written,
-            engine: outcome.engine.label(),
-            virtual_model: identity.name.clone(),
-            identity_ms: ms(outcome.identity_time),
-            faces: outcome.faces.iter().map(face_json).collect(),
-            notes,
+            engine: engine_used.label(),
+            virtual_model,
+            identity_ms: ms(identity_time),
+            faces: faces.iter().map(face_json).collect(),
+            notes: report.notes.clone(),
         };
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(&out)?);
     } else {
-        for f in &outcome.faces {
-            print_face(f, outcome.engine, args.timings);
+        for note in report.notes.iter().filter(|n| !n.starts_with("Face ")) {
+            eprintln!("facecast: note: {note}");
+        }
+        for f in faces {
+            print_face(f, engine_used, args.timings);
         }
         if args.timings {
             println!(
                 "identity of the virtual model (ArcFace): {:.1} ms",
-                ms(outcome.identity_time)
+                ms(identity_time)
             );
         }
         println!(
-            "{}: {} → {} ({})",
+            "{}: Swap ({}), {} → {} ({})",
             args.photo.display(),
-            outcome.label(),
+            engine_used.label(),
+            match faces.len() {
+                1 => "1 face".to_string(),
+                n => format!("{n} faces"),
+            },
             written.display(),
             compute.label()
         );
@@ -244,36 +259,34 @@ pub fn run(args: SwapArgs, backend: BackendChoice, data_dir: Option<PathBuf>) ->
     Ok(ExitCode::SUCCESS)
 }
 
-fn chosen_faces(
-    args: &SwapArgs,
-    faces: &[crate::pipeline::detect::Face],
-    min_score: f32,
-) -> anyhow::Result<Vec<(usize, crate::pipeline::detect::Face)>> {
-    if args.faces.is_empty() {
-        let chosen: Vec<_> = faces
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, f)| f.score >= min_score)
-            .collect();
-        if chosen.is_empty() {
-            bail!(
-                "{}: no face scoring at least {min_score:.2} was found; nothing to swap",
-                args.photo.display()
-            );
-        }
-        return Ok(chosen);
+/// Whether `a` and `b` name the same existing file (through links or other spellings).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
+}
+
+/// The faces `--faces` names, numbered from 1 by size (largest first) as detection lists them.
+fn numbered_faces(
+    args: &SwapArgs,
+    recipe: &Recipe,
+    detector: &MtcnnNets,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<Vec<Face>> {
+    let photo = load_photo(&args.photo, &DecodeLimits::default())?;
+    let found = detect_photo(detector, &photo.rgb, &recipe.detect_settings(), device)
+        .with_context(|| format!("{}: face detection failed", args.photo.display()))?;
     args.faces
         .iter()
         .map(|&n| {
             n.checked_sub(1)
-                .and_then(|i| faces.get(i).map(|f| (i, *f)))
+                .and_then(|i| found.faces.get(i).copied())
                 .with_context(|| {
                     format!(
                         "{}: there is no face {n}; {} were found (numbered from 1, largest first)",
                         args.photo.display(),
-                        faces.len()
+                        found.faces.len()
                     )
                 })
         })

@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use crate::cast::{VirtualModel, VirtualModelLibrary};
 use crate::compute::{BackendChoice, Compute};
-use crate::jobs::text_edit::{
-    EditRequest, TextEditCache, TextEditPreview, run_edit, save_edited_version, subject_of,
+use crate::pipeline::text_edit::run::{
+    EditRequest, EditRunError, TextEditCache, TextEditPreview, run_edit, save_edited_version, subject_of,
+    version_name,
 };
 use crate::pipeline::text_edit::{DEFAULT_ALPHA, DEFAULT_BETA};
 use crate::weights::models::{STYLECLIP_MAPPER_PREFIX, load_stylegan2_installed};
@@ -135,7 +136,7 @@ pub fn run(
     let compute = Compute::select(backend)?;
     let loaded = load_stylegan2_installed(store, &compute.device)?;
     let mut cache = TextEditCache::default();
-    let preview: TextEditPreview = run_edit(
+    let preview: TextEditPreview = run_edit::<EditRunError>(
         &mut cache,
         store,
         &loaded.model,
@@ -153,10 +154,7 @@ pub fn run(
     let saved = if preview.changed && !args.no_save {
         let name = match &args.save_as {
             Some(name) => name.clone(),
-            None => library.free_name(&crate::jobs::text_edit::version_name(
-                &parent.name,
-                &preview.record,
-            ))?,
+            None => library.free_name(&version_name(&parent.name, &preview.record))?,
         };
         let detector = super::virtual_model::optional_detector(store, &compute);
         let model = save_edited_version(

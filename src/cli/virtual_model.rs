@@ -10,12 +10,12 @@ use serde::Serialize;
 use crate::cast::{GeneratedOrigin, NewVirtualModel, Origin, VirtualModel, VirtualModelLibrary};
 use crate::compute::{BackendChoice, Compute};
 use crate::io::{ExportFormat, ExportOptions, export_atomic};
-use crate::jobs::MTCNN_ID;
-use crate::jobs::cast::generator_info;
 use crate::nets::mtcnn::MtcnnNets;
-use crate::pipeline::generate::{DEFAULT_TRUNCATION, GenerateSettings, NoiseChoice, generate};
+use crate::pipeline::generate::{
+    DEFAULT_TRUNCATION, GenerateSettings, NoiseChoice, generate, generator_info,
+};
 use crate::pipeline::virtual_face::{find_faces, imported_model, prepare_generated};
-use crate::weights::models::{load_mtcnn, load_stylegan2_installed};
+use crate::weights::models::{MTCNN_ID, load_mtcnn, load_stylegan2_installed};
 use crate::weights::store::WeightsStore;
 
 #[derive(Debug, clap::Args)]
@@ -257,18 +257,7 @@ fn generate_cmd(
 }
 
 pub(super) fn write_image(image: &image::RgbImage, path: &Path) -> anyhow::Result<PathBuf> {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    let format = match ext.as_str() {
-        "png" => ExportFormat::Png,
-        "jpg" | "jpeg" => ExportFormat::Jpeg { quality: 95 },
-        other => bail!(
-            "{}: cannot write .{other} images; use .png or .jpg",
-            path.display()
-        ),
-    };
+    let format = ExportFormat::from_name(path, 95)?;
     let options = ExportOptions {
         format,
         icc_profile: None,

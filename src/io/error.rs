@@ -90,6 +90,9 @@ pub enum ExportError {
     /// The destination is an existing folder.
     #[error("cannot export to {dest}: a folder with that name exists")]
     DestinationIsFolder { dest: PathBuf },
+    /// The destination's name ends in no extension an export can write.
+    #[error("cannot export to {dest}: cannot tell the format from the name; end it in .png, .jpg or .jpeg")]
+    UnknownFormat { dest: PathBuf },
     /// The destination's folder does not exist.
     #[error("cannot export to {dest}: the folder {dir} does not exist")]
     MissingFolder { dest: PathBuf, dir: PathBuf },

@@ -64,6 +64,26 @@ pub enum ExportFormat {
     Png,
 }
 
+impl ExportFormat {
+    /// The format an output's file name asks for: `.png`, or `.jpg`/`.jpeg` at `jpeg_quality` (any
+    /// case). The one reading of an output name, for every command that writes a named file.
+    pub fn from_name(dest: &Path, jpeg_quality: u8) -> Result<ExportFormat, ExportError> {
+        let ext = dest
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("png") => Ok(ExportFormat::Png),
+            Some("jpg" | "jpeg") => Ok(ExportFormat::Jpeg {
+                quality: jpeg_quality,
+            }),
+            _ => Err(ExportError::UnknownFormat {
+                dest: dest.to_path_buf(),
+            }),
+        }
+    }
+}
+
 /// Everything about an export except the pixels and the destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportOptions {

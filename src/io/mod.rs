@@ -15,3 +15,11 @@ pub use export::{
     ExportFormat, ExportOptions, TEMP_PREFIX, clean_stale_temp_files, export_atomic, temp_prefix, unique_path,
 };
 pub use thumb::thumbnail;
+
+/// The file name for labels, or the whole path when it has none.
+pub fn display_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}

@@ -1,5 +1,5 @@
 //! Casting virtual models in the background: generating candidates and finding imported faces on
-//! the compute lane (StyleGAN2 and MTCNN stay loaded in the worker's model cache), library file
+//! the compute lane (StyleGAN2 and MTCNN stay loaded in the worker's network runtime), library file
 //! work on the io lane. Every job reports through [`JobOutput::Cast`].
 
 use std::path::PathBuf;
@@ -12,9 +12,10 @@ use crate::cast::{
 };
 use crate::jobs::photos::PhotoImage;
 use crate::nets::mtcnn::MtcnnNets;
-use crate::pipeline::generate::{GenerateSettings, NoiseChoice, generate};
+use crate::pipeline::generate::{GenerateSettings, NoiseChoice, generate, generator_info};
+use crate::pipeline::runtime::{NetKey, NetworkCache};
 use crate::pipeline::virtual_face::{PhotoFaces, find_faces, imported_model, prepare_generated};
-use crate::weights::models::{LoadedStyleGan2, STYLEGAN2_ID, load_mtcnn, load_stylegan2_installed};
+use crate::weights::models::LoadedStyleGan2;
 use crate::weights::store::WeightsStore;
 
 /// Side of the library and candidate thumbnails handed to the UI.
@@ -70,66 +71,30 @@ fn failed(e: impl std::fmt::Display) -> JobError {
     JobError::Failed(e.to_string())
 }
 
-/// StyleGAN2 from the cache, loaded on first use. The key holds the file's size and time, so a
-/// newly installed file is loaded again.
+/// StyleGAN2 from the network runtime, loaded on first use (and again when its file was replaced),
+/// with MTCNN when it is installed.
 pub(crate) fn with_stylegan2<T>(
     ctx: &JobContext,
     store: &WeightsStore,
     f: impl FnOnce(&LoadedStyleGan2, Option<&MtcnnNets>) -> Result<T, JobError>,
 ) -> Result<T, JobError> {
-    let paths = store.require(STYLEGAN2_ID).map_err(failed)?;
-    let path = paths.first().cloned().unwrap_or_default();
-    let key = format!("stylegan2:{}", file_key(&path));
     let mut cache = ctx.model_cache();
-    if !cache.contains(&key) {
-        let loaded = load_stylegan2_installed(store, &ctx.compute().device)
-            .map_err(|e| JobError::Failed(format!("loading StyleGAN2 from {}: {e}", path.display())))?;
-        cache.insert(key.clone(), loaded);
-    }
+    let key = cache.stylegan2(store, &ctx.compute().device).map_err(failed)?;
     let mtcnn_key = mtcnn_into(&mut cache, store, ctx);
-    let detector = mtcnn_key.as_deref().and_then(|k| cache.get::<MtcnnNets>(k));
-    let model = cache
-        .get::<LoadedStyleGan2>(&key)
-        .ok_or_else(|| JobError::Failed("the StyleGAN2 cache entry has the wrong type".into()))?;
+    let detector = mtcnn_key.as_ref().and_then(|k| cache.get(k).ok());
+    let model = cache.get(&key).map_err(failed)?;
     f(model, detector)
 }
 
-/// Loads MTCNN into the cache when it is installed; its key, or None without it.
-fn mtcnn_into(cache: &mut super::ModelCache, store: &WeightsStore, ctx: &JobContext) -> Option<String> {
+/// Loads MTCNN into the runtime when it is installed; its key, or None without it.
+fn mtcnn_into(cache: &mut NetworkCache, store: &WeightsStore, ctx: &JobContext) -> Option<NetKey<MtcnnNets>> {
     store.require(MTCNN_ID).ok()?;
-    let dir = store.model_dir(MTCNN_ID);
-    let key = format!("mtcnn:{}", dir.display());
-    if !cache.contains(&key) {
-        match load_mtcnn(&dir, &ctx.compute().device) {
-            Ok(nets) => cache.insert(key.clone(), nets),
-            Err(e) => {
-                tracing::warn!("MTCNN could not be loaded from {}: {e}", dir.display());
-                return None;
-            }
+    match cache.mtcnn(store, &ctx.compute().device) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
         }
-    }
-    Some(key)
-}
-
-fn file_key(path: &std::path::Path) -> String {
-    let meta = std::fs::metadata(path).ok();
-    let len = meta.as_ref().map(|m| m.len()).unwrap_or(0);
-    let time = meta
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}:{len}:{time}", path.display())
-}
-
-/// What a generator is, for the library.
-pub fn generator_info(loaded: &LoadedStyleGan2) -> GeneratorInfo {
-    GeneratorInfo {
-        weights: STYLEGAN2_ID.to_string(),
-        size: loaded.config.size,
-        style_dim: loaded.config.style_dim,
-        n_latent: loaded.config.n_latent(),
-        reduced: loaded.reduced,
     }
 }
 
@@ -213,7 +178,7 @@ impl Job for SaveCandidate {
         let prepared = {
             let mut cache = ctx.model_cache();
             let key = mtcnn_into(&mut cache, &self.store, ctx);
-            let detector = key.as_deref().and_then(|k| cache.get::<MtcnnNets>(k));
+            let detector = key.as_ref().and_then(|k| cache.get(k).ok());
             let device = &ctx.compute().device;
             prepare_generated(&self.candidate.image, detector.map(|d| (d, device))).map_err(failed)?
         };
@@ -276,9 +241,7 @@ impl Job for FindImportFaces {
         let mut cache = ctx.model_cache();
         let key = mtcnn_into(&mut cache, &self.store, ctx)
             .ok_or_else(|| JobError::Failed("MTCNN could not be loaded (see the log)".into()))?;
-        let nets = cache
-            .get::<MtcnnNets>(&key)
-            .ok_or_else(|| JobError::Failed("the MTCNN cache entry has the wrong type".into()))?;
+        let nets = cache.get(&key).map_err(failed)?;
         let mut photos = Vec::new();
         for (i, path) in self.paths.iter().enumerate() {
             ctx.check_cancelled()?;

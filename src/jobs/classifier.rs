@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use super::makeup::file_key;
-use super::photos::{PhotoId, decode_photo};
+use super::photos::{PhotoId, photo_pixels};
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::pipeline::classifier::train::{LabelledPhoto, TrainEvent, TrainSettings, train};
 use crate::pipeline::classifier::{
@@ -123,23 +122,12 @@ impl Job for ScreenPhotos {
     fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
         let total = self.photos.len();
         ctx.progress(0, total);
-        let path = self
-            .store
-            .require(FACE_CLASSIFIER_ID)
-            .map_err(|e| JobError::Failed(e.to_string()))?
-            .into_iter()
-            .next()
-            .ok_or_else(|| JobError::Failed("the classifier has no file".into()))?;
-        let key = format!("face-classifier:{}", file_key(&path));
+        let failed = |e: crate::pipeline::runtime::RuntimeError| JobError::Failed(e.to_string());
         let mut cache = ctx.model_cache();
-        if !cache.contains(&key) {
-            let classifier = FaceClassifier::load(&path, &ctx.compute().device)
-                .map_err(|e| JobError::Failed(format!("loading the face classifier: {e}")))?;
-            cache.insert(key.clone(), classifier);
-        }
-        let classifier: &FaceClassifier = cache
-            .get(&key)
-            .ok_or_else(|| JobError::Failed("the classifier cache entry has the wrong type".into()))?;
+        let key = cache
+            .classifier(&self.store, &ctx.compute().device)
+            .map_err(failed)?;
+        let classifier = cache.get(&key).map_err(failed)?;
         for (done, target) in self.photos.iter().enumerate() {
             ctx.check_cancelled()?;
             let result = opinion(classifier, target, ctx);
@@ -161,7 +149,7 @@ fn opinion(classifier: &FaceClassifier, target: &ScreenTarget, ctx: &JobContext)
     let rgb = match &target.rgb {
         Some(rgb) => rgb.as_ref(),
         None => {
-            decoded = decode_photo(&target.path)?.into_rgb8();
+            decoded = photo_pixels(&target.path)?;
             &decoded
         }
     };

@@ -4,15 +4,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::photos::{PhotoId, decode_photo};
+use super::photos::{PhotoId, photo_pixels};
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::detect::photo::{DetectSettings, PhotoFaces, detect_photo};
-use crate::weights::models::load_mtcnn;
 use crate::weights::store::WeightsStore;
 
-/// The store's id of the detector.
-pub const MTCNN_ID: &str = "mtcnn";
+pub use crate::weights::models::MTCNN_ID;
 
 /// One photo to screen: its file, and its decoded pixels when the thumbnail job still had them (so the
 /// photo is not decoded a second time).
@@ -52,20 +50,10 @@ impl Job for DetectFaces {
         let total = photos.len();
         ctx.progress(0, total);
         // A missing or damaged install is reported once for the batch, with the store's install hint.
-        store
-            .require(MTCNN_ID)
-            .map_err(|e| JobError::Failed(e.to_string()))?;
-        let dir = store.model_dir(MTCNN_ID);
-        let key = format!("mtcnn:{}", dir.display());
         let mut cache = ctx.model_cache();
-        if !cache.contains(&key) {
-            let nets = load_mtcnn(&dir, &ctx.compute().device)
-                .map_err(|e| JobError::Failed(format!("loading MTCNN from {}: {e}", dir.display())))?;
-            cache.insert(key.clone(), nets);
-        }
-        let nets: &MtcnnNets = cache
-            .get(&key)
-            .ok_or_else(|| JobError::Failed("the MTCNN cache entry has the wrong type".into()))?;
+        let failed = |e: crate::pipeline::runtime::RuntimeError| JobError::Failed(e.to_string());
+        let key = cache.mtcnn(&store, &ctx.compute().device).map_err(failed)?;
+        let nets = cache.get(&key).map_err(failed)?;
         for (done, target) in photos.into_iter().enumerate() {
             ctx.check_cancelled()?;
             let result = detect_one(nets, &target, &settings, &ctx.compute().device);
@@ -89,7 +77,7 @@ fn detect_one(
     let rgb = match &target.rgb {
         Some(rgb) => rgb.as_ref(),
         None => {
-            decoded = decode_photo(&target.path)?.into_rgb8();
+            decoded = photo_pixels(&target.path)?;
             &decoded
         }
     };

@@ -1,6 +1,6 @@
 //! Makeup jobs: reading and changing the reference library, and applying BeautyGAN to a photo's
-//! chosen faces on the compute lane. BeautyGAN and MTCNN are loaded once into the worker's model
-//! cache (MTCNN under the same key as detection, so the two share one copy).
+//! chosen faces on the compute lane. BeautyGAN and MTCNN are loaded once into the worker's network
+//! runtime (MTCNN shared with detection).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,15 +8,16 @@ use std::sync::Arc;
 use image::RgbImage;
 use image::imageops::crop_imm;
 
-use super::photos::{PhotoId, decode_photo};
-use super::{Job, JobContext, JobError, JobOutput, Lane, MTCNN_ID};
+use super::photos::{PhotoId, photo_pixels};
+use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::io::thumbnail;
 use crate::nets::beautygan::Generator;
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::detect::Face;
 use crate::pipeline::makeup::references::{Reference, ReferenceLibrary, import_reference};
 use crate::pipeline::makeup::{MakeupSettings, apply_makeup};
-use crate::weights::models::{BEAUTYGAN_ID, load_beautygan, load_mtcnn};
+use crate::pipeline::runtime::NetworkCache;
+use crate::weights::models::BEAUTYGAN_ID;
 use crate::weights::store::WeightsStore;
 
 /// What makeup jobs report to the UI.
@@ -198,7 +199,7 @@ impl Job for ApplyMakeup {
         let photo = match &self.source {
             Some(edit) => edit.as_ref(),
             None => {
-                decoded = decode_photo(&self.path).map_err(JobError::Failed)?.into_rgb8();
+                decoded = photo_pixels(&self.path).map_err(JobError::Failed)?;
                 &decoded
             }
         };
@@ -278,63 +279,30 @@ fn faces_region(faces: &[Face], width: u32, height: u32) -> (u32, u32, u32, u32)
     (x0, y0, x1.min(width.max(1)), y1.min(height.max(1)))
 }
 
+fn runtime_failed(e: crate::pipeline::runtime::RuntimeError) -> JobError {
+    JobError::Failed(e.to_string())
+}
+
 /// The store's BeautyGAN, loaded once per installed file.
 fn cached_beautygan<'c>(
-    cache: &'c mut super::ModelCache,
+    cache: &'c mut NetworkCache,
     store: &WeightsStore,
     ctx: &JobContext,
 ) -> Result<&'c Generator, JobError> {
-    let files = store
-        .require(BEAUTYGAN_ID)
-        .map_err(|e| JobError::Failed(e.to_string()))?;
-    let file = files
-        .first()
-        .ok_or_else(|| JobError::Failed("BeautyGAN has no files".into()))?;
-    let key = format!("beautygan:{}", file_key(file));
-    if !cache.contains(&key) {
-        let (generator, _) = load_beautygan(file, &ctx.compute().device)
-            .map_err(|e| JobError::Failed(format!("loading BeautyGAN: {e}")))?;
-        cache.insert(key.clone(), generator);
-    }
-    cache
-        .get::<Generator>(&key)
-        .ok_or_else(|| JobError::Failed("the BeautyGAN cache entry has the wrong type".into()))
+    let key = cache
+        .beautygan(store, &ctx.compute().device)
+        .map_err(runtime_failed)?;
+    cache.get(&key).map_err(runtime_failed)
 }
 
-/// The store's MTCNN under detection's cache key.
+/// The store's MTCNN, shared with detection.
 fn cached_mtcnn<'c>(
-    cache: &'c mut super::ModelCache,
+    cache: &'c mut NetworkCache,
     store: &WeightsStore,
     ctx: &JobContext,
 ) -> Result<&'c MtcnnNets, JobError> {
-    store
-        .require(MTCNN_ID)
-        .map_err(|e| JobError::Failed(e.to_string()))?;
-    let dir = store.model_dir(MTCNN_ID);
-    let key = format!("mtcnn:{}", dir.display());
-    if !cache.contains(&key) {
-        let nets = load_mtcnn(&dir, &ctx.compute().device)
-            .map_err(|e| JobError::Failed(format!("loading MTCNN from {}: {e}", dir.display())))?;
-        cache.insert(key.clone(), nets);
-    }
-    cache
-        .get::<MtcnnNets>(&key)
-        .ok_or_else(|| JobError::Failed("the MTCNN cache entry has the wrong type".into()))
-}
-
-/// A cache key that changes when the file is replaced (path, size, modification time).
-pub(crate) fn file_key(path: &Path) -> String {
-    let stamp = std::fs::metadata(path)
-        .ok()
-        .map(|m| {
-            let modified = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            format!("{}:{modified}", m.len())
-        })
-        .unwrap_or_default();
-    format!("{}:{stamp}", path.display())
+    let key = cache
+        .mtcnn(store, &ctx.compute().device)
+        .map_err(runtime_failed)?;
+    cache.get(&key).map_err(runtime_failed)
 }

@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::compute::Compute;
+use crate::pipeline::runtime::NetworkCache;
 
 pub mod cast;
 pub mod classifier;
@@ -134,27 +135,6 @@ pub enum JobOutput {
     Classifier(classifier::ClassifierOutput),
 }
 
-/// Networks loaded by compute jobs, kept for the worker's lifetime so each loads once.
-#[derive(Default)]
-pub struct ModelCache {
-    items: HashMap<String, Box<dyn std::any::Any + Send>>,
-}
-
-impl ModelCache {
-    pub fn contains(&self, key: &str) -> bool {
-        self.items.contains_key(key)
-    }
-
-    pub fn insert<T: Send + 'static>(&mut self, key: String, value: T) {
-        self.items.insert(key, Box::new(value));
-    }
-
-    /// The entry under `key`, when it holds a `T`.
-    pub fn get<T: 'static>(&self, key: &str) -> Option<&T> {
-        self.items.get(key).and_then(|item| item.downcast_ref::<T>())
-    }
-}
-
 /// How a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -190,7 +170,7 @@ pub struct JobContext {
     compute: Compute,
     events: Sender<JobEvent>,
     wake: Arc<dyn Fn() + Send + Sync>,
-    models: Arc<Mutex<ModelCache>>,
+    models: Arc<Mutex<NetworkCache>>,
 }
 
 impl JobContext {
@@ -203,9 +183,9 @@ impl JobContext {
         &self.compute
     }
 
-    /// The worker's loaded networks. Held for a whole compute job: only the compute lane runs networks,
-    /// so nobody waits on it.
-    pub fn model_cache(&self) -> std::sync::MutexGuard<'_, ModelCache> {
+    /// The worker's loaded networks (the one network runtime). Held for a whole compute job: only the
+    /// compute lane runs networks, so nobody waits on it.
+    pub fn model_cache(&self) -> std::sync::MutexGuard<'_, NetworkCache> {
         lock(&self.models)
     }
 
@@ -272,7 +252,7 @@ impl Worker {
         let tokens: Arc<Mutex<HashMap<JobId, CancelToken>>> = Arc::default();
         let mut lanes = Vec::new();
         let mut threads = Vec::new();
-        let models: Arc<Mutex<ModelCache>> = Arc::default();
+        let models: Arc<Mutex<NetworkCache>> = Arc::default();
         for (lane, name) in [
             (Lane::Compute, "facecast-compute"),
             (Lane::Io, "facecast-io"),
@@ -391,7 +371,7 @@ struct LaneContext {
     events: Sender<JobEvent>,
     wake: Arc<dyn Fn() + Send + Sync>,
     tokens: Arc<Mutex<HashMap<JobId, CancelToken>>>,
-    models: Arc<Mutex<ModelCache>>,
+    models: Arc<Mutex<NetworkCache>>,
 }
 
 fn lane_loop(queue: Receiver<Queued>, lane: LaneContext) {

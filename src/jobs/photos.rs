@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use image::{DynamicImage, ImageDecoder, ImageReader, imageops::FilterType};
+use image::{DynamicImage, RgbImage, imageops::FilterType};
 
 use super::{Job, JobContext, JobError, JobOutput, Lane};
+use crate::io::collect::{Found, is_photo_name, sniff_photo, walk};
+use crate::io::{DecodeLimits, load_photo};
 
 /// Identifies one photo of the library in the jobs that work on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -15,8 +17,8 @@ pub struct PhotoId(pub u64);
 /// Pixels handed to the UI: 8-bit RGBA, already in displayed orientation.
 pub type PhotoImage = image::RgbaImage;
 
-/// File extensions picked up when scanning folders (explicitly named files are sniffed instead).
-pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "tif", "tiff", "bmp", "gif"];
+/// File extensions of photos: the one list of [`crate::io::collect`].
+pub use crate::io::collect::PHOTO_EXTENSIONS as IMAGE_EXTENSIONS;
 
 /// Long side of library thumbnails, in pixels.
 pub const THUMBNAIL_SIDE: u32 = 256;
@@ -27,9 +29,6 @@ pub const PREVIEW_SIDE: u32 = 2048;
 
 /// Files found are reported in batches of this size so thumbnails of a big folder start early.
 const SCAN_BATCH: usize = 256;
-
-/// Refuse images whose decoded pixels would need more than this (a decompression bomb guard).
-const MAX_DECODE_BYTES: u64 = 1 << 30;
 
 /// Finds the image files under dropped or opened paths (folders recursively).
 #[derive(Debug, Clone)]
@@ -55,9 +54,16 @@ impl Job for ScanPaths {
             files: Vec::new(),
             problems: Vec::new(),
         };
-        for root in &self.roots {
+        // The one folder walker (streaming: thumbnails of a big folder start with its first files).
+        for found in walk(&self.roots) {
             ctx.check_cancelled()?;
-            scan.root(root)?;
+            match found {
+                Found::Photo(path) if self.roots.contains(&path) => scan.root(path),
+                Found::Photo(path) => scan.push(path),
+                // The library lists photos only; a batch report lists the rest.
+                Found::NotPhoto { .. } => {}
+                Found::Unreadable { path, reason } => scan.problems.push((path, reason)),
+            }
         }
         scan.flush();
         Ok(())
@@ -71,54 +77,19 @@ struct Scan<'a> {
 }
 
 impl Scan<'_> {
-    fn root(&mut self, root: &Path) -> Result<(), JobError> {
-        match std::fs::metadata(root) {
-            Err(err) => self
-                .problems
-                .push((root.to_path_buf(), format!("{}: {err}", root.display()))),
-            Ok(meta) if meta.is_dir() => self.folder(root)?,
-            // A file the user named explicitly counts if its content looks like an image, whatever
-            // its extension says.
-            Ok(_) if is_image_file(root) => self.push(root.to_path_buf()),
-            Ok(_) => self.problems.push((
-                root.to_path_buf(),
-                format!("{}: not a supported image file", root.display()),
-            )),
-        }
-        Ok(())
-    }
-
-    fn folder(&mut self, folder: &Path) -> Result<(), JobError> {
-        let mut stack = vec![folder.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            self.ctx.check_cancelled()?;
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(err) => {
-                    self.problems
-                        .push((dir.clone(), format!("{}: {err}", dir.display())));
-                    continue;
-                }
-            };
-            let mut children: Vec<(PathBuf, std::fs::FileType)> = entries
-                .filter_map(Result::ok)
-                .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
-                .filter_map(|entry| entry.file_type().ok().map(|kind| (entry.path(), kind)))
-                .collect();
-            children.sort_by(|a, b| a.0.cmp(&b.0));
-            // Subfolders go on the stack in reverse so they are visited in name order.
-            let mut subfolders = Vec::new();
-            for (path, kind) in children {
-                // Symlinked folders are not followed, so a link cycle cannot trap the scan.
-                if kind.is_dir() {
-                    subfolders.push(path);
-                } else if has_image_extension(&path) {
-                    self.push(path);
-                }
+    /// A file the user named: it counts if its name or its content says image.
+    fn root(&mut self, root: PathBuf) {
+        match std::fs::metadata(&root) {
+            Err(err) => {
+                let reason = format!("{}: {err}", root.display());
+                self.problems.push((root, reason));
             }
-            stack.extend(subfolders.into_iter().rev());
+            Ok(_) if is_photo_name(&root) || sniff_photo(&root).unwrap_or(false) => self.push(root),
+            Ok(_) => {
+                let reason = format!("{}: not a supported image file", root.display());
+                self.problems.push((root, reason));
+            }
         }
-        Ok(())
     }
 
     fn push(&mut self, path: PathBuf) {
@@ -136,27 +107,6 @@ impl Scan<'_> {
         let problems = std::mem::take(&mut self.problems);
         self.ctx.output(JobOutput::FilesFound { files, problems });
     }
-}
-
-pub fn has_image_extension(path: &Path) -> bool {
-    path.extension().and_then(|ext| ext.to_str()).is_some_and(|ext| {
-        IMAGE_EXTENSIONS
-            .iter()
-            .any(|known| known.eq_ignore_ascii_case(ext))
-    })
-}
-
-/// True when the file starts like an image format we decode.
-fn is_image_file(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 32];
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return has_image_extension(path);
-    };
-    let Ok(read) = file.read(&mut head) else {
-        return has_image_extension(path);
-    };
-    image::guess_format(&head[..read]).is_ok() || has_image_extension(path)
 }
 
 /// Decodes thumbnails for library entries, several at a time, reporting each as it is ready.
@@ -209,8 +159,9 @@ impl Job for LoadThumbnails {
 }
 
 fn thumbnail_output(photo: PhotoId, path: &Path, keep_rgb: bool) -> JobOutput {
-    match decode_photo(path) {
-        Ok(image) => {
+    match photo_pixels(path) {
+        Ok(rgb) => {
+            let image = DynamicImage::ImageRgb8(rgb);
             let (width, height) = (image.width(), image.height());
             let thumbnail = image.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE).into_rgba8();
             let rgb = keep_rgb.then(|| Arc::new(image.into_rgb8()));
@@ -243,7 +194,7 @@ impl Job for LoadPreview {
     }
 
     fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
-        let image = decode_photo(&self.path).map_err(JobError::Failed)?;
+        let image = DynamicImage::ImageRgb8(photo_pixels(&self.path).map_err(JobError::Failed)?);
         ctx.check_cancelled()?;
         let (width, height) = (image.width(), image.height());
         let image = if width.max(height) > PREVIEW_SIDE {
@@ -262,65 +213,44 @@ impl Job for LoadPreview {
     }
 }
 
-/// Decodes a photo in its displayed orientation; the error names the file and the cause.
-///
-/// Kept in one place so it can be swapped for the shared `crate::io` loader once that lands.
-pub fn decode_photo(path: &Path) -> Result<DynamicImage, String> {
-    let fail = |cause: &dyn std::fmt::Display| format!("{}: {cause}", path.display());
-    let mut reader = ImageReader::open(path)
-        .map_err(|e| fail(&e))?
-        .with_guessed_format()
-        .map_err(|e| fail(&e))?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| fail(&e))?;
-    let orientation = decoder.orientation().map_err(|e| fail(&e))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| fail(&e))?;
-    image.apply_orientation(orientation);
-    Ok(image)
+/// A photo's pixels as every job sees them: [`crate::io::load_photo`], the loader the export uses
+/// (upright, alpha over white, CMYK converted), so the window previews, detects and edits the same
+/// pixels it exports. The error names the file and the cause.
+pub fn photo_pixels(path: &Path) -> Result<RgbImage, String> {
+    load_photo(path, &DecodeLimits::default())
+        .map(|photo| photo.rgb)
+        .map_err(|e| e.to_string())
 }
 
-/// The file name for labels, or the whole path when it has none.
-pub fn display_name(path: &Path) -> String {
-    path.file_name().map_or_else(
-        || path.display().to_string(),
-        |name| name.to_string_lossy().into_owned(),
-    )
-}
+pub use crate::io::display_name;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn decode_errors_name_the_file() {
+    fn load_errors_name_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let fake = dir.path().join("fake.png");
         std::fs::write(&fake, b"not a png at all").expect("write");
-        let err = decode_photo(&fake).expect_err("garbage must not decode");
+        let err = photo_pixels(&fake).expect_err("garbage must not decode");
         assert!(err.contains("fake.png"), "{err}");
         let missing = dir.path().join("missing.jpg");
-        let err = decode_photo(&missing).expect_err("missing file");
+        let err = photo_pixels(&missing).expect_err("missing file");
         assert!(err.contains("missing.jpg"), "{err}");
     }
 
     #[test]
-    fn a_png_named_jpg_still_decodes() {
+    fn a_transparent_photo_is_flattened_over_white_as_the_export_does() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("really-a-png.jpg");
-        image::RgbImage::from_pixel(7, 5, image::Rgb([1, 2, 3]))
+        image::RgbaImage::from_pixel(7, 5, image::Rgba([1, 2, 3, 0]))
             .save_with_format(&path, image::ImageFormat::Png)
             .expect("save");
-        let image = decode_photo(&path).expect("decodes by content");
-        assert_eq!((image.width(), image.height()), (7, 5));
-    }
-
-    #[test]
-    fn extensions_are_matched_without_case() {
-        assert!(has_image_extension(Path::new("a/B.JPG")));
-        assert!(has_image_extension(Path::new("c.TiFf")));
-        assert!(!has_image_extension(Path::new("notes.txt")));
-        assert!(!has_image_extension(Path::new("jpg")));
+        let rgb = photo_pixels(&path).expect("decodes by content");
+        assert_eq!(rgb.dimensions(), (7, 5));
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+        let exported = load_photo(&path, &DecodeLimits::default()).expect("load");
+        assert_eq!(rgb, exported.rgb, "the window's pixels are the export's");
     }
 }

@@ -1,17 +1,15 @@
 //! Face restoration (GPEN) of one photo's chosen faces, on the compute lane. The network is loaded
 //! once per checkpoint file and kept in the worker's model cache.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use image::RgbImage;
 
-use super::photos::{PhotoId, decode_photo};
+use super::photos::{PhotoId, photo_pixels};
 use super::{Job, JobContext, JobError, JobOutput, Lane};
-use crate::nets::gpen::FullGenerator;
 use crate::pipeline::detect::Face;
 use crate::pipeline::restore::{RestoreError, RestoreSettings, restore_faces};
-use crate::weights::models::load_gpen;
 use crate::weights::store::{REDUCED_NOTE, WeightsStore};
 
 /// Restores some faces of a photo and hands the result back as a new edit of it.
@@ -68,20 +66,11 @@ impl Job for RestoreFaces {
         }
         let id = settings.model.id();
         let state = store.status(id).map_err(|e| fail(&e))?;
-        let weights = store.require(id).map_err(|e| fail(&e))?;
-        let file = weights
-            .first()
-            .ok_or_else(|| JobError::Failed(format!("{id} lists no file")))?;
-        let key = cache_key(file);
         let mut cache = ctx.model_cache();
-        if !cache.contains(&key) {
-            let net = load_gpen(file, &ctx.compute().device)
-                .map_err(|e| JobError::Failed(format!("loading {}: {e}", file.display())))?;
-            cache.insert(key.clone(), net);
-        }
-        let net: &FullGenerator = cache
-            .get(&key)
-            .ok_or_else(|| JobError::Failed("the GPEN cache entry has the wrong type".into()))?;
+        let key = cache
+            .gpen(&store, id, &ctx.compute().device)
+            .map_err(|e| fail(&e))?;
+        let net = cache.get(&key).map_err(|e| fail(&e))?;
         ctx.check_cancelled()?;
         ctx.progress(1, total);
 
@@ -89,7 +78,7 @@ impl Job for RestoreFaces {
         let image: &RgbImage = match &base {
             Some(edit) => edit,
             None => {
-                decoded = decode_photo(&path).map_err(JobError::Failed)?.into_rgb8();
+                decoded = photo_pixels(&path).map_err(JobError::Failed)?;
                 &decoded
             }
         };
@@ -133,11 +122,4 @@ impl Job for RestoreFaces {
         });
         Ok(())
     }
-}
-
-/// The file's path, size and modification time, so that importing other weights under the same
-/// name loads them afresh.
-pub fn cache_key(file: &Path) -> String {
-    let stamp = std::fs::metadata(file).ok().map(|m| (m.len(), m.modified().ok()));
-    format!("gpen:{}:{stamp:?}", file.display())
 }

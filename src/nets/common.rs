@@ -174,16 +174,9 @@ pub fn param_shapes<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
 /// its BatchNorm names weight and bias `gamma` and `beta` (the loader's adapter maps both).
 #[cfg(test)]
 pub(crate) fn assert_official_layout<M: Module>(module: &M, table: &[SeqChild], fixture: &str) {
-    use crate::parity::lookup;
     use std::collections::BTreeMap;
-    let root = lookup::fixtures_root(
-        std::env::var_os(lookup::FIXTURES_ENV),
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
-    );
-    let path = lookup::fixture_folder(&root, fixture)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .join("official_keys.txt");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // nets reads no files: the fixture's text comes from parity, which owns the fixtures.
+    let text = crate::parity::official_keys(fixture).unwrap_or_else(|e| panic!("{e}"));
     let parse = |shape: &str| -> Vec<usize> {
         shape
             .trim_matches(|c| c == '[' || c == ']')

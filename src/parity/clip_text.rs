@@ -8,7 +8,7 @@ use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError, Tolerance};
 use crate::nets::clip_text::{
-    self, ClipTextConfig, ClipTokenizer, TextTrace, Truncate, eot_positions, l2_normalize,
+    self, ClipTextConfig, TextTrace, Truncate, eot_positions, l2_normalize,
 };
 use crate::weights::read_checkpoint;
 
@@ -123,7 +123,8 @@ pub fn tokenizer_cases(cases_file: &Path, vocab: &Path) -> Result<Vec<CaseResult
     let cases = cases
         .as_array()
         .ok_or_else(|| read("not a list of cases".into()))?;
-    let tokenizer = ClipTokenizer::from_file(vocab).map_err(|e| ParityError::Network(e.to_string()))?;
+    let tokenizer = crate::weights::models::load_clip_tokenizer(vocab)
+        .map_err(|e| ParityError::Network(e.to_string()))?;
     let ids_of = |v: &serde_json::Value| -> Vec<u32> {
         v.as_array()
             .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect())

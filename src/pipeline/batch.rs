@@ -17,6 +17,7 @@
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use burn::tensor::Device;
 use image::{ImageFormat, RgbImage};
@@ -24,6 +25,7 @@ use image::{ImageFormat, RgbImage};
 use super::detect::Face;
 use super::detect::photo::detect_photo;
 use super::recipe::{FaceMode, MetadataLevel, OutputFormat, Recipe, TemplatePiece, parse_template};
+use super::swap::{FaceReport, SwapEngine};
 use crate::io::{
     DecodeLimits, ExportError, ExportFormat, ExportOptions, TEMP_PREFIX, clean_stale_temp_files,
     export_atomic, load_photo, temp_prefix, unique_path,
@@ -52,6 +54,20 @@ pub trait PhotoStep {
 pub struct StepOutput {
     pub image: RgbImage,
     pub notes: Vec<String>,
+    /// What it measured, for reports that show more than the notes.
+    pub measured: Option<Measured>,
+}
+
+/// What a step measured on one photo, beyond its notes: what `facecast swap` reports face by face.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measured {
+    /// The swap: the engine that ran, the time of the virtual model's identity, and per face its
+    /// identity similarity and the time of each stage.
+    Swap {
+        engine: SwapEngine,
+        identity_time: Duration,
+        faces: Vec<FaceReport>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +85,9 @@ pub struct BatchInput {
     /// The faces chosen on the canvas (window only), used when the recipe's face mode is
     /// [`FaceMode::Selected`]; `None` or empty falls back to all faces above the score.
     pub chosen: Option<Vec<Face>>,
+    /// Why this file is not a photo (a file of an input folder that is listed, not loaded): it is
+    /// reported as skipped with this reason.
+    pub not_a_photo: Option<String>,
 }
 
 impl BatchInput {
@@ -76,7 +95,29 @@ impl BatchInput {
         BatchInput {
             path: path.into(),
             chosen: None,
+            not_a_photo: None,
         }
+    }
+
+    /// A file the folder walk found that is not a photo: the report lists it as skipped.
+    pub fn not_a_photo(path: impl Into<PathBuf>, reason: String) -> BatchInput {
+        BatchInput {
+            not_a_photo: Some(reason),
+            ..BatchInput::new(path)
+        }
+    }
+
+    /// The inputs of the paths a user gave: every file of every folder, photos to run and the rest
+    /// to list as skipped.
+    pub fn walk(paths: &[PathBuf]) -> Vec<BatchInput> {
+        crate::io::collect::walk(paths)
+            .map(|found| match found {
+                crate::io::collect::Found::Photo(path) => BatchInput::new(path),
+                crate::io::collect::Found::NotPhoto { path, reason } => BatchInput::not_a_photo(path, reason),
+                // The loader reports what cannot be read, like any photo it cannot open.
+                crate::io::collect::Found::Unreadable { path, .. } => BatchInput::new(path),
+            })
+            .collect()
     }
 }
 
@@ -110,10 +151,18 @@ pub struct FileReport {
     pub faces: usize,
     /// Conversions and measurements worth knowing (a CMYK photo converted, identity similarity...).
     pub notes: Vec<String>,
+    /// What the steps measured, in step order (done only).
+    pub measured: Vec<Measured>,
 }
 
 impl FileReport {
-    fn done(input: &Path, output: PathBuf, faces: usize, notes: Vec<String>) -> FileReport {
+    fn done(
+        input: &Path,
+        output: PathBuf,
+        faces: usize,
+        notes: Vec<String>,
+        measured: Vec<Measured>,
+    ) -> FileReport {
         FileReport {
             input: input.to_path_buf(),
             status: FileStatus::Done,
@@ -121,6 +170,7 @@ impl FileReport {
             reason: None,
             faces,
             notes,
+            measured,
         }
     }
 
@@ -132,6 +182,7 @@ impl FileReport {
             reason: Some(reason),
             faces: 0,
             notes,
+            measured: Vec::new(),
         }
     }
 }
@@ -198,8 +249,6 @@ pub enum BatchError {
     NoOutputFolder,
     #[error("cannot use the output folder {dir}: {detail}")]
     OutputFolder { dir: PathBuf, detail: String },
-    #[error("the recipe asks for {step}, which is not available in this build: {detail}")]
-    StepUnavailable { step: String, detail: String },
     #[error("{0}")]
     Prepare(String),
 }
@@ -251,6 +300,11 @@ impl<'a> BatchEngine<'a> {
     }
 
     /// The virtual model's display name, when it differs from the recipe's reference (an id).
+    /// The virtual model's name, as `{model}` and the metadata name it.
+    pub fn model_name(&self) -> Option<&str> {
+        self.model_name.as_deref()
+    }
+
     pub fn with_model_name(mut self, name: Option<String>) -> Self {
         self.model_name = name;
         self
@@ -340,6 +394,13 @@ impl<'a> BatchEngine<'a> {
                     format!("{}: not exported, {stop}", input.path.display()),
                     Vec::new(),
                 );
+                observer.file_finished(index, total, &report);
+                summary.reports.push(report);
+                continue;
+            }
+            if let Some(reason) = &input.not_a_photo {
+                let report =
+                    FileReport::not_done(&input.path, FileStatus::Skipped, reason.clone(), Vec::new());
                 observer.file_finished(index, total, &report);
                 summary.reports.push(report);
                 continue;
@@ -458,6 +519,7 @@ impl PhotoJob<'_, '_> {
             None
         };
         let mut image = photo.rgb;
+        let mut measured = Vec::new();
         let is_cancelled = || observer.is_cancelled();
         for step in engine.steps.iter_mut() {
             if observer.is_cancelled() {
@@ -467,6 +529,7 @@ impl PhotoJob<'_, '_> {
                 Ok(out) => {
                     image = out.image;
                     notes.extend(out.notes);
+                    measured.extend(out.measured);
                 }
                 Err(StepError::Cancelled) => return cancelled(notes),
                 Err(StepError::Failed(reason)) => {
@@ -523,7 +586,10 @@ impl PhotoJob<'_, '_> {
             overwrite,
         };
         match export_atomic(&image, &dest, &options, &[path.as_path()]) {
-            Ok(written) => (FileReport::done(path, written, chosen.len(), notes), None),
+            Ok(written) => (
+                FileReport::done(path, written, chosen.len(), notes, measured),
+                None,
+            ),
             Err(e) => {
                 let stop = match &e {
                     ExportError::DiskFull { .. }

@@ -13,8 +13,9 @@ pub mod rng;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
-use crate::cast::{Latent, NoiseSpec};
+use crate::cast::{GeneratorInfo, Latent, NoiseSpec};
 use crate::nets::stylegan2::{Noise, StyleGan2, StyleGanError};
+use crate::weights::models::{LoadedStyleGan2, STYLEGAN2_ID};
 pub use rng::SeedStream;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,17 @@ pub struct Generated {
     pub truncation: f64,
     /// The noise really used (a checkpoint without buffers falls back to seeded noise).
     pub noise: NoiseSpec,
+}
+
+/// What a loaded generator is, as the library records it beside a generated face.
+pub fn generator_info(loaded: &LoadedStyleGan2) -> GeneratorInfo {
+    GeneratorInfo {
+        weights: STYLEGAN2_ID.to_string(),
+        size: loaded.config.size,
+        style_dim: loaded.config.style_dim,
+        n_latent: loaded.config.n_latent(),
+        reduced: loaded.reduced,
+    }
 }
 
 /// z for a seed: `style_dim` normal draws of the seed's stream, and the stream after them.

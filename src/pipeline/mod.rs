@@ -9,6 +9,7 @@ pub mod makeup;
 pub mod paste;
 pub mod recipe;
 pub mod restore;
+pub mod runtime;
 pub mod steps;
 pub mod swap;
 pub mod text_edit;

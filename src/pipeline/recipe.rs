@@ -18,8 +18,10 @@
 //! ```
 //!
 //! Missing settings take their defaults, so a recipe may be as short as `{"facecast_recipe": 1}`.
-//! A setting this build does not know is an error naming the file and the setting (a typo must not
-//! silently run with a default), and so is a recipe from a newer version of the format.
+//! Every section is typed, the steps' settings included (each step's own settings type), so a
+//! setting this build does not know is an error naming the file and the setting when the file is
+//! parsed (a typo must not silently run with a default), in the window and the command line alike;
+//! so is a recipe from a newer version of the format.
 //!
 //! Every export carries [`Recipe::hash`]: the sha256 of a canonical serialisation (keys sorted, no
 //! white space) of the recipe without the two settings that only say *where* files go
@@ -27,14 +29,16 @@
 //! exported from.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::detect::photo::DetectSettings;
+use super::makeup::MakeupSettings;
+use super::restore::{RestoreMode, RestoreSettings};
+use super::swap::SwapSettings;
 
 /// The version of the recipe format this build writes and the newest it reads.
 pub const RECIPE_VERSION: u32 = 1;
@@ -59,11 +63,11 @@ pub struct Recipe {
     /// How faces are found.
     pub detect: DetectOptions,
     /// Replacing the chosen faces with the virtual model's.
-    pub swap: StepSection,
+    pub swap: StepSection<SwapSettings>,
     /// Restoring the faces after the swap.
-    pub restore: StepSection,
+    pub restore: StepSection<RestoreSettings>,
     /// Makeup transfer from a reference face.
-    pub makeup: StepSection,
+    pub makeup: StepSection<MakeupSettings>,
     /// How and where results are written.
     pub export: ExportSettings,
 }
@@ -148,6 +152,19 @@ impl Default for DetectOptions {
 }
 
 impl Recipe {
+    /// The restore settings a run uses: an enabled step whose mode is left out (or "none") restores
+    /// with GPEN, since enabling the step is asking for restoration; a disabled step restores
+    /// nothing. The one place of this rule (the batch and the window's Restore section read it).
+    pub fn restore_settings(&self) -> RestoreSettings {
+        let mut settings = self.restore.settings.clone();
+        if !self.restore.enabled {
+            settings.mode = RestoreMode::None;
+        } else if settings.mode == RestoreMode::None {
+            settings.mode = RestoreMode::Gpen;
+        }
+        settings
+    }
+
     /// The detector settings this recipe runs with.
     pub fn detect_settings(&self) -> DetectSettings {
         DetectSettings {
@@ -158,44 +175,23 @@ impl Recipe {
     }
 }
 
-/// One edit step of the recipe: whether it runs, and its settings as the step defines them.
-///
-/// The settings are kept as written, so a recipe saved by a build with more steps (or newer step
-/// settings) loads and saves again without losing anything; the step's own module checks them when
-/// the run is prepared, and a step that is not in this build is reported as "not available in this
-/// build" if the recipe enables it.
+/// One edit step of the recipe: whether it runs, and its settings, typed by the step
+/// ([`SwapSettings`], [`RestoreSettings`], [`MakeupSettings`]). The settings sit beside `enabled`
+/// in the file (`"swap": {"enabled": true, "engine": "classic"}`); one the step's type does not
+/// know is refused by [`Recipe::parse`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
-pub struct StepSection {
+pub struct StepSection<S> {
     pub enabled: bool,
     #[serde(flatten)]
-    pub settings: Map<String, Value>,
+    pub settings: S,
 }
 
-impl StepSection {
-    pub fn enabled() -> StepSection {
+impl<S: Default> StepSection<S> {
+    pub fn enabled() -> StepSection<S> {
         StepSection {
             enabled: true,
-            settings: Map::new(),
-        }
-    }
-
-    /// The settings as the step's own type (missing fields take its defaults). Fields the type does
-    /// not know are reported by [`unknown_fields`] as `<step>.<field>`.
-    pub fn settings_as<S: serde::de::DeserializeOwned>(&self) -> Result<S, serde_json::Error> {
-        serde_json::from_value(Value::Object(self.settings.clone()))
-    }
-
-    /// Replaces the settings with a step's typed settings.
-    pub fn set_settings<S: Serialize>(&mut self, settings: &S) -> Result<(), serde_json::Error> {
-        match serde_json::to_value(settings)? {
-            Value::Object(map) => {
-                self.settings = map;
-                Ok(())
-            }
-            other => Err(serde::ser::Error::custom(format!(
-                "step settings must be an object, not {other}"
-            ))),
+            settings: S::default(),
         }
     }
 }
@@ -428,7 +424,7 @@ impl Recipe {
             detail,
         };
         let text = self.to_json().map_err(|e| write_error(e.to_string()))?;
-        write_atomic(path, text.as_bytes()).map_err(|e| write_error(e.to_string()))
+        crate::io::atomic::write_atomic(path, text.as_bytes()).map_err(|e| write_error(e.to_string()))
     }
 
     /// The recipe as hashed and embedded in exports: without `export.folder` and `export.overwrite`.
@@ -457,26 +453,6 @@ impl Recipe {
     pub fn short_hash(&self) -> String {
         self.hash()[..12].to_string()
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder, flushed before the rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(&crate::io::temp_prefix())
-        .suffix(".part")
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    if let Ok(folder) = std::fs::File::open(dir) {
-        // The data is durable already; a failed folder sync only risks the rename, not the content.
-        let _ = folder.sync_all();
-    }
-    Ok(())
 }
 
 /// serde_json appends " at line L column C" to its messages; the recipe errors say it their way.
@@ -662,6 +638,46 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_step_setting_is_refused_with_the_file_and_the_setting() {
+        let err = Recipe::parse(
+            r#"{"facecast_recipe": 1, "swap": {"enabled": true, "engnie": "classic"}}"#,
+            "look.json",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, RecipeError::UnknownFields { .. }), "{text}");
+        assert!(
+            text.contains("look.json") && text.contains("\"swap.engnie\""),
+            "{text}"
+        );
+        assert!(text.contains("engine"), "the known settings are listed: {text}");
+        let err = Recipe::parse(
+            r#"{"facecast_recipe": 1, "swap": {"mask": {"feathr": 3}}}"#,
+            "look.json",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("\"swap.mask.feathr\""), "{err}");
+        let err = Recipe::parse(
+            r#"{"facecast_recipe": 1, "restore": {"mode": "gpen", "blnd": 50}}"#,
+            "look.json",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("\"restore.blnd\""), "{err}");
+    }
+
+    #[test]
+    fn an_enabled_restore_step_without_a_mode_restores_with_gpen() {
+        let recipe = Recipe::parse(r#"{"facecast_recipe": 1, "restore": {"enabled": true}}"#, "r").unwrap();
+        assert_eq!(recipe.restore_settings().mode, RestoreMode::Gpen);
+        let recipe = Recipe::parse(r#"{"facecast_recipe": 1, "restore": {"mode": "gpen"}}"#, "r").unwrap();
+        assert_eq!(
+            recipe.restore_settings().mode,
+            RestoreMode::None,
+            "a disabled step restores nothing"
+        );
+    }
+
+    #[test]
     fn newer_versions_and_other_json_are_refused_clearly() {
         let err = Recipe::parse(r#"{"facecast_recipe": 7}"#, "new.json").unwrap_err();
         assert!(matches!(err, RecipeError::NewerVersion { .. }), "{err}");
@@ -720,7 +736,7 @@ mod tests {
         c.export.quality = 81;
         assert_ne!(a.hash(), c.hash());
         let mut d = a.clone();
-        d.swap.settings.insert("engine".into(), Value::from("classic"));
+        d.swap.settings.engine = crate::pipeline::swap::SwapEngine::Classic;
         assert_ne!(a.hash(), d.hash());
         // Canonical text: sorted keys, no spaces.
         let canonical = a.canonical_json();
@@ -737,7 +753,8 @@ mod tests {
             r#"{"facecast_recipe": 1, "makeup": {"enabled": true, "strength": 0.5, "reference": "soft"}}"#;
         let recipe = Recipe::parse(text, "m.json").unwrap();
         assert!(recipe.makeup.enabled);
-        assert_eq!(recipe.makeup.settings["strength"], Value::from(0.5));
+        assert_eq!(recipe.makeup.settings.strength, 0.5);
+        assert_eq!(recipe.makeup.settings.reference.as_deref(), Some("soft"));
         let again = Recipe::parse(&recipe.to_json().unwrap(), "m.json").unwrap();
         assert_eq!(again, recipe);
     }

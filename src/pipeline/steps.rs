@@ -2,12 +2,9 @@
 //! implements which step. The window's export job and `facecast batch` both build their steps here,
 //! so both run exactly the same pipeline.
 //!
-//! A step whose module is not part of this build cannot be faked: a recipe that enables it is refused
-//! with "not available in this build", naming the step, before anything is loaded or written.
-//!
-//! Running is two calls: [`load_networks`] puts every network the recipe needs into the model
-//! cache (the window's worker keeps it between exports), then [`build_engine`] makes the steps
-//! over those cached networks.
+//! Running is two calls: [`load_networks`] puts every network the recipe needs into the network
+//! runtime (the window's worker keeps it between exports), then [`build_engine`] makes the steps
+//! over those loaded networks.
 
 use std::path::Path;
 
@@ -16,16 +13,16 @@ use burn::tensor::Device;
 use super::batch::{BatchEngine, BatchError, PhotoStep};
 use super::makeup::MakeupSettings;
 use super::makeup::references::ReferenceLibrary;
-use super::recipe::{Recipe, StepSection, unknown_fields};
-use super::restore::{RestoreMode, RestoreSettings};
+use super::recipe::Recipe;
+use super::restore::RestoreSettings;
+use super::runtime::{NetKey, NetworkCache, RuntimeError};
+use super::swap::{LoadedSwapModels, load_swap_models};
 use super::swap::{SwapSettings, choose_engine, resolve_identity};
-use crate::jobs::swap::{LoadedSwapModels, load_swap_models};
-use crate::jobs::{MTCNN_ID, ModelCache};
 use crate::nets::beautygan::Generator;
 use crate::nets::gpen::FullGenerator;
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::swap::identity::source_from_arg;
-use crate::weights::models::{AEI_ID, ARCFACE_ID, BEAUTYGAN_ID, load_beautygan, load_gpen, load_mtcnn};
+use crate::weights::models::{AEI_ID, ARCFACE_ID, BEAUTYGAN_ID, MTCNN_ID};
 use crate::weights::store::{REDUCED_NOTE, WeightsStore};
 
 mod edits;
@@ -38,61 +35,21 @@ pub struct StepEnv<'a> {
     pub device: &'a Device,
 }
 
-/// One step a recipe can enable, in the order steps run.
-struct StepInfo {
-    /// The recipe's key.
-    key: &'static str,
-    /// How messages name it.
-    what: &'static str,
-    /// What implements it, for the "not available" message.
-    by: &'static str,
-    /// Whether this build has it.
-    built: bool,
-}
-
-const STEPS: [StepInfo; 3] = [
-    StepInfo {
-        key: "swap",
-        what: "the face swap",
-        by: "FaceShifter and the classic engine (issue #6)",
-        built: true,
-    },
-    StepInfo {
-        key: "restore",
-        what: "face restoration",
-        by: "GPEN (issue #7)",
-        built: true,
-    },
-    StepInfo {
-        key: "makeup",
-        what: "makeup transfer",
-        by: "BeautyGAN (issue #9)",
-        built: true,
-    },
-];
-
-fn section<'r>(recipe: &'r Recipe, key: &str) -> &'r StepSection {
-    match key {
-        "swap" => &recipe.swap,
-        "restore" => &recipe.restore,
-        _ => &recipe.makeup,
-    }
-}
-
-/// The cache key of the detector's networks; the window's face detection uses the same key, so an
-/// export after screening loads nothing.
-pub fn detector_key(store: &WeightsStore) -> String {
-    format!("mtcnn:{}", store.model_dir(MTCNN_ID).display())
-}
-
 /// Where [`load_networks`] put each enabled step's networks in the cache, and what it found out.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoadedNetworks {
+    detector: NetKey<MtcnnNets>,
     swap: Option<LoadedSwapModels>,
-    /// Cache key of the GPEN generator, with the weights id it came from.
-    restore: Option<(String, &'static str)>,
-    /// Cache key of the BeautyGAN generator.
-    makeup: Option<String>,
+    /// The GPEN generator, with the weights id it came from.
+    restore: Option<(NetKey<FullGenerator>, &'static str)>,
+    makeup: Option<NetKey<Generator>>,
+}
+
+impl LoadedNetworks {
+    /// The face detector the run uses (to choose faces before a run, as `facecast swap --faces`).
+    pub fn detector<'c>(&self, cache: &'c NetworkCache) -> Result<&'c MtcnnNets, RuntimeError> {
+        cache.get(&self.detector)
+    }
 }
 
 /// Loads every network a run of `recipe` needs into `cache`: the detector and each enabled step's.
@@ -101,20 +58,16 @@ pub struct LoadedNetworks {
 pub fn load_networks(
     recipe: &Recipe,
     env: &StepEnv<'_>,
-    cache: &mut ModelCache,
+    cache: &mut NetworkCache,
 ) -> Result<LoadedNetworks, BatchError> {
-    check_available(recipe)?;
     let store = env.store;
     let prepare = |e: &dyn std::fmt::Display| BatchError::Prepare(e.to_string());
-    let key = detector_key(store);
-    if !cache.contains(&key) {
-        store.require(MTCNN_ID).map_err(|e| prepare(&e))?;
-        let dir = store.model_dir(MTCNN_ID);
-        let nets = load_mtcnn(&dir, env.device)
-            .map_err(|e| BatchError::Prepare(format!("loading MTCNN from {}: {e}", dir.display())))?;
-        cache.insert(key, nets);
-    }
-    let mut loaded = LoadedNetworks::default();
+    let mut loaded = LoadedNetworks {
+        detector: cache.mtcnn(store, env.device).map_err(|e| prepare(&e))?,
+        swap: None,
+        restore: None,
+        makeup: None,
+    };
     if recipe.swap.enabled {
         let settings = swap_settings(recipe)?;
         // The detector is loaded above whatever the virtual model is, so it is never needed again.
@@ -124,25 +77,12 @@ pub fn load_networks(
     if recipe.restore.enabled {
         let settings = restore_settings(recipe)?;
         let id = settings.model.id();
-        let file = first_file(store, id)?;
-        let key = crate::jobs::restore::cache_key(&file);
-        if !cache.contains(&key) {
-            let net = load_gpen(&file, env.device)
-                .map_err(|e| BatchError::Prepare(format!("loading {}: {e}", file.display())))?;
-            cache.insert(key.clone(), net);
-        }
+        let key = cache.gpen(store, id, env.device).map_err(|e| prepare(&e))?;
         loaded.restore = Some((key, id));
     }
     if recipe.makeup.enabled {
         makeup_settings(recipe)?;
-        let file = first_file(store, BEAUTYGAN_ID)?;
-        let key = format!("beautygan:{}", crate::jobs::makeup::file_key(&file));
-        if !cache.contains(&key) {
-            let (generator, _) = load_beautygan(&file, env.device)
-                .map_err(|e| BatchError::Prepare(format!("loading BeautyGAN: {e}")))?;
-            cache.insert(key.clone(), generator);
-        }
-        loaded.makeup = Some(key);
+        loaded.makeup = Some(cache.beautygan(store, env.device).map_err(|e| prepare(&e))?);
     }
     Ok(loaded)
 }
@@ -153,13 +93,11 @@ pub fn load_networks(
 pub fn build_engine<'a>(
     recipe: Recipe,
     env: &StepEnv<'a>,
-    cache: &'a ModelCache,
+    cache: &'a NetworkCache,
     loaded: &LoadedNetworks,
 ) -> Result<BatchEngine<'a>, BatchError> {
-    check_available(&recipe)?;
-    let detector: &MtcnnNets = cache.get(&detector_key(env.store)).ok_or_else(|| {
-        BatchError::Prepare("the face detector is not loaded (load_networks was not called)".into())
-    })?;
+    let prepare = |e: &dyn std::fmt::Display| BatchError::Prepare(e.to_string());
+    let detector = cache.get(&loaded.detector).map_err(|e| prepare(&e))?;
     let not_loaded =
         |what: &str| BatchError::Prepare(format!("{what} is not loaded (load_networks was not called)"));
     let mut steps: Vec<Box<dyn PhotoStep + 'a>> = Vec::new();
@@ -172,7 +110,7 @@ pub fn build_engine<'a>(
     }
     if recipe.restore.enabled {
         let (key, id) = loaded.restore.as_ref().ok_or_else(|| not_loaded("GPEN"))?;
-        let net: &FullGenerator = cache.get(key).ok_or_else(|| not_loaded("GPEN"))?;
+        let net = cache.get(key).map_err(|e| prepare(&e))?;
         steps.push(Box::new(RestoreStep {
             net,
             settings: restore_settings(&recipe)?,
@@ -183,7 +121,7 @@ pub fn build_engine<'a>(
     }
     if recipe.makeup.enabled {
         let key = loaded.makeup.as_ref().ok_or_else(|| not_loaded("BeautyGAN"))?;
-        let generator: &Generator = cache.get(key).ok_or_else(|| not_loaded("BeautyGAN"))?;
+        let generator = cache.get(key).map_err(|e| prepare(&e))?;
         let settings = makeup_settings(&recipe)?;
         let reference = reference(env.store.data_dir(), &settings)?;
         steps.push(Box::new(MakeupStep {
@@ -206,7 +144,7 @@ pub fn build_engine<'a>(
 fn swap_step<'a>(
     recipe: &Recipe,
     env: &StepEnv<'a>,
-    cache: &'a ModelCache,
+    cache: &'a NetworkCache,
     detector: &MtcnnNets,
     loaded: &LoadedSwapModels,
 ) -> Result<SwapStep<'a>, BatchError> {
@@ -248,51 +186,19 @@ fn bad_settings(step: &str, e: impl std::fmt::Display) -> BatchError {
     BatchError::Prepare(format!("the recipe's {step} settings: {e}"))
 }
 
-/// A step's settings as its own type. serde alone would drop a misspelt setting silently and run
-/// with the default, so every key must be one the type writes back.
-fn typed<S: serde::de::DeserializeOwned + serde::Serialize>(
-    section: &StepSection,
-    step: &str,
-) -> Result<S, BatchError> {
-    let settings: S = section.settings_as().map_err(|e| bad_settings(step, e))?;
-    let known = serde_json::to_value(&settings).map_err(|e| bad_settings(step, e))?;
-    let mut unknown = Vec::new();
-    unknown_fields(
-        &serde_json::Value::Object(section.settings.clone()),
-        &known,
-        step,
-        &mut unknown,
-    );
-    match unknown.first() {
-        None => Ok(settings),
-        Some(field) => Err(bad_settings(
-            step,
-            format!(
-                "unknown setting \"{}\" (known here: {})",
-                field.path,
-                field.known.join(", ")
-            ),
-        )),
-    }
-}
-
 fn swap_settings(recipe: &Recipe) -> Result<SwapSettings, BatchError> {
-    typed(&recipe.swap, "swap")
+    Ok(recipe.swap.settings.clone())
 }
 
-/// The restore settings; an enabled step whose mode is left out (or "none") restores with GPEN,
-/// since enabling the step is asking for restoration.
+/// The restore settings a run uses ([`Recipe::restore_settings`]), checked.
 fn restore_settings(recipe: &Recipe) -> Result<RestoreSettings, BatchError> {
-    let mut settings: RestoreSettings = typed(&recipe.restore, "restore")?;
-    if settings.mode == RestoreMode::None {
-        settings.mode = RestoreMode::Gpen;
-    }
+    let settings = recipe.restore_settings();
     settings.validate().map_err(|e| bad_settings("restore", e))?;
     Ok(settings)
 }
 
 fn makeup_settings(recipe: &Recipe) -> Result<MakeupSettings, BatchError> {
-    let settings: MakeupSettings = typed(&recipe.makeup, "makeup")?;
+    let settings = recipe.makeup.settings.clone();
     if settings.reference.is_none() {
         return Err(bad_settings(
             "makeup",
@@ -312,15 +218,6 @@ fn reference(
         .map_err(|e| BatchError::Prepare(format!("the makeup reference {id:?}: {e}")))
 }
 
-fn first_file(store: &WeightsStore, id: &str) -> Result<std::path::PathBuf, BatchError> {
-    store
-        .require(id)
-        .map_err(|e| BatchError::Prepare(e.to_string()))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| BatchError::Prepare(format!("{id} lists no file")))
-}
-
 fn reduced_note(store: &WeightsStore, id: &str) -> Vec<String> {
     match store.status(id) {
         Ok(state) if state.status.is_reduced() => vec![format!("{id}: {REDUCED_NOTE}")],
@@ -328,37 +225,17 @@ fn reduced_note(store: &WeightsStore, id: &str) -> Vec<String> {
     }
 }
 
-/// Refuses a recipe that enables a step this build does not have, without loading anything (the
-/// window checks before it starts an export).
-pub fn check_available(recipe: &Recipe) -> Result<(), BatchError> {
-    match STEPS.iter().find(|s| !s.built && section(recipe, s.key).enabled) {
-        Some(step) => Err(BatchError::StepUnavailable {
-            step: step.what.to_string(),
-            detail: format!(
-                "{} is not part of this build; disable the step in the recipe to export without it",
-                step.by
-            ),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// The keys of the steps a recipe enables that this build does not have.
-pub fn missing_steps(recipe: &Recipe) -> Vec<&'static str> {
-    STEPS
-        .iter()
-        .filter(|s| !s.built && section(recipe, s.key).enabled)
-        .map(|s| s.key)
-        .collect()
-}
-
 /// The keys of the steps a recipe enables, in the order they run.
 pub fn enabled_steps(recipe: &Recipe) -> Vec<&'static str> {
-    STEPS
-        .iter()
-        .filter(|s| section(recipe, s.key).enabled)
-        .map(|s| s.key)
-        .collect()
+    [
+        ("swap", recipe.swap.enabled),
+        ("restore", recipe.restore.enabled),
+        ("makeup", recipe.makeup.enabled),
+    ]
+    .into_iter()
+    .filter(|(_, enabled)| *enabled)
+    .map(|(key, _)| key)
+    .collect()
 }
 
 /// How a network is named in reports and metadata: its weights id, marked when the installed file is

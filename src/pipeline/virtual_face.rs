@@ -227,7 +227,7 @@ pub fn imported_model(
         crops.push(aligned_crop(&photo.image, &face.landmarks)?);
         let path = std::path::absolute(&photo.path).unwrap_or_else(|_| photo.path.clone());
         sources.push(SourcePhoto {
-            file_name: crate::jobs::photos::display_name(&photo.path),
+            file_name: crate::io::display_name(&photo.path),
             path,
             sha256: photo.sha256.clone(),
             width: photo.image.width(),

@@ -8,6 +8,8 @@
 //! - [`checkpoint`]: reads PyTorch (zip, legacy, TorchScript), safetensors and numpy files into
 //!   plain [`Value`]s through [`pickle`], a pickle reader that never executes anything.
 //! - [`load`]: puts a [`TensorMap`] into a burn module, reporting missing, unexpected and misshapen keys.
+//! - [`models`]: one reader per network, from its files to the module `nets` builds from tensors.
+//! - [`samples`]: the sample photos, installed like a model.
 
 pub mod checkpoint;
 pub mod download;
@@ -17,6 +19,7 @@ pub mod load;
 pub mod manifest;
 pub mod models;
 pub mod pickle;
+pub mod samples;
 pub mod store;
 pub mod tensors;
 

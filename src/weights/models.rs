@@ -18,6 +18,8 @@ use crate::nets::mtcnn::MtcnnNets;
 
 /// The store's id of the BeautyGAN generator.
 pub const BEAUTYGAN_ID: &str = "beautygan";
+/// The store's id of MTCNN, the face detector (facenet-pytorch's three networks).
+pub const MTCNN_ID: &str = "mtcnn";
 /// The store's id of the ImageNet MobileNetV2 that face/no-face classifiers are fine-tuned from.
 pub const MOBILENETV2_IMAGENET_ID: &str = "mobilenetv2-imagenet-v2";
 /// The store's id of the face/no-face classifier trained by `facecast train-classifier`.
@@ -186,6 +188,17 @@ pub fn clip_vocab_path(store: &super::store::WeightsStore) -> Result<PathBuf, Te
     })
 }
 
+/// CLIP's BPE tokenizer from its vocabulary file (`bpe_simple_vocab_16e6.txt.gz`, or the text).
+pub fn load_clip_tokenizer(
+    path: &Path,
+) -> Result<crate::nets::clip_text::ClipTokenizer, crate::nets::clip_text::TokenizerError> {
+    let bytes = std::fs::read(path).map_err(|e| crate::nets::clip_text::TokenizerError::Read {
+        path: path.to_path_buf(),
+        cause: e.to_string(),
+    })?;
+    crate::nets::clip_text::ClipTokenizer::from_bytes(bytes, path)
+}
+
 /// Tokenizer and text tower from the store (`clip-bpe-vocab`, `clip-vit-b32`).
 pub fn load_clip_installed(
     store: &super::store::WeightsStore,
@@ -194,7 +207,7 @@ pub fn load_clip_installed(
     let weights = first_file(store, CLIP_TEXT_ID)?;
     let vocab = clip_vocab_path(store)?;
     Ok(ClipText {
-        tokenizer: crate::nets::clip_text::ClipTokenizer::from_file(&vocab)?,
+        tokenizer: load_clip_tokenizer(&vocab)?,
         encoder: load_clip_text(&weights, device)?,
     })
 }
@@ -387,13 +400,4 @@ pub fn load_stylegan2_installed(
             reason: "the manifest lists no file".into(),
         })?;
     load_stylegan2_file(&path, device)
-}
-
-/// The face/no-face classifier written by `facecast train-classifier` (a MobileNetV2 state dict in
-/// safetensors with its description in the header; see [`crate::pipeline::classifier`]).
-pub fn load_face_classifier(
-    file: &Path,
-    device: &Device,
-) -> Result<crate::pipeline::classifier::FaceClassifier, crate::pipeline::classifier::ClassifierError> {
-    crate::pipeline::classifier::FaceClassifier::load(file, device)
 }

@@ -70,13 +70,13 @@ fn byte_symbols() -> Vec<(u8, char)> {
 }
 
 impl ClipTokenizer {
-    /// Reads `bpe_simple_vocab_16e6.txt.gz`.
-    pub fn from_file(path: &Path) -> Result<ClipTokenizer, TokenizerError> {
+    /// The vocabulary from the bytes of `bpe_simple_vocab_16e6.txt.gz` (gzip or plain text); `path`
+    /// names the file in errors. Reading the file is `weights::models::load_clip_tokenizer`'s job.
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<ClipTokenizer, TokenizerError> {
         let read_err = |cause: String| TokenizerError::Read {
             path: path.to_path_buf(),
             cause,
         };
-        let bytes = std::fs::read(path).map_err(|e| read_err(e.to_string()))?;
         let mut text = String::new();
         if bytes.starts_with(&[0x1F, 0x8B]) {
             flate2::read::GzDecoder::new(bytes.as_slice())

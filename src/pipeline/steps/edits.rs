@@ -4,16 +4,16 @@
 use burn::tensor::Device;
 use image::RgbImage;
 
-use crate::jobs::swap::remember_identity;
 use crate::nets::beautygan::Generator;
 use crate::nets::gpen::FullGenerator;
-use crate::pipeline::batch::{PhotoStep, StepError, StepOutput};
+use crate::pipeline::batch::{Measured, PhotoStep, StepError, StepOutput};
 use crate::pipeline::detect::Face;
 use crate::pipeline::makeup::references::Reference;
 use crate::pipeline::makeup::{MakeupSettings, apply_makeup};
 use crate::pipeline::restore::{RestoreError, RestoreSettings, restore_faces};
 use crate::pipeline::swap::{
-    IdentitySource, SwapEngine, SwapError, SwapJob, SwapNets, SwapSettings, VirtualIdentity, swap_faces,
+    IdentitySource, SwapEngine, SwapError, SwapJob, SwapNets, SwapSettings, VirtualIdentity,
+    remember_identity, swap_faces,
 };
 use crate::weights::store::WeightsStore;
 
@@ -80,6 +80,11 @@ impl PhotoStep for SwapStep<'_> {
         Ok(StepOutput {
             image: outcome.image,
             notes,
+            measured: Some(Measured::Swap {
+                engine: outcome.engine,
+                identity_time: outcome.identity_time,
+                faces: outcome.faces,
+            }),
         })
     }
 }
@@ -129,6 +134,7 @@ impl PhotoStep for RestoreStep<'_> {
         Ok(StepOutput {
             image: restored.image,
             notes,
+            measured: None,
         })
     }
 }
@@ -185,6 +191,7 @@ impl PhotoStep for MakeupStep<'_> {
         Ok(StepOutput {
             image,
             notes: self.notes.clone(),
+            measured: None,
         })
     }
 }

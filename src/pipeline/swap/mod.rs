@@ -13,6 +13,7 @@
 pub mod classic;
 pub mod faceshifter;
 pub mod identity;
+pub mod networks;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 pub use identity::{IdentitySource, VirtualIdentity, resolve_identity};
+pub use networks::{LoadedSwapModels, load_swap_models, remember_identity};
 
 use crate::face::align::{Similarity, align_to_template, faceshifter_template_256};
 use crate::face::mask::{MaskError, MaskSettings, Plane, face_mask};

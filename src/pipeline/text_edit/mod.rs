@@ -14,6 +14,8 @@
 //! [`GlobalEditor::relevance`] (once per prompt pair) against [`GlobalEditor::edit`] (threshold,
 //! scale and render; what a slider move costs).
 
+pub mod run;
+
 use std::collections::{HashMap, VecDeque};
 
 use burn::tensor::{Device, Tensor, TensorData};
