@@ -9,6 +9,11 @@ use facecast::compute::BackendChoice;
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let backend = BackendChoice::resolve(cli.backend)?;
+    // Before any device starts: the GPU runtime's autotune results live with the user's data, so
+    // a network's slow first call on wgpu happens once per machine, not once per run.
+    if let Ok(dir) = facecast::weights::store::resolve_data_dir(cli.data_dir.clone()) {
+        facecast::compute::kernel_cache::keep_kernels_in(&dir);
+    }
     match cli.command {
         Some(command) => facecast::cli::run(command, backend, cli.data_dir),
         None => {

@@ -47,3 +47,47 @@ fn instance_norm_of_large_maps_matches_the_cpu_on_wgpu() {
         );
     }
 }
+
+/// `facecast devices --json` as a user runs it, with the automatic choice: every adapter is listed
+/// with its type, API and driver, and a software adapter never runs the networks unasked.
+#[test]
+fn devices_lists_the_adapters_and_auto_never_picks_a_software_one() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .env("FACECAST_DATA_DIR", data.path())
+        .env_remove("FACECAST_BACKEND")
+        .args(["devices", "--json"])
+        .output()
+        .expect("run facecast");
+    assert!(out.status.success(), "{}", common::text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let adapters = report["adapters"].as_array().expect("adapters");
+    for adapter in adapters {
+        for key in ["name", "device_type", "api", "driver"] {
+            assert!(adapter[key].is_string(), "{key} missing in {adapter}");
+        }
+    }
+    let kind = |a: &serde_json::Value| a["device_type"].as_str().unwrap_or_default().to_string();
+    // Setup installs Mesa's software Vulkan on every machine, GPU or not.
+    assert!(
+        adapters.iter().any(|a| kind(a) == "software"),
+        "no software adapter listed: {report}"
+    );
+    let hardware: Vec<_> = adapters
+        .iter()
+        .filter(|a| !["software", "other"].contains(&kind(a).as_str()))
+        .collect();
+    let chosen = &report["chosen"];
+    let reason = chosen["reason"].as_str().expect("a reason");
+    if hardware.is_empty() {
+        assert_eq!(chosen["backend"], "cpu", "{report}");
+        assert!(reason.starts_with("no GPU found"), "{reason}");
+    } else {
+        assert_eq!(chosen["backend"], "wgpu", "{report}");
+        assert!(
+            hardware.iter().any(|a| a["name"] == chosen["adapter"]),
+            "chose {} over the GPUs {hardware:?}",
+            chosen["adapter"]
+        );
+    }
+}

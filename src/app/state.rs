@@ -308,6 +308,8 @@ impl Activity {
 pub struct BackendInfo {
     /// e.g. "llvmpipe (software Vulkan)" or "CPU (flex)".
     pub label: String,
+    /// Why this device runs the networks (e.g. "no GPU found: …").
+    pub reason: String,
     /// Why it is not what was asked for, when it fell back.
     pub fallback_reason: Option<String>,
     /// How the window renders: on burn's device, or on its own device and why.
@@ -318,6 +320,7 @@ impl BackendInfo {
     pub fn from_compute(compute: &Compute, display: impl Into<String>) -> BackendInfo {
         BackendInfo {
             label: compute.label(),
+            reason: compute.reason.clone(),
             fallback_reason: compute.fallback_reason.clone(),
             display: display.into(),
         }

@@ -11,7 +11,9 @@ pub fn status_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>
         let backend = &state.backend;
         ui.label(RichText::new("Compute:").weak());
         ui.label(&backend.label)
-            .on_hover_text(format!("The networks run on {}", backend.label));
+            .on_hover_text(format!("The networks run on {}: {}", backend.label, backend.reason));
+        ui.label(RichText::new(format!("({})", backend.reason)).weak())
+            .on_hover_text("`facecast devices` lists every adapter and this choice");
         if let Some(reason) = &backend.fallback_reason {
             ui.label(RichText::new(format!("fell back: {reason}")).color(ui.visuals().warn_fg_color))
                 .on_hover_text("The backend in use is not the one asked for");

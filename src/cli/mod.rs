@@ -10,6 +10,7 @@ use crate::compute::BackendChoice;
 pub mod batch;
 pub mod check_fixture;
 pub mod detect;
+pub mod devices;
 pub mod makeup;
 pub mod restore;
 pub mod swap;
@@ -25,7 +26,8 @@ pub mod weights;
     about = "Swap the faces in product photos for one consistent virtual model."
 )]
 pub struct Cli {
-    /// Compute backend for the networks (overrides FACECAST_BACKEND); default: wgpu, else CPU.
+    /// Compute backend for the networks (overrides FACECAST_BACKEND); default: the best GPU, else
+    /// the CPU (never software Vulkan: `facecast devices` says why).
     #[arg(long, global = true, value_enum)]
     pub backend: Option<BackendChoice>,
     /// Where installed weights live (overrides FACECAST_DATA_DIR; default: the per-user data directory).
@@ -46,6 +48,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List the GPUs wgpu sees and which device runs the networks, and why; --bench times each.
+    Devices(devices::DevicesArgs),
     /// List, install, verify, import or remove network weights.
     Weights(weights::WeightsArgs),
     /// Check a port against parity fixture folders made with the official PyTorch code.
@@ -86,6 +90,7 @@ pub fn init_logging(verbose: u8) {
 /// line sits beside the window, not above it.
 pub fn run(command: Command, backend: BackendChoice, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Devices(args) => devices::run(args, backend),
         Command::Weights(args) => weights::run(args, data_dir),
         Command::CheckFixture(args) => check_fixture::run(args, backend),
         Command::Detect(args) => detect::run(args, backend, data_dir),

@@ -236,21 +236,26 @@ impl std::fmt::Debug for WeightsStore {
     }
 }
 
+/// The data directory: `dir`, else `FACECAST_DATA_DIR`, else the per-user data directory.
+pub fn resolve_data_dir(dir: Option<PathBuf>) -> Result<PathBuf, StoreError> {
+    match dir {
+        Some(d) => Ok(d),
+        None => match std::env::var_os("FACECAST_DATA_DIR").filter(|v| !v.is_empty()) {
+            Some(d) => Ok(PathBuf::from(d)),
+            None => directories::ProjectDirs::from("", "", "facecast")
+                .map(|p| p.data_dir().to_path_buf())
+                .ok_or(StoreError::NoDataDir),
+        },
+    }
+}
+
 impl WeightsStore {
     /// The data directory is `dir`, else `FACECAST_DATA_DIR`, else the per-user data directory;
     /// weights live in its `weights/` folder. Nothing is created until something is installed.
     /// `FACECAST_MANIFEST` names another manifest file and `FACECAST_HOSTS` sends some hosts'
     /// requests elsewhere (both for tests and mirrors; see [`Hosts`]).
     pub fn open(dir: Option<PathBuf>) -> Result<WeightsStore, StoreError> {
-        let data_dir = match dir {
-            Some(d) => d,
-            None => match std::env::var_os("FACECAST_DATA_DIR").filter(|v| !v.is_empty()) {
-                Some(d) => PathBuf::from(d),
-                None => directories::ProjectDirs::from("", "", "facecast")
-                    .map(|p| p.data_dir().to_path_buf())
-                    .ok_or(StoreError::NoDataDir)?,
-            },
-        };
+        let data_dir = resolve_data_dir(dir)?;
         let manifest = match std::env::var_os(MANIFEST_ENV).filter(|v| !v.is_empty()) {
             Some(path) => {
                 let path = PathBuf::from(path);
