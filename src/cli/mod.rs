@@ -74,7 +74,9 @@ pub enum Command {
 
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // Probing OpenGL adapters on a machine without a display logs EGL errors that mean only
+        // "no GL adapter here"; `facecast devices` reports what was found.
+        0 => "warn,wgpu_hal::gles=off",
         1 => "info,wgpu_core=warn,wgpu_hal=warn,naga=warn",
         _ => "debug,wgpu_core=warn,wgpu_hal=warn,naga=warn",
     };
