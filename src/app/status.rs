@@ -10,8 +10,10 @@ pub fn status_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>
     ui.horizontal(|ui| {
         let backend = &state.backend;
         ui.label(RichText::new("Compute:").weak());
-        ui.label(&backend.label)
-            .on_hover_text(format!("The networks run on {}: {}", backend.label, backend.reason));
+        ui.label(&backend.label).on_hover_text(format!(
+            "The networks run on {}: {}",
+            backend.label, backend.reason
+        ));
         ui.label(RichText::new(format!("({})", backend.reason)).weak())
             .on_hover_text("`facecast devices` lists every adapter and this choice");
         if let Some(reason) = &backend.fallback_reason {

@@ -100,11 +100,20 @@ fn print_table(report: &Report) {
     } else {
         println!("{:<40} {:<16} {:<8} driver", "adapter", "type", "api");
         for a in &report.adapters {
-            println!("{:<40} {:<16} {:<8} {}", a.name, a.device_type.label(), a.api, a.driver);
+            println!(
+                "{:<40} {:<16} {:<8} {}",
+                a.name,
+                a.device_type.label(),
+                a.api,
+                a.driver
+            );
         }
     }
     let chosen = &report.chosen;
-    println!("\nThe networks run on {} ({}): {}.", chosen.adapter, chosen.backend, chosen.reason);
+    println!(
+        "\nThe networks run on {} ({}): {}.",
+        chosen.adapter, chosen.backend, chosen.reason
+    );
     if let Some(fallback) = &chosen.fallback {
         println!("Fell back: {fallback}");
     }
@@ -138,10 +147,16 @@ fn bench_all(adapters: &[Adapter], chosen: Compute, runs: usize, quiet: bool) ->
         tracing::debug!("benched the chosen adapter {name}");
     }
     for adapter in adapters {
-        if chosen_name.as_deref() == Some(adapter.name.as_str()) || adapter.device_type == AdapterType::Other {
+        if chosen_name.as_deref() == Some(adapter.name.as_str()) || adapter.device_type == AdapterType::Other
+        {
             continue;
         }
-        let device = format!("{} ({} {})", adapter.name, adapter.device_type.label(), adapter.api);
+        let device = format!(
+            "{} ({} {})",
+            adapter.name,
+            adapter.device_type.label(),
+            adapter.api
+        );
         match Compute::on_adapter(adapter, "benchmark") {
             Ok(compute) => rows.push(bench_one(&device, &compute, runs, quiet)),
             Err(err) => rows.push(BenchRow {

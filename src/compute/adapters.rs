@@ -168,7 +168,11 @@ pub fn choose(adapters: &[Adapter]) -> AutoChoice {
     if let Some((index, adapter)) = best {
         return AutoChoice::Wgpu {
             adapter: index,
-            reason: format!("the best GPU found: {} ({})", adapter.device_type.label(), adapter.api),
+            reason: format!(
+                "the best GPU found: {} ({})",
+                adapter.device_type.label(),
+                adapter.api
+            ),
         };
     }
     let software: Vec<&str> = adapters
@@ -250,7 +254,10 @@ mod tests {
                     ("NVIDIA H100", wgpu::DeviceType::DiscreteGpu),
                 ],
             ),
-            (wgpu::Backend::Gl, &[("NVIDIA H100/PCIe", wgpu::DeviceType::DiscreteGpu)]),
+            (
+                wgpu::Backend::Gl,
+                &[("NVIDIA H100/PCIe", wgpu::DeviceType::DiscreteGpu)],
+            ),
         ]);
         let AutoChoice::Wgpu { adapter, reason } = choose(&adapters) else {
             panic!("no GPU chosen");

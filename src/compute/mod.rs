@@ -182,10 +182,8 @@ impl Compute {
             AutoChoice::Wgpu { adapter, reason } => match Compute::on_adapter(&listed[adapter], reason) {
                 Ok(compute) => compute,
                 Err(err) => {
-                    let mut compute = Compute::cpu_because(format!(
-                        "{} could not be started",
-                        listed[adapter].name
-                    ));
+                    let mut compute =
+                        Compute::cpu_because(format!("{} could not be started", listed[adapter].name));
                     compute.fallback_reason = Some(format!("{err}; using the CPU backend instead"));
                     compute
                 }
