@@ -25,6 +25,7 @@ use image::{ImageFormat, RgbImage};
 use super::detect::Face;
 use super::detect::photo::detect_photo;
 use super::recipe::{FaceMode, MetadataLevel, OutputFormat, Recipe, TemplatePiece, parse_template};
+use super::restore::RestoreTimings;
 use super::swap::{FaceReport, SwapEngine};
 use crate::io::{
     DecodeLimits, ExportError, ExportFormat, ExportOptions, TEMP_PREFIX, clean_stale_temp_files,
@@ -67,6 +68,12 @@ pub enum Measured {
         engine: SwapEngine,
         identity_time: Duration,
         faces: Vec<FaceReport>,
+    },
+    /// The restore: how many faces, at which crop size, and the time of each stage.
+    Restore {
+        faces: usize,
+        crop_size: u32,
+        timings: RestoreTimings,
     },
 }
 
@@ -138,11 +145,25 @@ impl FileStatus {
     }
 }
 
+/// Why a photo was skipped, for callers that word it their own way (the report's reason says it
+/// in full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// No face scored the recipe's minimum.
+    NoFace,
+    /// A file of an input folder that is not a photo.
+    NotAPhoto,
+    /// The run stopped (cancelled, or the output folder failed) before this photo was written.
+    NotReached,
+}
+
 /// How one photo of a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileReport {
     pub input: PathBuf,
     pub status: FileStatus,
+    /// Why it was skipped (skipped only).
+    pub skip: Option<Skip>,
     /// The file written (done only).
     pub output: Option<PathBuf>,
     /// Why it was skipped or failed; names the file and the cause.
@@ -166,6 +187,7 @@ impl FileReport {
         FileReport {
             input: input.to_path_buf(),
             status: FileStatus::Done,
+            skip: None,
             output: Some(output),
             reason: None,
             faces,
@@ -174,10 +196,24 @@ impl FileReport {
         }
     }
 
-    fn not_done(input: &Path, status: FileStatus, reason: String, notes: Vec<String>) -> FileReport {
+    fn failed(input: &Path, reason: String, notes: Vec<String>) -> FileReport {
         FileReport {
             input: input.to_path_buf(),
-            status,
+            status: FileStatus::Failed,
+            skip: None,
+            output: None,
+            reason: Some(reason),
+            faces: 0,
+            notes,
+            measured: Vec::new(),
+        }
+    }
+
+    fn skipped(input: &Path, skip: Skip, reason: String, notes: Vec<String>) -> FileReport {
+        FileReport {
+            input: input.to_path_buf(),
+            status: FileStatus::Skipped,
+            skip: Some(skip),
             output: None,
             reason: Some(reason),
             faces: 0,
@@ -388,9 +424,9 @@ impl<'a> BatchEngine<'a> {
                 summary.stopped = Some(StopReason::Cancelled);
             }
             if let Some(stop) = &summary.stopped {
-                let report = FileReport::not_done(
+                let report = FileReport::skipped(
                     &input.path,
-                    FileStatus::Skipped,
+                    Skip::NotReached,
                     format!("{}: not exported, {stop}", input.path.display()),
                     Vec::new(),
                 );
@@ -399,8 +435,7 @@ impl<'a> BatchEngine<'a> {
                 continue;
             }
             if let Some(reason) = &input.not_a_photo {
-                let report =
-                    FileReport::not_done(&input.path, FileStatus::Skipped, reason.clone(), Vec::new());
+                let report = FileReport::skipped(&input.path, Skip::NotAPhoto, reason.clone(), Vec::new());
                 observer.file_finished(index, total, &report);
                 summary.reports.push(report);
                 continue;
@@ -421,9 +456,8 @@ impl<'a> BatchEngine<'a> {
             let (report, stop) = match outcome {
                 Ok(result) => result,
                 Err(panic) => (
-                    FileReport::not_done(
+                    FileReport::failed(
                         &input.path,
-                        FileStatus::Failed,
                         format!("{}: internal error: {}", input.path.display(), panic_text(&panic)),
                         Vec::new(),
                     ),
@@ -459,14 +493,12 @@ impl PhotoJob<'_, '_> {
         let path = &self.input.path;
         let engine = self.engine;
         let observer = self.observer;
-        let failed = |reason: String, notes: Vec<String>| {
-            FileReport::not_done(path, FileStatus::Failed, reason, notes)
-        };
+        let failed = |reason: String, notes: Vec<String>| FileReport::failed(path, reason, notes);
         let cancelled = |notes: Vec<String>| {
             (
-                FileReport::not_done(
+                FileReport::skipped(
                     path,
-                    FileStatus::Skipped,
+                    Skip::NotReached,
                     format!("{}: not exported, the export was cancelled", path.display()),
                     notes,
                 ),
@@ -502,9 +534,9 @@ impl PhotoJob<'_, '_> {
         };
         if chosen.is_empty() {
             return (
-                FileReport::not_done(
+                FileReport::skipped(
                     path,
-                    FileStatus::Skipped,
+                    Skip::NoFace,
                     format!("{}: no face scoring at least {min_score:.2}", path.display()),
                     notes,
                 ),

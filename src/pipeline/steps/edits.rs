@@ -117,13 +117,25 @@ impl PhotoStep for RestoreStep<'_> {
         faces: &[Face],
         cancelled: &dyn Fn() -> bool,
     ) -> Result<StepOutput, StepError> {
-        let restored = restore_faces(self.net, self.device, &image, faces, &self.settings, |_, _| {
-            !cancelled()
-        })
-        .map_err(|e| match e {
-            RestoreError::Cancelled => StepError::Cancelled,
-            other => StepError::Failed(other.to_string()),
-        })?;
+        self.restore(&image, faces, |_, _| !cancelled())
+    }
+}
+
+impl RestoreStep<'_> {
+    /// The step on `image`, telling `each` how many faces are done of how many (it returns false to
+    /// stop): what the window's Restore section runs, so its result is the export's pixels.
+    pub fn restore(
+        &self,
+        image: &RgbImage,
+        faces: &[Face],
+        each: impl FnMut(usize, usize) -> bool,
+    ) -> Result<StepOutput, StepError> {
+        let restored = restore_faces(self.net, self.device, image, faces, &self.settings, each).map_err(
+            |e| match e {
+                RestoreError::Cancelled => StepError::Cancelled,
+                other => StepError::Failed(other.to_string()),
+            },
+        )?;
         let mut notes = vec![format!(
             "Restored {} face(s) at {} px: {}",
             restored.faces.len(),
@@ -132,9 +144,13 @@ impl PhotoStep for RestoreStep<'_> {
         )];
         notes.extend(self.notes.iter().cloned());
         Ok(StepOutput {
+            measured: Some(Measured::Restore {
+                faces: restored.faces.len(),
+                crop_size: restored.crop_size,
+                timings: restored.timings,
+            }),
             image: restored.image,
             notes,
-            measured: None,
         })
     }
 }
