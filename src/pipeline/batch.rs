@@ -24,7 +24,9 @@ use image::{ImageFormat, RgbImage};
 
 use super::detect::Face;
 use super::detect::photo::detect_photo;
-use super::recipe::{FaceMode, MetadataLevel, OutputFormat, Recipe, TemplatePiece, parse_template};
+use super::recipe::{
+    FaceMode, MetadataLevel, NamingError, OutputFormat, Recipe, TemplatePiece, parse_template,
+};
 use super::restore::RestoreTimings;
 use super::swap::{FaceReport, SwapEngine};
 use crate::io::{
@@ -680,7 +682,7 @@ pub fn output_name(
     ext: String,
     index: usize,
     model: Option<&str>,
-) -> Result<std::ffi::OsString, String> {
+) -> Result<std::ffi::OsString, NamingError> {
     let mut name = std::ffi::OsString::new();
     let stem = source
         .file_stem()
@@ -706,19 +708,20 @@ pub fn output_name(
                     .collect();
                 name.push(model);
             }
-            TemplatePiece::Placeholder(other) => return Err(format!("unknown placeholder {{{other}}}")),
+            TemplatePiece::Placeholder(other) => {
+                return Err(NamingError::UnknownPlaceholder {
+                    name: other.to_string(),
+                    template: template.to_string(),
+                });
+            }
         }
     }
     let bytes = name.as_encoded_bytes();
     if bytes.is_empty() || name == "." || name == ".." {
-        return Err(format!(
-            "the name template \"{template}\" gives an empty file name"
-        ));
+        return Err(NamingError::EmptyName(template.to_string()));
     }
     if bytes.starts_with(TEMP_PREFIX.as_bytes()) {
-        return Err(format!(
-            "the name template \"{template}\" gives a name reserved for temporary files"
-        ));
+        return Err(NamingError::ReservedName(template.to_string()));
     }
     Ok(name)
 }
