@@ -146,6 +146,15 @@ pub fn direct_url(url: &str) -> String {
 /// Redirects and confirmation pages followed for one file before giving up.
 pub const MAX_HOPS: u32 = 8;
 
+/// Why a [`Hosts::ENV`] value cannot be used; the message names the variable and the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostsError {
+    #[error("FACECAST_HOSTS: {0:?} is not host=base")]
+    NotHostBase(String),
+    #[error("FACECAST_HOSTS: {0:?} is not an http(s) URL")]
+    NotHttp(String),
+}
+
 /// Where requests really go: some `https://host` prefixes sent to another base URL (a local test
 /// server, a mirror). Every check (which pages are Drive's, which URL a partial file came from)
 /// uses the URL as written; only the request itself is redirected.
@@ -158,14 +167,14 @@ impl Hosts {
     /// `host=base;host=base`, e.g. `drive.google.com=http://127.0.0.1:8080`.
     pub const ENV: &'static str = "FACECAST_HOSTS";
 
-    pub fn parse(spec: &str) -> Result<Hosts, String> {
+    pub fn parse(spec: &str) -> Result<Hosts, HostsError> {
         let mut hosts = Hosts::default();
         for entry in spec.split([';', ',']).map(str::trim).filter(|e| !e.is_empty()) {
             let (host, base) = entry
                 .split_once('=')
-                .ok_or_else(|| format!("{entry:?} is not host=base"))?;
+                .ok_or_else(|| HostsError::NotHostBase(entry.to_string()))?;
             if !(base.starts_with("http://") || base.starts_with("https://")) {
-                return Err(format!("{base:?} is not an http(s) URL"));
+                return Err(HostsError::NotHttp(base.to_string()));
             }
             hosts = hosts.with(host.trim(), base.trim());
         }
@@ -173,9 +182,9 @@ impl Hosts {
     }
 
     /// [`Hosts::ENV`], or no redirection when it is unset.
-    pub fn from_env() -> Result<Hosts, String> {
+    pub fn from_env() -> Result<Hosts, HostsError> {
         match std::env::var(Self::ENV) {
-            Ok(spec) => Hosts::parse(&spec).map_err(|e| format!("{}: {e}", Self::ENV)),
+            Ok(spec) => Hosts::parse(&spec),
             Err(_) => Ok(Hosts::default()),
         }
     }
@@ -668,6 +677,23 @@ fn display_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hosts_spec_is_read_and_a_wrong_entry_is_named() {
+        let hosts = Hosts::parse("example.org=http://127.0.0.1:9/; other.org=https://mirror.test").unwrap();
+        assert_eq!(
+            hosts.physical("https://example.org/a?b"),
+            "http://127.0.0.1:9/a?b"
+        );
+        assert_eq!(hosts.physical("https://example.orgx/a"), "https://example.orgx/a");
+        assert_eq!(
+            Hosts::parse("example.org"),
+            Err(HostsError::NotHostBase("example.org".into()))
+        );
+        let err = Hosts::parse("example.org=ftp://x").unwrap_err();
+        assert_eq!(err, HostsError::NotHttp("ftp://x".into()));
+        assert!(err.to_string().starts_with("FACECAST_HOSTS: "), "{err}");
+    }
 
     #[test]
     fn github_blob_links_become_raw_links() {

@@ -40,8 +40,8 @@ pub enum StoreError {
     Manifest(#[from] ManifestError),
     #[error("{}: {cause}", path.display())]
     ManifestFile { path: PathBuf, cause: String },
-    #[error("{0}")]
-    Hosts(String),
+    #[error(transparent)]
+    Hosts(#[from] download::HostsError),
     #[error("{model}: {}: {source}", path.display())]
     Io {
         model: String,
@@ -270,7 +270,7 @@ impl WeightsStore {
             }
             None => Manifest::embedded()?,
         };
-        let hosts = Hosts::from_env().map_err(StoreError::Hosts)?;
+        let hosts = Hosts::from_env()?;
         Ok(WeightsStore::with_manifest(data_dir, manifest).with_hosts(hosts))
     }
 
