@@ -539,7 +539,7 @@ fn write_canonical(value: &Value, out: &mut String) {
 /// The placeholders a naming template may use.
 pub const NAMING_PLACEHOLDERS: &[&str] = &["stem", "ext", "index", "model"];
 
-/// Why a naming template cannot name files. Each message quotes the template.
+/// Why a naming template cannot name files.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NamingError {
     #[error("the name template is empty")]
