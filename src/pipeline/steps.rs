@@ -12,7 +12,7 @@ use burn::tensor::Device;
 
 use super::batch::{BatchEngine, BatchError, PhotoStep};
 use super::makeup::MakeupSettings;
-use super::makeup::references::ReferenceLibrary;
+use super::makeup::references::{Reference, ReferenceLibrary};
 use super::recipe::Recipe;
 use super::restore::RestoreSettings;
 use super::runtime::{NetKey, NetworkCache, RuntimeError};
@@ -123,14 +123,9 @@ pub fn build_engine<'a>(
         let generator = cache.get(key).map_err(|e| prepare(&e))?;
         let settings = makeup_settings(&recipe)?;
         let reference = reference(env.store.data_dir(), &settings)?;
-        steps.push(Box::new(MakeupStep {
-            generator,
-            reference,
-            settings,
-            device: env.device,
-            notes: reduced_note(env.store, BEAUTYGAN_ID),
-            network: network_label(env.store, BEAUTYGAN_ID),
-        }));
+        steps.push(Box::new(makeup_step(
+            generator, reference, settings, env.store, env.device,
+        )));
     }
     let engine = BatchEngine::new(recipe, detector, env.device, steps)?
         .with_detector_name(network_label(env.store, MTCNN_ID));
@@ -155,6 +150,25 @@ pub fn restore_step<'a>(
         network: network_label(store, id),
         settings,
         device,
+    }
+}
+
+/// The makeup step with BeautyGAN's `generator`, loaded from `store`: the batch's step and the
+/// window's Makeup section alike.
+pub fn makeup_step<'a>(
+    generator: &'a Generator,
+    reference: Reference,
+    settings: MakeupSettings,
+    store: &WeightsStore,
+    device: &'a Device,
+) -> MakeupStep<'a> {
+    MakeupStep {
+        generator,
+        reference,
+        settings,
+        device,
+        notes: reduced_note(store, BEAUTYGAN_ID),
+        network: network_label(store, BEAUTYGAN_ID),
     }
 }
 
@@ -225,10 +239,7 @@ fn makeup_settings(recipe: &Recipe) -> Result<MakeupSettings, BatchError> {
     Ok(settings)
 }
 
-fn reference(
-    data_dir: &Path,
-    settings: &MakeupSettings,
-) -> Result<super::makeup::references::Reference, BatchError> {
+fn reference(data_dir: &Path, settings: &MakeupSettings) -> Result<Reference, BatchError> {
     let id = settings.reference.as_deref().unwrap_or_default();
     ReferenceLibrary::new(data_dir)
         .get(id)

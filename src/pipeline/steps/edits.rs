@@ -184,13 +184,26 @@ impl PhotoStep for MakeupStep<'_> {
 
     fn apply(
         &mut self,
-        mut image: RgbImage,
+        image: RgbImage,
         faces: &[Face],
         cancelled: &dyn Fn() -> bool,
     ) -> Result<StepOutput, StepError> {
-        // One face at a time, so a cancel is answered between faces, as in the window.
-        for face in faces {
-            if cancelled() {
+        self.make_up(image, faces, |_, _| !cancelled())
+    }
+}
+
+impl MakeupStep<'_> {
+    /// The step on `image`, one face at a time: `each` hears how many faces are done of how many
+    /// before each face and once at the end, and stops the step by returning false. What the
+    /// window's Makeup section runs, so its result is the pixels an export writes.
+    pub fn make_up(
+        &self,
+        mut image: RgbImage,
+        faces: &[Face],
+        mut each: impl FnMut(usize, usize) -> bool,
+    ) -> Result<StepOutput, StepError> {
+        for (done, face) in faces.iter().enumerate() {
+            if !each(done, faces.len()) {
                 return Err(StepError::Cancelled);
             }
             image = apply_makeup(
@@ -204,6 +217,8 @@ impl PhotoStep for MakeupStep<'_> {
             .map_err(|e| StepError::Failed(e.to_string()))?
             .image;
         }
+        // Nothing is left to stop: the answer only matters before a face.
+        let _ = each(faces.len(), faces.len());
         Ok(StepOutput {
             image,
             notes: self.notes.clone(),
