@@ -296,7 +296,10 @@ mod tests {
                 ("GPU B", wgpu::DeviceType::DiscreteGpu),
             ],
         )]);
-        let kinds: Vec<_> = adapters.iter().map(|a| a.address.map(|(_, k)| k)).collect();
+        let kinds: Vec<_> = adapters
+            .iter()
+            .map(|a| a.address.as_ref().map(|(_, k)| k.clone()))
+            .collect();
         assert_eq!(
             kinds,
             vec![
