@@ -93,26 +93,41 @@ impl DownloadError {
     }
 }
 
-/// Checks a finished file against what it must be; the reason names both values.
-pub fn check_digest(expected: &Expected, size: u64, sha256: &str) -> Result<(), String> {
+/// Why a finished file is not the one expected; each message names both values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DigestError {
+    #[error("size mismatch: expected {want} bytes, got {got}")]
+    Size { want: u64, got: u64 },
+    #[error("checksum mismatch: expected sha256 {want}, got {got}")]
+    Sha256 { want: String, got: String },
+    #[error("checksum mismatch: expected a sha256 starting with {prefix}, got {got}")]
+    Sha256Prefix { prefix: String, got: String },
+}
+
+/// Checks a finished file against what it must be.
+pub fn check_digest(expected: &Expected, size: u64, sha256: &str) -> Result<(), DigestError> {
     if let Some(want) = expected.size
         && want != size
     {
-        return Err(format!("size mismatch: expected {want} bytes, got {size}"));
+        return Err(DigestError::Size { want, got: size });
     }
     if let Some(want) = expected.sha256
         && !want.eq_ignore_ascii_case(sha256)
     {
-        return Err(format!("checksum mismatch: expected sha256 {want}, got {sha256}"));
+        return Err(DigestError::Sha256 {
+            want: want.to_string(),
+            got: sha256.to_string(),
+        });
     }
     if let Some(prefix) = expected.sha256_prefix
         && !sha256
             .to_ascii_lowercase()
             .starts_with(&prefix.to_ascii_lowercase())
     {
-        return Err(format!(
-            "checksum mismatch: expected a sha256 starting with {prefix}, got {sha256}"
-        ));
+        return Err(DigestError::Sha256Prefix {
+            prefix: prefix.to_string(),
+            got: sha256.to_string(),
+        });
     }
     Ok(())
 }
@@ -590,7 +605,7 @@ impl Downloader {
             return Err(DownloadError::Check {
                 url: url.to_string(),
                 file: display_name(dest),
-                reason,
+                reason: reason.to_string(),
             });
         }
         fs::rename(part, dest).map_err(|e| io_err(dest, e))?;
@@ -729,10 +744,23 @@ mod tests {
             size: Some(3),
         };
         let err = check_digest(&expected, 3, &"cd".repeat(32)).unwrap_err();
-        assert!(err.contains(&want) && err.contains(&"cd".repeat(32)), "{err}");
+        assert_eq!(
+            err,
+            DigestError::Sha256 {
+                want: want.clone(),
+                got: "cd".repeat(32)
+            }
+        );
+        let text = err.to_string();
+        assert!(text.contains(&want) && text.contains(&"cd".repeat(32)), "{text}");
+        assert_eq!(
+            check_digest(&expected, 4, &want).unwrap_err(),
+            DigestError::Size { want: 3, got: 4 }
+        );
         assert!(
             check_digest(&expected, 4, &want)
                 .unwrap_err()
+                .to_string()
                 .contains("expected 3 bytes, got 4")
         );
         let prefix = Expected {

@@ -584,6 +584,7 @@ impl WeightsStore {
             };
             let checked = match kind {
                 Import::Released => download::check_digest(&expected(file), fetched.size, &fetched.sha256)
+                    .map_err(|e| e.to_string())
                     .and_then(|()| self.check_content(file, &target))
                     .map_err(|reason| with_reduced_hint(file, &target, reason)),
                 Import::Reduced => check_reduced(file, &target).map(|_| ()),
@@ -645,6 +646,7 @@ impl WeightsStore {
         fetched: Fetched,
     ) -> Result<(), String> {
         if let Err(reason) = download::check_digest(&expected(file), fetched.size, &fetched.sha256)
+            .map_err(|e| e.to_string())
             .and_then(|()| self.check_content(file, staged))
         {
             let _ = fs::remove_file(staged);
@@ -775,7 +777,7 @@ impl WeightsStore {
             };
         }
         if let Err(why) = download::check_digest(&expected(file), size, &sha) {
-            return Ok((FileStatus::Corrupt(why), None));
+            return Ok((FileStatus::Corrupt(why.to_string()), None));
         }
         if file.sha256.is_some() {
             return Ok((FileStatus::Verified, Some(record(meta, sha, true, String::new()))));
