@@ -12,18 +12,18 @@ use crate::compute::{BackendChoice, Compute};
 use crate::io::ExportFormat;
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::batch::{BatchInput, BatchObserver, BatchSummary};
-use crate::pipeline::recipe::{OutputFormat, Recipe};
+use crate::pipeline::recipe::{OutputFormat, Recipe, StepSection};
 use crate::pipeline::runtime::NetworkCache;
 use crate::pipeline::steps::{StepEnv, build_engine, load_networks};
 use crate::weights::store::WeightsStore;
 
 /// A recipe with every edit step off and no virtual model: the caller turns on the one step it runs.
 pub fn recipe_without_steps() -> Recipe {
-    let mut recipe = Recipe::default();
-    recipe.swap.enabled = false;
-    recipe.restore.enabled = false;
-    recipe.makeup.enabled = false;
-    recipe
+    // The default recipe swaps; restore and makeup are off by default.
+    Recipe {
+        swap: StepSection::default(),
+        ..Recipe::default()
+    }
 }
 
 /// Makes the recipe write exactly `out`: its folder, a name without placeholders, the format from
