@@ -210,7 +210,7 @@ impl Job for ApplyMakeup {
         let before = match &source {
             Some(edit) => edit.as_ref(),
             None => {
-                decoded = photo_pixels(&path).map_err(JobError::Failed)?;
+                decoded = photo_pixels(&path)?;
                 &decoded
             }
         };

@@ -82,7 +82,7 @@ impl Job for RestoreFaces {
         let image: &RgbImage = match &base {
             Some(edit) => edit,
             None => {
-                decoded = photo_pixels(&path).map_err(JobError::Failed)?;
+                decoded = photo_pixels(&path)?;
                 &decoded
             }
         };
