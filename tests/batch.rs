@@ -548,6 +548,172 @@ fn facecast_swap_is_a_one_step_recipe_same_pixels_and_metadata_as_the_batch() {
 }
 
 #[test]
+fn facecast_restore_is_a_one_step_recipe_same_pixels_and_metadata_as_the_batch() {
+    let data = data_with_mtcnn();
+    import_reduced(
+        data.path(),
+        "gpen-bfr-512",
+        &common::fixture_dir("gpen").join("weights.pth"),
+    );
+    let work = tempfile::tempdir().expect("tempdir");
+    let photo = work.path().join("astronaut.png");
+    fs::copy(common::fixture_dir("mtcnn").join("astronaut.png"), &photo).expect("copy");
+
+    // `facecast restore` into a JPEG: the format and its quality come from the command line.
+    let single = work.path().join("single").join("R.jpg");
+    fs::create_dir(single.parent().expect("folder")).expect("mkdir");
+    let restore = facecast(
+        data.path(),
+        &[
+            os("restore"),
+            os("--blur"),
+            os("3"),
+            os("--blend"),
+            os("70"),
+            os("--quality"),
+            os("90"),
+            photo.as_os_str(),
+            os("--out"),
+            single.as_os_str(),
+        ],
+    );
+    assert!(restore.status.success(), "{}", common::text(&restore));
+    assert_eq!(
+        PathBuf::from(String::from_utf8_lossy(&restore.stdout).trim()),
+        single,
+        "prints the file written"
+    );
+
+    // The batch with the same restore settings.
+    let recipe = recipe_file(work.path(), |r| {
+        r.restore.enabled = true;
+        r.restore.settings = facecast::pipeline::restore::RestoreSettings::gpen(
+            Some(3.0),
+            70.0,
+            facecast::pipeline::restore::GpenModel::Bfr512,
+        );
+        r.export.format = facecast::pipeline::recipe::OutputFormat::Jpeg;
+        r.export.quality = 90;
+    });
+    let out = work.path().join("batch");
+    let batch = facecast(
+        data.path(),
+        &[
+            os("batch"),
+            os("--recipe"),
+            recipe.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            photo.as_os_str(),
+        ],
+    );
+    assert!(batch.status.success(), "{}", common::text(&batch));
+    let batched = out.join("astronaut_vm.jpg");
+
+    let a = image::open(&single).expect("restore output").to_rgb8();
+    let b = image::open(&batched).expect("batch output").to_rgb8();
+    let original = astronaut();
+    let changed = a.pixels().zip(original.pixels()).filter(|(p, q)| p != q).count();
+    assert!(
+        changed > 500,
+        "only {changed} pixels changed: the face was not restored"
+    );
+    assert!(a == b, "the same pixels");
+    let (meta_a, meta_b) = (jpeg_comment(&single), jpeg_comment(&batched));
+    assert_eq!(
+        meta_a.keys().collect::<Vec<_>>(),
+        meta_b.keys().collect::<Vec<_>>(),
+        "the same metadata schema"
+    );
+    for key in ["AI-edited", "facecast:networks", "Software"] {
+        assert_eq!(meta_a.get(key), meta_b.get(key), "{key}");
+    }
+    assert!(
+        meta_a
+            .get("facecast:networks")
+            .is_some_and(|n| n.contains("gpen-bfr-512")),
+        "{meta_a:?}"
+    );
+    assert_eq!(meta_a.get("facecast:recipe-sha256").map(String::len), Some(64));
+}
+
+#[test]
+fn facecast_makeup_apply_is_a_one_step_recipe_same_pixels_and_metadata_as_the_batch() {
+    let data = data_with_mtcnn();
+    import_reduced(
+        data.path(),
+        "beautygan",
+        &common::fixture_dir("beautygan").join("weights.pth"),
+    );
+    let mtcnn = common::fixture_dir("mtcnn");
+    let o = facecast(
+        data.path(),
+        &[os("makeup"), os("import"), mtcnn.join("camera.png").as_os_str()],
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    let reference = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .expect("the new reference's id")
+        .to_string();
+    let work = tempfile::tempdir().expect("tempdir");
+    let photo = work.path().join("astronaut.png");
+    fs::copy(mtcnn.join("astronaut.png"), &photo).expect("copy");
+
+    let single = work.path().join("single");
+    let apply = facecast(
+        data.path(),
+        &[
+            os("makeup"),
+            os("apply"),
+            os("--reference"),
+            os(&reference),
+            os("--strength"),
+            os("0.6"),
+            os("--out"),
+            single.as_os_str(),
+            photo.as_os_str(),
+        ],
+    );
+    assert!(apply.status.success(), "{}", common::text(&apply));
+    let single = single.join("astronaut-makeup.png");
+
+    let recipe = recipe_file(work.path(), |r| {
+        r.makeup.enabled = true;
+        r.makeup.settings.reference = Some(reference.clone());
+        r.makeup.settings.strength = 0.6;
+    });
+    let out = work.path().join("batch");
+    let batch = facecast(
+        data.path(),
+        &[
+            os("batch"),
+            os("--recipe"),
+            recipe.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            photo.as_os_str(),
+        ],
+    );
+    assert!(batch.status.success(), "{}", common::text(&batch));
+    let batched = out.join("astronaut_vm.png");
+
+    let a = image::open(&single).expect("makeup output").to_rgb8();
+    let b = image::open(&batched).expect("batch output").to_rgb8();
+    assert_ne!(a, astronaut(), "the face was made up");
+    assert!(a == b, "the same pixels");
+    let (meta_a, meta_b) = (png_text(&single), png_text(&batched));
+    assert_eq!(
+        meta_a.keys().collect::<Vec<_>>(),
+        meta_b.keys().collect::<Vec<_>>(),
+        "the same metadata schema"
+    );
+    for key in ["AI-edited", "facecast:networks", "Software"] {
+        assert_eq!(meta_a.get(key), meta_b.get(key), "{key}");
+    }
+}
+
+#[test]
 fn a_detector_imported_again_is_loaded_again_and_an_unchanged_one_is_not() {
     let data = tempfile::tempdir().expect("tempdir");
     let store = facecast::weights::store::WeightsStore::open(Some(data.path().to_path_buf())).expect("store");

@@ -21,6 +21,7 @@ use facecast::face::warp::crop_aligned;
 use facecast::pipeline::detect::Face;
 use facecast::pipeline::detect::photo::{DetectSettings, detect_photo};
 use facecast::pipeline::paste::mask_in_photo;
+use facecast::pipeline::recipe::Recipe;
 use facecast::pipeline::restore::{
     GpenModel, RestoreMode, RestoreSettings, align_face, gpen_mask, restore_faces,
 };
@@ -329,24 +330,35 @@ fn the_restore_command_writes_a_new_file_and_never_the_photo() {
         differing < (before.width() * before.height() / 2) as usize,
         "{differing} pixels changed: more than the face"
     );
-    // The settings travel in the file's metadata.
+    // The settings travel in the file's metadata: the one-step recipe it ran, as every export has.
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&out).expect("open")));
     let reader = decoder.read_info().expect("png");
-    let text: Vec<(String, String)> = reader
-        .info()
+    let info = reader.info();
+    let text: Vec<(String, String)> = info
         .uncompressed_latin1_text
         .iter()
         .map(|t| (t.keyword.clone(), t.text.clone()))
+        .chain(
+            info.utf8_text
+                .iter()
+                .map(|t| (t.keyword.clone(), t.get_text().expect("iTXt"))),
+        )
         .collect();
     let recipe = text
         .iter()
-        .find(|(k, _)| k == "facecast.restore")
+        .find(|(k, _)| k == "facecast:recipe")
         .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| panic!("no facecast.restore text in {text:?}"));
-    let settings: RestoreSettings = serde_json::from_str(&recipe).expect("settings JSON");
+        .unwrap_or_else(|| panic!("no facecast:recipe text in {text:?}"));
+    let recipe = Recipe::parse(&recipe, "the embedded recipe").expect("the recipe reads back");
+    assert!(recipe.restore.enabled && !recipe.swap.enabled && !recipe.makeup.enabled);
     assert_eq!(
-        settings,
+        recipe.restore_settings(),
         RestoreSettings::gpen(Some(2.0), 80.0, GpenModel::Bfr512)
+    );
+    assert!(
+        text.iter()
+            .any(|(k, v)| k == "facecast:networks" && v.contains("gpen-bfr-512")),
+        "{text:?}"
     );
     assert_eq!(
         std::fs::read(&source).expect("read"),
@@ -518,4 +530,86 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
         "the second restore did not start from the first one's result"
     );
     assert!(*second != *first);
+}
+
+#[test]
+fn the_window_restore_and_its_export_with_the_same_settings_are_the_same_pixels() {
+    use facecast::app::export_bar::EXPORT_SELECTED;
+    use facecast::pipeline::batch::FileStatus;
+    use facecast::pipeline::recipe::OutputFormat;
+
+    let (data, _store) = store_with_weights();
+    let photos = tempfile::tempdir().expect("tempdir");
+    let path = photos.path().join("astronaut.png");
+    std::fs::copy(common::fixture_dir("mtcnn").join("astronaut.png"), &path).expect("copy");
+    let mut harness = window(data.path(), vec![path.clone()]);
+    common::step_until(&mut harness, "screening", |app| common::all_screened(app, 1));
+    assert!(
+        harness.state().state().selected.is_some(),
+        "the photo is selected"
+    );
+
+    // The Restore section on the photo: Blur then GPEN on the faces chosen at the screening score.
+    harness.get_by_label("Blur then GPEN").click();
+    harness.run_steps(2);
+    common::step_until(&mut harness, "the GPEN check", |app| {
+        app.state().restore.weights(GpenModel::Bfr512).is_some()
+    });
+    let photo = harness.state().state().selected.expect("selected");
+    harness
+        .state_mut()
+        .state_mut()
+        .library
+        .get_mut(photo)
+        .expect("entry")
+        .select_faces_from(0.70);
+    harness.run_steps(2);
+    harness.get_by_label("Restore 1 face").click();
+    common::step_until(&mut harness, "the restore", |app| {
+        app.state().restore.job.is_none()
+            && app.state().current_edit(photo).is_some()
+            && app.worker().is_idle()
+    });
+    let interactive = Arc::clone(
+        &harness
+            .state()
+            .state()
+            .current_edit(photo)
+            .expect("an edit")
+            .image,
+    );
+    let original = image::open(&path).expect("photo").into_rgb8();
+    assert!(*interactive != original, "the section restored nothing");
+
+    // The export of the same photo with the same settings: the section's Restore step, no swap.
+    let out = photos.path().join("out");
+    {
+        let recipe = &mut harness.state_mut().state_mut().recipe;
+        recipe.swap.enabled = false;
+        recipe.export.format = OutputFormat::Png;
+        recipe.export.folder = Some(out.clone());
+    }
+    harness.run_steps(2);
+    harness.get_by_label("Recipe: restore");
+    harness.get_by_label(EXPORT_SELECTED).click();
+    common::step_until(&mut harness, "the export", |app| {
+        let export = &app.state().export;
+        export.ended && !export.is_running() && app.worker().is_idle()
+    });
+    let export = &harness.state().state().export;
+    assert_eq!(export.reports.len(), 1);
+    let report = &export.reports[0];
+    assert_eq!(report.status, FileStatus::Done, "{report:?}");
+    let written = report.output.as_ref().expect("the file written");
+    let exported = image::open(written).expect("the export decodes").into_rgb8();
+    assert_eq!(exported.dimensions(), interactive.dimensions());
+    let differing = exported
+        .pixels()
+        .zip(interactive.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(
+        differing, 0,
+        "the window's result and the export differ in {differing} pixels"
+    );
 }

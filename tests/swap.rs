@@ -593,6 +593,84 @@ mod window {
         );
     }
 
+    #[test]
+    fn the_window_swap_and_its_export_with_the_same_settings_are_the_same_pixels() {
+        use facecast::app::export_bar::EXPORT_SELECTED;
+        use facecast::pipeline::batch::FileStatus;
+        use facecast::pipeline::recipe::OutputFormat;
+
+        let data = super::data_dir(true);
+        let model = super::library_model(data.path(), "Camera Man");
+        let photos = tempfile::tempdir().expect("tempdir");
+        let target = photos.path().join("astronaut.png");
+        std::fs::copy(super::mtcnn_dir().join("astronaut.png"), &target).expect("copy");
+        let start = StartOptions {
+            data_dir: Some(data.path().to_path_buf()),
+            open: vec![target.clone()],
+            ..Default::default()
+        };
+        let mut harness = Harness::builder()
+            .with_size([1280.0, 800.0])
+            .build_eframe(move |cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start));
+        let id = model.id.clone();
+        super::common::step_until(&mut harness, "screening and the library listing", |app| {
+            super::common::all_screened(app, 1) && app.state().cast.item(&id).is_some()
+        });
+        harness.state_mut().state_mut().cast.current = Some(model.id.clone());
+        harness.run_steps(2);
+
+        // The Swap section on the photo, FaceShifter with the section's settings.
+        harness.get_by_label(SWAP_ALL).click();
+        harness.run_steps(2);
+        super::common::step_until(&mut harness, "the swap", |app| {
+            app.state().swap.job.is_none() && app.worker().is_idle()
+        });
+        let photo = photo_id(&harness);
+        let interactive = std::sync::Arc::clone(
+            &harness
+                .state()
+                .state()
+                .current_edit(photo)
+                .unwrap_or_else(|| panic!("no edit; toasts: {:?}", harness.state().state().toasts))
+                .image,
+        );
+        assert!(
+            *interactive != super::photo("astronaut.png"),
+            "the section swapped nothing"
+        );
+
+        // The export of the same photo with the same recipe: the section's swap, the same model.
+        let out = photos.path().join("out");
+        {
+            let recipe = &mut harness.state_mut().state_mut().recipe;
+            recipe.export.format = OutputFormat::Png;
+            recipe.export.folder = Some(out.clone());
+        }
+        harness.run_steps(2);
+        harness.get_by_label("Recipe: swap");
+        harness.get_by_label(EXPORT_SELECTED).click();
+        super::common::step_until(&mut harness, "the export", |app| {
+            let export = &app.state().export;
+            export.ended && !export.is_running() && app.worker().is_idle()
+        });
+        let export = &harness.state().state().export;
+        assert_eq!(export.reports.len(), 1);
+        let report = &export.reports[0];
+        assert_eq!(report.status, FileStatus::Done, "{report:?}");
+        let written = report.output.as_ref().expect("the file written");
+        let exported = image::open(written).expect("the export decodes").into_rgb8();
+        assert_eq!(exported.dimensions(), interactive.dimensions());
+        let differing = exported
+            .pixels()
+            .zip(interactive.pixels())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            differing, 0,
+            "the window's swap and the export differ in {differing} pixels"
+        );
+    }
+
     fn photo_id(harness: &Harness<'_, FacecastApp>) -> facecast::jobs::PhotoId {
         harness.state().state().selected.expect("a photo is selected")
     }

@@ -599,12 +599,12 @@ fn recipe_settings(ui: &mut egui::Ui, recipe: &mut Recipe, restore: &mut Restore
                         );
                         let text = match example {
                             Ok(name) => format!("shot-01.jpg → {}", name.to_string_lossy()),
-                            Err(e) => e,
+                            Err(e) => e.to_string(),
                         };
                         ui.label(RichText::new(text).weak());
                     }
                     Err(e) => {
-                        ui.label(RichText::new(e).color(ui.visuals().error_fg_color));
+                        ui.label(RichText::new(e.to_string()).color(ui.visuals().error_fg_color));
                     }
                 }
                 ui.label(RichText::new("{stem} {ext} {index} {model}").weak());

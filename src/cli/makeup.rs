@@ -1,20 +1,20 @@
 //! `facecast makeup ...`: the library of reference makeup faces, and makeup transfer onto photos.
+//! `makeup apply` runs as a one-step recipe through the batch engine, so its files have the same
+//! pixels and metadata as `facecast batch` and the window's export with the same settings.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde::Serialize;
 
+use super::one_step::{recipe_without_steps, run_recipe};
 use crate::compute::{BackendChoice, Compute};
-use crate::io::collect::collect_photos;
-use crate::io::{DecodeLimits, ExportFormat, ExportOptions, export_atomic, load_photo};
-use crate::nets::beautygan::Generator;
 use crate::nets::mtcnn::MtcnnNets;
-use crate::pipeline::detect::photo::{DetectSettings, detect_photo};
-use crate::pipeline::makeup::references::{Reference, ReferenceLibrary, import_reference};
-use crate::pipeline::makeup::{MakeupSettings, apply_makeup};
-use crate::weights::models::{BEAUTYGAN_ID, load_beautygan, load_mtcnn};
+use crate::pipeline::batch::{BatchInput, BatchObserver, FileReport, FileStatus, Skip};
+use crate::pipeline::makeup::MakeupSettings;
+use crate::pipeline::makeup::references::{ReferenceLibrary, import_reference};
+use crate::pipeline::recipe::{FaceMode, OutputFormat, Recipe, StepSection};
+use crate::weights::models::load_mtcnn;
 use crate::weights::store::WeightsStore;
 
 #[derive(Debug, clap::Args)]
@@ -126,48 +126,82 @@ pub fn run(args: MakeupArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
             out,
             photos,
         } => {
+            // Looked up first, so a wrong id is said before any network loads.
             let reference = library.get(&reference)?;
-            let compute = Compute::select(backend)?;
-            let nets = detector(&store, &compute)?;
-            let files = store.require(BEAUTYGAN_ID)?;
-            let file = files.first().context("BeautyGAN has no files")?;
-            let (generator, config) = load_beautygan(file, &compute.device)?;
-            eprintln!(
-                "BeautyGAN conv_dim {} with {} residual blocks ({})",
-                config.conv_dim,
-                config.repeat_num,
-                compute.label()
-            );
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("{}: cannot create the folder", out.display()))?;
             let settings = MakeupSettings {
                 reference: Some(reference.id().to_string()),
                 strength,
                 ..MakeupSettings::default()
             };
-            let job = Apply {
-                generator: &generator,
-                nets: &nets,
-                reference: &reference,
-                settings: &settings,
-                largest_only,
-                compute: &compute,
-            };
-            let mut failed = 0;
-            for photo in collect_photos(&photos) {
-                match job.one(&photo, &out) {
-                    Ok(line) => println!("{line}"),
-                    Err(e) => {
-                        failed += 1;
-                        println!("{}: error: {e:#}", photo.display());
-                    }
-                }
+            let recipe = one_step_recipe(settings, largest_only, out);
+            let run = run_recipe(
+                recipe,
+                backend,
+                Some(store.data_dir().to_path_buf()),
+                |_, _| Ok(BatchInput::walk(&photos)),
+                &mut Lines,
+            )?;
+            let summary = &run.summary;
+            eprintln!(
+                "{} made up, {} skipped, {} failed ({})",
+                summary.count(FileStatus::Done),
+                summary.count(FileStatus::Skipped),
+                summary.count(FileStatus::Failed),
+                run.device
+            );
+            if let Some(stop) = &summary.stopped {
+                eprintln!("facecast: {stop}");
             }
-            Ok(if failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+            // A photo without a face is not a failure: there is nothing to make up.
+            Ok(
+                if summary.count(FileStatus::Failed) == 0 && summary.stopped.is_none() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(2)
+                },
+            )
+        }
+    }
+}
+
+/// The one-step recipe `makeup apply` runs: makeup with `settings` on every face scoring at least
+/// 0.70 (or the largest), each photo written as `<name>-makeup.<ext>` into `out` (JPEG stays JPEG,
+/// the rest PNG), never replacing a file.
+pub fn one_step_recipe(settings: MakeupSettings, largest_only: bool, out: PathBuf) -> Recipe {
+    let mut recipe = recipe_without_steps();
+    recipe.makeup = StepSection {
+        enabled: true,
+        settings,
+    };
+    if largest_only {
+        recipe.faces.mode = FaceMode::Largest;
+    }
+    recipe.export.format = OutputFormat::Same;
+    recipe.export.quality = OUT_QUALITY;
+    recipe.export.naming = "{stem}-makeup.{ext}".to_string();
+    recipe.export.folder = Some(out);
+    recipe
+}
+
+/// JPEG quality of `makeup apply`'s JPEG results.
+const OUT_QUALITY: u8 = 95;
+
+/// One line per photo on stdout as the run goes.
+struct Lines;
+
+impl BatchObserver for Lines {
+    fn file_finished(&mut self, _index: usize, _total: usize, report: &FileReport) {
+        let input = report.input.display();
+        // The reasons start with the file's name; the lines say it once.
+        let reason = report.reason.as_deref().unwrap_or_default();
+        let reason = reason.strip_prefix(&format!("{input}: ")).unwrap_or(reason);
+        match (report.status, &report.output, report.skip) {
+            (FileStatus::Done, Some(out), _) => {
+                println!("{input}: {} face(s) → {}", report.faces, out.display())
+            }
+            (FileStatus::Skipped, _, Some(Skip::NoFace)) => println!("{input}: no face, skipped"),
+            (FileStatus::Skipped, _, _) => println!("{input}: skipped: {reason}"),
+            _ => println!("{input}: error: {reason}"),
         }
     }
 }
@@ -175,69 +209,4 @@ pub fn run(args: MakeupArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
 fn detector(store: &WeightsStore, compute: &Compute) -> anyhow::Result<MtcnnNets> {
     store.require("mtcnn")?;
     Ok(load_mtcnn(&store.model_dir("mtcnn"), &compute.device)?)
-}
-
-struct Apply<'a> {
-    generator: &'a Generator,
-    nets: &'a MtcnnNets,
-    reference: &'a Reference,
-    settings: &'a MakeupSettings,
-    largest_only: bool,
-    compute: &'a Compute,
-}
-
-impl Apply<'_> {
-    fn one(&self, path: &Path, out: &Path) -> anyhow::Result<String> {
-        let photo = load_photo(path, &DecodeLimits::default())?;
-        let screening = DetectSettings::default();
-        let found = detect_photo(self.nets, &photo.rgb, &screening, &self.compute.device)
-            .with_context(|| format!("{}: face detection failed", path.display()))?;
-        let mut faces: Vec<_> = found
-            .faces
-            .into_iter()
-            .filter(|f| f.score >= screening.min_score)
-            .collect();
-        if self.largest_only {
-            faces.truncate(1);
-        }
-        if faces.is_empty() {
-            return Ok(format!("{}: no face, skipped", path.display()));
-        }
-        let result = apply_makeup(
-            self.generator,
-            &photo.rgb,
-            &faces,
-            &self.reference.crop,
-            self.settings,
-            &self.compute.device,
-        )
-        .with_context(|| format!("{}", path.display()))?;
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "photo".into());
-        let (format, ext) = match photo.format {
-            image::ImageFormat::Jpeg => (ExportFormat::Jpeg { quality: 95 }, "jpg"),
-            _ => (ExportFormat::Png, "png"),
-        };
-        let options = ExportOptions {
-            format,
-            icc_profile: photo.icc_profile.clone(),
-            text: vec![
-                ("facecast:step".into(), "makeup".into()),
-                ("facecast:model".into(), BEAUTYGAN_ID.into()),
-                ("facecast:reference".into(), self.reference.id().into()),
-                ("facecast:strength".into(), format!("{}", self.settings.strength)),
-            ],
-            overwrite: false,
-        };
-        let dest = out.join(format!("{stem}-makeup.{ext}"));
-        let written = export_atomic(&result.image, &dest, &options, &[path])?;
-        Ok(format!(
-            "{}: {} face(s) → {}",
-            path.display(),
-            result.faces,
-            written.display()
-        ))
-    }
 }

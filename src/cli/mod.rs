@@ -12,6 +12,7 @@ pub mod check_fixture;
 pub mod detect;
 pub mod devices;
 pub mod makeup;
+pub mod one_step;
 pub mod restore;
 pub mod swap;
 pub mod text_edit;

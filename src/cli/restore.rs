@@ -1,17 +1,19 @@
 //! `facecast restore`: detects the faces of one photo with MTCNN and restores them with GPEN,
-//! writing the result atomically to a new file (never over the photo).
+//! writing the result atomically to a new file (never over the photo). It runs as a one-step
+//! recipe through the batch engine, so its output has the same pixels and metadata as `facecast
+//! batch` and the window's export with the same settings.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use crate::compute::{BackendChoice, Compute};
-use crate::io::{DecodeLimits, ExportFormat, ExportOptions, export_atomic, load_photo};
-use crate::pipeline::detect::photo::{DetectSettings, detect_photo};
-use crate::pipeline::restore::{GpenModel, RestoreSettings, restore_faces};
-use crate::weights::models::load_gpen;
-use crate::weights::store::{REDUCED_NOTE, WeightsStore};
+use super::one_step::{export_to_file, recipe_without_steps, run_recipe, same_file};
+use crate::compute::BackendChoice;
+use crate::pipeline::batch::{BatchInput, Measured, Skip, Unobserved};
+use crate::pipeline::detect::photo::DetectSettings;
+use crate::pipeline::recipe::{Recipe, StepSection};
+use crate::pipeline::restore::{GpenModel, RestoreSettings};
 
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
@@ -51,18 +53,27 @@ fn parse_model(text: &str) -> Result<GpenModel, String> {
     GpenModel::from_side(side).ok_or_else(|| format!("there is no GPEN-{side}; use 512 or 256"))
 }
 
-/// Whether `a` and `b` name the same existing file (through links or other spellings).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
+/// The one-step recipe these options describe: the restore with the options' settings on the faces
+/// scoring at least `--min-score`, written exactly to `--out` (format from the name). `facecast
+/// batch` with the same recipe writes the same pixels and the same metadata.
+pub fn one_step_recipe(args: &RestoreArgs) -> anyhow::Result<Recipe> {
+    let mut recipe = recipe_without_steps();
+    recipe.restore = StepSection {
+        enabled: true,
+        settings: RestoreSettings::gpen(args.blur, args.blend, args.model),
+    };
+    recipe.faces.min_score = args.min_score;
+    export_to_file(&mut recipe, &args.out, args.quality)?;
+    recipe.export.overwrite = args.overwrite;
+    Ok(recipe)
 }
 
+/// Runs the restore as a one-step recipe through the batch engine (the same face choice, metadata
+/// and atomic writer as `facecast batch` and the window's export).
 pub fn run(args: RestoreArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let settings = RestoreSettings::gpen(args.blur, args.blend, args.model);
+    let recipe = one_step_recipe(&args)?;
+    let settings = recipe.restore_settings();
     settings.validate()?;
-    let format = ExportFormat::from_name(&args.out, args.quality)?;
     // Checked before any work; the export checks again by inode when it writes.
     if same_file(&args.out, &args.photo) {
         bail!(
@@ -70,75 +81,45 @@ pub fn run(args: RestoreArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
             args.out.display()
         );
     }
-    let photo = load_photo(&args.photo, &DecodeLimits::default())?;
-
-    let compute = Compute::select(backend)?;
-    let detector = super::detect::load_detector(data_dir.clone(), &compute)?;
-    let store = WeightsStore::open(data_dir)?;
-    let id = settings.model.id();
-    let state = store.status(id)?;
-    let weights = store.require(id)?;
-    let file = weights.first().with_context(|| format!("{id} lists no file"))?;
-    let net = load_gpen(file, &compute.device).with_context(|| format!("loading {}", file.display()))?;
-
-    let found = detect_photo(&detector, &photo.rgb, &DetectSettings::default(), &compute.device)
-        .with_context(|| format!("{}: face detection failed", args.photo.display()))?;
-    let faces: Vec<_> = found
-        .faces
-        .into_iter()
-        .filter(|f| f.score >= args.min_score)
-        .collect();
-    if faces.is_empty() {
-        bail!(
-            "{}: no face scores {} or more; nothing was written",
-            args.photo.display(),
-            args.min_score
-        );
-    }
-
-    let restored = restore_faces(
-        &net,
-        &compute.device,
-        &photo.rgb,
-        &faces,
-        &settings,
-        |done, total| {
-            if done < total {
-                eprintln!("facecast: restoring face {} of {total}…", done + 1);
-            }
-            true
-        },
-    )
-    .with_context(|| format!("restoring {}", args.photo.display()))?;
-
-    let reduced = state.status.is_reduced();
-    let mut model = format!("{id} ({} px)", restored.crop_size);
-    if reduced {
-        model.push_str(&format!(", {REDUCED_NOTE}"));
-    }
-    let options = ExportOptions {
-        format,
-        icc_profile: photo.icc_profile.clone(),
-        text: vec![
-            (
-                "Software".into(),
-                format!("Facecast {}", env!("CARGO_PKG_VERSION")),
-            ),
-            ("facecast.restore".into(), serde_json::to_string(&settings)?),
-            ("facecast.restore.model".into(), model),
-        ],
-        overwrite: args.overwrite,
+    let run = run_recipe(
+        recipe,
+        backend,
+        data_dir,
+        |_, _| Ok(vec![BatchInput::new(args.photo.clone())]),
+        &mut Unobserved,
+    )?;
+    let report = run
+        .summary
+        .reports
+        .first()
+        .context("the engine reported nothing for the photo")?;
+    let written = match (&report.output, &report.reason, report.skip) {
+        (Some(out), _, _) => out.clone(),
+        (None, Some(reason), Some(Skip::NoFace)) => bail!("{reason}; nothing was written"),
+        (None, Some(reason), _) => bail!("{reason}"),
+        (None, None, _) => bail!("{}: not exported", args.photo.display()),
     };
-    let written = export_atomic(&restored.image, &args.out, &options, &[args.photo.as_path()])?;
+    let restored = report.measured.iter().find_map(|m| {
+        if let Measured::Restore {
+            faces,
+            crop_size,
+            timings,
+        } = m
+        {
+            Some((*faces, *crop_size, timings))
+        } else {
+            None
+        }
+    });
+    let (faces, crop_size, timings) = restored.context("the restore step reported nothing")?;
     eprintln!(
-        "facecast: {} face(s) restored with {} ({}); {}",
-        restored.faces.len(),
+        "facecast: {faces} face(s) restored with {} at {crop_size} px ({}); {}",
         settings.model.label(),
-        compute.label(),
-        restored.timings.describe()
+        run.device,
+        timings.describe()
     );
-    if reduced {
-        eprintln!("facecast: note: {id} holds {REDUCED_NOTE}");
+    for note in report.notes.iter().filter(|n| !n.starts_with("Restored ")) {
+        eprintln!("facecast: note: {note}");
     }
     println!("{}", written.display());
     Ok(ExitCode::SUCCESS)

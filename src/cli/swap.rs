@@ -9,18 +9,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::compute::{BackendChoice, Compute};
-use crate::io::{DecodeLimits, ExportFormat, load_photo};
+use super::one_step::{export_to_file, recipe_without_steps, run_recipe, same_file};
+use crate::compute::BackendChoice;
+use crate::io::{DecodeLimits, load_photo};
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::batch::{BatchInput, Measured, Unobserved};
 use crate::pipeline::detect::Face;
-use crate::pipeline::detect::photo::detect_photo;
-use crate::pipeline::recipe::{FaceMode, OutputFormat, Recipe, StepSection};
-use crate::pipeline::runtime::NetworkCache;
-use crate::pipeline::steps::{StepEnv, build_engine, load_networks};
+use crate::pipeline::detect::photo::{DetectSettings, detect_photo};
+use crate::pipeline::recipe::{FaceMode, Recipe, StepSection};
 use crate::pipeline::swap::identity::source_from_arg;
 use crate::pipeline::swap::{ClassicBlend, FaceReport, IdentitySource, SwapEngine, SwapSettings};
-use crate::weights::store::WeightsStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineArg {
@@ -133,29 +131,8 @@ fn ms(d: Duration) -> f64 {
 /// named exactly (`--out` as the recipe's folder and a name without placeholders), its format from
 /// the name. `facecast batch` with the same settings writes the same pixels and the same metadata.
 pub fn one_step_recipe(args: &SwapArgs) -> anyhow::Result<Recipe> {
-    let format = match ExportFormat::from_name(&args.out, OUT_QUALITY)? {
-        ExportFormat::Png => OutputFormat::Png,
-        ExportFormat::Jpeg { .. } => OutputFormat::Jpeg,
-    };
-    let name = args
-        .out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .with_context(|| format!("{}: the output names no file", args.out.display()))?;
-    if name.contains(['{', '}']) {
-        bail!(
-            "{}: an output name may not contain '{{' or '}}'",
-            args.out.display()
-        );
-    }
-    let folder = match args.out.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut recipe = Recipe {
-        virtual_model: Some(args.virtual_model.clone()),
-        ..Recipe::default()
-    };
+    let mut recipe = recipe_without_steps();
+    recipe.virtual_model = Some(args.virtual_model.clone());
     recipe.swap = StepSection {
         enabled: true,
         settings: args.settings(),
@@ -163,10 +140,7 @@ pub fn one_step_recipe(args: &SwapArgs) -> anyhow::Result<Recipe> {
     if !args.faces.is_empty() {
         recipe.faces.mode = FaceMode::Selected;
     }
-    recipe.export.format = format;
-    recipe.export.quality = OUT_QUALITY;
-    recipe.export.naming = name;
-    recipe.export.folder = Some(folder);
+    export_to_file(&mut recipe, &args.out, OUT_QUALITY)?;
     recipe.export.overwrite = args.overwrite;
     Ok(recipe)
 }
@@ -186,22 +160,22 @@ pub fn run(args: SwapArgs, backend: BackendChoice, data_dir: Option<PathBuf>) ->
             args.out.display()
         );
     }
-    let compute = Compute::select(backend)?;
-    let store = WeightsStore::open(data_dir)?;
-    let env = StepEnv {
-        store: &store,
-        device: &compute.device,
-    };
-    let mut cache = NetworkCache::default();
-    let loaded = load_networks(&recipe, &env, &mut cache)?;
-    let mut input = BatchInput::new(args.photo.clone());
-    if !args.faces.is_empty() {
-        let detector = loaded.detector(&cache)?;
-        input.chosen = Some(numbered_faces(&args, &recipe, detector, &compute.device)?);
-    }
-    let mut engine = build_engine(recipe, &env, &cache, &loaded)?;
-    let summary = engine.run(std::slice::from_ref(&input), &mut Unobserved)?;
-    let report = summary
+    let detect = recipe.detect_settings();
+    let run = run_recipe(
+        recipe,
+        backend,
+        data_dir,
+        |detector, device| {
+            let mut input = BatchInput::new(args.photo.clone());
+            if !args.faces.is_empty() {
+                input.chosen = Some(numbered_faces(&args, &detect, detector, device)?);
+            }
+            Ok(vec![input])
+        },
+        &mut Unobserved,
+    )?;
+    let report = run
+        .summary
         .reports
         .first()
         .context("the engine reported nothing for the photo")?;
@@ -210,15 +184,20 @@ pub fn run(args: SwapArgs, backend: BackendChoice, data_dir: Option<PathBuf>) ->
         (None, Some(reason)) => bail!("{reason}"),
         (None, None) => bail!("{}: not exported", args.photo.display()),
     };
-    let swap = report.measured.iter().find_map(|m| match m {
-        Measured::Swap {
+    let swap = report.measured.iter().find_map(|m| {
+        if let Measured::Swap {
             engine,
             identity_time,
             faces,
-        } => Some((*engine, *identity_time, faces.as_slice())),
+        } = m
+        {
+            Some((*engine, *identity_time, faces.as_slice()))
+        } else {
+            None
+        }
     });
     let (engine_used, identity_time, faces) = swap.context("the swap step reported nothing")?;
-    let virtual_model = engine.model_name().unwrap_or_default().to_string();
+    let virtual_model = run.model_name.clone().unwrap_or_default();
 
     if args.json {
         let out = Report {
@@ -253,29 +232,21 @@ pub fn run(args: SwapArgs, backend: BackendChoice, data_dir: Option<PathBuf>) ->
                 n => format!("{n} faces"),
             },
             written.display(),
-            compute.label()
+            run.device
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether `a` and `b` name the same existing file (through links or other spellings).
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
 /// The faces `--faces` names, numbered from 1 by size (largest first) as detection lists them.
 fn numbered_faces(
     args: &SwapArgs,
-    recipe: &Recipe,
+    detect: &DetectSettings,
     detector: &MtcnnNets,
     device: &burn::tensor::Device,
 ) -> anyhow::Result<Vec<Face>> {
     let photo = load_photo(&args.photo, &DecodeLimits::default())?;
-    let found = detect_photo(detector, &photo.rgb, &recipe.detect_settings(), device)
+    let found = detect_photo(detector, &photo.rgb, detect, device)
         .with_context(|| format!("{}: face detection failed", args.photo.display()))?;
     args.faces
         .iter()

@@ -149,7 +149,7 @@ fn opinion(classifier: &FaceClassifier, target: &ScreenTarget, ctx: &JobContext)
     let rgb = match &target.rgb {
         Some(rgb) => rgb.as_ref(),
         None => {
-            decoded = photo_pixels(&target.path)?;
+            decoded = photo_pixels(&target.path).map_err(|e| e.to_string())?;
             &decoded
         }
     };

@@ -77,7 +77,7 @@ fn detect_one(
     let rgb = match &target.rgb {
         Some(rgb) => rgb.as_ref(),
         None => {
-            decoded = photo_pixels(&target.path)?;
+            decoded = photo_pixels(&target.path).map_err(|e| e.to_string())?;
             &decoded
         }
     };

@@ -13,10 +13,12 @@ use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::io::thumbnail;
 use crate::nets::beautygan::Generator;
 use crate::nets::mtcnn::MtcnnNets;
+use crate::pipeline::batch::StepError;
 use crate::pipeline::detect::Face;
+use crate::pipeline::makeup::MakeupSettings;
 use crate::pipeline::makeup::references::{Reference, ReferenceLibrary, import_reference};
-use crate::pipeline::makeup::{MakeupSettings, apply_makeup};
 use crate::pipeline::runtime::NetworkCache;
+use crate::pipeline::steps::makeup_step;
 use crate::weights::models::BEAUTYGAN_ID;
 use crate::weights::store::WeightsStore;
 
@@ -193,36 +195,43 @@ impl Job for ApplyMakeup {
     }
 
     fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
-        let total = self.faces.len() + 1;
+        let ApplyMakeup {
+            store,
+            photo,
+            path,
+            source,
+            faces,
+            reference,
+            settings,
+        } = *self;
+        let total = faces.len() + 1;
         ctx.progress(0, total);
         let decoded;
-        let photo = match &self.source {
+        let before = match &source {
             Some(edit) => edit.as_ref(),
             None => {
-                decoded = photo_pixels(&self.path).map_err(JobError::Failed)?;
+                decoded = photo_pixels(&path)?;
                 &decoded
             }
         };
         let mut cache = ctx.model_cache();
-        let generator = cached_beautygan(&mut cache, &self.store, ctx)?;
+        let generator = cached_beautygan(&mut cache, &store, ctx)?;
         ctx.progress(1, total);
-        let mut image = photo.clone();
-        // One face at a time, so a cancel is answered between faces.
-        for (i, face) in self.faces.iter().enumerate() {
-            ctx.check_cancelled()?;
-            image = apply_makeup(
-                generator,
-                &image,
-                std::slice::from_ref(face),
-                &self.reference.crop,
-                &self.settings,
-                &ctx.compute().device,
-            )
-            .map_err(|e| JobError::Failed(format!("{}: {e}", self.path.display())))?
-            .image;
-            ctx.progress(i + 2, total);
-        }
-        let (x0, y0, x1, y1) = faces_region(&self.faces, image.width(), image.height());
+        let name = reference.name().to_string();
+        let strength = (settings.strength.clamp(0.0, 1.0) * 100.0).round();
+        // The export's own step, so the section's result is the pixels an export writes.
+        let step = makeup_step(generator, reference, settings, &store, &ctx.compute().device);
+        let made_up = step
+            .make_up(before.clone(), &faces, |done, _| {
+                ctx.progress(1 + done, total);
+                !ctx.is_cancelled()
+            })
+            .map_err(|e| match e {
+                StepError::Cancelled => JobError::Cancelled,
+                StepError::Failed(reason) => JobError::Failed(format!("{}: {reason}", path.display())),
+            })?;
+        let image = made_up.image;
+        let (x0, y0, x1, y1) = faces_region(&faces, image.width(), image.height());
         let cut = |img: &RgbImage| {
             Arc::new(thumbnail(
                 &crop_imm(img, x0, y0, x1 - x0, y1 - y0).to_image(),
@@ -230,23 +239,23 @@ impl Job for ApplyMakeup {
             ))
         };
         ctx.output(JobOutput::Makeup(MakeupOutput::Compare {
-            photo: self.photo,
-            before: cut(photo),
+            photo,
+            before: cut(before),
             after: cut(&image),
         }));
-        let strength = (self.settings.strength.clamp(0.0, 1.0) * 100.0).round();
-        let faces = match self.faces.len() {
+        let count = match faces.len() {
             1 => "1 face".to_string(),
             n => format!("{n} faces"),
         };
+        let mut notes = vec![format!(
+            "reference \u{201c}{name}\u{201d} at {strength}% strength"
+        )];
+        notes.extend(made_up.notes);
         ctx.output(JobOutput::Edited {
-            photo: self.photo,
-            label: format!("Makeup (BeautyGAN), {faces}"),
+            photo,
+            label: format!("Makeup (BeautyGAN), {count}"),
             image: Arc::new(image),
-            notes: vec![format!(
-                "reference \u{201c}{}\u{201d} at {strength}% strength",
-                self.reference.name()
-            )],
+            notes,
         });
         Ok(())
     }

@@ -76,6 +76,13 @@ pub enum JobError {
     Failed(String),
 }
 
+/// A photo that cannot be read fails the job that needed it; the message names the file.
+impl From<crate::io::ImageError> for JobError {
+    fn from(e: crate::io::ImageError) -> JobError {
+        JobError::Failed(e.to_string())
+    }
+}
+
 /// Something a job produced; the UI folds each into its state.
 #[derive(Debug, Clone)]
 pub enum JobOutput {

@@ -8,7 +8,7 @@ use image::{DynamicImage, RgbImage, imageops::FilterType};
 
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::io::collect::{Found, is_photo_name, sniff_photo, walk};
-use crate::io::{DecodeLimits, load_photo};
+use crate::io::{DecodeLimits, ImageError, load_photo};
 
 /// Identifies one photo of the library in the jobs that work on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -173,7 +173,10 @@ fn thumbnail_output(photo: PhotoId, path: &Path, keep_rgb: bool) -> JobOutput {
                 rgb,
             }
         }
-        Err(reason) => JobOutput::PhotoFailed { photo, reason },
+        Err(e) => JobOutput::PhotoFailed {
+            photo,
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -194,7 +197,7 @@ impl Job for LoadPreview {
     }
 
     fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
-        let image = DynamicImage::ImageRgb8(photo_pixels(&self.path).map_err(JobError::Failed)?);
+        let image = DynamicImage::ImageRgb8(photo_pixels(&self.path)?);
         ctx.check_cancelled()?;
         let (width, height) = (image.width(), image.height());
         let image = if width.max(height) > PREVIEW_SIDE {
@@ -216,10 +219,8 @@ impl Job for LoadPreview {
 /// A photo's pixels as every job sees them: [`crate::io::load_photo`], the loader the export uses
 /// (upright, alpha over white, CMYK converted), so the window previews, detects and edits the same
 /// pixels it exports. The error names the file and the cause.
-pub fn photo_pixels(path: &Path) -> Result<RgbImage, String> {
-    load_photo(path, &DecodeLimits::default())
-        .map(|photo| photo.rgb)
-        .map_err(|e| e.to_string())
+pub fn photo_pixels(path: &Path) -> Result<RgbImage, ImageError> {
+    load_photo(path, &DecodeLimits::default()).map(|photo| photo.rgb)
 }
 
 pub use crate::io::display_name;
@@ -234,10 +235,10 @@ mod tests {
         let fake = dir.path().join("fake.png");
         std::fs::write(&fake, b"not a png at all").expect("write");
         let err = photo_pixels(&fake).expect_err("garbage must not decode");
-        assert!(err.contains("fake.png"), "{err}");
+        assert!(err.to_string().contains("fake.png"), "{err}");
         let missing = dir.path().join("missing.jpg");
         let err = photo_pixels(&missing).expect_err("missing file");
-        assert!(err.contains("missing.jpg"), "{err}");
+        assert!(err.to_string().contains("missing.jpg"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Face restoration (GPEN) of one photo's chosen faces, on the compute lane. The network is loaded
-//! once per checkpoint file and kept in the worker's model cache.
+//! Face restoration (GPEN) of one photo's chosen faces, on the compute lane: the batch's restore
+//! step, run on the current edit with progress per face. The network is loaded once per checkpoint
+//! file and kept in the worker's network runtime.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,9 +9,11 @@ use image::RgbImage;
 
 use super::photos::{PhotoId, photo_pixels};
 use super::{Job, JobContext, JobError, JobOutput, Lane};
+use crate::pipeline::batch::StepError;
 use crate::pipeline::detect::Face;
-use crate::pipeline::restore::{RestoreError, RestoreSettings, restore_faces};
-use crate::weights::store::{REDUCED_NOTE, WeightsStore};
+use crate::pipeline::restore::RestoreSettings;
+use crate::pipeline::steps::restore_step;
+use crate::weights::store::WeightsStore;
 
 /// Restores some faces of a photo and hands the result back as a new edit of it.
 #[derive(Debug, Clone)]
@@ -65,12 +68,13 @@ impl Job for RestoreFaces {
             return Err(JobError::Failed("no face was chosen to restore".into()));
         }
         let id = settings.model.id();
-        let state = store.status(id).map_err(|e| fail(&e))?;
         let mut cache = ctx.model_cache();
         let key = cache
             .gpen(&store, id, &ctx.compute().device)
             .map_err(|e| fail(&e))?;
         let net = cache.get(&key).map_err(|e| fail(&e))?;
+        // The export's own step, so the section's result is the pixels an export writes.
+        let step = restore_step(net, settings, &store, &ctx.compute().device);
         ctx.check_cancelled()?;
         ctx.progress(1, total);
 
@@ -78,7 +82,7 @@ impl Job for RestoreFaces {
         let image: &RgbImage = match &base {
             Some(edit) => edit,
             None => {
-                decoded = photo_pixels(&path).map_err(JobError::Failed)?;
+                decoded = photo_pixels(&path)?;
                 &decoded
             }
         };
@@ -92,33 +96,24 @@ impl Job for RestoreFaces {
                 photo_size.1
             )));
         }
-        let restored = restore_faces(net, &ctx.compute().device, image, &faces, &settings, |done, _| {
-            ctx.progress(1 + done, total);
-            !ctx.is_cancelled()
-        })
-        .map_err(|e| match e {
-            RestoreError::Cancelled => JobError::Cancelled,
-            other => JobError::Failed(format!("{}: {other}", path.display())),
-        })?;
-
-        let mut notes = vec![format!(
-            "{} face(s) at {} px: {}",
-            restored.faces.len(),
-            restored.crop_size,
-            restored.timings.describe()
-        )];
-        if state.status.is_reduced() {
-            notes.push(format!("{id}: {REDUCED_NOTE}"));
-        }
-        let faces = match restored.faces.len() {
+        let restored = step
+            .restore(image, &faces, |done, _| {
+                ctx.progress(1 + done, total);
+                !ctx.is_cancelled()
+            })
+            .map_err(|e| match e {
+                StepError::Cancelled => JobError::Cancelled,
+                StepError::Failed(reason) => JobError::Failed(format!("{}: {reason}", path.display())),
+            })?;
+        let faces = match faces.len() {
             1 => "1 face".to_string(),
             n => format!("{n} faces"),
         };
         ctx.output(JobOutput::Edited {
             photo,
-            label: format!("{}, {faces}", settings.describe()),
+            label: format!("{}, {faces}", step.settings.describe()),
             image: Arc::new(restored.image),
-            notes,
+            notes: restored.notes,
         });
         Ok(())
     }

@@ -46,7 +46,7 @@ impl Job for SwapPhoto {
         ctx.progress(0, total);
         let base = match &self.base {
             Some(image) => Arc::clone(image),
-            None => Arc::new(photo_pixels(&self.path).map_err(JobError::Failed)?),
+            None => Arc::new(photo_pixels(&self.path)?),
         };
         ctx.check_cancelled()?;
         let device = &ctx.compute().device;

@@ -24,7 +24,10 @@ use image::{ImageFormat, RgbImage};
 
 use super::detect::Face;
 use super::detect::photo::detect_photo;
-use super::recipe::{FaceMode, MetadataLevel, OutputFormat, Recipe, TemplatePiece, parse_template};
+use super::recipe::{
+    FaceMode, MetadataLevel, NamingError, OutputFormat, Recipe, TemplatePiece, parse_template,
+};
+use super::restore::RestoreTimings;
 use super::swap::{FaceReport, SwapEngine};
 use crate::io::{
     DecodeLimits, ExportError, ExportFormat, ExportOptions, TEMP_PREFIX, clean_stale_temp_files,
@@ -67,6 +70,12 @@ pub enum Measured {
         engine: SwapEngine,
         identity_time: Duration,
         faces: Vec<FaceReport>,
+    },
+    /// The restore: how many faces, at which crop size, and the time of each stage.
+    Restore {
+        faces: usize,
+        crop_size: u32,
+        timings: RestoreTimings,
     },
 }
 
@@ -138,11 +147,25 @@ impl FileStatus {
     }
 }
 
+/// Why a photo was skipped, for callers that word it their own way (the report's reason says it
+/// in full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// No face scored the recipe's minimum.
+    NoFace,
+    /// A file of an input folder that is not a photo.
+    NotAPhoto,
+    /// The run stopped (cancelled, or the output folder failed) before this photo was written.
+    NotReached,
+}
+
 /// How one photo of a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileReport {
     pub input: PathBuf,
     pub status: FileStatus,
+    /// Why it was skipped (skipped only).
+    pub skip: Option<Skip>,
     /// The file written (done only).
     pub output: Option<PathBuf>,
     /// Why it was skipped or failed; names the file and the cause.
@@ -166,6 +189,7 @@ impl FileReport {
         FileReport {
             input: input.to_path_buf(),
             status: FileStatus::Done,
+            skip: None,
             output: Some(output),
             reason: None,
             faces,
@@ -174,10 +198,24 @@ impl FileReport {
         }
     }
 
-    fn not_done(input: &Path, status: FileStatus, reason: String, notes: Vec<String>) -> FileReport {
+    fn failed(input: &Path, reason: String, notes: Vec<String>) -> FileReport {
         FileReport {
             input: input.to_path_buf(),
-            status,
+            status: FileStatus::Failed,
+            skip: None,
+            output: None,
+            reason: Some(reason),
+            faces: 0,
+            notes,
+            measured: Vec::new(),
+        }
+    }
+
+    fn skipped(input: &Path, skip: Skip, reason: String, notes: Vec<String>) -> FileReport {
+        FileReport {
+            input: input.to_path_buf(),
+            status: FileStatus::Skipped,
+            skip: Some(skip),
             output: None,
             reason: Some(reason),
             faces: 0,
@@ -388,9 +426,9 @@ impl<'a> BatchEngine<'a> {
                 summary.stopped = Some(StopReason::Cancelled);
             }
             if let Some(stop) = &summary.stopped {
-                let report = FileReport::not_done(
+                let report = FileReport::skipped(
                     &input.path,
-                    FileStatus::Skipped,
+                    Skip::NotReached,
                     format!("{}: not exported, {stop}", input.path.display()),
                     Vec::new(),
                 );
@@ -399,8 +437,7 @@ impl<'a> BatchEngine<'a> {
                 continue;
             }
             if let Some(reason) = &input.not_a_photo {
-                let report =
-                    FileReport::not_done(&input.path, FileStatus::Skipped, reason.clone(), Vec::new());
+                let report = FileReport::skipped(&input.path, Skip::NotAPhoto, reason.clone(), Vec::new());
                 observer.file_finished(index, total, &report);
                 summary.reports.push(report);
                 continue;
@@ -421,9 +458,8 @@ impl<'a> BatchEngine<'a> {
             let (report, stop) = match outcome {
                 Ok(result) => result,
                 Err(panic) => (
-                    FileReport::not_done(
+                    FileReport::failed(
                         &input.path,
-                        FileStatus::Failed,
                         format!("{}: internal error: {}", input.path.display(), panic_text(&panic)),
                         Vec::new(),
                     ),
@@ -459,14 +495,12 @@ impl PhotoJob<'_, '_> {
         let path = &self.input.path;
         let engine = self.engine;
         let observer = self.observer;
-        let failed = |reason: String, notes: Vec<String>| {
-            FileReport::not_done(path, FileStatus::Failed, reason, notes)
-        };
+        let failed = |reason: String, notes: Vec<String>| FileReport::failed(path, reason, notes);
         let cancelled = |notes: Vec<String>| {
             (
-                FileReport::not_done(
+                FileReport::skipped(
                     path,
-                    FileStatus::Skipped,
+                    Skip::NotReached,
                     format!("{}: not exported, the export was cancelled", path.display()),
                     notes,
                 ),
@@ -502,9 +536,9 @@ impl PhotoJob<'_, '_> {
         };
         if chosen.is_empty() {
             return (
-                FileReport::not_done(
+                FileReport::skipped(
                     path,
-                    FileStatus::Skipped,
+                    Skip::NoFace,
                     format!("{}: no face scoring at least {min_score:.2}", path.display()),
                     notes,
                 ),
@@ -648,7 +682,7 @@ pub fn output_name(
     ext: String,
     index: usize,
     model: Option<&str>,
-) -> Result<std::ffi::OsString, String> {
+) -> Result<std::ffi::OsString, NamingError> {
     let mut name = std::ffi::OsString::new();
     let stem = source
         .file_stem()
@@ -674,19 +708,20 @@ pub fn output_name(
                     .collect();
                 name.push(model);
             }
-            TemplatePiece::Placeholder(other) => return Err(format!("unknown placeholder {{{other}}}")),
+            TemplatePiece::Placeholder(other) => {
+                return Err(NamingError::UnknownPlaceholder {
+                    name: other.to_string(),
+                    template: template.to_string(),
+                });
+            }
         }
     }
     let bytes = name.as_encoded_bytes();
     if bytes.is_empty() || name == "." || name == ".." {
-        return Err(format!(
-            "the name template \"{template}\" gives an empty file name"
-        ));
+        return Err(NamingError::EmptyName(template.to_string()));
     }
     if bytes.starts_with(TEMP_PREFIX.as_bytes()) {
-        return Err(format!(
-            "the name template \"{template}\" gives a name reserved for temporary files"
-        ));
+        return Err(NamingError::ReservedName(template.to_string()));
     }
     Ok(name)
 }

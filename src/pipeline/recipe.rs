@@ -539,31 +539,59 @@ fn write_canonical(value: &Value, out: &mut String) {
 /// The placeholders a naming template may use.
 pub const NAMING_PLACEHOLDERS: &[&str] = &["stem", "ext", "index", "model"];
 
+/// Why a naming template cannot name files.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamingError {
+    #[error("the name template is empty")]
+    Empty,
+    #[error("\"{0}\" contains a folder separator; the output folder is set separately")]
+    FolderSeparator(String),
+    #[error("the name template contains a NUL character")]
+    Nul,
+    #[error(
+        "unknown placeholder {{{name}}} in \"{template}\" (known: {})",
+        known_placeholders()
+    )]
+    UnknownPlaceholder { name: String, template: String },
+    #[error("\"{0}\" has a '}}' without its '{{'")]
+    UnopenedBrace(String),
+    #[error("\"{0}\" has a '{{' without its '}}'")]
+    UnclosedBrace(String),
+    #[error("\"{0}\" has a '{{' inside a placeholder")]
+    NestedBrace(String),
+    #[error("the name template \"{0}\" gives an empty file name")]
+    EmptyName(String),
+    #[error("the name template \"{0}\" gives a name reserved for temporary files")]
+    ReservedName(String),
+}
+
+fn known_placeholders() -> String {
+    NAMING_PLACEHOLDERS
+        .iter()
+        .map(|p| format!("{{{p}}}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Checks a naming template: known placeholders, balanced braces, no folders, not empty.
-pub fn check_naming(template: &str) -> Result<(), String> {
+pub fn check_naming(template: &str) -> Result<(), NamingError> {
     if template.trim().is_empty() {
-        return Err("the name template is empty".into());
+        return Err(NamingError::Empty);
     }
     if template.contains('/') || template.contains('\\') {
-        return Err(format!(
-            "\"{template}\" contains a folder separator; the output folder is set separately"
-        ));
+        return Err(NamingError::FolderSeparator(template.to_string()));
     }
     if template.contains('\0') {
-        return Err("the name template contains a NUL character".into());
+        return Err(NamingError::Nul);
     }
     for piece in parse_template(template)? {
         if let TemplatePiece::Placeholder(name) = piece
             && !NAMING_PLACEHOLDERS.contains(&name)
         {
-            return Err(format!(
-                "unknown placeholder {{{name}}} in \"{template}\" (known: {})",
-                NAMING_PLACEHOLDERS
-                    .iter()
-                    .map(|p| format!("{{{p}}}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            return Err(NamingError::UnknownPlaceholder {
+                name: name.to_string(),
+                template: template.to_string(),
+            });
         }
     }
     Ok(())
@@ -576,7 +604,7 @@ pub enum TemplatePiece<'a> {
     Placeholder(&'a str),
 }
 
-pub fn parse_template(template: &str) -> Result<Vec<TemplatePiece<'_>>, String> {
+pub fn parse_template(template: &str) -> Result<Vec<TemplatePiece<'_>>, NamingError> {
     let mut pieces = Vec::new();
     let mut rest = template;
     while !rest.is_empty() {
@@ -586,7 +614,7 @@ pub fn parse_template(template: &str) -> Result<Vec<TemplatePiece<'_>>, String> 
                 break;
             }
             Some(at) if rest.as_bytes()[at] == b'}' => {
-                return Err(format!("\"{template}\" has a '}}' without its '{{'"));
+                return Err(NamingError::UnopenedBrace(template.to_string()));
             }
             Some(at) => {
                 if at > 0 {
@@ -594,11 +622,11 @@ pub fn parse_template(template: &str) -> Result<Vec<TemplatePiece<'_>>, String> 
                 }
                 let after = &rest[at + 1..];
                 let Some(end) = after.find('}') else {
-                    return Err(format!("\"{template}\" has a '{{' without its '}}'"));
+                    return Err(NamingError::UnclosedBrace(template.to_string()));
                 };
                 let name = &after[..end];
                 if name.contains('{') {
-                    return Err(format!("\"{template}\" has a '{{' inside a placeholder"));
+                    return Err(NamingError::NestedBrace(template.to_string()));
                 }
                 pieces.push(TemplatePiece::Placeholder(name));
                 rest = &after[end + 1..];
@@ -769,9 +797,20 @@ mod tests {
                 TemplatePiece::Placeholder("ext"),
             ]
         );
-        assert!(parse_template("{stem").is_err());
-        assert!(parse_template("stem}").is_err());
-        assert!(check_naming("").is_err());
+        assert_eq!(
+            parse_template("{stem"),
+            Err(NamingError::UnclosedBrace("{stem".into()))
+        );
+        assert_eq!(
+            parse_template("stem}"),
+            Err(NamingError::UnopenedBrace("stem}".into()))
+        );
+        assert_eq!(check_naming(" "), Err(NamingError::Empty));
+        let unknown = check_naming("{size}.{ext}").unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "unknown placeholder {size} in \"{size}.{ext}\" (known: {stem}, {ext}, {index}, {model})"
+        );
         assert!(check_naming("{index}.{ext}").is_ok());
     }
 

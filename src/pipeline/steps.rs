@@ -12,7 +12,7 @@ use burn::tensor::Device;
 
 use super::batch::{BatchEngine, BatchError, PhotoStep};
 use super::makeup::MakeupSettings;
-use super::makeup::references::ReferenceLibrary;
+use super::makeup::references::{Reference, ReferenceLibrary};
 use super::recipe::Recipe;
 use super::restore::RestoreSettings;
 use super::runtime::{NetKey, NetworkCache, RuntimeError};
@@ -40,8 +40,8 @@ pub struct StepEnv<'a> {
 pub struct LoadedNetworks {
     detector: NetKey<MtcnnNets>,
     swap: Option<LoadedSwapModels>,
-    /// The GPEN generator, with the weights id it came from.
-    restore: Option<(NetKey<FullGenerator>, &'static str)>,
+    /// The GPEN generator the restore settings name.
+    restore: Option<NetKey<FullGenerator>>,
     makeup: Option<NetKey<Generator>>,
 }
 
@@ -78,7 +78,7 @@ pub fn load_networks(
         let settings = restore_settings(recipe)?;
         let id = settings.model.id();
         let key = cache.gpen(store, id, env.device).map_err(|e| prepare(&e))?;
-        loaded.restore = Some((key, id));
+        loaded.restore = Some(key);
     }
     if recipe.makeup.enabled {
         makeup_settings(recipe)?;
@@ -109,29 +109,23 @@ pub fn build_engine<'a>(
         steps.push(Box::new(step));
     }
     if recipe.restore.enabled {
-        let (key, id) = loaded.restore.as_ref().ok_or_else(|| not_loaded("GPEN"))?;
+        let key = loaded.restore.as_ref().ok_or_else(|| not_loaded("GPEN"))?;
         let net = cache.get(key).map_err(|e| prepare(&e))?;
-        steps.push(Box::new(RestoreStep {
+        steps.push(Box::new(restore_step(
             net,
-            settings: restore_settings(&recipe)?,
-            device: env.device,
-            notes: reduced_note(env.store, id),
-            network: network_label(env.store, id),
-        }));
+            restore_settings(&recipe)?,
+            env.store,
+            env.device,
+        )));
     }
     if recipe.makeup.enabled {
         let key = loaded.makeup.as_ref().ok_or_else(|| not_loaded("BeautyGAN"))?;
         let generator = cache.get(key).map_err(|e| prepare(&e))?;
         let settings = makeup_settings(&recipe)?;
         let reference = reference(env.store.data_dir(), &settings)?;
-        steps.push(Box::new(MakeupStep {
-            generator,
-            reference,
-            settings,
-            device: env.device,
-            notes: reduced_note(env.store, BEAUTYGAN_ID),
-            network: network_label(env.store, BEAUTYGAN_ID),
-        }));
+        steps.push(Box::new(makeup_step(
+            generator, reference, settings, env.store, env.device,
+        )));
     }
     let engine = BatchEngine::new(recipe, detector, env.device, steps)?
         .with_detector_name(network_label(env.store, MTCNN_ID));
@@ -139,6 +133,43 @@ pub fn build_engine<'a>(
         Some(name) => engine.with_model_name(Some(name)),
         None => engine,
     })
+}
+
+/// The restore step with `net`, the GPEN generator `settings.model` names, loaded from `store`:
+/// the batch's step and the window's Restore section alike.
+pub fn restore_step<'a>(
+    net: &'a FullGenerator,
+    settings: RestoreSettings,
+    store: &WeightsStore,
+    device: &'a Device,
+) -> RestoreStep<'a> {
+    let id = settings.model.id();
+    RestoreStep {
+        net,
+        notes: reduced_note(store, id),
+        network: network_label(store, id),
+        settings,
+        device,
+    }
+}
+
+/// The makeup step with BeautyGAN's `generator`, loaded from `store`: the batch's step and the
+/// window's Makeup section alike.
+pub fn makeup_step<'a>(
+    generator: &'a Generator,
+    reference: Reference,
+    settings: MakeupSettings,
+    store: &WeightsStore,
+    device: &'a Device,
+) -> MakeupStep<'a> {
+    MakeupStep {
+        generator,
+        reference,
+        settings,
+        device,
+        notes: reduced_note(store, BEAUTYGAN_ID),
+        network: network_label(store, BEAUTYGAN_ID),
+    }
 }
 
 fn swap_step<'a>(
@@ -208,10 +239,7 @@ fn makeup_settings(recipe: &Recipe) -> Result<MakeupSettings, BatchError> {
     Ok(settings)
 }
 
-fn reference(
-    data_dir: &Path,
-    settings: &MakeupSettings,
-) -> Result<super::makeup::references::Reference, BatchError> {
+fn reference(data_dir: &Path, settings: &MakeupSettings) -> Result<Reference, BatchError> {
     let id = settings.reference.as_deref().unwrap_or_default();
     ReferenceLibrary::new(data_dir)
         .get(id)

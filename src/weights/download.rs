@@ -93,26 +93,41 @@ impl DownloadError {
     }
 }
 
-/// Checks a finished file against what it must be; the reason names both values.
-pub fn check_digest(expected: &Expected, size: u64, sha256: &str) -> Result<(), String> {
+/// Why a finished file is not the one expected; each message names both values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DigestError {
+    #[error("size mismatch: expected {want} bytes, got {got}")]
+    Size { want: u64, got: u64 },
+    #[error("checksum mismatch: expected sha256 {want}, got {got}")]
+    Sha256 { want: String, got: String },
+    #[error("checksum mismatch: expected a sha256 starting with {prefix}, got {got}")]
+    Sha256Prefix { prefix: String, got: String },
+}
+
+/// Checks a finished file against what it must be.
+pub fn check_digest(expected: &Expected, size: u64, sha256: &str) -> Result<(), DigestError> {
     if let Some(want) = expected.size
         && want != size
     {
-        return Err(format!("size mismatch: expected {want} bytes, got {size}"));
+        return Err(DigestError::Size { want, got: size });
     }
     if let Some(want) = expected.sha256
         && !want.eq_ignore_ascii_case(sha256)
     {
-        return Err(format!("checksum mismatch: expected sha256 {want}, got {sha256}"));
+        return Err(DigestError::Sha256 {
+            want: want.to_string(),
+            got: sha256.to_string(),
+        });
     }
     if let Some(prefix) = expected.sha256_prefix
         && !sha256
             .to_ascii_lowercase()
             .starts_with(&prefix.to_ascii_lowercase())
     {
-        return Err(format!(
-            "checksum mismatch: expected a sha256 starting with {prefix}, got {sha256}"
-        ));
+        return Err(DigestError::Sha256Prefix {
+            prefix: prefix.to_string(),
+            got: sha256.to_string(),
+        });
     }
     Ok(())
 }
@@ -146,6 +161,15 @@ pub fn direct_url(url: &str) -> String {
 /// Redirects and confirmation pages followed for one file before giving up.
 pub const MAX_HOPS: u32 = 8;
 
+/// Why a [`Hosts::ENV`] value cannot be used; the message names the variable and the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostsError {
+    #[error("FACECAST_HOSTS: {0:?} is not host=base")]
+    NotHostBase(String),
+    #[error("FACECAST_HOSTS: {0:?} is not an http(s) URL")]
+    NotHttp(String),
+}
+
 /// Where requests really go: some `https://host` prefixes sent to another base URL (a local test
 /// server, a mirror). Every check (which pages are Drive's, which URL a partial file came from)
 /// uses the URL as written; only the request itself is redirected.
@@ -158,14 +182,14 @@ impl Hosts {
     /// `host=base;host=base`, e.g. `drive.google.com=http://127.0.0.1:8080`.
     pub const ENV: &'static str = "FACECAST_HOSTS";
 
-    pub fn parse(spec: &str) -> Result<Hosts, String> {
+    pub fn parse(spec: &str) -> Result<Hosts, HostsError> {
         let mut hosts = Hosts::default();
         for entry in spec.split([';', ',']).map(str::trim).filter(|e| !e.is_empty()) {
             let (host, base) = entry
                 .split_once('=')
-                .ok_or_else(|| format!("{entry:?} is not host=base"))?;
+                .ok_or_else(|| HostsError::NotHostBase(entry.to_string()))?;
             if !(base.starts_with("http://") || base.starts_with("https://")) {
-                return Err(format!("{base:?} is not an http(s) URL"));
+                return Err(HostsError::NotHttp(base.to_string()));
             }
             hosts = hosts.with(host.trim(), base.trim());
         }
@@ -173,9 +197,9 @@ impl Hosts {
     }
 
     /// [`Hosts::ENV`], or no redirection when it is unset.
-    pub fn from_env() -> Result<Hosts, String> {
+    pub fn from_env() -> Result<Hosts, HostsError> {
         match std::env::var(Self::ENV) {
-            Ok(spec) => Hosts::parse(&spec).map_err(|e| format!("{}: {e}", Self::ENV)),
+            Ok(spec) => Hosts::parse(&spec),
             Err(_) => Ok(Hosts::default()),
         }
     }
@@ -581,7 +605,7 @@ impl Downloader {
             return Err(DownloadError::Check {
                 url: url.to_string(),
                 file: display_name(dest),
-                reason,
+                reason: reason.to_string(),
             });
         }
         fs::rename(part, dest).map_err(|e| io_err(dest, e))?;
@@ -670,6 +694,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_hosts_spec_is_read_and_a_wrong_entry_is_named() {
+        let hosts = Hosts::parse("example.org=http://127.0.0.1:9/; other.org=https://mirror.test").unwrap();
+        assert_eq!(
+            hosts.physical("https://example.org/a?b"),
+            "http://127.0.0.1:9/a?b"
+        );
+        assert_eq!(hosts.physical("https://example.orgx/a"), "https://example.orgx/a");
+        assert_eq!(
+            Hosts::parse("example.org"),
+            Err(HostsError::NotHostBase("example.org".into()))
+        );
+        let err = Hosts::parse("example.org=ftp://x").unwrap_err();
+        assert_eq!(err, HostsError::NotHttp("ftp://x".into()));
+        assert!(err.to_string().starts_with("FACECAST_HOSTS: "), "{err}");
+    }
+
+    #[test]
     fn github_blob_links_become_raw_links() {
         assert_eq!(
             direct_url("https://github.com/timesler/facenet-pytorch/blob/master/data/pnet.pt"),
@@ -703,10 +744,23 @@ mod tests {
             size: Some(3),
         };
         let err = check_digest(&expected, 3, &"cd".repeat(32)).unwrap_err();
-        assert!(err.contains(&want) && err.contains(&"cd".repeat(32)), "{err}");
+        assert_eq!(
+            err,
+            DigestError::Sha256 {
+                want: want.clone(),
+                got: "cd".repeat(32)
+            }
+        );
+        let text = err.to_string();
+        assert!(text.contains(&want) && text.contains(&"cd".repeat(32)), "{text}");
+        assert_eq!(
+            check_digest(&expected, 4, &want).unwrap_err(),
+            DigestError::Size { want: 3, got: 4 }
+        );
         assert!(
             check_digest(&expected, 4, &want)
                 .unwrap_err()
+                .to_string()
                 .contains("expected 3 bytes, got 4")
         );
         let prefix = Expected {

@@ -40,8 +40,8 @@ pub enum StoreError {
     Manifest(#[from] ManifestError),
     #[error("{}: {cause}", path.display())]
     ManifestFile { path: PathBuf, cause: String },
-    #[error("{0}")]
-    Hosts(String),
+    #[error(transparent)]
+    Hosts(#[from] download::HostsError),
     #[error("{model}: {}: {source}", path.display())]
     Io {
         model: String,
@@ -270,7 +270,7 @@ impl WeightsStore {
             }
             None => Manifest::embedded()?,
         };
-        let hosts = Hosts::from_env().map_err(StoreError::Hosts)?;
+        let hosts = Hosts::from_env()?;
         Ok(WeightsStore::with_manifest(data_dir, manifest).with_hosts(hosts))
     }
 
@@ -584,6 +584,7 @@ impl WeightsStore {
             };
             let checked = match kind {
                 Import::Released => download::check_digest(&expected(file), fetched.size, &fetched.sha256)
+                    .map_err(|e| e.to_string())
                     .and_then(|()| self.check_content(file, &target))
                     .map_err(|reason| with_reduced_hint(file, &target, reason)),
                 Import::Reduced => check_reduced(file, &target).map(|_| ()),
@@ -645,6 +646,7 @@ impl WeightsStore {
         fetched: Fetched,
     ) -> Result<(), String> {
         if let Err(reason) = download::check_digest(&expected(file), fetched.size, &fetched.sha256)
+            .map_err(|e| e.to_string())
             .and_then(|()| self.check_content(file, staged))
         {
             let _ = fs::remove_file(staged);
@@ -775,7 +777,7 @@ impl WeightsStore {
             };
         }
         if let Err(why) = download::check_digest(&expected(file), size, &sha) {
-            return Ok((FileStatus::Corrupt(why), None));
+            return Ok((FileStatus::Corrupt(why.to_string()), None));
         }
         if file.sha256.is_some() {
             return Ok((FileStatus::Verified, Some(record(meta, sha, true, String::new()))));

@@ -18,7 +18,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::face::align::{Point, align_to_template};
+use crate::face::align::{AlignError, Point, align_to_template};
 use crate::face::warp::crop_aligned;
 use crate::io::atomic::write_atomic;
 use crate::io::{DecodeLimits, ExportFormat, ExportOptions, export_atomic, load_photo};
@@ -68,7 +68,11 @@ pub enum ReferenceError {
     #[error("{}: face detection failed: {cause}", path.display())]
     Detect { path: PathBuf, cause: String },
     #[error("{}: the face cannot be aligned: {cause}", path.display())]
-    Align { path: PathBuf, cause: String },
+    Align {
+        path: PathBuf,
+        #[source]
+        cause: AlignError,
+    },
     #[error("no makeup reference {id:?} in {}", dir.display())]
     Unknown { id: String, dir: PathBuf },
     #[error("{}: damaged makeup reference: {cause}", path.display())]
@@ -330,9 +334,8 @@ pub fn import_reference(
 }
 
 /// The aligned [`CROP_SIZE`] crop of `face` in `photo`.
-pub fn align_reference(photo: &RgbImage, face: &Face) -> Result<RgbImage, String> {
-    let to_crop =
-        align_to_template(&face.landmarks, &makeup_template(CROP_SIZE)).map_err(|e| e.to_string())?;
+pub fn align_reference(photo: &RgbImage, face: &Face) -> Result<RgbImage, AlignError> {
+    let to_crop = align_to_template(&face.landmarks, &makeup_template(CROP_SIZE))?;
     Ok(crop_aligned(photo, &to_crop, CROP_SIZE))
 }
 

@@ -117,13 +117,25 @@ impl PhotoStep for RestoreStep<'_> {
         faces: &[Face],
         cancelled: &dyn Fn() -> bool,
     ) -> Result<StepOutput, StepError> {
-        let restored = restore_faces(self.net, self.device, &image, faces, &self.settings, |_, _| {
-            !cancelled()
-        })
-        .map_err(|e| match e {
-            RestoreError::Cancelled => StepError::Cancelled,
-            other => StepError::Failed(other.to_string()),
-        })?;
+        self.restore(&image, faces, |_, _| !cancelled())
+    }
+}
+
+impl RestoreStep<'_> {
+    /// The step on `image`, telling `each` how many faces are done of how many (it returns false to
+    /// stop): what the window's Restore section runs, so its result is the export's pixels.
+    pub fn restore(
+        &self,
+        image: &RgbImage,
+        faces: &[Face],
+        each: impl FnMut(usize, usize) -> bool,
+    ) -> Result<StepOutput, StepError> {
+        let restored = restore_faces(self.net, self.device, image, faces, &self.settings, each).map_err(
+            |e| match e {
+                RestoreError::Cancelled => StepError::Cancelled,
+                other => StepError::Failed(other.to_string()),
+            },
+        )?;
         let mut notes = vec![format!(
             "Restored {} face(s) at {} px: {}",
             restored.faces.len(),
@@ -132,9 +144,13 @@ impl PhotoStep for RestoreStep<'_> {
         )];
         notes.extend(self.notes.iter().cloned());
         Ok(StepOutput {
+            measured: Some(Measured::Restore {
+                faces: restored.faces.len(),
+                crop_size: restored.crop_size,
+                timings: restored.timings,
+            }),
             image: restored.image,
             notes,
-            measured: None,
         })
     }
 }
@@ -168,13 +184,26 @@ impl PhotoStep for MakeupStep<'_> {
 
     fn apply(
         &mut self,
-        mut image: RgbImage,
+        image: RgbImage,
         faces: &[Face],
         cancelled: &dyn Fn() -> bool,
     ) -> Result<StepOutput, StepError> {
-        // One face at a time, so a cancel is answered between faces, as in the window.
-        for face in faces {
-            if cancelled() {
+        self.make_up(image, faces, |_, _| !cancelled())
+    }
+}
+
+impl MakeupStep<'_> {
+    /// The step on `image`, one face at a time: `each` hears how many faces are done of how many
+    /// before each face and once at the end, and stops the step by returning false. What the
+    /// window's Makeup section runs, so its result is the pixels an export writes.
+    pub fn make_up(
+        &self,
+        mut image: RgbImage,
+        faces: &[Face],
+        mut each: impl FnMut(usize, usize) -> bool,
+    ) -> Result<StepOutput, StepError> {
+        for (done, face) in faces.iter().enumerate() {
+            if !each(done, faces.len()) {
                 return Err(StepError::Cancelled);
             }
             image = apply_makeup(
@@ -188,6 +217,8 @@ impl PhotoStep for MakeupStep<'_> {
             .map_err(|e| StepError::Failed(e.to_string()))?
             .image;
         }
+        // Nothing is left to stop: the answer only matters before a face.
+        let _ = each(faces.len(), faces.len());
         Ok(StepOutput {
             image,
             notes: self.notes.clone(),
