@@ -303,6 +303,20 @@ fn some_cases(dir: &Path, cases: Vec<CaseResult>) -> Result<Vec<CaseResult>, Par
     Ok(cases)
 }
 
+/// Test support for the networks' layout checks: the text of a fixture's `official_keys.txt`. A
+/// missing fixture is an error naming the folder, as everywhere else.
+#[cfg(test)]
+pub(crate) fn official_keys(fixture: &str) -> Result<String, String> {
+    let root = lookup::fixtures_root(
+        std::env::var_os(lookup::FIXTURES_ENV),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    let path = lookup::fixture_folder(&root, fixture)
+        .map_err(|e| e.to_string())?
+        .join("official_keys.txt");
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,18 +392,4 @@ mod tests {
         assert!(max_abs_diff(&[1.0, 2.0], &[1.0, f32::NAN]).is_nan());
         assert!(max_abs_diff(&[1.0], &[1.0, 2.0]).is_nan());
     }
-}
-
-/// Test support for the networks' layout checks: the text of a fixture's `official_keys.txt`. A
-/// missing fixture is an error naming the folder, as everywhere else.
-#[cfg(test)]
-pub(crate) fn official_keys(fixture: &str) -> Result<String, String> {
-    let root = lookup::fixtures_root(
-        std::env::var_os(lookup::FIXTURES_ENV),
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-    );
-    let path = lookup::fixture_folder(&root, fixture)
-        .map_err(|e| e.to_string())?
-        .join("official_keys.txt");
-    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -20,7 +20,7 @@ pub const PAGE_LIMIT: u64 = 512 * 1024;
 /// Whether `url` is an https URL on one of Drive's hosts.
 pub fn is_drive_url(url: &str) -> bool {
     url.strip_prefix("https://")
-        .map(|rest| host_of(rest))
+        .map(host_of)
         .is_some_and(|host| DRIVE_HOSTS.contains(&host.to_ascii_lowercase().as_str()))
 }
 
