@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::compute::BackendChoice;
 
 pub mod batch;
+pub mod batch_progress;
 pub mod check_fixture;
 pub mod detect;
 pub mod makeup;

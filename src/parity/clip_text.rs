@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use super::{CaseResult, Fixture, ParityError, Tolerance};
-use crate::nets::clip_text::{
-    self, ClipTextConfig, TextTrace, Truncate, eot_positions, l2_normalize,
-};
+use crate::nets::clip_text::{self, ClipTextConfig, TextTrace, Truncate, eot_positions, l2_normalize};
 use crate::weights::read_checkpoint;
 
 /// Environment variable naming `bpe_simple_vocab_16e6.txt.gz` for tokenizer checks.
