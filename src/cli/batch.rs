@@ -55,8 +55,10 @@ pub struct BatchArgs {
     /// json (one JSON object per finished photo on stderr) or none.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
-    /// Photos or folders (searched recursively).
-    #[arg(required = true, value_name = "INPUTS")]
+    #[command(flatten)]
+    pub feed: super::screen::FeedArgs,
+    /// Photos or folders (searched recursively), run after the feed's rows.
+    #[arg(required_unless_present = "csv", value_name = "INPUTS")]
     pub inputs: Vec<PathBuf>,
 }
 
@@ -97,6 +99,32 @@ pub fn effective_recipe(args: &BatchArgs) -> anyhow::Result<Recipe> {
     Ok(recipe)
 }
 
+/// The rows of `--csv`, their photos downloaded (or found in the cache): a row whose photo cannot
+/// be had is an input that fails with the reason, so every row is in the report.
+fn feed_inputs(args: &super::screen::FeedArgs, store: &WeightsStore) -> anyhow::Result<Vec<BatchInput>> {
+    let Some(feed) = args.feed()? else {
+        return Ok(Vec::new());
+    };
+    let fetcher = args.fetcher(store.data_dir())?;
+    let inputs = feed
+        .rows
+        .iter()
+        .zip(feed.resolve(&fetcher))
+        .map(|(row, fetched)| {
+            let mut input = match fetched {
+                Ok(fetched) => BatchInput::new(fetched.path),
+                Err(reason) => BatchInput {
+                    unavailable: Some(reason),
+                    ..BatchInput::new(row.source.trim())
+                },
+            };
+            input.id = row.id.clone();
+            input
+        })
+        .collect();
+    Ok(inputs)
+}
+
 /// The share of the inputs this copy runs: `--shard K/N`, or `--shards N` with the index a
 /// Kubernetes Indexed Job puts in the environment.
 fn chosen_shard(args: &BatchArgs) -> anyhow::Result<Option<Shard>> {
@@ -121,7 +149,8 @@ pub fn run(args: BatchArgs, backend: BackendChoice, data_dir: Option<PathBuf>) -
     };
     let mut cache = NetworkCache::default();
     let loaded = load_networks(&recipe, &env, &mut cache)?;
-    let all = BatchInput::walk(&args.inputs);
+    let mut all = feed_inputs(&args.feed, &store)?;
+    all.extend(BatchInput::walk(&args.inputs));
     if all.is_empty() {
         anyhow::bail!(
             "no photos found in {}",

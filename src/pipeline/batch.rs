@@ -88,6 +88,9 @@ pub struct BatchInput {
     /// Why this file is not a photo (a file of an input folder that is listed, not loaded): it is
     /// reported as skipped with this reason.
     pub not_a_photo: Option<String>,
+    /// Why the photo cannot be had at all (a feed's URL that failed to download): it is reported
+    /// as failed with this reason.
+    pub unavailable: Option<String>,
     /// A stable name for the input, the same on every machine that sees the same files: its path
     /// inside the folder given (with `/`), or the path given for a file. Shards split by it and
     /// the journal and reports record it.
@@ -116,6 +119,7 @@ impl BatchInput {
             path,
             chosen: None,
             not_a_photo: None,
+            unavailable: None,
             position: None,
             resumed: None,
         }
@@ -465,6 +469,13 @@ impl<'a> BatchEngine<'a> {
                     format!("{}: not exported, {stop}", input.path.display()),
                     Vec::new(),
                 );
+                observer.file_finished(index, total, &report);
+                summary.reports.push(report);
+                continue;
+            }
+            if let Some(reason) = &input.unavailable {
+                let report =
+                    FileReport::not_done(&input.path, FileStatus::Failed, reason.clone(), Vec::new());
                 observer.file_finished(index, total, &report);
                 summary.reports.push(report);
                 continue;

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod classifier;
 pub mod detect;
+pub mod feed;
 pub mod generate;
 pub mod journal;
 pub mod makeup;
