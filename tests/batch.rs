@@ -801,7 +801,12 @@ fn an_output_never_replaces_another_photo_of_the_run() {
         "b.png onto a.png: {}",
         reason(1)
     );
-    assert_eq!(digests(&dir), before);
+    // The folder is also the output folder, so the run's journal and report are now beside them.
+    let after: BTreeMap<PathBuf, Vec<u8>> = digests(&dir)
+        .into_iter()
+        .filter(|(path, _)| !is_run_record(path))
+        .collect();
+    assert_eq!(after, before);
 }
 
 /// Stops the run once `after` photos are finished, or as soon as photo `at_start` begins.
