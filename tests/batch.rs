@@ -241,6 +241,22 @@ fn digests(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         .collect()
 }
 
+/// Whether a file is the batch's own record of a run (its journal or report), not an export.
+fn is_run_record(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("facecast-journal") || n.starts_with("facecast-report"))
+}
+
+/// The exports in a folder: everything but the run's journal and report.
+fn exports_in(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| !is_run_record(p))
+        .collect()
+}
+
 fn temp_files(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .expect("read dir")
@@ -315,10 +331,11 @@ fn a_hostile_folder_ends_with_a_correct_report_untouched_sources_and_no_temporar
     let report: serde_json::Value = serde_json::from_slice(&run.stdout)
         .unwrap_or_else(|e| panic!("JSON on stdout ({e}): {}", String::from_utf8_lossy(&run.stdout)));
     let results = report["results"].as_array().expect("results");
+    assert_eq!(report["format"], "facecast-batch-report", "{report}");
     assert_eq!(
-        report.as_object().map(|o| o.len()),
-        Some(1),
-        "only \"results\": {report}"
+        report["inputs_total"],
+        results.len(),
+        "every input is in the report: {report}"
     );
     assert_eq!(
         results.len(),
@@ -330,7 +347,9 @@ fn a_hostile_folder_ends_with_a_correct_report_untouched_sources_and_no_temporar
         let keys: Vec<&String> = result.as_object().expect("object").keys().collect();
         assert_eq!(
             keys,
-            ["input", "output", "reason", "status"],
+            [
+                "faces", "id", "index", "input", "output", "reason", "resumed", "status"
+            ],
             "exactly these fields"
         );
         assert_eq!(result["input"], path.to_string_lossy().as_ref(), "in input order");
@@ -355,7 +374,7 @@ fn a_hostile_folder_ends_with_a_correct_report_untouched_sources_and_no_temporar
     assert_eq!(digests(&photos), before, "the sources are untouched");
     assert!(temp_files(&photos).is_empty() && temp_files(&out).is_empty());
     let done = expected.values().filter(|e| e.status == "done").count();
-    assert_eq!(fs::read_dir(&out).expect("out").count(), done);
+    assert_eq!(exports_in(&out).len(), done);
 
     // Outputs: upright, complete, with their metadata.
     let rotated = image::open(out.join("rotated_vm.jpg")).expect("rotated output");
@@ -387,11 +406,13 @@ fn a_hostile_folder_ends_with_a_correct_report_untouched_sources_and_no_temporar
         "summary on stderr: {stderr}"
     );
 
-    // The same run again: names are taken now, so every output gets a number.
+    // The same run again, forced past the journal: names are taken now, so every output gets a
+    // number.
     let again = facecast(
         data.path(),
         &[
             os("batch"),
+            os("--force"),
             os("--recipe"),
             recipe_path.as_os_str(),
             os("--out"),
@@ -878,11 +899,7 @@ fn what_cannot_run_exits_1_and_says_why() {
         let reason = report["results"][0]["reason"].as_str().expect("reason");
         assert!(reason.contains("never overwritten"), "{reason}");
         assert_eq!(Sha256::digest(fs::read(&source).expect("read")), digest);
-        assert_eq!(
-            fs::read_dir(&beside).expect("dir").count(),
-            1,
-            "nothing written beside it"
-        );
+        assert_eq!(exports_in(&beside).len(), 1, "nothing written beside it");
     }
 
     // Without MTCNN: the install command is named.
@@ -953,7 +970,12 @@ fn an_output_never_replaces_another_photo_of_the_run() {
         "b.png onto a.png: {}",
         reason(1)
     );
-    assert_eq!(digests(&dir), before);
+    // The folder is also the output folder, so the run's journal and report are now beside them.
+    let after: BTreeMap<PathBuf, Vec<u8>> = digests(&dir)
+        .into_iter()
+        .filter(|(path, _)| !is_run_record(path))
+        .collect();
+    assert_eq!(after, before);
 }
 
 /// Stops the run once `after` photos are finished, or as soon as photo `at_start` begins.
@@ -1128,11 +1150,7 @@ fn a_full_disk_or_a_read_only_folder_stops_cleanly_with_a_clear_error() {
         );
     }
     assert!(stderr.contains("the export stopped"), "{stderr}");
-    assert_eq!(
-        fs::read_dir(&disk.dir).expect("dir").count(),
-        0,
-        "no partial file, no temp file"
-    );
+    assert_eq!(exports_in(&disk.dir).len(), 0, "no partial file, no temp file");
 
     // Read-only: refused before any photo is worked on.
     disk.read_only();
@@ -1186,8 +1204,10 @@ fn a_killed_run_leaves_no_partial_output_and_the_next_run_cleans_up() {
                 entries
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| {
-                        !p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
+                        !is_run_record(p)
+                            && !p
+                                .file_name()
+                                .is_some_and(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
                     })
                     .collect()
             })

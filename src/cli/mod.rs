@@ -8,12 +8,14 @@ use clap::{Parser, Subcommand};
 use crate::compute::BackendChoice;
 
 pub mod batch;
+pub mod batch_progress;
 pub mod check_fixture;
 pub mod detect;
 pub mod devices;
 pub mod makeup;
 pub mod one_step;
 pub mod restore;
+pub mod screen;
 pub mod swap;
 pub mod text_edit;
 pub mod train_classifier;
@@ -61,6 +63,8 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Put the virtual model's face on the faces of a photo (FaceShifter, or the classic engine).
     Swap(swap::SwapArgs),
+    /// Sort photos or a product feed's rows into faces / no faces (faces.csv, no_faces.csv, failed.csv).
+    Screen(screen::ScreenArgs),
     /// Run a recipe over photos and folders: swap in the virtual model, export every result.
     Batch(batch::BatchArgs),
     /// Generate, import, list, rename, duplicate or delete virtual models.
@@ -99,6 +103,7 @@ pub fn run(command: Command, backend: BackendChoice, data_dir: Option<PathBuf>) 
         Command::Detect(args) => detect::run(args, backend, data_dir),
         Command::Restore(args) => restore::run(args, backend, data_dir),
         Command::Swap(args) => swap::run(args, backend, data_dir),
+        Command::Screen(args) => screen::run(args, backend, data_dir),
         Command::Batch(args) => batch::run(args, backend, data_dir),
         Command::Virtual(args) => virtual_model::run(args, backend, data_dir),
         Command::Makeup(args) => makeup::run(args, backend, data_dir),

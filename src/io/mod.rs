@@ -3,9 +3,11 @@
 
 pub mod atomic;
 pub mod collect;
+pub mod csv;
 mod decode;
 mod error;
 mod export;
+pub mod fetch;
 mod sniff;
 mod thumb;
 

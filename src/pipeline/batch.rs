@@ -97,14 +97,40 @@ pub struct BatchInput {
     /// Why this file is not a photo (a file of an input folder that is listed, not loaded): it is
     /// reported as skipped with this reason.
     pub not_a_photo: Option<String>,
+    /// Why the photo cannot be had at all (a feed's URL that failed to download): it is reported
+    /// as failed with this reason.
+    pub unavailable: Option<String>,
+    /// A stable name for the input, the same on every machine that sees the same files: its path
+    /// inside the folder given (with `/`), or the path given for a file. Shards split by it and
+    /// the journal and reports record it.
+    pub id: String,
+    /// Its place in the whole run when this run is a share of it (a shard): `{index}` names and
+    /// reports use it, so a sharded run names its files as the whole run would. None: its place
+    /// in this run.
+    pub position: Option<usize>,
+    /// Exported by an earlier run with the same recipe from the same bytes (see the journal): it
+    /// is reported as done, and not worked on again.
+    pub resumed: Option<Resumed>,
+}
+
+/// What an earlier run exported for an input that is not exported again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resumed {
+    pub output: PathBuf,
+    pub faces: usize,
 }
 
 impl BatchInput {
     pub fn new(path: impl Into<PathBuf>) -> BatchInput {
+        let path = path.into();
         BatchInput {
-            path: path.into(),
+            id: path.to_string_lossy().into_owned(),
+            path,
             chosen: None,
             not_a_photo: None,
+            unavailable: None,
+            position: None,
+            resumed: None,
         }
     }
 
@@ -120,13 +146,38 @@ impl BatchInput {
     /// to list as skipped.
     pub fn walk(paths: &[PathBuf]) -> Vec<BatchInput> {
         crate::io::collect::walk(paths)
-            .map(|found| match found {
-                crate::io::collect::Found::Photo(path) => BatchInput::new(path),
-                crate::io::collect::Found::NotPhoto { path, reason } => BatchInput::not_a_photo(path, reason),
-                // The loader reports what cannot be read, like any photo it cannot open.
-                crate::io::collect::Found::Unreadable { path, .. } => BatchInput::new(path),
+            .map(|found| {
+                let mut input = match found {
+                    crate::io::collect::Found::Photo(path) => BatchInput::new(path),
+                    crate::io::collect::Found::NotPhoto { path, reason } => {
+                        BatchInput::not_a_photo(path, reason)
+                    }
+                    // The loader reports what cannot be read, like any photo it cannot open.
+                    crate::io::collect::Found::Unreadable { path, .. } => BatchInput::new(path),
+                };
+                input.id = input_id(&input.path, paths);
+                input
             })
             .collect()
+    }
+}
+
+/// An input's id: its path inside the deepest folder given that holds it (`sub/a.jpg`), else the
+/// path as given. Where the photos are mounted does not change it, so every machine of a sharded
+/// run agrees on it.
+pub fn input_id(path: &Path, roots: &[PathBuf]) -> String {
+    let inside = roots
+        .iter()
+        .filter_map(|root| path.strip_prefix(root).ok())
+        .filter(|rest| !rest.as_os_str().is_empty())
+        .min_by_key(|rest| rest.components().count());
+    match inside {
+        Some(rest) => rest
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        None => path.to_string_lossy().into_owned(),
     }
 }
 
@@ -176,6 +227,8 @@ pub struct FileReport {
     pub notes: Vec<String>,
     /// What the steps measured, in step order (done only).
     pub measured: Vec<Measured>,
+    /// Done by an earlier run (the journal says so), not worked on in this one.
+    pub resumed: bool,
 }
 
 impl FileReport {
@@ -195,6 +248,7 @@ impl FileReport {
             faces,
             notes,
             measured,
+            resumed: false,
         }
     }
 
@@ -208,6 +262,7 @@ impl FileReport {
             faces: 0,
             notes,
             measured: Vec::new(),
+            resumed: false,
         }
     }
 
@@ -221,6 +276,7 @@ impl FileReport {
             faces: 0,
             notes,
             measured: Vec::new(),
+            resumed: false,
         }
     }
 }
@@ -258,6 +314,11 @@ impl BatchSummary {
 
     pub fn all_done(&self) -> bool {
         self.count(FileStatus::Done) == self.reports.len()
+    }
+
+    /// How many of the done photos an earlier run exported.
+    pub fn resumed(&self) -> usize {
+        self.reports.iter().filter(|r| r.resumed).count()
     }
 }
 
@@ -422,6 +483,21 @@ impl<'a> BatchEngine<'a> {
         };
         let mut written: HashSet<PathBuf> = HashSet::new();
         for (index, input) in inputs.iter().enumerate() {
+            // Done already, whatever happens to this run.
+            if let Some(done) = &input.resumed {
+                let mut report = FileReport::done(
+                    &input.path,
+                    done.output.clone(),
+                    done.faces,
+                    Vec::new(),
+                    Vec::new(),
+                );
+                report.resumed = true;
+                written.insert(done.output.clone());
+                observer.file_finished(index, total, &report);
+                summary.reports.push(report);
+                continue;
+            }
             if summary.stopped.is_none() && observer.is_cancelled() {
                 summary.stopped = Some(StopReason::Cancelled);
             }
@@ -432,6 +508,12 @@ impl<'a> BatchEngine<'a> {
                     format!("{}: not exported, {stop}", input.path.display()),
                     Vec::new(),
                 );
+                observer.file_finished(index, total, &report);
+                summary.reports.push(report);
+                continue;
+            }
+            if let Some(reason) = &input.unavailable {
+                let report = FileReport::failed(&input.path, reason.clone(), Vec::new());
                 observer.file_finished(index, total, &report);
                 summary.reports.push(report);
                 continue;
@@ -582,7 +664,7 @@ impl PhotoJob<'_, '_> {
             &recipe.export.naming,
             path,
             output_extension(format, path),
-            self.index,
+            self.input.position.unwrap_or(self.index),
             engine.model_name.as_deref(),
         ) {
             Ok(name) => name,
@@ -815,6 +897,22 @@ mod tests {
             score,
             landmarks: [[0.0; 2]; 5],
         }
+    }
+
+    #[test]
+    fn ids_are_paths_inside_the_folder_given() {
+        let roots = [
+            PathBuf::from("/mnt/photos"),
+            PathBuf::from("/mnt/photos/sub"),
+            PathBuf::from("b.jpg"),
+        ];
+        assert_eq!(input_id(Path::new("/mnt/photos/a/x.jpg"), &roots), "a/x.jpg");
+        assert_eq!(input_id(Path::new("/mnt/photos/sub/y.jpg"), &roots), "y.jpg");
+        assert_eq!(input_id(Path::new("b.jpg"), &roots), "b.jpg");
+        assert_eq!(
+            input_id(Path::new("/elsewhere/c.jpg"), &roots),
+            "/elsewhere/c.jpg"
+        );
     }
 
     #[test]

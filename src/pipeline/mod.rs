@@ -4,12 +4,16 @@
 pub mod batch;
 pub mod classifier;
 pub mod detect;
+pub mod feed;
 pub mod generate;
+pub mod journal;
 pub mod makeup;
 pub mod paste;
 pub mod recipe;
+pub mod report;
 pub mod restore;
 pub mod runtime;
+pub mod shard;
 pub mod steps;
 pub mod swap;
 pub mod text_edit;
