@@ -72,9 +72,15 @@ impl ExportState {
 
     /// Starts tracking a new export job.
     pub fn begin(&mut self, job: JobId, total: usize, out_dir: PathBuf) {
+        self.begin_at(job, total, out_dir, Instant::now());
+    }
+
+    /// [`ExportState::begin`] with the start time given, so the time left can be computed against
+    /// a fixed clock ([`AppState::now`]).
+    pub fn begin_at(&mut self, job: JobId, total: usize, out_dir: PathBuf, started_at: Instant) {
         *self = ExportState {
             job: Some(job),
-            started_at: Some(Instant::now()),
+            started_at: Some(started_at),
             total,
             out_dir: Some(out_dir),
             recipe_path: self.recipe_path.take(),
@@ -128,11 +134,17 @@ impl ExportState {
 
     /// Time left, from the pace so far (none before the first photo is finished).
     pub fn eta(&self) -> Option<Duration> {
+        self.eta_at(Instant::now())
+    }
+
+    /// Time left as it stands at `now`.
+    pub fn eta_at(&self, now: Instant) -> Option<Duration> {
         let started = self.started_at?;
         if self.finished == 0 || self.finished >= self.total {
             return None;
         }
-        let per_photo = started.elapsed().as_secs_f64() / self.finished as f64;
+        let elapsed = now.saturating_duration_since(started);
+        let per_photo = elapsed.as_secs_f64() / self.finished as f64;
         Some(Duration::from_secs_f64(
             per_photo * (self.total - self.finished) as f64,
         ))
@@ -217,7 +229,7 @@ pub fn export_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>
                 0.0
             };
             let eta = export
-                .eta()
+                .eta_at(state.now())
                 .map(|d| format!(", about {} left", format_duration(d)))
                 .unwrap_or_default();
             ui.add(
@@ -727,5 +739,29 @@ impl AppState {
         self.restore.settings = recipe.restore_settings();
         self.makeup.settings = recipe.makeup.settings.clone();
         self.recipe = recipe;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_follows_the_pace_at_the_given_instant() {
+        let mut export = ExportState::default();
+        let t0 = Instant::now();
+        export.begin_at(JobId(1), 12, PathBuf::from("out"), t0);
+        assert_eq!(
+            export.eta_at(t0 + Duration::from_secs(50)),
+            None,
+            "nothing finished yet"
+        );
+        export.finished = 5;
+        // 10 s a photo, 7 photos left.
+        assert_eq!(
+            export.eta_at(t0 + Duration::from_secs(50)),
+            Some(Duration::from_secs(70))
+        );
+        assert_eq!(format_duration(Duration::from_secs(70)), "1m 10s");
     }
 }

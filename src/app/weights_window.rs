@@ -6,7 +6,7 @@
 //! ([`super::weights_jobs`]); the window only reads its messages.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use egui::{Color32, RichText};
 
@@ -43,6 +43,8 @@ pub struct WeightsWindow {
     /// Models whose files the user asked to locate; the app opens its file dialog for them.
     locate: Vec<String>,
     checked: bool,
+    /// The user's home folder, read once, to show the weights folder as `~/…`.
+    home: Option<PathBuf>,
 }
 
 /// What a click asked for.
@@ -63,7 +65,14 @@ impl WeightsWindow {
             accepted: HashSet::new(),
             locate: Vec::new(),
             checked: false,
+            home: directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()),
         }
+    }
+
+    /// `folder` as the window shows it: under the home folder as `~/…` (shorter, and the same
+    /// for every user), elsewhere in full.
+    fn folder_text(&self, folder: &Path) -> String {
+        home_relative(folder, self.home.as_deref())
     }
 
     /// The last known status of a model (None: unknown id or still being checked).
@@ -141,10 +150,8 @@ impl WeightsWindow {
             .min_width(560.0)
             .show(ctx, |ui| {
                 ui.horizontal(|ui| {
-                    ui.label(
-                        RichText::new(format!("Folder: {}", self.jobs.store().weights_dir().display()))
-                            .weak(),
-                    );
+                    let folder = self.jobs.store().weights_dir();
+                    ui.label(RichText::new(format!("Folder: {}", self.folder_text(&folder))).weak());
                     if ui.button("Check again").clicked() {
                         click = Some(Click::Refresh);
                     }
@@ -413,4 +420,36 @@ fn model_row(
             *click = Some(Click::Locate(model.id.clone()));
         }
     });
+}
+
+/// `path` with a leading `home` replaced by `~`; otherwise the path in full.
+fn home_relative(path: &Path, home: Option<&Path>) -> String {
+    match home.and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_folder_is_shown_from_home_when_it_is_under_it() {
+        let home = Path::new("/home/ana");
+        assert_eq!(
+            home_relative(Path::new("/home/ana/.local/share/facecast/weights"), Some(home)),
+            "~/.local/share/facecast/weights"
+        );
+        // A sibling whose name starts like the home folder is not under it.
+        assert_eq!(
+            home_relative(Path::new("/home/anabel/weights"), Some(home)),
+            "/home/anabel/weights"
+        );
+        assert_eq!(
+            home_relative(Path::new("/srv/weights"), Some(home)),
+            "/srv/weights"
+        );
+        assert_eq!(home_relative(Path::new("/srv/weights"), None), "/srv/weights");
+    }
 }
