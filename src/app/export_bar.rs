@@ -229,7 +229,7 @@ pub fn export_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>
                 0.0
             };
             let eta = export
-                .eta_at(state.now())
+                .eta()
                 .map(|d| format!(", about {} left", format_duration(d)))
                 .unwrap_or_default();
             ui.add(

@@ -6,7 +6,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::compute::Compute;
 use crate::jobs::photos::display_name;
@@ -374,9 +373,6 @@ pub struct AppState {
     pub makeup: super::makeup_section::MakeupState,
     /// The face/no-face classifier: install, second opinions, training.
     pub classifier: super::classifier_ui::ClassifierState,
-    /// The instant that time-dependent text (an export's time left) is computed at; `None`: now.
-    /// Screenshot tests set it so that one state renders the same pixels on every run.
-    pub frozen_clock: Option<Instant>,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -408,15 +404,9 @@ impl AppState {
             cast: Default::default(),
             makeup: Default::default(),
             classifier: Default::default(),
-            frozen_clock: None,
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
-    }
-
-    /// Now, or the frozen instant when one is set (see [`AppState::frozen_clock`]).
-    pub fn now(&self) -> Instant {
-        self.frozen_clock.unwrap_or_else(Instant::now)
     }
 
     /// Remembers that `job` screens `photos` and marks them pending.

@@ -142,9 +142,8 @@ fn bench_all(adapters: &[Adapter], chosen: Compute, runs: usize, quiet: bool) ->
         ComputeKind::Cpu => None,
     };
     rows.push(bench_one("CPU (flex)", &Compute::cpu(), runs, quiet));
-    if let Some(name) = &chosen_name {
+    if chosen_name.is_some() {
         rows.push(bench_one(&chosen.label(), &chosen, runs, quiet));
-        tracing::debug!("benched the chosen adapter {name}");
     }
     for adapter in adapters {
         if chosen_name.as_deref() == Some(adapter.name.as_str()) || adapter.device_type == AdapterType::Other

@@ -72,16 +72,15 @@ pub fn text(out: &std::process::Output) -> String {
 ///
 /// The GPU runtime's autotune results are kept beside the build (`<target>/facecast-test-gpu-kernels`),
 /// so a later run on the same build directory, CI's included, skips most of the first call's tuning.
-pub fn wgpu_device() -> Option<burn::tensor::Device> {
+pub fn wgpu_device() -> burn::tensor::Device {
     // The test executable is `<target>/debug/deps/NAME`.
     let exe = std::env::current_exe().expect("the test executable's path");
     if let Some(target) = exe.ancestors().nth(3) {
         facecast::compute::kernel_cache::keep_kernels_in(&target.join("facecast-test-gpu-kernels"));
     }
-    match burn::tensor::Device::wgpu_options().init() {
-        Ok(device) => Some(device),
-        Err(e) => panic!("no wgpu adapter (scripts/setup.sh installs Mesa's Vulkan): {e}"),
-    }
+    burn::tensor::Device::wgpu_options()
+        .init()
+        .unwrap_or_else(|e| panic!("no wgpu adapter (scripts/setup.sh installs Mesa's Vulkan): {e}"))
 }
 
 /// Steps the window until `done` holds, then two more frames so the UI shows it; fails after five
