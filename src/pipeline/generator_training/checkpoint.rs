@@ -15,7 +15,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::TrainError;
 use super::adam::{Adam, AdamHyper, ParamState};
 use crate::nets::stylegan2::infer::config_from_state;
-use crate::nets::stylegan2::{Discriminator, DiscriminatorConfig, Generator, generator_tensors};
+use crate::nets::stylegan2::{
+    Discriminator, DiscriminatorConfig, Generator, generator_param_order, generator_tensors,
+};
 use crate::weights::load::{Tolerated, load_module};
 use crate::weights::{RawTensor, TensorMap, Value, read_checkpoint};
 
@@ -70,6 +72,17 @@ impl SavedOptimizer {
         }
         Ok(adam)
     }
+}
+
+/// What `train.py` resumes from: the trained networks on an autodiff device, `g_ema` without
+/// autodiff (it is only ever averaged into), and both optimisers with their state.
+#[derive(Debug, Clone)]
+pub struct TrainState {
+    pub g: Generator,
+    pub d: Discriminator,
+    pub g_ema: Generator,
+    pub g_optim: Adam,
+    pub d_optim: Adam,
 }
 
 /// A training checkpoint's networks and optimisers.
@@ -151,6 +164,32 @@ impl TrainingCheckpoint {
     }
 }
 
+impl TrainingCheckpoint {
+    /// The whole training state on `device` (its autodiff twin for `g` and `d`; the optimiser
+    /// state stays beside the gradients, on the plain device). The minibatch-stddev grouping is
+    /// not stored in checkpoints: `train.py` uses 4 and 1.
+    pub fn state(
+        &self,
+        stddev_group: usize,
+        stddev_feat: usize,
+        device: &Device,
+    ) -> Result<TrainState, TrainError> {
+        let plain = device.clone().inner();
+        let ad = plain.clone().autodiff();
+        let g = self.generator(&self.g, &ad)?;
+        let d = self.discriminator(stddev_group, stddev_feat, &ad)?;
+        let g_order = generator_param_order(&g);
+        let d_order: Vec<String> = d.key_table().into_iter().map(|(_, key)| key).collect();
+        Ok(TrainState {
+            g_ema: self.generator(&self.g_ema, &plain)?,
+            g_optim: self.g_optim.to_adam(&g_order, &plain, &self.file)?,
+            d_optim: self.d_optim.to_adam(&d_order, &plain, &self.file)?,
+            g,
+            d,
+        })
+    }
+}
+
 fn read_optimizer(value: &Value) -> Result<SavedOptimizer, String> {
     let groups = match value.get("param_groups") {
         Some(Value::List(groups)) | Some(Value::Tuple(groups)) => groups,
@@ -164,7 +203,7 @@ fn read_optimizer(value: &Value) -> Result<SavedOptimizer, String> {
         group
             .get(key)
             .and_then(Value::as_f64)
-            .ok_or(format!("param_groups[0] has no {key}"))
+            .ok_or_else(|| format!("param_groups[0] has no {key}"))
     };
     let betas = match group.get("betas") {
         Some(Value::Tuple(b)) | Some(Value::List(b)) if b.len() == 2 => (b[0].as_f64(), b[1].as_f64()),
@@ -199,10 +238,12 @@ fn read_optimizer(value: &Value) -> Result<SavedOptimizer, String> {
             };
             let step = match state.get("step") {
                 Some(Value::Tensor(t)) if t.numel() == 1 => t.to_f32()[0] as f64,
-                Some(v) => v.as_f64().ok_or(format!("state {i}: step is not a number"))?,
+                Some(v) => v
+                    .as_f64()
+                    .ok_or_else(|| format!("state {i}: step is not a number"))?,
                 None => return Err(format!("state {i} has no step")),
             };
-            if !(step >= 0.0 && step.fract() == 0.0) {
+            if !step.is_finite() || step < 0.0 || step.fract() != 0.0 {
                 return Err(format!("state {i}: step {step} is not a count"));
             }
             let (exp_avg, exp_avg_sq) = (tensor("exp_avg")?, tensor("exp_avg_sq")?);
