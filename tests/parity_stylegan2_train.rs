@@ -222,3 +222,70 @@ fn wgpu_matches_the_first_order_references() {
         cases.len()
     );
 }
+
+/// `(key, shape)` rows of `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).
+fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
+    let text = std::fs::read_to_string(file).expect("official_keys.txt is readable");
+    text.lines()
+        .filter_map(|line| {
+            let mut cols = line.split('\t');
+            let key = cols.next()?.to_string();
+            let shape = cols.next()?.trim_matches(|c| c == '[' || c == ']');
+            let dims: Option<Vec<usize>> = shape
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().parse().ok())
+                .collect();
+            Some((key, dims?))
+        })
+        .collect()
+}
+
+/// The full config-f training checkpoint: the discriminator built from its `d` shapes holds
+/// exactly its parameters (29,012,513), and both parameter orders index its optimiser states
+/// (state `i` has the shape of parameter `i`).
+#[test]
+fn the_official_training_checkpoint_layout_fits() {
+    use burn::module::Module;
+    use facecast::nets::stylegan2::{
+        Discriminator, DiscriminatorConfig, Generator, StyleGan2Config, generator_param_order,
+    };
+    use facecast::weights::RawTensor;
+    let rows = official_keys(&fixture().join("official_keys.txt"));
+    let shapes: std::collections::BTreeMap<String, Vec<usize>> = rows.into_iter().collect();
+    let mut d_state = TensorMap::default();
+    for (key, shape) in &shapes {
+        if let Some(k) = key.strip_prefix("d.") {
+            d_state
+                .tensors
+                .insert(k.to_string(), RawTensor::f32(shape.clone(), Vec::new()));
+        }
+    }
+    let config = DiscriminatorConfig::from_state(&d_state, 4, 1).expect("config from shapes");
+    assert_eq!(config.size, 1024);
+    let d = Discriminator::new(&config, &Device::flex()).expect("official discriminator");
+    assert_eq!(d.num_params(), 29_012_513);
+    let d_order: Vec<String> = d.key_table().into_iter().map(|(_, k)| k).collect();
+    let mut file_params: Vec<&String> = d_state
+        .tensors
+        .keys()
+        .filter(|k| !k.ends_with(".kernel"))
+        .collect();
+    file_params.sort();
+    let mut ours: Vec<&String> = d_order.iter().collect();
+    ours.sort();
+    assert_eq!(ours, file_params);
+    let g = Generator::new(&StyleGan2Config::ffhq_1024(), &Device::flex()).expect("config-f");
+    let g_order = generator_param_order(&g);
+    for (net, order, count) in [("d", &d_order, 48), ("g", &g_order, 138)] {
+        assert_eq!(order.len(), count, "{net}");
+        for (i, key) in order.iter().enumerate() {
+            let state = &shapes[&format!("{net}_optim.state.{i}.exp_avg")];
+            assert_eq!(
+                state,
+                &shapes[&format!("{net}.{key}")],
+                "{net}_optim state {i} is not {key}"
+            );
+        }
+    }
+}

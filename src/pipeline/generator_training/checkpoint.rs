@@ -266,3 +266,60 @@ fn read_optimizer(value: &Value) -> Result<SavedOptimizer, String> {
         params,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Value {
+        Value::Str(text.into())
+    }
+
+    fn optimizer(step: Value, weight_decay: f64) -> Value {
+        let moment = Value::Tensor(RawTensor::f32(vec![2], vec![0.5, 0.25]));
+        Value::Dict(vec![
+            (
+                s("state"),
+                Value::Dict(vec![(
+                    Value::Int(0),
+                    Value::Dict(vec![
+                        (s("step"), step),
+                        (s("exp_avg"), moment.clone()),
+                        (s("exp_avg_sq"), moment),
+                    ]),
+                )]),
+            ),
+            (
+                s("param_groups"),
+                Value::List(vec![Value::Dict(vec![
+                    (s("lr"), Value::Float(0.0016)),
+                    (
+                        s("betas"),
+                        Value::Tuple(vec![Value::Float(0.0), Value::Float(0.99)]),
+                    ),
+                    (s("eps"), Value::Float(1e-8)),
+                    (s("weight_decay"), Value::Float(weight_decay)),
+                    (s("amsgrad"), Value::Bool(false)),
+                    (s("params"), Value::List(vec![Value::Int(0), Value::Int(1)])),
+                ])]),
+            ),
+        ])
+    }
+
+    /// torch 1.x saved `step` as a Python int, torch 2.x as a 0-dim tensor: both read the same.
+    #[test]
+    fn step_is_read_from_an_int_or_a_tensor() {
+        let int = read_optimizer(&optimizer(Value::Int(20), 0.0)).expect("int step");
+        let tensor = Value::Tensor(RawTensor::f32(vec![], vec![20.0]));
+        let tensor = read_optimizer(&optimizer(tensor, 0.0)).expect("tensor step");
+        for saved in [int, tensor] {
+            assert_eq!(saved.states[&0].step, 20);
+            assert_eq!(saved.params, 2);
+            assert_eq!((saved.hyper.lr, saved.hyper.beta2), (0.0016, 0.99));
+        }
+        let err = read_optimizer(&optimizer(Value::Float(2.5), 0.0)).expect_err("not a count");
+        assert!(err.contains("not a count"), "{err}");
+        let err = read_optimizer(&optimizer(Value::Int(1), 0.1)).expect_err("weight decay");
+        assert!(err.contains("weight decay"), "{err}");
+    }
+}
