@@ -289,3 +289,47 @@ fn the_official_training_checkpoint_layout_fits() {
         }
     }
 }
+
+/// The discriminator's forward cases alone on wgpu (a few kernels, so minutes rather than the
+/// whole fixture's autodiff): the strided minibatch-stddev grouping of `dforward.0` included.
+#[test]
+#[ignore = "needs a wgpu adapter; run with --ignored"]
+fn wgpu_discriminator_forward_cases() {
+    use facecast::nets::stylegan2::{Discriminator, DiscriminatorConfig};
+    let dir = fixture();
+    let io = io(&dir);
+    let device = common::wgpu_device();
+    let ckpt = TrainingCheckpoint::read(&dir.join("weights.pth")).expect("training checkpoint");
+    for (prefix, group) in [("dforward.0", 4), ("dforward.1", 2)] {
+        let config = DiscriminatorConfig::from_state(&ckpt.d, group, 1).expect("config");
+        let d = Discriminator::new(&config, &device)
+            .expect("d")
+            .load(&ckpt.d, &ckpt.file, "d.")
+            .expect("weights");
+        let raw = io.get(&format!("{prefix}.img")).expect("img");
+        let img = Tensor::<4>::from_data(TensorData::new(raw.to_f32(), raw.shape.clone()), &device);
+        let mut trace = Vec::new();
+        let out = d.forward_traced(img, Some(&mut trace)).expect("forward");
+        let mut results = vec![("out".to_string(), out.reshape([-1]))];
+        results.extend(
+            trace
+                .into_iter()
+                .map(|(n, t)| (format!("inter.{n}"), t.reshape([-1]))),
+        );
+        for (name, got) in results {
+            let Some(want) = io.get(&format!("{prefix}.{name}")) else {
+                continue;
+            };
+            let got = got.into_data().try_to_vec::<f32>().expect("readable");
+            let want = want.to_f32();
+            assert_eq!(got.len(), want.len(), "{prefix}.{name}");
+            for (g, w) in got.iter().zip(&want) {
+                // meta.json's forward group: abs 2e-4, rel 1e-4.
+                assert!(
+                    (g - w).abs() as f64 <= 2e-4 + 1e-4 * w.abs() as f64,
+                    "{prefix}.{name}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}
