@@ -6,6 +6,7 @@ pub mod classifier;
 pub mod detect;
 pub mod feed;
 pub mod generate;
+pub mod generator_training;
 pub mod journal;
 pub mod makeup;
 pub mod paste;
