@@ -11,6 +11,9 @@ pub mod grads;
 pub mod synthesis;
 pub mod vjp;
 
+#[cfg(test)]
+mod testing;
+
 use burn::tensor::Tensor;
 
 use crate::nets::stylegan2::{Generator, StyleGanError};

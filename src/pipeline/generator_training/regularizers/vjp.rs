@@ -46,7 +46,7 @@ pub fn skip_upsample_adjoint(g: Tensor<4>, taps: &[f32]) -> Tensor<4> {
 
 /// `√2·leaky_relu(z, 0.2)`'s derivative as a constant mask: its second derivative is zero (almost
 /// everywhere), so the mask takes no part in the outer differentiation.
-pub fn leaky_relu_mask(z: &Tensor<4>) -> Tensor<4> {
+pub fn leaky_relu_mask<const D: usize>(z: &Tensor<D>) -> Tensor<D> {
     z.clone()
         .detach()
         .greater_elem(0.0)
@@ -155,29 +155,13 @@ pub fn modulation_vjp(conv: &ModulatedConv2d, g_s: Tensor<2>) -> Tensor<2> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::assert_close;
     use super::*;
     use burn::module::Param;
     use burn::tensor::{Device, Distribution};
 
     fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
         Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
-    }
-
-    fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_into_vec_as::<f32>().unwrap_or_default()
-    }
-
-    fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
-        assert_eq!(got.dims(), want.dims(), "{what}");
-        let (got, want) = (host(got), host(want));
-        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(scale > 0.0, "{what}: the reference gradient is zero");
-        for (g, w) in got.iter().zip(&want) {
-            assert!(
-                (g - w).abs() <= 1e-4 * scale,
-                "{what}: {g} vs {w} (scale {scale})"
-            );
-        }
     }
 
     const TAPS: [f32; 4] = [0.125, 0.375, 0.375, 0.125];
