@@ -164,6 +164,7 @@ pub fn tokenizer_cases(cases_file: &Path, vocab: &Path) -> Result<Vec<CaseResult
             passed: problems.is_empty(),
             max_abs_err: if problems.is_empty() { 0.0 } else { f64::NAN },
             note: (!problems.is_empty()).then(|| problems.join("; ")),
+            unchecked: false,
         });
     }
     Ok(results)

@@ -350,6 +350,9 @@ impl<'a> Machine<'a> {
             ("torch._utils", "_rebuild_tensor_v2" | "_rebuild_tensor" | "_rebuild_parameter") => true,
             ("torch", n) if DType::from_torch_storage(n).is_some() => true,
             ("_codecs", "encode") => true,
+            // train.py saves its command-line arguments as a Namespace: a plain attribute bag
+            // (no code runs to build one), read here as the dict of its attributes.
+            ("argparse", "Namespace") => true,
             ("numpy.core.multiarray" | "numpy._core.multiarray", "_reconstruct" | "scalar") => {
                 self.dialect == Dialect::Numpy
             }
@@ -765,7 +768,7 @@ impl<'a> Machine<'a> {
                     crate::weights::TensorValues::Bool(v) => Node::Bool(v.first().copied().unwrap_or(false)),
                 })
             }
-            (m, n) if m.starts_with("__torch__") => Ok(Node::Object {
+            (m, n) if m.starts_with("__torch__") || (m, n) == ("argparse", "Namespace") => Ok(Node::Object {
                 class: format!("{m}.{n}"),
                 state: None,
             }),
@@ -775,7 +778,7 @@ impl<'a> Machine<'a> {
 
     fn new_object(&mut self, cls: NodeId, _args: NodeId) -> Result<Node, PickleError> {
         let (module, name) = self.global_name(cls)?;
-        if module.starts_with("__torch__") {
+        if module.starts_with("__torch__") || (module.as_str(), name.as_str()) == ("argparse", "Namespace") {
             Ok(Node::Object {
                 class: format!("{module}.{name}"),
                 state: None,
@@ -957,5 +960,24 @@ mod tests {
             parse(&data, Dialect::Torch),
             Err(PickleError::Truncated(_))
         ));
+    }
+
+    /// `pickle.dumps({"args": argparse.Namespace(lr=0.002, batch=4), "x": 1}, protocol=2)`, the
+    /// shape of `args` in a real train.py checkpoint: read as the dict of its attributes.
+    #[test]
+    fn an_argparse_namespace_reads_as_its_attributes() {
+        let data = b"\x80\x02\x7d\x71\x00\x28\x58\x04\x00\x00\x00args\x71\x01\x63argparse\x0aNamespace\x0a\x71\x02\x29\x81\x71\x03\x7d\x71\x04\x28\x58\x02\x00\x00\x00lr\x71\x05\x47\x3f\x60\x62\x4d\xd2\xf1\xa9\xfc\x58\x05\x00\x00\x00batch\x71\x06\x4b\x04\x75\x62\x58\x01\x00\x00\x00x\x71\x07\x4b\x01\x75\x2e";
+        let value =
+            crate::weights::checkpoint::read_checkpoint_bytes(data).expect("a Namespace is plain data");
+        let args = value.get("args").expect("args");
+        assert_eq!(args.get("lr").and_then(|v| v.as_f64()), Some(0.002));
+        assert_eq!(args.get("batch").and_then(|v| v.as_f64()), Some(4.0));
+        assert_eq!(value.get("x").and_then(|v| v.as_f64()), Some(1.0));
+        // Other argparse names stay refused.
+        let data = b"cargparse\nArgumentParser\n)R.";
+        assert_eq!(
+            parse(data, Dialect::Torch).unwrap_err(),
+            PickleError::ForbiddenGlobal("argparse.ArgumentParser".into())
+        );
     }
 }

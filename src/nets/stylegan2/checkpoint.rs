@@ -39,6 +39,62 @@ pub fn generator_tensors(state: &TensorMap) -> TensorMap {
     out
 }
 
+/// The checkpoint key of a generator parameter's module path: the inverse of
+/// [`generator_tensors`]' renaming (`style.0.weight` → `style.1.weight`).
+pub fn generator_key(path: &str) -> String {
+    path.strip_prefix("style.")
+        .and_then(|rest| rest.split_once('.'))
+        .and_then(|(index, field)| {
+            index
+                .parse::<usize>()
+                .ok()
+                .map(|i| format!("style.{}.{field}", i + 1))
+        })
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// Every parameter's checkpoint key in `Generator.parameters()` order, the index of torch's
+/// optimiser state. torch yields a module's own parameters before its children's, so a ToRGB's
+/// `bias` comes before its `conv.*`, and a ModulatedConv2d's `weight` before its modulation.
+pub fn generator_param_order(g: &Generator) -> Vec<String> {
+    let mut keys = Vec::new();
+    for i in 1..=g.style.len() {
+        keys.push(format!("style.{i}.weight"));
+        keys.push(format!("style.{i}.bias"));
+    }
+    keys.push("input.input".into());
+    let styled = |name: String, keys: &mut Vec<String>| {
+        for field in [
+            "conv.weight",
+            "conv.modulation.weight",
+            "conv.modulation.bias",
+            "noise.weight",
+            "activate.bias",
+        ] {
+            keys.push(format!("{name}.{field}"));
+        }
+    };
+    let rgb = |name: String, keys: &mut Vec<String>| {
+        for field in [
+            "bias",
+            "conv.weight",
+            "conv.modulation.weight",
+            "conv.modulation.bias",
+        ] {
+            keys.push(format!("{name}.{field}"));
+        }
+    };
+    styled("conv1".into(), &mut keys);
+    rgb("to_rgb1".into(), &mut keys);
+    for i in 0..g.convs.len() {
+        styled(format!("convs.{i}"), &mut keys);
+    }
+    for i in 0..g.to_rgbs.len() {
+        rgb(format!("to_rgbs.{i}"), &mut keys);
+    }
+    keys
+}
+
 /// Loads `g_ema` (or a bare generator state dict) and `latent_avg` from a checkpoint file.
 pub fn load_stylegan2(
     path: &Path,

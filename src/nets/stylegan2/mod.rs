@@ -8,11 +8,13 @@
 //! - [`generator`]: mapping, truncation, W+, mixing, synthesis from W+ or from S.
 //! - [`style_space`]: the per-layer styles, StyleCLIP's conv-channel indexing.
 //! - [`checkpoint`]: reading `stylegan2-ffhq-config-f.pt` (`g_ema` + `latent_avg`).
+//! - [`discriminator`]: the training-time `Discriminator`, built from a checkpoint's `d` shapes.
 //! - [`infer`]: the config read off a state dict's shapes.
 
 pub mod blocks;
 pub mod checkpoint;
 pub mod config;
+pub mod discriminator;
 pub mod generator;
 pub mod infer;
 pub mod layers;
@@ -23,8 +25,9 @@ use std::path::PathBuf;
 
 use burn::tensor::Tensor;
 
-pub use checkpoint::{generator_tensors, load_stylegan2};
+pub use checkpoint::{generator_key, generator_param_order, generator_tensors, load_stylegan2};
 pub use config::StyleGan2Config;
+pub use discriminator::{Discriminator, DiscriminatorConfig};
 pub use generator::{Generator, Noise, Trace, truncate};
 pub use style_space::{StyleKind, StyleLayer, StyleSpace};
 
