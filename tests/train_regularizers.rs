@@ -110,3 +110,15 @@ fn r1_step_matches_the_official_iteration() {
         "the stddev layer must reach the biases before it"
     );
 }
+
+/// Both phases on wgpu: the same maths through another backend's kernels.
+#[test]
+#[ignore = "needs a wgpu adapter; slow on software Vulkan"]
+fn both_phases_match_on_wgpu() {
+    let fx = fixture();
+    let device = common::wgpu_device();
+    let outputs = r1_step(&fx, &device).expect("R1 step runs");
+    assert_phase_passes(&fx, "r1_step", &outputs);
+    let outputs = path_step(&fx, &device).expect("path step runs");
+    assert_phase_passes(&fx, "path_step", &outputs);
+}
