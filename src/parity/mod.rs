@@ -24,6 +24,7 @@ pub mod mtcnn;
 pub mod styleclip_global;
 pub mod styleclip_mapper;
 pub mod stylegan2;
+pub mod stylegan2_regularizers;
 pub mod stylegan2_train;
 
 /// Element-wise tolerance: `|port - ref| <= abs + rel * |ref|`.

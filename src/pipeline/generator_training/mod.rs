@@ -7,12 +7,14 @@
 //! - [`named`]: module parameters and gradients by checkpoint key, the currency of the above.
 //! - [`step`]: the first-order phases (discriminator and generator steps); the regularisers
 //!   (R1, path length) plug in through the interface described there.
+//! - [`regularizers`]: R1 and path-length regularisation, whose gradients go through a gradient.
 
 pub mod adam;
 pub mod checkpoint;
 pub mod ema;
 pub mod losses;
 pub mod named;
+pub mod regularizers;
 pub mod step;
 
 use std::path::PathBuf;
