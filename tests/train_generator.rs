@@ -24,7 +24,10 @@ fn ok(data: &Path, args: &[&str]) -> Output {
 fn data_with_mtcnn() -> tempfile::TempDir {
     let data = tempfile::tempdir().expect("tempdir");
     let mtcnn = common::fixture_dir("mtcnn");
-    ok(data.path(), &["weights", "import", "mtcnn", mtcnn.to_str().expect("utf-8")]);
+    ok(
+        data.path(),
+        &["weights", "import", "mtcnn", mtcnn.to_str().expect("utf-8")],
+    );
     data
 }
 
@@ -32,21 +35,28 @@ fn data_with_mtcnn() -> tempfile::TempDir {
 /// cat, small so that MTCNN is quick.
 fn photos(dir: &Path) -> usize {
     let fixture = common::fixture_dir("mtcnn");
-    let astronaut = image::open(fixture.join("astronaut.png")).expect("astronaut").to_rgb8();
+    let astronaut = image::open(fixture.join("astronaut.png"))
+        .expect("astronaut")
+        .to_rgb8();
     for i in 0..20u32 {
         let side = 300 + 8 * (i % 5);
         let (x, y) = (60 + 12 * (i % 4), 8 * (i / 4));
         let crop = image::imageops::crop_imm(&astronaut, x, y, side, side).to_image();
-        let mut small: RgbImage = image::imageops::resize(&crop, 150, 150, image::imageops::FilterType::Triangle);
+        let mut small: RgbImage =
+            image::imageops::resize(&crop, 150, 150, image::imageops::FilterType::Triangle);
         let dim = 1.0 - 0.02 * (i % 6) as f32;
         for p in small.pixels_mut() {
             for c in p.0.iter_mut() {
                 *c = (*c as f32 * dim) as u8;
             }
         }
-        small.save(dir.join(format!("face_{i:02}.png"))).expect("write a photo");
+        small
+            .save(dir.join(format!("face_{i:02}.png")))
+            .expect("write a photo");
     }
-    let cat = image::open(fixture.join("chelsea.png")).expect("chelsea").to_rgb8();
+    let cat = image::open(fixture.join("chelsea.png"))
+        .expect("chelsea")
+        .to_rgb8();
     image::imageops::resize(&cat, 150, 100, image::imageops::FilterType::Triangle)
         .save(dir.join("cat.png"))
         .expect("write the cat");
@@ -59,9 +69,28 @@ fn base() -> PathBuf {
 
 fn train_args<'a>(photos: &'a str, base: &'a str, steps: &'a str, name: &'a str) -> Vec<&'a str> {
     vec![
-        "virtual", "train", "--photos", photos, "--from", base, "--steps", steps, "--batch", "2",
-        "--checkpoint-every", "2", "--name", name, "--seed", "7", "--r1", "0", "--d-reg-every", "2",
-        "--g-reg-every", "2",
+        "virtual",
+        "train",
+        "--photos",
+        photos,
+        "--from",
+        base,
+        "--steps",
+        steps,
+        "--batch",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--name",
+        name,
+        "--seed",
+        "7",
+        "--r1",
+        "0",
+        "--d-reg-every",
+        "2",
+        "--g-reg-every",
+        "2",
     ]
 }
 
@@ -96,14 +125,25 @@ fn train_checkpoints_resumes_a_killed_run_and_registers_a_generator_that_generat
     let mut with_r1 = train_args(p, b, "2", "refused");
     with_r1.retain(|a| *a != "--r1" && *a != "0");
     let out = facecast(d, &with_r1);
-    assert!(!out.status.success() && text(&out).contains("--r1 0"), "{}", text(&out));
+    assert!(
+        !out.status.success() && text(&out).contains("--r1 0"),
+        "{}",
+        text(&out)
+    );
 
     // An uninterrupted run of 6 iterations, as the reference.
     let out = ok(d, &train_args(p, b, "6", "straight"));
     let said = text(&out);
-    assert!(said.contains("cat.png"), "the faceless photo is listed as skipped: {said}");
+    assert!(
+        said.contains("cat.png"),
+        "the faceless photo is listed as skipped: {said}"
+    );
     let straight = d.join("training/straight");
-    assert_eq!(checkpoints(&straight), vec!["000006.pt"], "older checkpoints are pruned");
+    assert_eq!(
+        checkpoints(&straight),
+        vec!["000006.pt"],
+        "older checkpoints are pruned"
+    );
 
     // The same run killed once its first checkpoint is on disk, then resumed.
     let mut child = Command::new(env!("CARGO_BIN_EXE_facecast"))
@@ -128,7 +168,12 @@ fn train_checkpoints_resumes_a_killed_run_and_registers_a_generator_that_generat
         left.iter().all(|n| n.ends_with(".pt") && !n.starts_with('.')),
         "a killed run leaves whole checkpoints only: {left:?}"
     );
-    let out = ok(d, &["virtual", "train", "--resume", "house", "--steps", "6", "--name", "house"]);
+    let out = ok(
+        d,
+        &[
+            "virtual", "train", "--resume", "house", "--steps", "6", "--name", "house",
+        ],
+    );
     assert!(text(&out).contains("resuming house"), "{}", text(&out));
 
     // The final checkpoint reads back through the train.py reader, with the run's state.
@@ -145,8 +190,16 @@ fn train_checkpoints_resumes_a_killed_run_and_registers_a_generator_that_generat
     let (resumed, reference) = (g_ema(&last), g_ema(&straight.join("checkpoint/000006.pt")));
     let base_ema = g_ema(&base());
     assert_eq!(resumed.len(), reference.len());
-    let diff = resumed.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-    let moved = resumed.iter().zip(&base_ema).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = resumed
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let moved = resumed
+        .iter()
+        .zip(&base_ema)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(moved > 1e-4, "training changed g_ema (max change {moved})");
     assert!(diff < 1e-4, "resumed and uninterrupted runs differ by {diff}");
 
@@ -160,8 +213,16 @@ fn train_checkpoints_resumes_a_killed_run_and_registers_a_generator_that_generat
     assert_eq!(model["batch"], 2);
     assert_eq!(model["seed"], 7);
     assert_eq!(model["photos"].as_array().map(Vec::len), Some(faces));
-    assert!(model["photos"][0]["sha256"].as_str().is_some_and(|s| s.len() == 64));
-    assert!(model["skipped"][0]["file"].as_str().is_some_and(|f| f.ends_with("cat.png")));
+    assert!(
+        model["photos"][0]["sha256"]
+            .as_str()
+            .is_some_and(|s| s.len() == 64)
+    );
+    assert!(
+        model["skipped"][0]["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("cat.png"))
+    );
     let base_sha = {
         use sha2::{Digest, Sha256};
         hex::encode(Sha256::digest(std::fs::read(base()).expect("base")))
@@ -172,10 +233,35 @@ fn train_checkpoints_resumes_a_killed_run_and_registers_a_generator_that_generat
     let out_png = d.join("face.png");
     ok(
         d,
-        &["virtual", "generate", "--generator", "house", "--seed", "1", "--out", out_png.to_str().expect("utf-8")],
+        &[
+            "virtual",
+            "generate",
+            "--generator",
+            "house",
+            "--seed",
+            "1",
+            "--out",
+            out_png.to_str().expect("utf-8"),
+        ],
     );
     let face = image::open(&out_png).expect("a PNG").to_rgb8();
     assert_eq!(face.dimensions(), (32, 32));
-    let out = facecast(d, &["virtual", "generate", "--generator", "nobody", "--seed", "1", "--out", "x.png"]);
-    assert!(!out.status.success() && text(&out).contains("house"), "{}", text(&out));
+    let out = facecast(
+        d,
+        &[
+            "virtual",
+            "generate",
+            "--generator",
+            "nobody",
+            "--seed",
+            "1",
+            "--out",
+            "x.png",
+        ],
+    );
+    assert!(
+        !out.status.success() && text(&out).contains("house"),
+        "{}",
+        text(&out)
+    );
 }

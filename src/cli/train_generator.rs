@@ -14,8 +14,8 @@ use super::batch_progress::short_duration;
 use crate::compute::{BackendChoice, Compute};
 use crate::pipeline::generator_training::data::TrainingSet;
 use crate::pipeline::generator_training::registry::{
-    Lineage, PhotoRecord, check_name, file_sha256, generator_file, latest_checkpoint, list_generators,
-    now_rfc3339, prune_checkpoints, read_lineage, register, run_dir, write_json,
+    Lineage, PhotoRecord, SkippedPhoto, check_name, file_sha256, generator_file, latest_checkpoint,
+    list_generators, now_rfc3339, prune_checkpoints, read_lineage, register, run_dir, write_json,
 };
 use crate::pipeline::generator_training::save::save_checkpoint;
 use crate::pipeline::generator_training::trainer::{Losses, TrainSettings, Trainer};
@@ -88,7 +88,8 @@ pub fn load_trained(data: &Path, name: &str, device: &Device) -> anyhow::Result<
 
 fn base_file(store: &WeightsStore, from: &str) -> anyhow::Result<PathBuf> {
     if from != "installed" {
-        return Ok(PathBuf::from(from));
+        // Absolute, so the lineage names the file whatever folder the command ran in.
+        return std::fs::canonicalize(from).with_context(|| format!("--from {from}"));
     }
     let files = store.require(STYLEGAN2_ID)?;
     files
@@ -168,8 +169,10 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
             let trainer = Trainer::from_file(&base, settings, &device)?;
             let photos = args
                 .photos
-                .clone()
+                .as_deref()
                 .context("--photos DIR is needed to start a run")?;
+            let photos =
+                std::fs::canonicalize(photos).with_context(|| format!("--photos {}", photos.display()))?;
             let now = now_rfc3339();
             let lineage = Lineage {
                 name: args.name.clone(),
@@ -223,7 +226,14 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
         eprintln!("note: the photos differ from those the run started with; the lineage records the new set");
     }
     lineage.photos = photos;
-    lineage.skipped = records(set.skipped.iter().map(|(p, why)| (p.clone(), why.clone())));
+    lineage.skipped = set
+        .skipped
+        .iter()
+        .map(|(p, why)| SkippedPhoto {
+            file: p.display().to_string(),
+            reason: why.clone(),
+        })
+        .collect();
     lineage.name = args.name.clone();
     eprintln!(
         "{} faces ({} skipped), {} px, batch {}, iterations {} to {}",
@@ -234,6 +244,12 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
         trainer.iteration,
         args.steps
     );
+
+    // The record exists before the first checkpoint, so a run killed at any point after that
+    // checkpoint can be resumed (it names the photos, the seed and the settings).
+    lineage.steps = trainer.iteration;
+    lineage.updated = now_rfc3339();
+    write_json(&run_json, &lineage)?;
 
     let every = args.checkpoint_every.max(1);
     let todo = args.steps.saturating_sub(trainer.iteration);

@@ -20,6 +20,13 @@ pub struct PhotoRecord {
     pub sha256: String,
 }
 
+/// A photo left out of the training set, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedPhoto {
+    pub file: String,
+    pub reason: String,
+}
+
 /// Where a trained generator came from (`model.json`, and `run.json` while training).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lineage {
@@ -29,7 +36,7 @@ pub struct Lineage {
     pub base_sha256: String,
     pub photos_dir: String,
     pub photos: Vec<PhotoRecord>,
-    pub skipped: Vec<PhotoRecord>,
+    pub skipped: Vec<SkippedPhoto>,
     /// Iterations done (`train.py`'s `i` of the next iteration).
     pub steps: u64,
     pub size: usize,
