@@ -24,7 +24,7 @@ use super::data::TrainingSet;
 use super::ema::{accumulate, train_py_decay};
 use super::named::{Named, named_params};
 use super::regularizers::{PathInputs, PathSettings, path_length_penalty};
-use super::step::{PhaseDraws, d_key_of, d_step, g_step, requires_grad};
+use super::step::{PhaseDraws, d_key_of, d_step, g_step};
 use crate::nets::stylegan2::{
     Discriminator, DiscriminatorConfig, Generator, generator_key, generator_param_order,
 };
@@ -318,8 +318,7 @@ impl Trainer {
         let batch = settings.batch;
 
         let draws = self.draws(&mut s, batch);
-        let (g, d, dout) = d_step(self.g.clone(), self.d.clone(), &mut self.d_optim, real, &draws)?;
-        let mut d = d;
+        let (g, mut d, dout) = d_step(self.g.clone(), self.d.clone(), &mut self.d_optim, real, &draws)?;
         if i % settings.d_reg_every as u64 == 0 {
             // r1 = 0 (validated): train.py's R1 step then hands Adam all-zero gradients.
             let key_of = d_key_of(&d);
@@ -333,13 +332,16 @@ impl Trainer {
         if i % settings.g_reg_every as u64 == 0 {
             let grads = if settings.path_regularize > 0.0 {
                 let b = settings.path_batch();
-                let draws = self.draws(&mut s, b);
-                let image = [b, 3, self.size(), self.size()];
-                let z = Tensor::stack::<3>(draws.z.clone(), 0);
-                let inputs = PathInputs {
+                let PhaseDraws {
                     z,
-                    inject_index: draws.inject_index,
-                    noise: draws.noise,
+                    inject_index,
+                    noise,
+                } = self.draws(&mut s, b);
+                let image = [b, 3, self.size(), self.size()];
+                let inputs = PathInputs {
+                    z: Tensor::stack::<3>(z, 0),
+                    inject_index,
+                    noise,
                     path_noise: self.gauss(&mut s, image),
                     mean_path_length: self.mean_path_length,
                 };
@@ -348,7 +350,7 @@ impl Trainer {
                     g_reg_every: settings.g_reg_every,
                     ..PathSettings::default()
                 };
-                let g = requires_grad(g.clone(), true);
+                // `g_step` left g tracked, as the penalty's backward pass needs.
                 let out = path_length_penalty(&g, &inputs, &path)
                     .map_err(|e| TrainError::Input(format!("path-length regularisation: {e}")))?;
                 self.mean_path_length = out.mean_path_length;
