@@ -263,6 +263,9 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
     );
     let started = Instant::now();
     let mut last = latest_checkpoint(&dir);
+    if let Some(keep) = &last {
+        prune_checkpoints(&dir, keep);
+    }
     while trainer.iteration < args.steps {
         let losses = trainer.iteration(&set)?;
         bar.inc(1);

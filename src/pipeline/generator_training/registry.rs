@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
+use crate::io::TEMP_PREFIX;
 use crate::io::atomic::write_atomic;
 
 /// A photo of the training set, by content.
@@ -115,7 +116,8 @@ pub fn latest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
         .map(|(_, p)| p)
 }
 
-/// Removes the checkpoints of `run_dir` other than `keep` (only `NNNNNN.pt` names).
+/// Removes the checkpoints of `run_dir` other than `keep` (only `NNNNNN.pt` names), and the
+/// temporary files of saves a killed run left half-written (as large as a checkpoint each).
 pub fn prune_checkpoints(run_dir: &Path, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(run_dir.join("checkpoint")) else {
         return;
@@ -127,7 +129,11 @@ pub fn prune_checkpoints(run_dir: &Path, keep: &Path) {
             .and_then(|n| n.to_str())
             .and_then(|n| n.strip_suffix(".pt"))
             .is_some_and(|stem| !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()));
-        if numbered && path != keep {
+        let half_written = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(".part"));
+        if (numbered && path != keep) || half_written {
             // A stale checkpoint left behind only costs disk space; the newer one is complete.
             let _ = std::fs::remove_file(&path);
         }
