@@ -19,6 +19,7 @@ pub mod screen;
 pub mod swap;
 pub mod text_edit;
 pub mod train_classifier;
+pub mod train_generator;
 pub mod virtual_model;
 pub mod weights;
 

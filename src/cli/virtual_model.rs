@@ -45,10 +45,16 @@ pub enum VirtualCommand {
         /// Write the generated image here (PNG, or JPEG by the extension).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// A generator trained with `facecast virtual train` (its --name) instead of the
+        /// installed StyleGAN2.
+        #[arg(long, value_name = "NAME")]
+        generator: Option<String>,
         /// Print a JSON report on stdout.
         #[arg(long)]
         json: bool,
     },
+    /// Fine-tune StyleGAN2 on your own face photos and register the result as a generator.
+    Train(super::train_generator::TrainArgs),
     /// Make a virtual model from face photos (MTCNN finds the face in each).
     Import {
         name: String,
@@ -96,6 +102,7 @@ pub fn run(args: VirtualArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
             noise,
             name,
             out,
+            generator,
             json,
         } => {
             let noise = match noise {
@@ -107,7 +114,14 @@ pub fn run(args: VirtualArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
                 truncation,
                 noise,
             };
-            generate_cmd(&store, &library, backend, settings, name, out, json)
+            generate_cmd(
+                &store,
+                &library,
+                backend,
+                settings,
+                GenerateTarget { name, out, generator },
+                json,
+            )
         }
         VirtualCommand::Import {
             name,
@@ -115,6 +129,7 @@ pub fn run(args: VirtualArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
             face,
             json,
         } => import_cmd(&store, &library, backend, &name, &photos, &face, json),
+        VirtualCommand::Train(args) => super::train_generator::run(args, &store, backend),
         VirtualCommand::List { json } => list_cmd(&library, json),
         VirtualCommand::Rename { model, new_name } => {
             let before = library.find(&model)?.name;
@@ -165,15 +180,23 @@ struct GenerateReport<'a> {
     model: Option<ModelJson>,
 }
 
+/// Where a generated face goes, and which generator makes it.
+struct GenerateTarget {
+    name: Option<String>,
+    out: Option<PathBuf>,
+    /// A trained generator's name; the installed StyleGAN2 when absent.
+    generator: Option<String>,
+}
+
 fn generate_cmd(
     store: &WeightsStore,
     library: &VirtualModelLibrary,
     backend: BackendChoice,
     settings: GenerateSettings,
-    name: Option<String>,
-    out: Option<PathBuf>,
+    target: GenerateTarget,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
+    let GenerateTarget { name, out, generator } = target;
     // Check the name before minutes of work are spent.
     if let Some(name) = &name
         && let Ok(existing) = library.find(name)
@@ -186,7 +209,10 @@ fn generate_cmd(
         );
     }
     let compute = Compute::select(backend)?;
-    let loaded = load_stylegan2_installed(store, &compute.device)?;
+    let loaded = match &generator {
+        Some(trained) => super::train_generator::load_trained(store.data_dir(), trained, &compute.device)?,
+        None => load_stylegan2_installed(store, &compute.device)?,
+    };
     if loaded.reduced && !json {
         eprintln!(
             "note: {} holds reduced-width test weights; the faces will not look real",
@@ -211,7 +237,14 @@ fn generate_cmd(
                     truncation: generated.truncation,
                     noise: generated.noise,
                     z_rng: crate::cast::model::Z_RNG.to_string(),
-                    generator: generator_info(&loaded),
+                    generator: match &generator {
+                        // A trained generator is found by its name in the generators folder.
+                        Some(trained) => crate::cast::GeneratorInfo {
+                            weights: format!("generators/{trained}"),
+                            ..generator_info(&loaded)
+                        },
+                        None => generator_info(&loaded),
+                    },
                     latent_file: String::new(),
                     edits: Vec::new(),
                 }),

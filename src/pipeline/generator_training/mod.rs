@@ -8,14 +8,22 @@
 //! - [`step`]: the first-order phases (discriminator and generator steps); the regularisers
 //!   (R1, path length) plug in through the interface described there.
 //! - [`regularizers`]: R1 and path-length regularisation, whose gradients go through a gradient.
+//! - [`data`]: the user's photos as FFHQ-aligned training faces (with their mirror images).
+//! - [`trainer`]: a run: `train.py`'s loop body over networks, optimisers and a seeded stream.
+//! - [`save`]: the run's checkpoints in `train.py`'s layout, written atomically.
+//! - [`registry`]: runs and trained generators in the data folder, with their lineage.
 
 pub mod adam;
 pub mod checkpoint;
+pub mod data;
 pub mod ema;
 pub mod losses;
 pub mod named;
+pub mod registry;
 pub mod regularizers;
+pub mod save;
 pub mod step;
+pub mod trainer;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,416 @@
+//! A fine-tuning run: `train.py`'s loop body over the networks, the optimisers and the run's
+//! random stream, as one [`Trainer`].
+//!
+//! Randomness: every iteration draws from its own Mersenne-Twister stream, seeded from the run's
+//! seed and the iteration number. `train.py` keeps one global stream instead, which a resumed run
+//! cannot continue (it is not saved); seeding per iteration makes a resumed run draw exactly what
+//! the uninterrupted run would have drawn.
+//!
+//! Regularisation: R1 every `d_reg_every` and path length every `g_reg_every` iterations, as
+//! `train.py`. The path-length penalty comes from [`super::regularizers`]. R1 is not written yet
+//! (branch train-reg), so a trainer with `r1 > 0` is refused at construction: skipping it would
+//! train a different model without saying so. With a weight of 0, `train.py` still steps the
+//! optimiser on the all-zero gradient (Adam's step count grows and its second moment decays), and
+//! so does this trainer, without evaluating the penalty.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::TrainError;
+use super::adam::{Adam, AdamHyper};
+use super::checkpoint::TrainingCheckpoint;
+use super::data::TrainingSet;
+use super::ema::{accumulate, train_py_decay};
+use super::named::{Named, named_params};
+use super::regularizers::{PathInputs, PathSettings, path_length_penalty};
+use super::step::{PhaseDraws, d_key_of, d_step, g_step};
+use crate::nets::stylegan2::{
+    Discriminator, DiscriminatorConfig, Generator, generator_key, generator_param_order,
+};
+use crate::pipeline::generate::SeedStream;
+use crate::weights::{TensorMap, Value, read_checkpoint};
+
+/// `train.py`'s hyper-parameters (its argparse defaults, except the batch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainSettings {
+    pub batch: usize,
+    pub lr: f64,
+    pub r1: f64,
+    pub d_reg_every: usize,
+    pub path_regularize: f64,
+    pub path_batch_shrink: usize,
+    pub g_reg_every: usize,
+    pub mixing: f64,
+    pub seed: u64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            batch: 4,
+            lr: 0.002,
+            r1: 10.0,
+            d_reg_every: 16,
+            path_regularize: 2.0,
+            path_batch_shrink: 2,
+            g_reg_every: 4,
+            mixing: 0.9,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainSettings {
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |what: String| Err(TrainError::Input(what));
+        if self.batch == 0 || self.batch % self.batch.min(4) != 0 {
+            // The minibatch-stddev layer groups min(batch, 4) samples.
+            return bad(format!("batch {}: use 1, 2, 3 or a multiple of 4", self.batch));
+        }
+        if self.d_reg_every == 0 || self.g_reg_every == 0 || self.path_batch_shrink == 0 {
+            return bad("d_reg_every, g_reg_every and path_batch_shrink must be at least 1".into());
+        }
+        if self.r1 > 0.0 {
+            return bad(format!(
+                "R1 regularisation (r1 = {}) is not available in this build yet (its second-order \
+                 gradient is still being written); pass --r1 0 to train without it",
+                self.r1
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.mixing) || self.r1 < 0.0 || self.path_regularize < 0.0 {
+            return bad("mixing must lie in [0, 1], r1 and path_regularize must not be negative".into());
+        }
+        Ok(())
+    }
+
+    fn path_batch(&self) -> usize {
+        (self.batch / self.path_batch_shrink).max(1)
+    }
+}
+
+/// What one iteration measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Losses {
+    pub iteration: u64,
+    pub d_loss: f64,
+    pub g_loss: f64,
+    /// The path-length loss, on iterations that regularise G with a positive weight.
+    pub path_loss: Option<f64>,
+    pub mean_path_length: f64,
+}
+
+/// The networks and optimisers of a run, with the state dicts they came from (their buffers,
+/// noise maps and blur kernels, go back into every checkpoint unchanged, as in `train.py`).
+pub struct Trainer {
+    pub g: Generator,
+    pub d: Discriminator,
+    pub g_ema: Generator,
+    pub g_optim: Adam,
+    pub d_optim: Adam,
+    /// The next iteration to run (`train.py`'s `i`).
+    pub iteration: u64,
+    pub mean_path_length: f64,
+    pub settings: TrainSettings,
+    pub(super) sources: Sources,
+    device: Device,
+    autodiff: Device,
+}
+
+/// State dicts as read, checkpoint keys without prefix.
+#[derive(Debug, Clone)]
+pub(super) struct Sources {
+    pub g: TensorMap,
+    pub d: TensorMap,
+    pub g_ema: TensorMap,
+}
+
+fn sub_state(root: &Value, name: &str) -> Option<TensorMap> {
+    root.get(name)
+        .map(Value::flatten_tensors)
+        .filter(|t| !t.is_empty())
+}
+
+/// The iteration recorded in a checkpoint: Facecast's own entry in `args`, else `train.py`'s
+/// convention of the file name (`001200.pt` → 1200).
+fn saved_iteration(root: &Value, file: &Path) -> Option<u64> {
+    let args = root.get("args");
+    if let Some(i) = args
+        .and_then(|a| a.get("facecast_iteration"))
+        .and_then(Value::as_f64)
+    {
+        return Some(i as u64);
+    }
+    file.file_stem()?.to_str()?.parse().ok()
+}
+
+impl Trainer {
+    /// A run starting from `file`: a `train.py` checkpoint (its `g`, `d`, `g_ema` and, when
+    /// present, its optimiser states), or a generator file with `g_ema` and `d`.
+    pub fn from_file(file: &Path, settings: TrainSettings, device: &Device) -> Result<Trainer, TrainError> {
+        settings.validate()?;
+        let root = read_checkpoint(file)?;
+        let layout = |what: String| TrainError::Layout {
+            file: file.to_path_buf(),
+            what,
+        };
+        let g_ema = sub_state(&root, "g_ema").ok_or_else(|| {
+            layout("no \"g_ema\" generator (expected a StyleGAN2 checkpoint from rosinality's code)".into())
+        })?;
+        let d = sub_state(&root, "d").ok_or_else(|| {
+            layout(
+                "no discriminator (\"d\"): the released FFHQ generator file ships only g_ema, and \
+                 fine-tuning needs the discriminator trained with it. Pass --from a checkpoint of \
+                 rosinality's train.py that holds \"d\" (e.g. its 550000.pt for FFHQ 1024, or a \
+                 checkpoint of an earlier Facecast run)"
+                    .into(),
+            )
+        })?;
+        let g = sub_state(&root, "g").unwrap_or_else(|| g_ema.clone());
+        let sources = Sources { g, d, g_ema };
+        let has_optim = root.get("g_optim").is_some() && root.get("d_optim").is_some();
+        let mut trainer = Trainer::build(sources, file, settings, device)?;
+        if has_optim {
+            // As `train.py --ckpt`: the optimisers continue from their saved state.
+            let saved = TrainingCheckpoint::from_value(&root, file)?;
+            trainer.g_optim = saved.g_optim.to_adam(&trainer.g_optim.order, device, file)?;
+            trainer.d_optim = saved.d_optim.to_adam(&trainer.d_optim.order, device, file)?;
+        }
+        Ok(trainer)
+    }
+
+    /// Continues a run from one of its checkpoints: networks, optimisers, the iteration and the
+    /// running path-length mean (which `train.py` does not save; a foreign file restarts it at 0).
+    pub fn resume(file: &Path, settings: TrainSettings, device: &Device) -> Result<Trainer, TrainError> {
+        let root = read_checkpoint(file)?;
+        let saved = TrainingCheckpoint::from_value(&root, file)?;
+        let sources = Sources {
+            g: saved.g.clone(),
+            d: saved.d.clone(),
+            g_ema: saved.g_ema.clone(),
+        };
+        settings.validate()?;
+        let mut trainer = Trainer::build(sources, file, settings, device)?;
+        trainer.g_optim = saved.g_optim.to_adam(&trainer.g_optim.order, device, file)?;
+        trainer.d_optim = saved.d_optim.to_adam(&trainer.d_optim.order, device, file)?;
+        trainer.iteration = saved_iteration(&root, file).unwrap_or(0);
+        trainer.mean_path_length = root
+            .get("args")
+            .and_then(|a| a.get("facecast_mean_path_length"))
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        Ok(trainer)
+    }
+
+    fn build(
+        sources: Sources,
+        file: &Path,
+        settings: TrainSettings,
+        device: &Device,
+    ) -> Result<Trainer, TrainError> {
+        let autodiff = device.clone().autodiff();
+        let reader = TrainingCheckpoint {
+            file: file.to_path_buf(),
+            g: sources.g.clone(),
+            d: sources.d.clone(),
+            g_ema: sources.g_ema.clone(),
+            g_optim: empty_optimizer(),
+            d_optim: empty_optimizer(),
+            ada_aug_p: 0.0,
+        };
+        let g = reader.generator(&sources.g, &autodiff)?;
+        let g_ema = reader.generator(&sources.g_ema, device)?;
+        // train.py's Discriminator: stddev_group 4, stddev_feat 1.
+        let config = DiscriminatorConfig::from_state(&sources.d, 4, 1)?;
+        let d = reader.discriminator(4, 1, &autodiff)?;
+        if d.size() != g.size {
+            return Err(TrainError::Layout {
+                file: file.to_path_buf(),
+                what: format!(
+                    "the discriminator takes {} px, the generator makes {} px",
+                    config.size, g.size
+                ),
+            });
+        }
+        let g_order = generator_param_order(&g);
+        let d_order: Vec<String> = d.key_table().into_iter().map(|(_, key)| key).collect();
+        let g_optim = Adam::new(
+            AdamHyper::lazy_regularisation(settings.lr, settings.g_reg_every),
+            g_order,
+        );
+        let d_optim = Adam::new(
+            AdamHyper::lazy_regularisation(settings.lr, settings.d_reg_every),
+            d_order,
+        );
+        Ok(Trainer {
+            g,
+            d,
+            g_ema,
+            g_optim,
+            d_optim,
+            iteration: 0,
+            mean_path_length: 0.0,
+            settings,
+            sources,
+            device: device.clone(),
+            autodiff,
+        })
+    }
+
+    /// The side of the images the generator makes.
+    pub fn size(&self) -> usize {
+        self.g.size
+    }
+
+    /// The stream of iteration `i` for one purpose (splitmix64 of the three, cut to 32 bits).
+    fn stream(&self, purpose: u64) -> SeedStream {
+        let mut x = self.settings.seed ^ self.iteration.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (purpose << 56);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        SeedStream::new((x ^ (x >> 32)) as u32)
+    }
+
+    /// The real batch of this iteration: `batch` uniform draws from the faces and their mirrors.
+    pub fn draw_batch(&self, set: &TrainingSet) -> Vec<usize> {
+        let mut s = self.stream(0);
+        (0..self.settings.batch)
+            .map(|_| (s.next_f64() * set.len() as f64) as usize % set.len().max(1))
+            .collect()
+    }
+
+    fn gauss<const D: usize>(&self, s: &mut SeedStream, shape: [usize; D]) -> Tensor<D> {
+        let n = shape.iter().product();
+        Tensor::from_data(TensorData::new(s.gauss_f32(n), shape), &self.autodiff)
+    }
+
+    /// `mixing_noise` and `make_noise` for a batch of `b`: one or two z, the crossover, noise maps.
+    fn draws(&self, s: &mut SeedStream, b: usize) -> PhaseDraws {
+        let dim = self.g.style_dim;
+        let n_z = if self.settings.mixing > 0.0 && s.next_f64() < self.settings.mixing {
+            2
+        } else {
+            1
+        };
+        let z = (0..n_z).map(|_| self.gauss(s, [b, dim])).collect();
+        // random.randint(1, n_latent − 1), inclusive.
+        let n_latent = self.g.n_latent;
+        let inject_index = 1 + (s.next_f64() * (n_latent - 1) as f64) as usize % (n_latent - 1).max(1);
+        let mut sides = vec![4usize];
+        for k in 0..self.g.to_rgbs.len() {
+            sides.extend([8 << k, 8 << k]);
+        }
+        let noise = sides.into_iter().map(|r| self.gauss(s, [b, 1, r, r])).collect();
+        PhaseDraws {
+            z,
+            inject_index,
+            noise,
+        }
+    }
+
+    /// One iteration of `train.py`'s loop on the faces of `set`.
+    pub fn iteration(&mut self, set: &TrainingSet) -> Result<Losses, TrainError> {
+        let settings = self.settings;
+        settings.validate()?;
+        let i = self.iteration;
+        let real = set.batch(&self.draw_batch(set), &self.autodiff)?;
+        let mut s = self.stream(1);
+        let batch = settings.batch;
+
+        let draws = self.draws(&mut s, batch);
+        let (g, mut d, dout) = d_step(self.g.clone(), self.d.clone(), &mut self.d_optim, real, &draws)?;
+        if i % settings.d_reg_every as u64 == 0 {
+            // r1 = 0 (validated): train.py's R1 step then hands Adam all-zero gradients.
+            let key_of = d_key_of(&d);
+            let zeros = zero_grads(&named_params(&d, &key_of));
+            d = self.d_optim.step_module(d, &zeros, &key_of)?;
+        }
+
+        let draws = self.draws(&mut s, batch);
+        let (mut g, d, gout) = g_step(g, d, &mut self.g_optim, &draws)?;
+        let mut path_loss = None;
+        if i % settings.g_reg_every as u64 == 0 {
+            let grads = if settings.path_regularize > 0.0 {
+                let b = settings.path_batch();
+                let PhaseDraws {
+                    z,
+                    inject_index,
+                    noise,
+                } = self.draws(&mut s, b);
+                let image = [b, 3, self.size(), self.size()];
+                let inputs = PathInputs {
+                    z: Tensor::stack::<3>(z, 0),
+                    inject_index,
+                    noise,
+                    path_noise: self.gauss(&mut s, image),
+                    mean_path_length: self.mean_path_length,
+                };
+                let path = PathSettings {
+                    path_regularize: settings.path_regularize,
+                    g_reg_every: settings.g_reg_every,
+                    ..PathSettings::default()
+                };
+                // `g_step` left g tracked, as the penalty's backward pass needs.
+                let out = path_length_penalty(&g, &inputs, &path)
+                    .map_err(|e| TrainError::Input(format!("path-length regularisation: {e}")))?;
+                self.mean_path_length = out.mean_path_length;
+                path_loss = Some(out.path_loss);
+                host_to_named(&out.grads, &self.device)
+            } else {
+                zero_grads(&named_params(&g, &generator_key))
+            };
+            g = self.g_optim.step_module(g, &grads, &generator_key)?;
+        }
+
+        self.g_ema = accumulate(self.g_ema.clone(), &g, train_py_decay(), &generator_key)?;
+        self.g = g;
+        self.d = d;
+        self.iteration += 1;
+        Ok(Losses {
+            iteration: i,
+            d_loss: scalar(dout.d_loss)?,
+            g_loss: scalar(gout.g_loss)?,
+            path_loss,
+            mean_path_length: self.mean_path_length,
+        })
+    }
+
+    /// Where a checkpoint of this run at its current iteration goes in `dir` (`train.py`'s name).
+    pub fn checkpoint_path(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{:06}.pt", self.iteration))
+    }
+}
+
+fn empty_optimizer() -> super::checkpoint::SavedOptimizer {
+    super::checkpoint::SavedOptimizer {
+        hyper: AdamHyper::lazy_regularisation(0.002, 1),
+        states: Default::default(),
+        params: 0,
+    }
+}
+
+fn zero_grads(params: &Named) -> Named {
+    params.iter().map(|(k, p)| (k.clone(), p.zeros_like())).collect()
+}
+
+fn host_to_named(map: &TensorMap, device: &Device) -> Named {
+    map.tensors
+        .iter()
+        .map(|(k, t)| {
+            let n = t.numel();
+            (
+                k.clone(),
+                Tensor::<1>::from_data(TensorData::new(t.to_f32(), [n]), device),
+            )
+        })
+        .collect()
+}
+
+fn scalar(t: Tensor<1>) -> Result<f64, TrainError> {
+    t.into_data()
+        .try_into_vec_as::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .map(f64::from)
+        .ok_or_else(|| TrainError::Input("a loss could not be read back from the device".into()))
+}
