@@ -29,6 +29,7 @@ pub mod library;
 pub mod makeup_section;
 pub mod menu;
 pub mod panels;
+pub mod paths;
 pub mod restore_section;
 pub mod session;
 pub mod state;
@@ -50,6 +51,7 @@ pub const APP_NAME: &str = "Facecast";
 pub const DISPLAY_OWN_DEVICE_CPU: &str = "own wgpu device (the networks run on the CPU)";
 
 pub mod weights_jobs;
+pub mod weights_links;
 pub mod weights_window;
 
 /// What the command line asks of the window.
@@ -78,6 +80,8 @@ pub enum Action {
     CancelAll,
     ShowAbout,
     ShowWeights,
+    /// Open the Weights window at a feature's section (by `--for` key).
+    ShowWeightsFor(&'static str),
     OpenSamples,
     SetFilter(LibraryFilter),
     /// Choose or un-choose a face of a photo as a swap target.
@@ -231,7 +235,10 @@ impl FacecastApp {
             Ok(store) => {
                 app.detector_check = Some(detection::check_detector(ctx, store.clone()));
                 app.detector = Detector::Checking;
-                app.weights = Some(weights_window::WeightsWindow::new(store.clone()));
+                let mut weights = weights_window::WeightsWindow::new(store.clone());
+                // Checked at once, so each section can say what its feature still needs.
+                weights.refresh(ctx);
+                app.weights = Some(weights);
                 app.text_edit = Some(text_edit::TextEditWindow::new(store.clone()));
                 app.store = Some(store);
             }
@@ -311,6 +318,11 @@ impl FacecastApp {
     /// True once MTCNN is known to be installed (the start-up check or an install finished).
     pub fn detector_ready(&self) -> bool {
         self.detector == Detector::Ready
+    }
+
+    /// The Weights window (None without a data directory).
+    pub fn weights_window(&self) -> Option<&weights_window::WeightsWindow> {
+        self.weights.as_ref()
     }
 
     pub fn worker(&self) -> &Worker {
@@ -435,6 +447,13 @@ impl FacecastApp {
                         .warning("The weights store is unavailable (no data directory).");
                 }
             }
+            Action::ShowWeightsFor(key) => match &mut self.weights {
+                Some(weights) => weights.open_at(key),
+                None => self
+                    .state
+                    .toasts
+                    .warning("The weights store is unavailable (no data directory)."),
+            },
             Action::OpenSamples => self.open_samples(ctx),
             Action::SetFilter(filter) => self.state.filter = filter,
             Action::ToggleFace(photo, index) => {
@@ -592,7 +611,9 @@ impl eframe::App for FacecastApp {
         self.dialogs.ui(&ctx);
         for action in self.state.toasts.show(&ctx) {
             match action {
-                toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),
+                toasts::ToastAction::InstallModel(id) => {
+                    self.install_model(&ctx, &id);
+                }
                 toasts::ToastAction::UndeleteVirtualModel(id) => {
                     cast_actions.push(cast_panel::CastAction::Undelete(id))
                 }

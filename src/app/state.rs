@@ -373,6 +373,8 @@ pub struct AppState {
     pub makeup: super::makeup_section::MakeupState,
     /// The face/no-face classifier: install, second opinions, training.
     pub classifier: super::classifier_ui::ClassifierState,
+    /// What each feature's networks lack, as the Weights window last checked.
+    pub missing_networks: super::weights_links::MissingNetworks,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -404,6 +406,7 @@ impl AppState {
             cast: Default::default(),
             makeup: Default::default(),
             classifier: Default::default(),
+            missing_networks: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
