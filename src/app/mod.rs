@@ -22,6 +22,7 @@ mod detection;
 pub mod dialogs;
 pub mod dropzone;
 pub mod export_bar;
+pub mod feed_ui;
 pub mod fonts;
 pub mod history;
 pub mod icon;
@@ -73,6 +74,10 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<ExitCode> {
 pub enum Action {
     OpenFilesDialog,
     OpenFolderDialog,
+    /// Pick a product feed (CSV) to import.
+    ImportFeedDialog,
+    /// Pick the folder for the library's screening lists.
+    ExportListsDialog,
     AddPaths(Vec<PathBuf>),
     Select(PhotoId),
     Remove(PhotoId),
@@ -298,6 +303,10 @@ impl FacecastApp {
         match picked.purpose {
             P::AddPhotos | P::AddFolder => self.open_paths(paths),
             P::CastPhotos => self.find_import_faces(paths),
+            P::Feed => self.choose_feed(paths.swap_remove(0)),
+            P::ScreeningLists => {
+                self.export_screening_lists(paths.swap_remove(0));
+            }
             P::MakeupReferences => self.import_references(paths),
             P::LocateWeights(id) => {
                 if let Some(weights) = &mut self.weights {
@@ -430,6 +439,19 @@ impl FacecastApp {
             Action::OpenFolderDialog => self.dialogs.request(dialogs::DialogRequest::new(
                 dialogs::DialogPurpose::AddFolder,
                 "Add a folder of product photos",
+                dialogs::PickKind::Folder,
+            )),
+            Action::ImportFeedDialog => self.dialogs.request(
+                dialogs::DialogRequest::new(
+                    dialogs::DialogPurpose::Feed,
+                    "Choose a product feed (CSV)",
+                    dialogs::PickKind::File,
+                )
+                .filter("CSV", &["csv"]),
+            ),
+            Action::ExportListsDialog => self.dialogs.request(dialogs::DialogRequest::new(
+                dialogs::DialogPurpose::ScreeningLists,
+                "Choose the folder for faces.csv and no_faces.csv",
                 dialogs::PickKind::Folder,
             )),
             Action::AddPaths(paths) => self.open_paths(paths),
@@ -608,6 +630,7 @@ impl eframe::App for FacecastApp {
         self.weights_ui(&ctx);
         self.text_edit_ui(&ctx);
         self.export_windows(&ctx);
+        self.feed_window(&ctx);
         self.dialogs.ui(&ctx);
         for action in self.state.toasts.show(&ctx) {
             match action {

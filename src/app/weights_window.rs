@@ -4,8 +4,8 @@
 //! that forbids commercial use (or leaves it unclear), one progress bar (speed, time left, cancel)
 //! for everything queued, and *Locate file…* for files the user already has. The main window's
 //! sections open it at their feature ([`WeightsWindow::open_at`]), and their own *Install* buttons
-//! go through [`WeightsWindow::request_install`], so no such licence is installed unasked. The work runs in the background
-//! ([`super::weights_jobs`]); the window only reads its messages.
+//! go through [`WeightsWindow::request_install`], so no such licence is installed unasked. The
+//! work runs in the background ([`super::weights_jobs`]); the window only reads its messages.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
