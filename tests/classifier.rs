@@ -312,6 +312,46 @@ fn cli_trains_installs_and_classifies() {
             .is_some_and(|e| e.contains("missing.png")),
         "{report}"
     );
+
+    // `facecast screen` adds the installed classifier's second opinion to its lists; without a
+    // classifier the column is not there.
+    let mtcnn = common::fixture_dir("mtcnn");
+    let bare = tempfile::tempdir().expect("tempdir");
+    let screen_header = |data: &Path| {
+        let out = facecast(data, &["weights", "import", "mtcnn", &s(&mtcnn)]);
+        assert!(out.status.success(), "{}", text(&out));
+        let lists = data.join("lists");
+        let out = facecast(
+            data,
+            &[
+                "screen",
+                "--out",
+                &s(&lists),
+                &s(&mtcnn.join("astronaut.png")),
+                &s(&mtcnn.join("chelsea.png")),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let faces = std::fs::read_to_string(lists.join("faces.csv")).expect("faces.csv");
+        let no_faces = std::fs::read_to_string(lists.join("no_faces.csv")).expect("no_faces.csv");
+        (faces, no_faces)
+    };
+    let (faces, no_faces) = screen_header(d);
+    let mut lines = faces.lines();
+    assert_eq!(
+        lines.next(),
+        Some("path,face_count,best_score,classifier_face_probability,reason")
+    );
+    let astronaut: Vec<&str> = lines.next().expect("the astronaut's row").split(',').collect();
+    assert!(astronaut[0].ends_with("astronaut.png"), "{faces}");
+    let p: f64 = astronaut[3].parse().unwrap_or_else(|e| panic!("{e}: {faces}"));
+    assert!((0.0..=1.0).contains(&p), "{faces}");
+    assert!(
+        no_faces.lines().nth(1).is_some_and(|l| l.contains("chelsea.png")),
+        "{no_faces}"
+    );
+    let (faces, _) = screen_header(bare.path());
+    assert_eq!(faces.lines().next(), Some("path,face_count,best_score,reason"));
 }
 
 #[test]

@@ -341,3 +341,107 @@ fn a_batch_runs_a_feed_and_reports_every_row_by_its_id() {
         "the URL's file name names the export"
     );
 }
+
+/// The window: a feed picked, its photo column chosen by label, imported on the worker from the
+/// local server (one row a 404), screened; then the library's two lists, with the feed's columns.
+#[test]
+fn the_window_imports_a_feed_and_exports_the_two_lists() {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable;
+    use facecast::app::feed_ui::{FEED_WINDOW, IMPORT_BUTTON};
+    use facecast::app::{FacecastApp, StartOptions};
+    use std::time::Instant;
+
+    let base = serve(Served::default());
+    let work = tempfile::tempdir().expect("tempdir");
+    let data = work.path().join("data");
+    facecast::weights::store::WeightsStore::open(Some(data.clone()))
+        .expect("store")
+        .import("mtcnn", &[common::fixture_dir("mtcnn")])
+        .expect("MTCNN from the fixtures");
+    let csv = work.path().join("feed.csv");
+    fs::write(
+        &csv,
+        format!(
+            "sku,title,image_url\nA1,Spring jacket,{base}/astronaut.png\nB2,\"Cat, plush\",{base}/chelsea.png\nC3,Gone,{base}/gone.png\n"
+        ),
+    )
+    .expect("write the feed");
+    let start = StartOptions {
+        data_dir: Some(data.clone()),
+        ..Default::default()
+    };
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_eframe(move |cc| FacecastApp::new(&cc.egui_ctx, facecast::compute::Compute::cpu(), start));
+    fn wait(harness: &mut Harness<'_, FacecastApp>, what: &str, done: &dyn Fn(&FacecastApp) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !done(harness.state()) {
+            assert!(Instant::now() < deadline, "{what} did not happen within 120 s");
+            harness.step();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        harness.run_steps(2);
+    }
+    harness.step();
+    harness.state_mut().choose_feed(csv.clone());
+    harness.run_steps(2);
+    harness.get_by_role_and_label(egui::accesskit::Role::Window, FEED_WINDOW);
+    let column = |h: &Harness<'_, FacecastApp>| h.state().state().feed.draft.as_ref().map(|d| d.url_column);
+    assert_eq!(column(&harness), Some(2), "the URL column is guessed");
+    harness.get_by_label("title").click();
+    harness.run_steps(2);
+    assert_eq!(column(&harness), Some(1));
+    harness.get_by_label("image_url").click();
+    harness.run_steps(2);
+    assert_eq!(column(&harness), Some(2));
+    harness.get_by_label(IMPORT_BUTTON).click();
+    wait(&mut harness, "the import and the screening", &|app| {
+        app.state().feed.last.is_some() && common::all_screened(app, 2)
+    });
+    let last = harness.state().state().feed.last.clone().expect("a summary");
+    assert_eq!((last.rows, last.photos), (3, 2), "{last:?}");
+    assert!(
+        last.failed.len() == 1 && last.failed[0].contains("gone.png") && last.failed[0].contains("404"),
+        "{last:?}"
+    );
+    assert!(
+        harness
+            .query_by_label("3 rows: 2 photos, 1 without a photo")
+            .is_some()
+    );
+
+    let out = work.path().join("lists");
+    harness
+        .state_mut()
+        .export_screening_lists(out.clone())
+        .expect("the lists are written");
+    wait(&mut harness, "writing the lists", &|app| {
+        app.state().feed.lists_job.is_none() && app.worker().is_idle()
+    });
+    let header = |name: &str| {
+        fs::read_to_string(out.join(name))
+            .expect("a list")
+            .lines()
+            .next()
+            .map(str::to_string)
+    };
+    assert_eq!(
+        header("faces.csv").as_deref(),
+        Some("sku,title,image_url,face_count,best_score,reason"),
+        "the columns of facecast screen"
+    );
+    let faces = rows(&out.join("faces.csv"));
+    let no_faces = rows(&out.join("no_faces.csv"));
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    assert_eq!(faces[0]["sku"], "A1");
+    assert_eq!(faces[0]["image_url"], format!("{base}/astronaut.png"));
+    assert_eq!(faces[0]["face_count"], "1");
+    assert_eq!(no_faces.len(), 1, "{no_faces:?}");
+    assert_eq!(no_faces[0]["title"], "Cat, plush");
+    assert_eq!(no_faces[0]["face_count"], "0");
+    assert!(
+        !out.join("failed.csv").exists(),
+        "the window writes the two lists"
+    );
+}

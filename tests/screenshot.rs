@@ -2,9 +2,12 @@
 //!
 //! Each state is reached as a user reaches it: photos go through the worker and the installed
 //! MTCNN (the shared fixture's real weights), a virtual model is imported from a face photo through
-//! the import window, the swap is the classic engine run by the Swap section's button. Only the
-//! export in progress is set through the app's public state, at a fixed clock: a real export moves
-//! on while it is drawn. Each state is rendered with egui_kittest's wgpu renderer (Mesa's software
+//! the import window, the swap is the classic engine run by the Swap section's button, the export
+//! is started with *Export all with faces* and really runs. A running export moves on while it is
+//! drawn, so the test takes the job's real events off the worker itself and folds them into the
+//! window up to the second photo, with the first photo finished 9 s after the start (the time left
+//! is the pace at the last finished photo, so the text is the same on every run). Each state is
+//! rendered with egui_kittest's wgpu renderer (Mesa's software
 //! Vulkan without a GPU) at a fixed size, one pixel per point, the dark theme, no pointer, and only
 //! once the window has stopped changing (no spinner, no toast, no animation), then compared with
 //! `screenshots/<name>.png` (see `common/screens.rs` for the tolerance). A difference fails with
@@ -21,8 +24,15 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use facecast::app::cast_panel::IMPORT_WINDOW;
+use facecast::app::export_bar::{EXPORT_ALL, photos_with_faces};
+use facecast::app::swap_panel::SWAP_ALL;
 use facecast::app::{DISPLAY_OWN_DEVICE_CPU, FacecastApp, StartOptions};
 use facecast::compute::Compute;
+use facecast::jobs::export::ExportEvent;
+use facecast::jobs::{JobEvent, JobEventKind, JobOutput};
+use facecast::pipeline::batch::FileStatus;
+use facecast::pipeline::swap::SwapEngine;
 use facecast::weights::store::WeightsStore;
 use image::RgbaImage;
 
@@ -101,6 +111,32 @@ fn shoot(dir: &Path) -> PathBuf {
     photos
 }
 
+/// Steps the window until `done` holds; fails after `WAIT` naming what was awaited and what the
+/// window was doing (its jobs and toasts), so a state that never comes is a failure, not a hang.
+fn wait_for(harness: &mut Harness<'_, FacecastApp>, what: &str, done: impl Fn(&FacecastApp) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        harness.step();
+        if done(harness.state()) {
+            harness.run_steps(2);
+            return;
+        }
+        if Instant::now() >= deadline {
+            let state = harness.state().state();
+            let jobs: Vec<&str> = state.activities.iter().map(|a| a.label.as_str()).collect();
+            panic!(
+                "{what} did not happen within {WAIT:?}; jobs: {jobs:?}; toasts: {:?}",
+                state.toasts.items()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The longest any one state may take to come (a swap of one face, a three-photo export, the
+/// screening of six photos take seconds on the CI machine).
+const WAIT: Duration = Duration::from_secs(120);
+
 /// Steps until `done` holds and the window has stopped changing: nothing loading or running, no
 /// toast, nothing being checked, and two renders three frames apart identical (a spinner or an
 /// animation would differ). Returns that render.
@@ -119,7 +155,7 @@ fn settle(
             && (state.library.is_empty() || app.detector_ready())
             && state.cast.listed
     };
-    common::step_until(harness, what, quiet);
+    wait_for(harness, what, quiet);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = harness.render().expect("render the window with wgpu");
     loop {
@@ -214,6 +250,216 @@ fn weights_screenshot() {
             .is_some()
     );
     check_all(&[("weights.png", image)]);
+}
+
+/// Imports a virtual model from `photo` through the import window, as a user does.
+fn import_model(harness: &mut Harness<'_, FacecastApp>, photo: &Path, name: &str) {
+    harness.state_mut().find_import_faces(vec![photo.to_path_buf()]);
+    wait_for(harness, "finding the face to import", |app| {
+        app.state().cast.import.is_some() && app.state().cast.import_job.is_none()
+    });
+    let window = harness.get_by_role_and_label(egui::accesskit::Role::Window, IMPORT_WINDOW);
+    window.get_by_role(egui::accesskit::Role::TextInput).focus();
+    harness.run_steps(2);
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::Window, IMPORT_WINDOW)
+        .get_by_role(egui::accesskit::Role::TextInput)
+        .type_text(name);
+    harness.run_steps(2);
+    let typed = harness
+        .get_by_role_and_label(egui::accesskit::Role::Window, IMPORT_WINDOW)
+        .get_by_role(egui::accesskit::Role::TextInput)
+        .value();
+    // A name left over from the last import would be saved under another name and never listed.
+    assert_eq!(typed.as_deref(), Some(name), "the import window's name field");
+    harness.get_by_label("Save to library").click();
+    wait_for(harness, "saving the virtual model", |app| {
+        let cast = &app.state().cast;
+        cast.import.is_none() && cast.library.iter().any(|i| i.model.name == name)
+    });
+}
+
+/// Presses at `from`, moves to `to` in steps, releases: a drag as a hand makes it.
+fn drag(harness: &mut Harness<'_, FacecastApp>, from: egui::Pos2, to: egui::Pos2) {
+    let button = |pos, pressed| egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: egui::Modifiers::NONE,
+    };
+    harness.input_mut().events.push(egui::Event::PointerMoved(from));
+    harness.step();
+    harness.input_mut().events.push(button(from, true));
+    harness.step();
+    for i in 1..=6 {
+        let at = from + (to - from) * (i as f32 / 6.0);
+        harness.input_mut().events.push(egui::Event::PointerMoved(at));
+        harness.step();
+    }
+    harness.input_mut().events.push(button(to, false));
+    harness.run_steps(2);
+}
+
+/// The worker's events until the job `job` has finished, taken before the window sees them.
+fn take_events_until_finished(
+    harness: &Harness<'_, FacecastApp>,
+    job: facecast::jobs::JobId,
+) -> Vec<JobEvent> {
+    let deadline = Instant::now() + WAIT;
+    let mut events = Vec::new();
+    loop {
+        events.extend(harness.state().worker().drain());
+        let finished = events
+            .iter()
+            .any(|e| e.job == job && matches!(e.kind, JobEventKind::Finished(_)));
+        if finished {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the export did not finish within {WAIT:?}; its events so far: {events:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn cast_swap_and_export_screenshots() {
+    let home = fake_home();
+    let work = tempfile::tempdir().expect("tempdir");
+    let data = work.path().join("data");
+    data_with_mtcnn(&data);
+    let photos = shoot(work.path());
+    let mut harness = window(&data, vec![photos]);
+    wait_for(&mut harness, "screening the photos", |app| {
+        common::all_screened(app, 6)
+    });
+
+    // Cast: two virtual models imported from face photos; the first saved is the one swaps use.
+    let faces = common::fixture_dir("mtcnn");
+    import_model(&mut harness, &faces.join("camera.png"), "Ravi");
+    import_model(&mut harness, &faces.join("astronaut.png"), "Eileen");
+    let astronaut = id_of(harness.state(), "astronaut.png");
+    harness.state_mut().select_photo(astronaut);
+    let cast = settle(&mut harness, "listing the virtual models", |app| {
+        app.state().cast.library.len() == 2
+            && app.state().preview.as_ref().is_some_and(|p| p.photo == astronaut)
+    });
+    let current = harness
+        .state()
+        .state()
+        .cast
+        .current_model()
+        .map(|m| m.name.clone());
+    assert_eq!(current.as_deref(), Some("Ravi"));
+    assert!(harness.query_by_label("Saved virtual models (2)").is_some());
+
+    // Swap: Ravi's face on the astronaut with the classic engine (no large weights), clicked in
+    // the Swap section; the canvas shows before and after.
+    harness.get_by_label("Classic (fallback)").click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().state().swap.settings.engine, SwapEngine::Classic);
+    harness.get_by_label(SWAP_ALL).click();
+    wait_for(&mut harness, "the swap", |app| {
+        app.state().swap.job.is_none() && app.state().current_edit(astronaut).is_some()
+    });
+    let label = harness
+        .state()
+        .state()
+        .current_edit(astronaut)
+        .map(|v| v.label.clone());
+    assert!(
+        label.as_deref().is_some_and(|l| l.starts_with("Swap")),
+        "{label:?}"
+    );
+    // The divider dragged by its knob to the middle of the face: half of it before, half after.
+    let view = *harness.state().canvas_view().expect("the photo is drawn");
+    let face = harness
+        .state()
+        .state()
+        .selected_entry()
+        .and_then(|e| e.faces())
+        .map(|f| f.faces[0]);
+    let [x1, y1, x2, y2] = face.expect("the astronaut's face").bbox;
+    let middle = view.to_screen(egui::pos2((x1 + x2) / 2.0, (y1 + y2) / 2.0));
+    let split = harness.state().compare_view().split;
+    let knob = egui::pos2(view.rect.left() + view.rect.width() * split, view.rect.center().y);
+    drag(&mut harness, knob, egui::pos2(middle.x, knob.y));
+    let swap = settle(&mut harness, "the swap's before and after", |_| true);
+    let split = harness.state().compare_view().split;
+    let at = view.rect.left() + view.rect.width() * split;
+    assert!(
+        (at - middle.x).abs() < 2.0,
+        "the divider is at x {at}, the face's middle at {}",
+        middle.x
+    );
+
+    // Export: every photo with a face into ~/Exports/spring-lookbook, started by the button.
+    let out = home.join("Exports/spring-lookbook");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let with_faces = photos_with_faces(harness.state().state()).len();
+    assert!(with_faces >= 2, "photos with faces: {with_faces}");
+    {
+        let state = harness.state_mut().state_mut();
+        state.recipe.swap.enabled = true;
+        state.recipe.export.folder = Some(out.clone());
+    }
+    harness.run_steps(2);
+    harness
+        .get_by_label(&format!("{EXPORT_ALL} ({with_faces})"))
+        .click();
+    harness.step();
+    let job = harness.state().state().export.job.expect("the export started");
+    let started = harness.state().state().export.started_at().expect("started");
+    // The job runs to its end on the worker; the window gets its events up to the second photo.
+    let mut events = take_events_until_finished(&harness, job).into_iter();
+    let state = harness.state_mut().state_mut();
+    for event in events.by_ref() {
+        let second = matches!(
+            &event.kind,
+            JobEventKind::Output(JobOutput::Export(ExportEvent::Working { index: 1, .. }))
+        );
+        match event.kind {
+            JobEventKind::Output(JobOutput::Export(file @ ExportEvent::File { .. })) => {
+                state.export.apply_at(file, started + Duration::from_secs(9));
+            }
+            kind => {
+                state.apply(JobEvent { job: event.job, kind });
+            }
+        }
+        if second {
+            break;
+        }
+    }
+    let export = settle(&mut harness, "drawing the export", |app| {
+        app.state().export.is_running() && app.state().export.finished == 1
+    });
+    let progress = format!("1 of {with_faces}, about {}s left", 9 * (with_faces - 1));
+    assert!(
+        harness.query_by_label_contains(&progress).is_some(),
+        "the export bar shows {progress}"
+    );
+    assert!(harness.query_by_label("~/Exports/spring-lookbook").is_some());
+
+    // The rest of the real export: every photo with a face was written.
+    let state = harness.state_mut().state_mut();
+    for event in events {
+        state.apply(event);
+    }
+    let export_state = &harness.state().state().export;
+    assert!(!export_state.is_running());
+    assert_eq!(
+        export_state.count(FileStatus::Done),
+        with_faces,
+        "{:?}",
+        export_state.reports
+    );
+    for report in &export_state.reports {
+        let written = report.output.as_ref().expect("an output file");
+        assert!(written.starts_with(&out) && written.is_file(), "{written:?}");
+    }
+
+    check_all(&[("cast.png", cast), ("swap.png", swap), ("export.png", export)]);
 }
 
 /// A stand-in window: a panel, a label and a button, drawn into `image` at `button` (x, y).
@@ -322,7 +568,7 @@ fn a_stale_or_missing_committed_screenshot_fails_with_the_file_and_the_hint() {
 #[test]
 fn every_committed_screenshot_is_a_window_and_a_moved_widget_in_it_is_caught() {
     fake_home();
-    for name in ["library.png", "weights.png"] {
+    for name in ["library.png", "weights.png", "cast.png", "swap.png", "export.png"] {
         let path = screens::committed_dir().join(name);
         let image = image::open(&path)
             .unwrap_or_else(|e| {

@@ -53,6 +53,8 @@ pub enum GeneratorStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CastAction {
     OpenWindow,
+    /// Open the Weights window at the Generate section.
+    ShowWeights,
     Generate,
     CancelGenerate,
     Enlarge(Option<usize>),
@@ -443,6 +445,13 @@ fn generator_line(ui: &mut egui::Ui, cast: &CastUi, actions: &mut Vec<CastAction
                     actions.push(CastAction::LocateWeights);
                 }
             });
+            if ui
+                .link(super::weights_links::link_label("generate"))
+                .on_hover_text("Open the Weights window at this feature: licences, sizes, Install all")
+                .clicked()
+            {
+                actions.push(CastAction::ShowWeights);
+            }
             false
         }
     }
@@ -820,6 +829,8 @@ impl FacecastApp {
             self.worker.cancel(previous);
         }
         self.state.cast.import = None;
+        // A new import is a new person: the name typed for the last one must not carry over.
+        self.cast.import_name.clear();
         let job = self.worker.enqueue(FindImportFaces { store, paths });
         self.state.cast.import_job = Some(job);
     }
@@ -902,7 +913,6 @@ impl FacecastApp {
                     );
                     return;
                 }
-                self.cast.import_name.clear();
                 self.dialogs.request(
                     super::dialogs::DialogRequest::new(
                         super::dialogs::DialogPurpose::CastPhotos,
@@ -941,9 +951,11 @@ impl FacecastApp {
             CastAction::Delete(id) => self.apply_cast_op(LibraryOp::Delete { id }),
             CastAction::Undelete(id) => self.apply_cast_op(LibraryOp::Undelete { id }),
             CastAction::EditText(id) => self.open_text_edit(&id),
+            CastAction::ShowWeights => self.apply(ctx, super::Action::ShowWeightsFor("generate")),
             CastAction::InstallWeights => {
-                self.install_model(ctx, STYLEGAN2_ID);
-                self.cast.generator = GeneratorStatus::Installing;
+                if self.install_model(ctx, STYLEGAN2_ID) {
+                    self.cast.generator = GeneratorStatus::Installing;
+                }
             }
             CastAction::LocateWeights => {
                 if let Some(weights) = &mut self.weights {

@@ -293,6 +293,16 @@ pub fn library_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action
             RichText::new(format!("Face classifier unusable: {error}")).color(ui.visuals().warn_fg_color),
         );
     }
+    if c.installed.is_none() && c.training.is_none() {
+        // Training fine-tunes the ImageNet MobileNetV2: say so before the operator marks more.
+        super::weights_links::missing_line(
+            ui,
+            &state.missing_networks,
+            "classify",
+            "training the face classifier needs it",
+            actions,
+        );
+    }
 }
 
 /// What a library row adds after its verdict: the mark and the second opinion.

@@ -44,6 +44,7 @@ impl FacecastApp {
                 self.state
                     .toasts
                     .info("Installing MTCNN, the face detector (first start)…");
+                // MIT: never held back for a licence, so it starts at once.
                 self.install_model(ctx, MTCNN_ID);
             }
             // Said when a photo needs it (see detect_new_photos), not to someone only looking around.
@@ -52,20 +53,30 @@ impl FacecastApp {
         }
     }
 
-    /// Starts installing a model; the Weights window opens to show the progress.
-    pub(super) fn install_model(&mut self, ctx: &egui::Context, id: &str) {
-        let Some(weights) = &mut self.weights else { return };
-        weights.install(ctx, id);
-        weights.open = true;
+    /// Starts installing a model; the Weights window opens to show the progress. A network whose
+    /// licence forbids commercial use is installed only once the user accepted that licence: until
+    /// then the Weights window opens at its feature and asks. Returns whether the install started.
+    pub(super) fn install_model(&mut self, ctx: &egui::Context, id: &str) -> bool {
+        let Some(weights) = &mut self.weights else {
+            return false;
+        };
+        if !weights.request_install(ctx, id) {
+            return false;
+        }
         if id == MTCNN_ID {
             self.detector = Detector::Installing;
         }
+        true
     }
 
     /// Draws the Weights window and turns what finished into toasts.
     pub(super) fn weights_ui(&mut self, ctx: &egui::Context) {
         let Some(weights) = &mut self.weights else { return };
         let events = weights.ui(ctx);
+        let missing = weights.missing_networks();
+        if missing != self.state.missing_networks {
+            self.state.missing_networks = missing;
+        }
         for id in weights.take_locate() {
             let title = match weights_store_files(weights, &id) {
                 Some(names) => format!("Locate {names}"),

@@ -25,6 +25,10 @@ pub enum DialogPurpose {
     CastPhotos,
     /// Files of a weights model, by id.
     LocateWeights(String),
+    /// A product feed (CSV) to import.
+    Feed,
+    /// The folder the screening lists are written into.
+    ScreeningLists,
 }
 
 /// What the dialog picks.

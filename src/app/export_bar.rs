@@ -47,6 +47,9 @@ pub struct ExportState {
     /// The export job running, if one is.
     pub job: Option<JobId>,
     started_at: Option<Instant>,
+    /// When the last photo finished: the time left is the pace up to then, so the bar's text
+    /// changes when a photo finishes rather than on every frame.
+    last_finished_at: Option<Instant>,
     pub total: usize,
     /// Photos finished (whatever their outcome).
     pub finished: usize,
@@ -75,8 +78,7 @@ impl ExportState {
         self.begin_at(job, total, out_dir, Instant::now());
     }
 
-    /// [`ExportState::begin`] with the start time given, so the time left can be computed against
-    /// a fixed clock ([`AppState::now`]).
+    /// [`ExportState::begin`] with the start time given (tests fix the clock this way).
     pub fn begin_at(&mut self, job: JobId, total: usize, out_dir: PathBuf, started_at: Instant) {
         *self = ExportState {
             job: Some(job),
@@ -88,7 +90,17 @@ impl ExportState {
         };
     }
 
+    /// When the export started, if one was begun.
+    pub fn started_at(&self) -> Option<Instant> {
+        self.started_at
+    }
+
     pub fn apply(&mut self, event: ExportEvent) {
+        self.apply_at(event, Instant::now());
+    }
+
+    /// Folds an event that arrived at `now`.
+    pub fn apply_at(&mut self, event: ExportEvent, now: Instant) {
         match event {
             ExportEvent::Started { total, out_dir } => {
                 self.total = total;
@@ -97,6 +109,7 @@ impl ExportState {
             ExportEvent::Working { input, .. } => self.current = Some(input),
             ExportEvent::File { report, .. } => {
                 self.finished += 1;
+                self.last_finished_at = Some(now);
                 self.reports.push(report);
             }
             ExportEvent::Ended {
@@ -132,9 +145,9 @@ impl ExportState {
         self.reports.iter().filter(|r| r.status == status).count()
     }
 
-    /// Time left, from the pace so far (none before the first photo is finished).
+    /// Time left, from the pace up to the last finished photo (none before the first).
     pub fn eta(&self) -> Option<Duration> {
-        self.eta_at(Instant::now())
+        self.eta_at(self.last_finished_at?)
     }
 
     /// Time left as it stands at `now`.
@@ -202,7 +215,7 @@ pub fn export_bar(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Action>
         ui.label(RichText::new("Export").strong());
         ui.separator();
         let folder_text = match &state.recipe.export.folder {
-            Some(dir) => dir.display().to_string(),
+            Some(dir) => super::paths::home_relative(dir),
             None => "no output folder".to_string(),
         };
         if ui
@@ -763,5 +776,31 @@ mod tests {
             Some(Duration::from_secs(70))
         );
         assert_eq!(format_duration(Duration::from_secs(70)), "1m 10s");
+    }
+
+    #[test]
+    fn the_bar_shows_the_pace_at_the_last_finished_photo() {
+        let mut export = ExportState::default();
+        let t0 = Instant::now();
+        export.begin_at(JobId(1), 3, PathBuf::from("out"), t0);
+        assert_eq!(export.eta(), None, "nothing finished yet");
+        let report = FileReport {
+            input: PathBuf::from("a.png"),
+            status: FileStatus::Done,
+            skip: None,
+            output: None,
+            reason: None,
+            faces: 1,
+            notes: Vec::new(),
+            measured: Vec::new(),
+            resumed: false,
+        };
+        export.apply_at(
+            ExportEvent::File { index: 0, report },
+            t0 + Duration::from_secs(9),
+        );
+        // 9 s for the first photo, two left; later frames do not move it.
+        assert_eq!(export.eta(), Some(Duration::from_secs(18)));
+        assert_eq!(export.eta(), Some(Duration::from_secs(18)));
     }
 }

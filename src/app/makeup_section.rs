@@ -310,7 +310,9 @@ impl FacecastApp {
                 }
             }
             MakeupAction::Apply => self.apply_makeup(),
-            MakeupAction::InstallWeights => self.install_model(ctx, BEAUTYGAN_ID),
+            MakeupAction::InstallWeights => {
+                self.install_model(ctx, BEAUTYGAN_ID);
+            }
             MakeupAction::LocateWeights => {
                 if let Some(weights) = &mut self.weights {
                     weights.locate(ctx, BEAUTYGAN_ID);
@@ -381,6 +383,7 @@ pub fn makeup_section(
                     actions.push(Action::Makeup(MakeupAction::LocateWeights));
                 }
             });
+            super::weights_links::link(ui, "makeup", actions);
         }
     }
 

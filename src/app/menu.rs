@@ -14,6 +14,21 @@ pub fn menu_bar(
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
             super::dialogs::open_buttons(ui, dialogs, actions);
+            if ui.button(super::feed_ui::IMPORT_FEED).clicked() {
+                actions.push(Action::ImportFeedDialog);
+            }
+            if ui
+                .add_enabled(
+                    !state.library.is_empty(),
+                    egui::Button::new(super::feed_ui::EXPORT_LISTS),
+                )
+                .on_hover_text(
+                    "faces.csv and no_faces.csv of the screened photos, as `facecast screen` writes them",
+                )
+                .clicked()
+            {
+                actions.push(Action::ExportListsDialog);
+            }
             ui.separator();
             if ui.button("Weights…").clicked() {
                 actions.push(Action::ShowWeights);

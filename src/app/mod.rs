@@ -22,6 +22,7 @@ mod detection;
 pub mod dialogs;
 pub mod dropzone;
 pub mod export_bar;
+pub mod feed_ui;
 pub mod fonts;
 pub mod history;
 pub mod icon;
@@ -29,6 +30,7 @@ pub mod library;
 pub mod makeup_section;
 pub mod menu;
 pub mod panels;
+pub mod paths;
 pub mod restore_section;
 pub mod session;
 pub mod state;
@@ -50,6 +52,7 @@ pub const APP_NAME: &str = "Facecast";
 pub const DISPLAY_OWN_DEVICE_CPU: &str = "own wgpu device (the networks run on the CPU)";
 
 pub mod weights_jobs;
+pub mod weights_links;
 pub mod weights_window;
 
 /// What the command line asks of the window.
@@ -71,6 +74,10 @@ pub fn run_window(options: WindowOptions) -> anyhow::Result<ExitCode> {
 pub enum Action {
     OpenFilesDialog,
     OpenFolderDialog,
+    /// Pick a product feed (CSV) to import.
+    ImportFeedDialog,
+    /// Pick the folder for the library's screening lists.
+    ExportListsDialog,
     AddPaths(Vec<PathBuf>),
     Select(PhotoId),
     Remove(PhotoId),
@@ -78,6 +85,8 @@ pub enum Action {
     CancelAll,
     ShowAbout,
     ShowWeights,
+    /// Open the Weights window at a feature's section (by `--for` key).
+    ShowWeightsFor(&'static str),
     OpenSamples,
     SetFilter(LibraryFilter),
     /// Choose or un-choose a face of a photo as a swap target.
@@ -231,7 +240,10 @@ impl FacecastApp {
             Ok(store) => {
                 app.detector_check = Some(detection::check_detector(ctx, store.clone()));
                 app.detector = Detector::Checking;
-                app.weights = Some(weights_window::WeightsWindow::new(store.clone()));
+                let mut weights = weights_window::WeightsWindow::new(store.clone());
+                // Checked at once, so each section can say what its feature still needs.
+                weights.refresh(ctx);
+                app.weights = Some(weights);
                 app.text_edit = Some(text_edit::TextEditWindow::new(store.clone()));
                 app.store = Some(store);
             }
@@ -291,6 +303,10 @@ impl FacecastApp {
         match picked.purpose {
             P::AddPhotos | P::AddFolder => self.open_paths(paths),
             P::CastPhotos => self.find_import_faces(paths),
+            P::Feed => self.choose_feed(paths.swap_remove(0)),
+            P::ScreeningLists => {
+                self.export_screening_lists(paths.swap_remove(0));
+            }
             P::MakeupReferences => self.import_references(paths),
             P::LocateWeights(id) => {
                 if let Some(weights) = &mut self.weights {
@@ -311,6 +327,11 @@ impl FacecastApp {
     /// True once MTCNN is known to be installed (the start-up check or an install finished).
     pub fn detector_ready(&self) -> bool {
         self.detector == Detector::Ready
+    }
+
+    /// The Weights window (None without a data directory).
+    pub fn weights_window(&self) -> Option<&weights_window::WeightsWindow> {
+        self.weights.as_ref()
     }
 
     pub fn worker(&self) -> &Worker {
@@ -420,6 +441,19 @@ impl FacecastApp {
                 "Add a folder of product photos",
                 dialogs::PickKind::Folder,
             )),
+            Action::ImportFeedDialog => self.dialogs.request(
+                dialogs::DialogRequest::new(
+                    dialogs::DialogPurpose::Feed,
+                    "Choose a product feed (CSV)",
+                    dialogs::PickKind::File,
+                )
+                .filter("CSV", &["csv"]),
+            ),
+            Action::ExportListsDialog => self.dialogs.request(dialogs::DialogRequest::new(
+                dialogs::DialogPurpose::ScreeningLists,
+                "Choose the folder for faces.csv and no_faces.csv",
+                dialogs::PickKind::Folder,
+            )),
             Action::AddPaths(paths) => self.open_paths(paths),
             Action::Select(id) => self.select_photo(id),
             Action::Remove(id) => self.remove_photo(id),
@@ -435,6 +469,13 @@ impl FacecastApp {
                         .warning("The weights store is unavailable (no data directory).");
                 }
             }
+            Action::ShowWeightsFor(key) => match &mut self.weights {
+                Some(weights) => weights.open_at(key),
+                None => self
+                    .state
+                    .toasts
+                    .warning("The weights store is unavailable (no data directory)."),
+            },
             Action::OpenSamples => self.open_samples(ctx),
             Action::SetFilter(filter) => self.state.filter = filter,
             Action::ToggleFace(photo, index) => {
@@ -589,10 +630,13 @@ impl eframe::App for FacecastApp {
         self.weights_ui(&ctx);
         self.text_edit_ui(&ctx);
         self.export_windows(&ctx);
+        self.feed_window(&ctx);
         self.dialogs.ui(&ctx);
         for action in self.state.toasts.show(&ctx) {
             match action {
-                toasts::ToastAction::InstallModel(id) => self.install_model(&ctx, &id),
+                toasts::ToastAction::InstallModel(id) => {
+                    self.install_model(&ctx, &id);
+                }
                 toasts::ToastAction::UndeleteVirtualModel(id) => {
                     cast_actions.push(cast_panel::CastAction::Undelete(id))
                 }

@@ -55,6 +55,13 @@ pub fn pipeline_panel(
                 super::makeup_section::makeup_section(ui, state, makeup_ui, actions)
             });
             section(ui, "Text edits", |ui| {
+                super::weights_links::missing_line(
+                    ui,
+                    &state.missing_networks,
+                    "edit",
+                    "text edits need them",
+                    actions,
+                );
                 ui.label(
                     RichText::new(
                         "StyleCLIP edits change the virtual model itself: in the Virtual model section, a model's menu → Edit with text…",

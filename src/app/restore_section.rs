@@ -147,7 +147,9 @@ impl FacecastApp {
         match action {
             RestoreAction::Settings(settings) => self.state.restore.settings = settings,
             RestoreAction::Start(photo) => self.start_restore(photo),
-            RestoreAction::Install(model) => self.install_model(ctx, model.id()),
+            RestoreAction::Install(model) => {
+                self.install_model(ctx, model.id());
+            }
             RestoreAction::Locate(model) => {
                 if let Some(weights) = &mut self.weights {
                     weights.open = true;
@@ -386,6 +388,7 @@ fn weights_line(
                     actions.push(Action::Restore(RestoreAction::Locate(model)));
                 }
             });
+            super::weights_links::link(ui, "restore", actions);
             false
         }
     }

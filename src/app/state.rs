@@ -121,6 +121,8 @@ pub struct PhotoEntry {
     pub mark: Option<super::classifier_ui::FaceMark>,
     /// The face classifier's second opinion, once asked.
     pub opinion: Option<super::classifier_ui::Opinion>,
+    /// The product feed row that named this photo, when it came from a feed.
+    pub feed: Option<super::feed_ui::FeedCells>,
 }
 
 impl PhotoEntry {
@@ -218,6 +220,7 @@ impl Library {
                 targets: BTreeSet::new(),
                 mark: None,
                 opinion: None,
+                feed: None,
             });
             added.push((id, path));
         }
@@ -246,6 +249,11 @@ impl Library {
 
     pub fn index_of(&self, id: PhotoId) -> Option<usize> {
         self.index.get(&id).copied()
+    }
+
+    /// The photo at `path` (however it is spelled), if it is in the library.
+    pub fn id_of_path(&self, path: &Path) -> Option<PhotoId> {
+        self.paths.get(&canonical(path)).copied()
     }
 
     pub fn contains_path(&self, path: &Path) -> bool {
@@ -373,6 +381,10 @@ pub struct AppState {
     pub makeup: super::makeup_section::MakeupState,
     /// The face/no-face classifier: install, second opinions, training.
     pub classifier: super::classifier_ui::ClassifierState,
+    /// What each feature's networks lack, as the Weights window last checked.
+    pub missing_networks: super::weights_links::MissingNetworks,
+    /// Product feeds: the one being set up or imported, the last import's result.
+    pub feed: super::feed_ui::FeedState,
     /// Which photos each detection job screens, so a cancelled or failed job leaves none pending.
     detect_jobs: HashMap<JobId, Vec<PhotoId>>,
     /// Which photos each thumbnail job was asked to load, so a cancelled or failed job leaves none
@@ -404,6 +416,8 @@ impl AppState {
             cast: Default::default(),
             makeup: Default::default(),
             classifier: Default::default(),
+            missing_networks: Default::default(),
+            feed: Default::default(),
             detect_jobs: HashMap::new(),
             thumbnail_jobs: HashMap::new(),
         }
@@ -525,6 +539,7 @@ impl AppState {
                 }
                 self.restore_job_finished(job, &outcome);
                 self.export.job_finished(job, &outcome);
+                self.feed.job_finished(job);
                 if let JobOutcome::Failed(reason) = outcome {
                     let text = match label {
                         Some(label) => format!("{label} failed: {reason}"),
@@ -653,6 +668,7 @@ impl AppState {
                 self.apply_classifier_output(output);
                 None
             }
+            JobOutput::Feed(output) => self.apply_feed_output(output),
             JobOutput::PhotoFailed { photo, reason } => {
                 if let Some(entry) = self.library.get_mut(photo) {
                     entry.status = PhotoStatus::Failed(reason);

@@ -73,6 +73,13 @@ pub fn swap_section(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Actio
             "The virtual model's own face, warped onto the target and blended in. Needs no swap network; \
              used automatically when FaceShifter's weights are not installed",
         );
+    super::weights_links::missing_line(
+        ui,
+        &state.missing_networks,
+        "swap",
+        "FaceShifter needs them, the classic engine does not",
+        actions,
+    );
     if settings.engine == SwapEngine::Classic {
         ui.horizontal(|ui| {
             ui.label("Blend:");

@@ -805,7 +805,9 @@ impl super::FacecastApp {
         let actions = window.ui(ctx, &self.worker, &mut self.state.text_edit);
         for action in actions {
             match action {
-                TextEditAction::Install(id) => self.install_model(ctx, &id),
+                TextEditAction::Install(id) => {
+                    self.install_model(ctx, &id);
+                }
                 TextEditAction::Locate(id) => {
                     if let Some(weights) = &mut self.weights {
                         weights.locate(ctx, &id);

@@ -1,26 +1,32 @@
 //! The Weights window: the networks grouped by the feature they unlock (Detect, Swap, Restore,
 //! Generate, Text edits, Makeup, Classifier), each section saying what it unlocks, with its files'
-//! status, size and licence badge, *Install all for this feature* behind an acceptance of the
-//! non-commercial licences, one progress bar (speed, time left, cancel) for everything queued, and
-//! *Locate file…* for files the user already has. The work runs in the background
-//! ([`super::weights_jobs`]); the window only reads its messages.
+//! status, size and licence badge, *Install all for this feature* behind one checkbox per licence
+//! that forbids commercial use (or leaves it unclear), one progress bar (speed, time left, cancel)
+//! for everything queued, and *Locate file…* for files the user already has. The main window's
+//! sections open it at their feature ([`WeightsWindow::open_at`]), and their own *Install* buttons
+//! go through [`WeightsWindow::request_install`], so no such licence is installed unasked. The
+//! work runs in the background ([`super::weights_jobs`]); the window only reads its messages.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use egui::{Color32, RichText};
 
 use super::weights_jobs::{Ended, Jobs, Msg, Work, human_duration};
 use crate::weights::features::{self, FeatureGroup};
-use crate::weights::manifest::{ModelEntry, human_bytes};
+use crate::weights::manifest::{Manifest, ModelEntry, human_bytes};
 use crate::weights::store::{ModelStatus, WeightsStore};
 
 /// The window's title, also used by tests.
 pub const WINDOW_TITLE: &str = "Weights";
 /// The button of every section.
 pub const INSTALL_ALL: &str = "Install all for this feature";
-/// The acceptance checkbox of sections with non-commercial networks.
-pub const ACCEPT_LABEL: &str = "I accept the non-commercial licences of this feature's networks";
+/// The acceptance checkbox of one licence that forbids commercial use (or leaves it unclear); a
+/// section shows one for each such licence among its networks, and accepting it in one section
+/// accepts it everywhere.
+pub fn accept_label(licence: &str) -> String {
+    format!("I accept, for non-commercial use: {licence}")
+}
 /// The badge of a network whose licence forbids commercial use or leaves it unclear.
 pub const NONCOMMERCIAL_BADGE: &str = "NON-COMMERCIAL / NOT CLEARED";
 pub const LOCATE_LABEL: &str = "Locate file…";
@@ -38,13 +44,19 @@ pub struct WeightsWindow {
     jobs: Jobs,
     /// Last known status by model id; absent while being checked.
     statuses: HashMap<String, ModelStatus>,
-    /// Sections (by `--for` key) whose non-commercial licences the user accepted.
-    accepted: HashSet<&'static str>,
+    /// The licences (their text in the manifest) that forbid commercial use and that the user
+    /// accepted in this session.
+    accepted: HashSet<String>,
+    /// The section (by `--for` key) to bring into view on the next frame.
+    scroll_to: Option<&'static str>,
+    /// Where each section's header sits in the scrolled content, from the last frame drawn.
+    section_tops: HashMap<&'static str, f32>,
+    /// The section last asked for from the main window, and the network an install was asked
+    /// for there that waits for its licence.
+    focus: Option<(&'static str, Option<String>)>,
     /// Models whose files the user asked to locate; the app opens its file dialog for them.
     locate: Vec<String>,
     checked: bool,
-    /// The user's home folder, read once, to show the weights folder as `~/…`.
-    home: Option<PathBuf>,
 }
 
 /// What a click asked for.
@@ -63,16 +75,12 @@ impl WeightsWindow {
             jobs: Jobs::new(store),
             statuses: HashMap::new(),
             accepted: HashSet::new(),
+            scroll_to: None,
+            section_tops: HashMap::new(),
+            focus: None,
             locate: Vec::new(),
             checked: false,
-            home: directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()),
         }
-    }
-
-    /// `folder` as the window shows it: under the home folder as `~/…` (shorter, and the same
-    /// for every user), elsewhere in full.
-    fn folder_text(&self, folder: &Path) -> String {
-        home_relative(folder, self.home.as_deref())
     }
 
     /// The last known status of a model (None: unknown id or still being checked).
@@ -103,9 +111,80 @@ impl WeightsWindow {
         self.jobs.check(ctx, ids);
     }
 
-    /// Queues an install (e.g. MTCNN at first start); progress shows in the window.
+    /// Queues an install (e.g. MTCNN at first start); progress shows in the window. Only for
+    /// networks the user may install now: see [`WeightsWindow::request_install`].
     pub fn install(&mut self, ctx: &egui::Context, id: &str) {
         self.jobs.push(ctx, id, Work::Install);
+    }
+
+    /// Whether `id` may be installed without asking: its licence allows commercial use, or the
+    /// user accepted it.
+    pub fn may_install(&self, id: &str) -> bool {
+        self.jobs
+            .store()
+            .model(id)
+            .is_ok_and(|m| m.commercial_use || self.accepted.contains(&m.licence))
+    }
+
+    /// An install asked for outside the window (a section's *Install* button): queued when
+    /// [`WeightsWindow::may_install`], else the window opens at the network's feature, where its
+    /// licence waits to be accepted. Returns whether the install was queued.
+    pub fn request_install(&mut self, ctx: &egui::Context, id: &str) -> bool {
+        self.open = true;
+        if self.may_install(id) {
+            self.install(ctx, id);
+            return true;
+        }
+        let key = feature_of(self.jobs.store().manifest(), id);
+        self.scroll_to = Some(key);
+        self.focus = Some((key, Some(id.to_string())));
+        false
+    }
+
+    /// Opens the window at a feature's section (by `--for` key), brought into view.
+    pub fn open_at(&mut self, key: &'static str) {
+        self.open = true;
+        self.scroll_to = Some(key);
+        self.focus = Some((key, None));
+    }
+
+    /// The section the window was last opened at from the main window.
+    pub fn focused_section(&self) -> Option<&'static str> {
+        self.focus.as_ref().map(|(key, _)| *key)
+    }
+
+    /// Ticks or unticks the acceptance of a licence (by its text in the manifest).
+    pub fn set_accepted(&mut self, licence: &str, accepted: bool) {
+        if accepted {
+            self.accepted.insert(licence.to_string());
+        } else {
+            self.accepted.remove(licence);
+        }
+    }
+
+    /// What each feature still needs, as last checked: by `--for` key, the names of the needed
+    /// networks that are not usable. Features whose networks are still being checked are left out.
+    pub fn missing_networks(&self) -> super::weights_links::MissingNetworks {
+        let manifest = self.jobs.store().manifest();
+        let mut missing = super::weights_links::MissingNetworks::default();
+        for group in features::GROUPS {
+            let statuses: Option<Vec<&ModelStatus>> =
+                group.needs.iter().map(|id| self.statuses.get(*id)).collect();
+            let Some(statuses) = statuses else { continue };
+            let names: Vec<String> = group
+                .needs
+                .iter()
+                .zip(statuses)
+                .filter(|(_, status)| !status.is_usable())
+                .map(|(id, _)| {
+                    manifest
+                        .get(id)
+                        .map_or_else(|| id.to_string(), |m| m.name.clone())
+                })
+                .collect();
+            missing.by_feature.insert(group.key, names);
+        }
+        missing
     }
 
     /// Asks the app for a file dialog to locate `id`'s files (see [`WeightsWindow::take_locate`]).
@@ -144,34 +223,54 @@ impl WeightsWindow {
         }
         let mut click = None;
         let mut open = self.open;
-        egui::Window::new(WINDOW_TITLE)
+        let raise = self.scroll_to.is_some();
+        // The section asked for is scrolled to once its place is known (from a frame drawn
+        // before: the window's first frame lays it out).
+        let target = self.scroll_to.and_then(|key| self.section_tops.get(key).copied());
+        let shown = egui::Window::new(WINDOW_TITLE)
             .open(&mut open)
             .default_size([780.0, 560.0])
             .min_width(560.0)
             .show(ctx, |ui| {
                 ui.horizontal(|ui| {
                     let folder = self.jobs.store().weights_dir();
-                    ui.label(RichText::new(format!("Folder: {}", self.folder_text(&folder))).weak());
+                    ui.label(
+                        RichText::new(format!("Folder: {}", super::paths::home_relative(&folder))).weak(),
+                    );
                     if ui.button("Check again").clicked() {
                         click = Some(Click::Refresh);
                     }
                 });
                 self.progress_ui(ui, &mut click);
                 ui.separator();
-                egui::ScrollArea::vertical()
-                    .auto_shrink([false, false])
-                    .show(ui, |ui| {
-                        for group in features::GROUPS {
-                            self.section_ui(ui, group, &mut click);
-                        }
-                    });
+                let mut area = egui::ScrollArea::vertical().auto_shrink([false, false]);
+                if let Some(y) = target {
+                    area = area.vertical_scroll_offset(y);
+                }
+                area.show(ui, |ui| {
+                    let top = ui.min_rect().top();
+                    for group in features::GROUPS {
+                        let header = self.section_ui(ui, group, &mut click);
+                        self.section_tops.insert(group.key, header - top);
+                    }
+                });
             });
+        if raise && let Some(shown) = shown {
+            // Opened from a section of the main window: in front of any other window.
+            ctx.move_to_top(shown.response.layer_id);
+        }
+        if target.is_some() {
+            self.scroll_to = None;
+        }
         self.open = open;
+        if !open {
+            self.focus = None;
+        }
         match click {
             Some(Click::Install(id)) => self.install(ctx, &id),
             Some(Click::InstallAll(group)) => {
                 for id in group.needs {
-                    if !self.statuses.get(*id).is_some_and(ModelStatus::is_usable) {
+                    if !self.statuses.get(*id).is_some_and(ModelStatus::is_usable) && self.may_install(id) {
                         self.install(ctx, id);
                     }
                 }
@@ -241,7 +340,13 @@ impl WeightsWindow {
         }
     }
 
-    fn section_ui(&mut self, ui: &mut egui::Ui, group: &'static FeatureGroup, click: &mut Option<Click>) {
+    /// One feature's section; returns where its header's top was drawn.
+    fn section_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        group: &'static FeatureGroup,
+        click: &mut Option<Click>,
+    ) -> f32 {
         let store = self.jobs.store().clone();
         let models = features::section(store.manifest(), group);
         let needed: Vec<&ModelEntry> = models
@@ -258,32 +363,64 @@ impl WeightsWindow {
             .filter(|m| !self.statuses.get(&m.id).is_some_and(ModelStatus::is_usable))
             .filter_map(|m| m.display_size_bytes())
             .sum();
-        let restricted = needed.iter().any(|m| !m.commercial_use);
+        // Every licence of the section that forbids commercial use, once, in the section's order.
+        let mut licences: Vec<(&str, Vec<&str>)> = Vec::new();
+        for model in models.iter().filter(|m| !m.commercial_use) {
+            match licences.iter_mut().find(|(l, _)| *l == model.licence) {
+                Some((_, names)) => names.push(&model.name),
+                None => licences.push((&model.licence, vec![&model.name])),
+            }
+        }
+        let allowed = needed
+            .iter()
+            .filter(|m| !self.statuses.get(&m.id).is_some_and(ModelStatus::is_usable))
+            .all(|m| m.commercial_use || self.accepted.contains(&m.licence));
+        let focused = self.focus.as_ref().filter(|(key, _)| *key == group.key);
+        let asked = focused
+            .and_then(|(_, id)| id.as_deref())
+            .and_then(|id| store.manifest().get(id));
         let header = format!("{} — {ready} of {} ready", group.title, needed.len());
-        egui::CollapsingHeader::new(RichText::new(header).strong())
+        let mut collapsing = egui::CollapsingHeader::new(RichText::new(header).strong())
             .id_salt(group.key)
-            .default_open(ready < needed.len())
-            .show(ui, |ui| {
+            .default_open(ready < needed.len());
+        if self.scroll_to == Some(group.key) {
+            collapsing = collapsing.open(Some(true));
+        }
+        let shown = collapsing.show(ui, |ui| {
                 ui.label(group.unlocks);
+                if let Some(model) = asked.filter(|m| !self.may_install(&m.id)) {
+                    ui.label(
+                        RichText::new(format!(
+                            "{} forbids commercial use or leaves it unclear: accept its licence below to install it.",
+                            model.name
+                        ))
+                        .color(ui.visuals().warn_fg_color),
+                    );
+                }
+                for (licence, names) in &licences {
+                    let mut accepted = self.accepted.contains(*licence);
+                    if ui
+                        .checkbox(&mut accepted, accept_label(licence))
+                        .on_hover_text(format!("The licence of {}", names.join(", ")))
+                        .changed()
+                    {
+                        self.set_accepted(licence, accepted);
+                    }
+                }
                 ui.horizontal_wrapped(|ui| {
-                    let mut accepted = self.accepted.contains(group.key);
-                    let allowed = !restricted || accepted;
                     let can = ready < needed.len() && allowed;
                     let button = ui
                         .add_enabled(can, egui::Button::new(INSTALL_ALL))
                         .on_hover_text(format!("Downloads about {}", human_bytes(missing_bytes)));
+                    let button = if ready < needed.len() && !allowed {
+                        button.on_disabled_hover_text("Accept the licences above first")
+                    } else {
+                        button
+                    };
                     if button.clicked() {
                         *click = Some(Click::InstallAll(group));
                     }
-                    if restricted && ui.checkbox(&mut accepted, ACCEPT_LABEL).changed() {
-                        if accepted {
-                            self.accepted.insert(group.key);
-                        } else {
-                            self.accepted.remove(group.key);
-                        }
-                    }
                 });
-                let accepted = self.accepted.contains(group.key);
                 egui::Grid::new(("weights-section", group.key))
                     .num_columns(4)
                     .spacing([14.0, 6.0])
@@ -292,6 +429,7 @@ impl WeightsWindow {
                         for model in &models {
                             let busy = self.jobs.is_busy(&model.id);
                             let optional = !group.needs.contains(&model.id.as_str());
+                            let accepted = self.accepted.contains(&model.licence);
                             model_row(
                                 ui,
                                 model,
@@ -305,6 +443,7 @@ impl WeightsWindow {
                         }
                     });
             });
+        shown.header_response.rect.top()
     }
 
     fn drain(&mut self, ctx: &egui::Context) -> Vec<WeightsEvent> {
@@ -406,7 +545,7 @@ fn model_row(
             let button = if allowed {
                 button
             } else {
-                button.on_disabled_hover_text("Accept the non-commercial licences above first")
+                button.on_disabled_hover_text("Accept its licence above first")
             };
             if button.clicked() {
                 *click = Some(Click::Install(model.id.clone()));
@@ -422,34 +561,18 @@ fn model_row(
     });
 }
 
-/// `path` with a leading `home` replaced by `~`; otherwise the path in full.
-fn home_relative(path: &Path, home: Option<&Path>) -> String {
-    match home.and_then(|h| path.strip_prefix(h).ok()) {
-        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
-        _ => path.display().to_string(),
+/// The feature (by `--for` key) whose section installs `id`: the first that needs it, else the
+/// first whose section lists it, else Detect.
+fn feature_of(manifest: &Manifest, id: &str) -> &'static str {
+    if let Some(group) = features::GROUPS.iter().find(|g| g.needs.contains(&id)) {
+        return group.key;
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_folder_is_shown_from_home_when_it_is_under_it() {
-        let home = Path::new("/home/ana");
-        assert_eq!(
-            home_relative(Path::new("/home/ana/.local/share/facecast/weights"), Some(home)),
-            "~/.local/share/facecast/weights"
-        );
-        // A sibling whose name starts like the home folder is not under it.
-        assert_eq!(
-            home_relative(Path::new("/home/anabel/weights"), Some(home)),
-            "/home/anabel/weights"
-        );
-        assert_eq!(
-            home_relative(Path::new("/srv/weights"), Some(home)),
-            "/srv/weights"
-        );
-        assert_eq!(home_relative(Path::new("/srv/weights"), None), "/srv/weights");
-    }
+    manifest
+        .get(id)
+        .and_then(|model| {
+            features::GROUPS
+                .iter()
+                .find(|g| model.features.contains(&g.feature))
+        })
+        .map_or("detect", |g| g.key)
 }

@@ -2,8 +2,9 @@
 //! and those without, as the original project did with `face_urln.csv` and `not_face_urln.csv`.
 //!
 //! With `--out DIR` it writes `faces.csv`, `no_faces.csv` and `failed.csv` (each row's own columns,
-//! then `face_count`, `best_score` and `reason`) and `summary.json`. Every row lands in exactly one
-//! of the three files. Exit status: 0 when every row was screened, 2 when some failed, 1 when
+//! then `face_count`, `best_score`, the face classifier's `classifier_face_probability` when a
+//! classifier is installed, and `reason`: [`crate::pipeline::screen`]) and `summary.json`. Every row
+//! lands in exactly one of the three files. Exit status: 0 when every row was screened, 2 when some failed, 1 when
 //! nothing could run.
 
 use std::path::PathBuf;
@@ -15,10 +16,13 @@ use serde::Serialize;
 
 use crate::compute::{BackendChoice, Compute};
 use crate::io::fetch::{FeedFetcher, FetchOptions, Fetched, Origin};
-use crate::io::{DecodeLimits, csv, load_photo};
+use crate::io::{DecodeLimits, load_photo};
+use crate::pipeline::classifier::{FaceClassifier, load_installed};
 use crate::pipeline::detect::photo::{DetectSettings, detect_photo};
 use crate::pipeline::feed::Feed;
-use crate::weights::store::WeightsStore;
+use crate::pipeline::screen::{ScreenRow, Verdict, write_lists};
+use crate::weights::models::FACE_CLASSIFIER_ID;
+use crate::weights::store::{ModelStatus, WeightsStore};
 
 #[derive(Debug, clap::Args)]
 pub struct FeedArgs {
@@ -90,21 +94,6 @@ pub struct ScreenArgs {
     pub inputs: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    Faces,
-    NoFaces,
-    Failed,
-}
-
-struct Screened {
-    cells: Vec<String>,
-    verdict: Verdict,
-    faces: usize,
-    best: Option<f32>,
-    reason: String,
-}
-
 #[derive(Debug, Serialize)]
 struct Summary {
     rows: usize,
@@ -123,6 +112,7 @@ pub fn run(args: ScreenArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
     let feed = args.feed.feed()?;
     let compute = Compute::select(backend)?;
     let nets = super::detect::load_detector(data_dir, &compute)?;
+    let classifier = installed_classifier(&store, &compute);
 
     // Every row to screen: its own cells and where its photo is (or why there is none).
     let mut header = vec!["path".to_string()];
@@ -164,11 +154,12 @@ pub fn run(args: ScreenArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
     };
     let mut screened = Vec::with_capacity(rows.len());
     for (cells, fetched) in rows {
-        let failed = |reason: String| Screened {
+        let failed = |reason: String| ScreenRow {
             cells: cells.clone(),
             verdict: Verdict::Failed,
             faces: 0,
             best: None,
+            classifier: None,
             reason,
         };
         let result = match fetched {
@@ -186,7 +177,7 @@ pub fn run(args: ScreenArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
                         Ok(found) => {
                             let best = found.faces.iter().map(|f| f.score).reduce(f32::max);
                             let faces = found.faces.iter().filter(|f| f.score >= args.min_score).count();
-                            Screened {
+                            ScreenRow {
                                 cells: cells.clone(),
                                 verdict: if faces > 0 {
                                     Verdict::Faces
@@ -195,6 +186,9 @@ pub fn run(args: ScreenArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
                                 },
                                 faces,
                                 best,
+                                classifier: classifier
+                                    .as_ref()
+                                    .and_then(|c| second_opinion(c, &photo.rgb, &fetched.path, &compute)),
                                 reason: String::new(),
                             }
                         }
@@ -222,7 +216,11 @@ pub fn run(args: ScreenArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
     }
 
     if let Some(out) = &args.out {
-        write_lists(out, &header, &screened, &summary)?;
+        let lists = [Verdict::Faces, Verdict::NoFaces, Verdict::Failed];
+        write_lists(out, &header, &screened, &lists, classifier.is_some())?;
+        let path = out.join("summary.json");
+        crate::io::atomic::write_atomic(&path, serde_json::to_string_pretty(&summary)?.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
@@ -244,37 +242,38 @@ pub fn run(args: ScreenArgs, backend: BackendChoice, data_dir: Option<PathBuf>) 
     })
 }
 
-/// faces.csv, no_faces.csv, failed.csv and summary.json, each written atomically.
-fn write_lists(
-    out: &std::path::Path,
-    header: &[String],
-    screened: &[Screened],
-    summary: &Summary,
-) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create the folder {}", out.display()))?;
-    for (name, verdict) in [
-        ("faces.csv", Verdict::Faces),
-        ("no_faces.csv", Verdict::NoFaces),
-        ("failed.csv", Verdict::Failed),
-    ] {
-        let mut text = String::new();
-        let mut columns: Vec<&str> = header.iter().map(String::as_str).collect();
-        columns.extend(["face_count", "best_score", "reason"]);
-        csv::write_record(&mut text, &columns);
-        for row in screened.iter().filter(|s| s.verdict == verdict) {
-            let mut cells = row.cells.clone();
-            cells.resize(header.len().max(cells.len()), String::new());
-            cells.push(row.faces.to_string());
-            cells.push(row.best.map(|b| format!("{b:.4}")).unwrap_or_default());
-            cells.push(row.reason.clone());
-            csv::write_record(&mut text, &cells);
+/// The installed face classifier, for its second opinion on every screened photo; `None` when
+/// none is installed (no column then), or, with a warning, when it cannot be loaded.
+fn installed_classifier(store: &WeightsStore, compute: &Compute) -> Option<FaceClassifier> {
+    match store.status(FACE_CLASSIFIER_ID) {
+        Ok(state) if matches!(state.status, ModelStatus::Missing { .. }) => return None,
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("warning: the face classifier's install cannot be checked ({e}); screening without it");
+            return None;
         }
-        let path = out.join(name);
-        crate::io::atomic::write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let path = out.join("summary.json");
-    crate::io::atomic::write_atomic(&path, serde_json::to_string_pretty(summary)?.as_bytes())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    match load_installed(store, &compute.device) {
+        Ok(classifier) => Some(classifier),
+        Err(e) => {
+            eprintln!("warning: the face classifier cannot be loaded ({e}); screening without it");
+            None
+        }
+    }
+}
+
+/// The classifier's probability that `rgb` shows a face; a failure is said and leaves the cell empty.
+fn second_opinion(
+    classifier: &FaceClassifier,
+    rgb: &image::RgbImage,
+    path: &std::path::Path,
+    compute: &Compute,
+) -> Option<f32> {
+    match classifier.face_probability(&[rgb], &compute.device) {
+        Ok(p) => p.first().copied(),
+        Err(e) => {
+            eprintln!("warning: {}: the face classifier failed: {e}", path.display());
+            None
+        }
+    }
 }

@@ -136,22 +136,38 @@ impl FeedFetcher {
     /// Every URL of `urls`, at most `concurrency` at once, each once however often it is listed;
     /// results in the order of `urls`.
     pub fn fetch_all(&self, urls: &[&str]) -> Vec<Result<Fetched, FetchError>> {
+        self.fetch_all_with(urls, &|_, _| {}, &|| false)
+    }
+
+    /// [`FeedFetcher::fetch_all`] telling `progress` (URLs done, distinct URLs) after each one, and
+    /// starting no further download once `stop` says so (those URLs fail as not fetched).
+    pub fn fetch_all_with(
+        &self,
+        urls: &[&str],
+        progress: &(dyn Fn(usize, usize) + Sync),
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Vec<Result<Fetched, FetchError>> {
         let mut unique: Vec<&str> = urls.to_vec();
         unique.sort_unstable();
         unique.dedup();
         let results: Mutex<Vec<Option<Result<Fetched, FetchError>>>> = Mutex::new(vec![None; unique.len()]);
         let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
         let workers = self.options.concurrency.clamp(1, unique.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
                     loop {
+                        if stop() {
+                            break;
+                        }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(url) = unique.get(i) else { break };
                         let result = self.fetch(url);
                         if let Ok(mut all) = results.lock() {
                             all[i] = Some(result);
                         }
+                        progress(done.fetch_add(1, Ordering::Relaxed) + 1, unique.len());
                     }
                 });
             }

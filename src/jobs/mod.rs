@@ -27,6 +27,7 @@ pub mod cast;
 pub mod classifier;
 pub mod detect;
 pub mod export;
+pub mod feed;
 pub mod makeup;
 pub mod photos;
 pub mod restore;
@@ -140,6 +141,8 @@ pub enum JobOutput {
     Makeup(makeup::MakeupOutput),
     /// The face/no-face classifier: its status, its opinions, its training.
     Classifier(classifier::ClassifierOutput),
+    /// A product feed imported, or the screening lists written.
+    Feed(feed::FeedOutput),
 }
 
 /// How a job ended.

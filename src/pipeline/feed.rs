@@ -38,6 +38,23 @@ pub struct Feed {
     pub rows: Vec<FeedRow>,
 }
 
+/// A feed's header row (its column names), for choosing the photo column.
+pub fn read_header(path: &Path) -> Result<Vec<String>, FeedError> {
+    let read_error = |detail: String| FeedError::Read {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let bytes = std::fs::read(path).map_err(|e| read_error(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|_| read_error("it is not UTF-8 text".into()))?;
+    // Parsed whole: a quoted cell may hold line breaks, so the header cannot be cut off by lines.
+    let records = csv::parse(&text).map_err(|e| read_error(e.to_string()))?;
+    records
+        .into_iter()
+        .next()
+        .map(|r| r.fields)
+        .ok_or_else(|| read_error("it is empty: a header row naming the columns is needed".into()))
+}
+
 impl Feed {
     /// Reads a feed; the columns are named by the header row (exactly, or else ignoring case).
     pub fn load(path: &Path, url_column: &str, id_column: Option<&str>) -> Result<Feed, FeedError> {
@@ -93,13 +110,24 @@ impl Feed {
     /// Each row's photo on disk: downloaded (or found in the cache) for a URL, the path for the
     /// rest (relative to the feed's folder). In row order.
     pub fn resolve(&self, fetcher: &FeedFetcher) -> Vec<Result<Fetched, String>> {
+        self.resolve_with(fetcher, &|_, _| {}, &|| false)
+    }
+
+    /// [`Feed::resolve`] reporting the downloads' progress (done, distinct URLs) and stopping
+    /// further downloads once `stop` says so (the window's import runs this on its worker).
+    pub fn resolve_with(
+        &self,
+        fetcher: &FeedFetcher,
+        progress: &(dyn Fn(usize, usize) + Sync),
+        stop: &(dyn Fn() -> bool + Sync),
+    ) -> Vec<Result<Fetched, String>> {
         let urls: Vec<&str> = self
             .rows
             .iter()
             .filter(|r| is_url(&r.source))
             .map(|r| r.source.trim())
             .collect();
-        let mut fetched = fetcher.fetch_all(&urls).into_iter();
+        let mut fetched = fetcher.fetch_all_with(&urls, progress, stop).into_iter();
         let base = self.path.parent().unwrap_or(Path::new("."));
         self.rows
             .iter()

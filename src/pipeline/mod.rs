@@ -14,6 +14,7 @@ pub mod recipe;
 pub mod report;
 pub mod restore;
 pub mod runtime;
+pub mod screen;
 pub mod shard;
 pub mod steps;
 pub mod swap;
