@@ -199,6 +199,9 @@ def main():
                         row["loadavg"].append(os.getloadavg()[0])
                     print(f"{case:<16} {worker.name:<9} {backend:<4} round {round_} {reply['ms']:10.1f} ms",
                           file=sys.stderr, flush=True)
+                    # A run cut off mid-case (a time limit) still shows what this case measured.
+                    report["in_progress"] = {"case": case, "rows": list(rows.values())}
+                    save()
                     time.sleep(args.pause_s)
                 if round_ == 0:
                     # The warm-up (wgpu compiles its shaders here: minutes on lavapipe) does not
@@ -211,6 +214,7 @@ def main():
                     row["median_ms"] = statistics.median(row["samples"])
                     row["min_ms"] = min(row["samples"])
                 report["rows"].append(row)
+            report.pop("in_progress", None)
             save()
     finally:
         ref.close()

@@ -54,6 +54,7 @@ rm -rf "$WORK"
 mkdir -p "$WORK/parts"
 LOG="$OUT/gpu-bench.log"
 exec > >(tee "$LOG") 2>&1
+TEE_PID=$!
 say() { echo "== [$(($(date +%s) - START)) s] $*"; }
 
 # Each part leaves WORK/parts/NAME.status (shell words: status rc start end budget reason) and
@@ -174,6 +175,8 @@ fi
 if wanted nets; then
   fresh_caches nets
   budget=${GPU_BENCH_T_NETS:-180}
+  left=$((DEADLINE - ($(date +%s) - START)))
+  ((budget > left)) && budget=$left
   # Cases not started 40 s before the part's limit are recorded as skipped: the case under way
   # then has time to finish and the driver to write its report.
   run_part nets 180 "$PY" "$ROOT/scripts/bench_nets.py" \
@@ -209,3 +212,6 @@ say "writing the report"
   --settings "backend=$BACKEND ref_backend=$REF_BACKEND shot_backend=$SHOT_BACKEND shot_size=$SHOT_SIZE runs=$RUNS shot_runs=$SHOT_RUNS threads=$THREADS" \
   --json "$OUT/gpu-bench.json"
 say "done: $OUT/gpu-bench.json"
+# Let tee write the last lines before the command returns.
+exec >&- 2>&-
+wait "$TEE_PID" 2>/dev/null || true

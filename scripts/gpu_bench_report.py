@@ -156,6 +156,13 @@ def summary(report):
         out.append("")
         out.append(f"| case | reference {ref_b} ms (n) | Facecast wgpu ms (n) | ratio | first call ref / wgpu ms |")
         out.append("|---|---:|---:|---:|---:|")
+        cut = nets.get("in_progress")
+        if cut:
+            for row in cut["rows"]:
+                row = dict(row, cut=True)
+                if row["samples"]:
+                    row["median_ms"] = sorted(row["samples"])[len(row["samples"]) // 2]
+                by.setdefault(row["case"] + " (cut while running)", {})[(row["side"], row["backend"])] = row
         for case, rows in by.items():
             r = rows.get(("reference", ref_b))
             g = next((v for (side, b), v in rows.items() if b == "wgpu"), None)
@@ -170,6 +177,17 @@ def summary(report):
         first = shot.get("first", {})
         med = shot.get("median", {})
         photo = shot.get("photo", {})
+        if not first:
+            out.append(f"{name} on {shot['backend']}: built its networks in {shot.get('build_ms', 0):.0f} ms, "
+                       "no shot finished.")
+            continue
+        if not med:
+            out.append(f"{name} on {shot['backend']} ({photo.get('width')}×{photo.get('height')}, "
+                       f"{first.get('faces')} faces): first shot {first['total_ms']:.0f} ms "
+                       f"(detect {first['detect_ms']:.0f}, swap {first['swap_ms']:.0f}, GPEN-512 + paste "
+                       f"{first['restore_ms']:.0f}), {shot.get('process_to_first_shot_ms', 0):.0f} ms from the "
+                       "process start; no warm run.")
+            continue
         out.append(
             f"{name} on {shot['backend']} ({photo.get('width')}×{photo.get('height')}, "
             f"{first.get('faces', '?')} faces): first shot {first.get('total_ms', float('nan')):.0f} ms, "
