@@ -30,7 +30,7 @@ def table(path):
     ref_info, fc_info = rep["reference"], rep["facecast"]
     m = rep["machine"]
     print(f"Run {rep['date']} on {m['cpu']} ({m['cores']} cores), load average "
-          f"{m['loadavg_start'][0]:.1f} at the start, {m['loadavg_end'][0]:.1f} at the end, "
+          f"{m['loadavg_start'][0]:.1f} at the start, {m.get('loadavg_end', [float('nan')])[0]:.1f} at the end, "
           f"{rep['wall_s'] / 60:.1f} min.")
     print(f"Reference: {ref_info['tool']}, torch {ref_info['torch']}, {ref_info['threads']} threads. "
           f"Facecast: {fc_info['profile']} build, {fc_info['rayon_threads']} rayon threads"

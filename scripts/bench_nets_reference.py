@@ -1,9 +1,11 @@
-"""The PyTorch reference side of scripts/bench-nets.sh: the official model code of every network
-that Facecast ports, at the released configurations, with random weights, on the CPU.
+"""The PyTorch reference side of scripts/bench-nets.sh and scripts/gpu-bench.sh: the official model
+code of every network that Facecast ports, at the released configurations, with random weights,
+on the CPU or (gpu-bench.sh) on CUDA.
 
 It answers the same line protocol as `examples/bench_nets.rs --serve`, so the driver
 (bench_nets.py) can alternate the two sides case by case:
-  `run cpu CASE` -> {"backend","case","ms","finite"} (+ "build_ms" the first time), `quit`.
+  `run cpu CASE` or `run cuda CASE` -> {"backend","case","ms","finite"} (+ "build_ms" the first
+  time; on CUDA also "peak_mb", torch's peak allocation during the call), `quit`.
 
 The official code is not part of this repository. FACECAST_REF_DIR (argument --ref-dir) holds
 checkouts of (the commits the parity fixtures name in their meta.json `source`):
@@ -20,15 +22,27 @@ One shim, for rosinality's `op` package only: its modules compile CUDA extension
 (`torch.utils.cpp_extension.load(...)`), which fails on a machine without a CUDA toolchain, even
 though on CPU tensors the code never calls them (upfirdn2d dispatches to its own pure-PyTorch
 `upfirdn2d_native`, fused_leaky_relu to F.leaky_relu). While `op` is imported, `load` is replaced
-by a stub returning None; nothing else is changed. GPEN's own `op` already skips the build when
-CUDA is not available, and the other repositories need nothing.
+by a stub returning None; nothing else is changed. GPEN's own `op` skips the build when CUDA is
+not available, but builds at import when it is, so the stub covers its import too. The other
+repositories need nothing.
+
+On CUDA the two `op` packages would run their CUDA extensions, which are then not compiled (a
+JIT build with nvcc takes minutes of a short GPU lease and is not eager PyTorch). They run their
+own pure-PyTorch paths instead, the ones the same code takes on the CPU: for rosinality,
+`upfirdn2d` and `fused_leaky_relu` are pointed at `upfirdn2d_native` and the CPU branch's
+leaky-ReLU expression (module globals only, see `native_ops`); GPEN chooses by its constructor's
+`device` argument, which stays "cpu" (that argument selects the path, not where the tensors
+are). So on CUDA the reference is the official model code in eager PyTorch without its two fused
+CUDA kernels; reports say so ("cuda_ops").
 
 Timing: batch 1, float32, eval mode, torch.inference_mode(), fixed inputs and noise; the time
-of one call of the model's forward as its own scripts call it.
+of one call of the model's forward as its own scripts call it. On CUDA the clock is read after
+torch.cuda.synchronize() on both sides of the call, and outputs are checked after it.
 """
 
 import argparse
 import contextlib
+from collections import abc
 import importlib
 import json
 import os
@@ -36,6 +50,7 @@ import sys
 import time
 
 import torch
+from torch.nn import functional as F
 
 PROMPT = "a photo of a smiling woman with short blond hair and freckles"
 
@@ -69,6 +84,32 @@ def no_cuda_extension_build():
         ext.load = real
 
 
+def native_ops(model):
+    """Points rosinality's model at its op package's pure-PyTorch paths (the ones taken on the
+    CPU), for CUDA tensors: the module globals the model and FusedLeakyReLU call, nothing else."""
+    fused_act = sys.modules["op.fused_act"]
+    upfirdn = sys.modules["op.upfirdn2d"]
+
+    def fused_leaky_relu(input, bias=None, negative_slope=0.2, scale=2 ** 0.5):
+        # op/fused_act.py's CPU branch, verbatim in effect.
+        if bias is not None:
+            rest_dim = [1] * (input.ndim - bias.ndim - 1)
+            return F.leaky_relu(input + bias.view(1, bias.shape[0], *rest_dim), negative_slope=0.2) * scale
+        return F.leaky_relu(input, negative_slope=0.2) * scale
+
+    def upfirdn2d(input, kernel, up=1, down=1, pad=(0, 0)):
+        # op/upfirdn2d.py's argument handling, then its CPU branch.
+        up = tuple(up) if isinstance(up, abc.Iterable) else (up, up)
+        down = tuple(down) if isinstance(down, abc.Iterable) else (down, down)
+        if len(pad) == 2:
+            pad = (pad[0], pad[1], pad[0], pad[1])
+        return upfirdn.upfirdn2d_native(input, kernel, *up, *down, *pad)
+
+    fused_act.fused_leaky_relu = fused_leaky_relu
+    model.fused_leaky_relu = fused_leaky_relu
+    model.upfirdn2d = upfirdn2d
+
+
 def finite(*tensors):
     return all(bool(torch.isfinite(t).all()) for t in tensors)
 
@@ -77,6 +118,10 @@ class Reference:
     def __init__(self, ref_dir):
         self.ref = ref_dir
         self.nets = {}
+        # The device the builders put models and inputs on; set by run() per backend.
+        self.dev = torch.device("cpu")
+        # --native-ops: the CUDA substitutions on the CPU as well, to test them without a GPU.
+        self.force_native = False
 
     def path(self, *parts):
         p = os.path.join(self.ref, *parts)
@@ -89,10 +134,12 @@ class Reference:
             with no_cuda_extension_build():
                 importlib.import_module("op")
             model = importlib.import_module("model")
-            g = model.Generator(size, 512, 8, channel_multiplier=2).eval()
+            if self.dev.type != "cpu" or self.force_native:
+                native_ops(model)
+            g = model.Generator(size, 512, 8, channel_multiplier=2).eval().to(self.dev)
         with torch.inference_mode():
             mean = g.mean_latent(4096)
-        z = torch.randn(1, 512)
+        z = torch.randn(1, 512, device=self.dev)
 
         def run():
             img, _ = g([z], truncation=0.7, truncation_latent=mean, randomize_noise=False)
@@ -101,37 +148,38 @@ class Reference:
         return run
 
     def gpen(self, size):
-        with repo_on_path(self.path("yangxy", "GPEN", "face_model")):
+        with repo_on_path(self.path("yangxy", "GPEN", "face_model")), no_cuda_extension_build():
             gpen_model = importlib.import_module("gpen_model")
-            # face_model/face_gan.py: FullGenerator(size, 512, 8, channel_multiplier, narrow=narrow)
+            # face_model/face_gan.py: FullGenerator(size, 512, 8, channel_multiplier, narrow=narrow);
+            # device="cpu" keeps GPEN's pure-PyTorch op paths on CUDA too (header).
             if size == 512:
                 net = gpen_model.FullGenerator(512, 512, 8, 2, narrow=1, device="cpu")
             else:
                 net = gpen_model.FullGenerator(256, 512, 8, 1, narrow=0.5, device="cpu")
-        net = net.eval()
-        x = torch.rand(1, 3, size, size) * 2 - 1
+        net = net.eval().to(self.dev)
+        x = torch.rand(1, 3, size, size, device=self.dev) * 2 - 1
         return lambda: first_output(net(x))
 
     def arcface(self):
         with repo_on_path(self.path("taotaonice", "FaceShifter")):
             model = importlib.import_module("face_modules.model")
-            net = model.Backbone(50, 0.6, "ir_se").eval()
-        x = torch.rand(1, 3, 112, 112) * 2 - 1
+            net = model.Backbone(50, 0.6, "ir_se").eval().to(self.dev)
+        x = torch.rand(1, 3, 112, 112, device=self.dev) * 2 - 1
         return lambda: net(x)[0]
 
     def aei(self):
         with repo_on_path(self.path("taotaonice", "FaceShifter")):
             aei = importlib.import_module("network.AEI_Net")
-            net = aei.AEI_Net(c_id=512).eval()
-        xt = torch.rand(1, 3, 256, 256) * 2 - 1
-        z_id = torch.randn(1, 512)
+            net = aei.AEI_Net(c_id=512).eval().to(self.dev)
+        xt = torch.rand(1, 3, 256, 256, device=self.dev) * 2 - 1
+        z_id = torch.randn(1, 512, device=self.dev)
         return lambda: net(xt, z_id)[0]
 
     def beautygan(self):
         with repo_on_path(self.path("wtjiang98", "BeautyGAN_pytorch")):
-            net = importlib.import_module("net").Generator_branch(64, 6).eval()
-        x = torch.rand(1, 3, 256, 256) * 2 - 1
-        y = torch.rand(1, 3, 256, 256) * 2 - 1
+            net = importlib.import_module("net").Generator_branch(64, 6).eval().to(self.dev)
+        x = torch.rand(1, 3, 256, 256, device=self.dev) * 2 - 1
+        y = torch.rand(1, 3, 256, 256, device=self.dev) * 2 - 1
 
         def run():
             a, b = net(x, y)
@@ -142,8 +190,8 @@ class Reference:
     def mobilenetv2(self):
         import torchvision
 
-        net = torchvision.models.mobilenet_v2(num_classes=2).eval()
-        x = torch.rand(1, 3, 224, 224) * 2 - 1
+        net = torchvision.models.mobilenet_v2(num_classes=2).eval().to(self.dev)
+        x = torch.rand(1, 3, 224, 224, device=self.dev) * 2 - 1
         return lambda: net(x)
 
     def clip(self, encode):
@@ -159,12 +207,12 @@ class Reference:
             tokens = [sot] + tokenizer.encode(text) + [eot]
             result = torch.zeros(1, context_length, dtype=torch.long)
             result[0, : len(tokens)] = torch.tensor(tokens)
-            return result
+            return result.to(self.dev)
 
         if not encode:
             return lambda: tokenize(PROMPT).float()
         # ViT-B/32 as clip.model.build_model reads it from ViT-B-32.pt.
-        net = model.CLIP(512, 224, 12, 768, 32, 77, 49408, 512, 8, 12).eval()
+        net = model.CLIP(512, 224, 12, 768, 32, 77, 49408, 512, 8, 12).eval().to(self.dev)
         return lambda: net.encode_text(tokenize(PROMPT))
 
     def build(self, case):
@@ -184,17 +232,34 @@ class Reference:
             raise KeyError(f"unknown case {case}")
         return builders[case]()
 
-    def run(self, case):
-        reply = {"backend": "cpu", "case": case}
-        if case not in self.nets:
+    def run(self, backend, case):
+        if backend not in ("cpu", "cuda"):
+            raise ValueError(f"unknown backend {backend} (cpu or cuda)")
+        if backend == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("CUDA is not available to this torch")
+        cuda = backend == "cuda"
+        reply = {"backend": backend, "case": case}
+        key = (backend, case)
+        if key not in self.nets:
             t = time.perf_counter()
-            self.nets[case] = self.build(case)
+            self.dev = torch.device(backend)
+            self.nets[key] = self.build(case)
+            if cuda:
+                torch.cuda.synchronize()
             reply["build_ms"] = (time.perf_counter() - t) * 1e3
-        fn = self.nets[case]
+        fn = self.nets[key]
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.synchronize()
         with torch.inference_mode():
             t = time.perf_counter()
             out = fn()
+            if cuda:
+                # Kernels run asynchronously: the call is over when the device is idle.
+                torch.cuda.synchronize()
             reply["ms"] = (time.perf_counter() - t) * 1e3
+        if cuda:
+            reply["peak_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
         outs = out if isinstance(out, tuple) else (out,)
         reply["finite"] = finite(*outs)
         return reply
@@ -229,7 +294,7 @@ def check_fixtures(ref, fixtures):
     with torch.inference_mode():
         meta, state, io = load("gpen")
         c = meta["config"]
-        with repo_on_path(ref.path("yangxy", "GPEN", "face_model")):
+        with repo_on_path(ref.path("yangxy", "GPEN", "face_model")), no_cuda_extension_build():
             net = importlib.import_module("gpen_model").FullGenerator(
                 c["size"], c["style_dim"], c["n_mlp"], c["channel_multiplier"], narrow=c["narrow"], device="cpu")
         net.load_state_dict(state)
@@ -263,28 +328,36 @@ def main():
     ap.add_argument("--ref-dir", default=os.environ.get("FACECAST_REF_DIR", "/tmp/facecast-ref"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--check-fixtures", metavar="DIR", help="check the checkouts against the parity fixtures")
+    ap.add_argument("--native-ops", action="store_true",
+                    help="use the pure-PyTorch op paths that CUDA uses on the CPU too (a test of them)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     ref = Reference(args.ref_dir)
+    ref.force_native = args.native_ops
     if args.check_fixtures:
         sys.exit(0 if check_fixtures(ref, args.check_fixtures) else 1)
-    print(json.dumps({
+    greeting = {
         "ready": True,
         "tool": "official PyTorch code",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": sys.version.split()[0],
-    }), flush=True)
+    }
+    if torch.cuda.is_available():
+        greeting["cuda_device"] = torch.cuda.get_device_name(0)
+        greeting["cuda_version"] = torch.version.cuda
+        greeting["cuda_ops"] = "pure-PyTorch paths of op/ (upfirdn2d_native, leaky_relu); CUDA extensions not compiled"
+    print(json.dumps(greeting), flush=True)
     for line in sys.stdin:
         words = line.split()
         if not words or words == ["quit"]:
             break
-        if len(words) == 3 and words[0] == "run" and words[1] == "cpu":
+        if len(words) == 3 and words[0] == "run":
             try:
-                reply = ref.run(words[2])
+                reply = ref.run(words[1], words[2])
             except Exception as e:  # reported to the driver, which records it and goes on
-                reply = {"backend": "cpu", "case": words[2], "error": f"{type(e).__name__}: {e}"}
+                reply = {"backend": words[1], "case": words[2], "error": f"{type(e).__name__}: {e}"}
         else:
             reply = {"error": f"unknown command {line.strip()!r}"}
         print(json.dumps(reply), flush=True)
