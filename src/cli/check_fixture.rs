@@ -11,33 +11,18 @@ pub struct CheckFixtureArgs {
     /// Fixture folders (each with meta.json, the weights and io.safetensors).
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
-    /// Succeed even when some references are reported "not checked" (parts of a port that do
-    /// not exist yet); failures still fail.
-    #[arg(long)]
-    pub partial: bool,
 }
 
 pub fn run(args: CheckFixtureArgs, backend: BackendChoice) -> anyhow::Result<ExitCode> {
     let compute = Compute::select(backend)?;
     println!("backend: {}", compute.label());
-    let (mut passed, mut failed, mut unchecked) = (0usize, 0usize, 0usize);
+    let (mut passed, mut failed) = (0usize, 0usize);
     for dir in &args.dirs {
         match parity::run_fixture(dir, &compute.device) {
             Ok(cases) => {
                 for case in cases {
-                    let status = if case.unchecked {
-                        "----"
-                    } else if case.passed {
-                        "ok  "
-                    } else {
-                        "FAIL"
-                    };
+                    let status = if case.passed { "ok  " } else { "FAIL" };
                     let note = case.note.map(|n| format!("  ({n})")).unwrap_or_default();
-                    if case.unchecked {
-                        println!("{status} {}: {}  not checked{note}", dir.display(), case.name);
-                        unchecked += 1;
-                        continue;
-                    }
                     println!(
                         "{status} {}: {}  max abs err {:.3e}{note}",
                         dir.display(),
@@ -57,17 +42,8 @@ pub fn run(args: CheckFixtureArgs, backend: BackendChoice) -> anyhow::Result<Exi
             }
         }
     }
-    if unchecked > 0 {
-        let verdict = if args.partial {
-            "accepted with --partial"
-        } else {
-            "a failure without --partial"
-        };
-        println!("{passed} passed, {failed} failed, {unchecked} not checked ({verdict})");
-    } else {
-        println!("{passed} passed, {failed} failed");
-    }
-    Ok(if failed == 0 && (unchecked == 0 || args.partial) {
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -42,9 +42,6 @@ pub struct CaseResult {
     /// Largest absolute difference to the reference (NaN when shapes differ).
     pub max_abs_err: f64,
     pub note: Option<String>,
-    /// The port does not compute this reference yet: reported, never passed (`passed` is false),
-    /// and it fails `check-fixture` unless `--partial` is given.
-    pub unchecked: bool,
 }
 
 impl CaseResult {
@@ -54,15 +51,6 @@ impl CaseResult {
             passed: false,
             max_abs_err: f64::NAN,
             note: Some(note.into()),
-            unchecked: false,
-        }
-    }
-
-    /// A reference the port cannot compute yet, and why.
-    pub fn unchecked(name: impl Into<String>, why: impl Into<String>) -> CaseResult {
-        CaseResult {
-            unchecked: true,
-            ..CaseResult::fail(name, why)
         }
     }
 }
@@ -259,7 +247,6 @@ pub fn compare(
         passed: bad == 0,
         max_abs_err: max_abs_diff(got, &want) as f64,
         note,
-        unchecked: false,
     }
 }
 
@@ -397,7 +384,6 @@ mod tests {
             passed: true,
             max_abs_err: 0.0,
             note: None,
-            unchecked: false,
         }];
         assert_eq!(some_cases(Path::new("fx"), one.clone()).expect("cases"), one);
     }

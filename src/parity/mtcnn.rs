@@ -174,7 +174,6 @@ fn compare_rows(fx: &Fixture, name: &str, got: &[[f32; 5]], px: f64, score_tol: 
         passed: bad == 0,
         max_abs_err: super::max_abs_diff(&flat, &want) as f64,
         note: (bad > 0).then(|| format!("{bad} values outside {px} px / {score_tol} score")),
-        unchecked: false,
     }
 }
 

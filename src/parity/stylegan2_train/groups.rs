@@ -124,7 +124,6 @@ pub fn compare(fx: &Fixture, groups: &[Group], key: &str, got: &[f32]) -> CaseRe
         passed: bad == 0,
         max_abs_err: max_err,
         note: Some(note),
-        unchecked: false,
     }
 }
 
