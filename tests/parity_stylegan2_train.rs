@@ -117,13 +117,8 @@ fn module_level_adam_and_ema_match_the_reference() {
     let device = Device::flex();
     let ad = device.clone().autodiff();
     let ckpt = TrainingCheckpoint::read(&dir.join("weights.pth")).expect("training checkpoint");
-    let g = ckpt.generator(&ckpt.g, &ad).expect("g");
-    let d = ckpt.discriminator(4, 1, &ad).expect("d");
-    let d_order: Vec<String> = d.key_table().into_iter().map(|(_, k)| k).collect();
-    let mut d_optim = ckpt
-        .d_optim
-        .to_adam(&d_order, &device, &ckpt.file)
-        .expect("d_optim");
+    let state = ckpt.state(4, 1, &device).expect("training state");
+    let (g, d, mut d_optim) = (state.g, state.d, state.d_optim);
     let t = |key: &str| {
         let raw = io.get(key).expect(key);
         Tensor::<4>::from_data(TensorData::new(raw.to_f32(), raw.shape.clone()), &ad)
@@ -143,6 +138,9 @@ fn module_level_adam_and_ema_match_the_reference() {
     };
     let (g, d, _) = d_step(g, d, &mut d_optim, t("in.real_img"), &draws).expect("d step");
     let after = named_params(&d, &d_key_of(&d));
+    // weights.pth holds step 17 for every D parameter; one step later all are at 18.
+    assert_eq!(d_optim.state.len(), 23);
+    assert!(d_optim.state.values().all(|s| s.step == 18));
     // Our own gradients drive this update, so the looser free-running bound applies.
     let excess = max_rel_excess(&after, &io, "d_step.params_after", 1e-4, 2e-6);
     assert!(
@@ -206,4 +204,132 @@ fn checkpoint_problems_name_the_file_and_the_key() {
     assert!(text.contains("weights.pth"), "{text}");
     assert!(text.contains("missing: d.convs.2.conv1.1.bias"), "{text}");
     assert!(text.contains("d.final_linear.0.bias"), "{text}");
+}
+
+#[test]
+#[ignore = "needs a wgpu adapter; run with --ignored"]
+fn wgpu_matches_the_first_order_references() {
+    let dir = fixture();
+    let cases = run_fixture(&dir, &common::wgpu_device()).unwrap_or_else(|e| panic!("{e}"));
+    let failed: Vec<&CaseResult> = cases.iter().filter(|c| !c.passed && !c.unchecked).collect();
+    for c in &failed {
+        eprintln!("FAIL {}: {:.3e} {:?}", c.name, c.max_abs_err, c.note);
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed",
+        failed.len(),
+        cases.len()
+    );
+}
+
+/// `(key, shape)` rows of `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).
+fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
+    let text = std::fs::read_to_string(file).expect("official_keys.txt is readable");
+    text.lines()
+        .filter_map(|line| {
+            let mut cols = line.split('\t');
+            let key = cols.next()?.to_string();
+            let shape = cols.next()?.trim_matches(|c| c == '[' || c == ']');
+            let dims: Option<Vec<usize>> = shape
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().parse().ok())
+                .collect();
+            Some((key, dims?))
+        })
+        .collect()
+}
+
+/// The full config-f training checkpoint: the discriminator built from its `d` shapes holds
+/// exactly its parameters (29,012,513), and both parameter orders index its optimiser states
+/// (state `i` has the shape of parameter `i`).
+#[test]
+fn the_official_training_checkpoint_layout_fits() {
+    use burn::module::Module;
+    use facecast::nets::stylegan2::{
+        Discriminator, DiscriminatorConfig, Generator, StyleGan2Config, generator_param_order,
+    };
+    use facecast::weights::RawTensor;
+    let rows = official_keys(&fixture().join("official_keys.txt"));
+    let shapes: std::collections::BTreeMap<String, Vec<usize>> = rows.into_iter().collect();
+    let mut d_state = TensorMap::default();
+    for (key, shape) in &shapes {
+        if let Some(k) = key.strip_prefix("d.") {
+            d_state
+                .tensors
+                .insert(k.to_string(), RawTensor::f32(shape.clone(), Vec::new()));
+        }
+    }
+    let config = DiscriminatorConfig::from_state(&d_state, 4, 1).expect("config from shapes");
+    assert_eq!(config.size, 1024);
+    let d = Discriminator::new(&config, &Device::flex()).expect("official discriminator");
+    assert_eq!(d.num_params(), 29_012_513);
+    let d_order: Vec<String> = d.key_table().into_iter().map(|(_, k)| k).collect();
+    let mut file_params: Vec<&String> = d_state
+        .tensors
+        .keys()
+        .filter(|k| !k.ends_with(".kernel"))
+        .collect();
+    file_params.sort();
+    let mut ours: Vec<&String> = d_order.iter().collect();
+    ours.sort();
+    assert_eq!(ours, file_params);
+    let g = Generator::new(&StyleGan2Config::ffhq_1024(), &Device::flex()).expect("config-f");
+    let g_order = generator_param_order(&g);
+    for (net, order, count) in [("d", &d_order, 48), ("g", &g_order, 138)] {
+        assert_eq!(order.len(), count, "{net}");
+        for (i, key) in order.iter().enumerate() {
+            let state = &shapes[&format!("{net}_optim.state.{i}.exp_avg")];
+            assert_eq!(
+                state,
+                &shapes[&format!("{net}.{key}")],
+                "{net}_optim state {i} is not {key}"
+            );
+        }
+    }
+}
+
+/// The discriminator's forward cases alone on wgpu (a few kernels, so minutes rather than the
+/// whole fixture's autodiff): the strided minibatch-stddev grouping of `dforward.0` included.
+#[test]
+#[ignore = "needs a wgpu adapter; run with --ignored"]
+fn wgpu_discriminator_forward_cases() {
+    use facecast::nets::stylegan2::{Discriminator, DiscriminatorConfig};
+    let dir = fixture();
+    let io = io(&dir);
+    let device = common::wgpu_device();
+    let ckpt = TrainingCheckpoint::read(&dir.join("weights.pth")).expect("training checkpoint");
+    for (prefix, group) in [("dforward.0", 4), ("dforward.1", 2)] {
+        let config = DiscriminatorConfig::from_state(&ckpt.d, group, 1).expect("config");
+        let d = Discriminator::new(&config, &device)
+            .expect("d")
+            .load(&ckpt.d, &ckpt.file, "d.")
+            .expect("weights");
+        let raw = io.get(&format!("{prefix}.img")).expect("img");
+        let img = Tensor::<4>::from_data(TensorData::new(raw.to_f32(), raw.shape.clone()), &device);
+        let mut trace = Vec::new();
+        let out = d.forward_traced(img, Some(&mut trace)).expect("forward");
+        let mut results = vec![("out".to_string(), out.reshape([-1]))];
+        results.extend(
+            trace
+                .into_iter()
+                .map(|(n, t)| (format!("inter.{n}"), t.reshape([-1]))),
+        );
+        for (name, got) in results {
+            let Some(want) = io.get(&format!("{prefix}.{name}")) else {
+                continue;
+            };
+            let got = got.into_data().try_to_vec::<f32>().expect("readable");
+            let want = want.to_f32();
+            assert_eq!(got.len(), want.len(), "{prefix}.{name}");
+            for (g, w) in got.iter().zip(&want) {
+                // meta.json's forward group: abs 2e-4, rel 1e-4.
+                assert!(
+                    (g - w).abs() as f64 <= 2e-4 + 1e-4 * w.abs() as f64,
+                    "{prefix}.{name}: {g} vs {w}"
+                );
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::StyleGanError;
 use super::layers::{EqualConv2d, EqualLinear, FusedLeakyRelu};
@@ -363,13 +363,33 @@ impl Discriminator {
     /// `g·M + m` in row `g` of column `m`, so the samples sharing a statistic are those with the
     /// same `b mod M` (a stride, not contiguous runs). Per column and feature group: the
     /// population std over the group, averaged over channels and pixels, broadcast back.
+    ///
+    /// The group mean is written as a `[B, B]` averaging matrix (`1/G` where `b ≡ b' mod M`)
+    /// applied to the flattened maps, which also hands each sample its group's statistic
+    /// directly. Plain matmuls and last-axis means keep every backend on well-trodden kernels:
+    /// the 6-D view-and-reduce form gave wrong statistics on wgpu (Mesa's lavapipe) whenever a
+    /// batch held more than one group column, and matmuls differentiate to any order.
     fn minibatch_stddev(&self, out: Tensor<4>, group: usize) -> Tensor<4> {
         let [batch, c, h, w] = out.dims();
         let (m, f) = (batch / group, self.stddev_feat);
-        let x = out.reshape([group, m, f, c / f, h, w]);
-        let centered = x.clone() - x.mean_dim(0);
-        let std = centered.square().mean_dim(0).add_scalar(1e-8).sqrt();
-        let std = std.mean_dim(3).mean_dim(4).mean_dim(5).reshape([1, m, f, 1, 1]);
-        std.expand([group, m, f, h, w]).reshape([batch, f, h, w])
+        let weights: Vec<f32> = (0..batch * batch)
+            .map(|i| {
+                let (row, col) = (i / batch, i % batch);
+                if row % m == col % m {
+                    1.0 / group as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let average = Tensor::<2>::from_data(TensorData::new(weights, [batch, batch]), &out.device());
+        let x = out.reshape([batch, c * h * w]);
+        let centered = x.clone() - average.clone().matmul(x);
+        let std = average.matmul(centered.square()).add_scalar(1e-8).sqrt();
+        let std = std
+            .reshape([batch, f, (c / f) * h * w])
+            .mean_dim(2)
+            .reshape([batch, f, 1, 1]);
+        std.repeat_dim(2, h).repeat_dim(3, w)
     }
 }

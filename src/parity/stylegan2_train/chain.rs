@@ -5,7 +5,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::{Report, TrainingCheckpoint};
-use crate::parity::ParityError;
+use crate::parity::{CaseResult, ParityError};
 use crate::pipeline::generator_training::adam::{Adam, AdamHyper};
 use crate::pipeline::generator_training::ema::{accumulate_named, train_py_decay};
 use crate::pipeline::generator_training::named::Named;
@@ -51,10 +51,11 @@ fn check_optimizer(report: &mut Report, name: &str, adam: &Adam) {
     for key in &adam.order {
         match adam.state.get(key) {
             Some(s) => report.check(&format!("final.{name}.exp_avg_sq.{key}"), s.exp_avg_sq.clone()),
-            None => report.push(
-                &format!("final.{name}.exp_avg_sq.{key}"),
-                crate::parity::CaseResult::fail(key, "no optimiser state after two steps"),
-            ),
+            None => {
+                let full = format!("final.{name}.exp_avg_sq.{key}");
+                let case = CaseResult::fail(&full, "no optimiser state after two steps");
+                report.push(&full, case);
+            }
         }
     }
     let steps: Vec<u64> = adam
@@ -69,10 +70,7 @@ fn check_optimizer(report: &mut Report, name: &str, adam: &Adam) {
     } else {
         report.push(
             &key,
-            crate::parity::CaseResult::fail(
-                &key,
-                format!("parameters disagree on the step count: {steps:?}"),
-            ),
+            CaseResult::fail(&key, format!("parameters disagree on the step count: {steps:?}")),
         );
     }
 }

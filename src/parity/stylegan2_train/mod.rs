@@ -35,7 +35,7 @@ pub(crate) struct Report<'f> {
     covered: BTreeSet<String>,
 }
 
-impl<'f> Report<'f> {
+impl Report<'_> {
     /// Compares a result of any shape with the same number of elements as the reference.
     pub(crate) fn check<const D: usize>(&mut self, key: &str, got: Tensor<D>) {
         let values = got.into_data().try_to_vec::<f32>();

@@ -12,7 +12,7 @@ use crate::pipeline::generator_training::step::{
 use crate::weights::TensorMap;
 
 /// `in.<phase>.z`, `.inject_index` and `.noise.NN` as the generator's inputs.
-fn draws(report: &mut Report, phase: &str, device: &Device) -> Result<PhaseDraws, ParityError> {
+fn draws(report: &Report, phase: &str, device: &Device) -> Result<PhaseDraws, ParityError> {
     let fx = report.fx;
     let z = fx.tensor::<3>(&format!("in.{phase}.z"), device)?;
     let [n, b, dim] = z.dims();

@@ -15,7 +15,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::TrainError;
 use super::adam::{Adam, AdamHyper, ParamState};
 use crate::nets::stylegan2::infer::config_from_state;
-use crate::nets::stylegan2::{Discriminator, DiscriminatorConfig, Generator, generator_tensors};
+use crate::nets::stylegan2::{
+    Discriminator, DiscriminatorConfig, Generator, generator_param_order, generator_tensors,
+};
 use crate::weights::load::{Tolerated, load_module};
 use crate::weights::{RawTensor, TensorMap, Value, read_checkpoint};
 
@@ -70,6 +72,17 @@ impl SavedOptimizer {
         }
         Ok(adam)
     }
+}
+
+/// What `train.py` resumes from: the trained networks on an autodiff device, `g_ema` without
+/// autodiff (it is only ever averaged into), and both optimisers with their state.
+#[derive(Debug, Clone)]
+pub struct TrainState {
+    pub g: Generator,
+    pub d: Discriminator,
+    pub g_ema: Generator,
+    pub g_optim: Adam,
+    pub d_optim: Adam,
 }
 
 /// A training checkpoint's networks and optimisers.
@@ -151,6 +164,32 @@ impl TrainingCheckpoint {
     }
 }
 
+impl TrainingCheckpoint {
+    /// The whole training state on `device` (its autodiff twin for `g` and `d`; the optimiser
+    /// state stays beside the gradients, on the plain device). The minibatch-stddev grouping is
+    /// not stored in checkpoints: `train.py` uses 4 and 1.
+    pub fn state(
+        &self,
+        stddev_group: usize,
+        stddev_feat: usize,
+        device: &Device,
+    ) -> Result<TrainState, TrainError> {
+        let plain = device.clone().inner();
+        let ad = plain.clone().autodiff();
+        let g = self.generator(&self.g, &ad)?;
+        let d = self.discriminator(stddev_group, stddev_feat, &ad)?;
+        let g_order = generator_param_order(&g);
+        let d_order: Vec<String> = d.key_table().into_iter().map(|(_, key)| key).collect();
+        Ok(TrainState {
+            g_ema: self.generator(&self.g_ema, &plain)?,
+            g_optim: self.g_optim.to_adam(&g_order, &plain, &self.file)?,
+            d_optim: self.d_optim.to_adam(&d_order, &plain, &self.file)?,
+            g,
+            d,
+        })
+    }
+}
+
 fn read_optimizer(value: &Value) -> Result<SavedOptimizer, String> {
     let groups = match value.get("param_groups") {
         Some(Value::List(groups)) | Some(Value::Tuple(groups)) => groups,
@@ -164,7 +203,7 @@ fn read_optimizer(value: &Value) -> Result<SavedOptimizer, String> {
         group
             .get(key)
             .and_then(Value::as_f64)
-            .ok_or(format!("param_groups[0] has no {key}"))
+            .ok_or_else(|| format!("param_groups[0] has no {key}"))
     };
     let betas = match group.get("betas") {
         Some(Value::Tuple(b)) | Some(Value::List(b)) if b.len() == 2 => (b[0].as_f64(), b[1].as_f64()),
@@ -199,10 +238,12 @@ fn read_optimizer(value: &Value) -> Result<SavedOptimizer, String> {
             };
             let step = match state.get("step") {
                 Some(Value::Tensor(t)) if t.numel() == 1 => t.to_f32()[0] as f64,
-                Some(v) => v.as_f64().ok_or(format!("state {i}: step is not a number"))?,
+                Some(v) => v
+                    .as_f64()
+                    .ok_or_else(|| format!("state {i}: step is not a number"))?,
                 None => return Err(format!("state {i} has no step")),
             };
-            if !(step >= 0.0 && step.fract() == 0.0) {
+            if !step.is_finite() || step < 0.0 || step.fract() != 0.0 {
                 return Err(format!("state {i}: step {step} is not a count"));
             }
             let (exp_avg, exp_avg_sq) = (tensor("exp_avg")?, tensor("exp_avg_sq")?);
@@ -224,4 +265,61 @@ fn read_optimizer(value: &Value) -> Result<SavedOptimizer, String> {
         states,
         params,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Value {
+        Value::Str(text.into())
+    }
+
+    fn optimizer(step: Value, weight_decay: f64) -> Value {
+        let moment = Value::Tensor(RawTensor::f32(vec![2], vec![0.5, 0.25]));
+        Value::Dict(vec![
+            (
+                s("state"),
+                Value::Dict(vec![(
+                    Value::Int(0),
+                    Value::Dict(vec![
+                        (s("step"), step),
+                        (s("exp_avg"), moment.clone()),
+                        (s("exp_avg_sq"), moment),
+                    ]),
+                )]),
+            ),
+            (
+                s("param_groups"),
+                Value::List(vec![Value::Dict(vec![
+                    (s("lr"), Value::Float(0.0016)),
+                    (
+                        s("betas"),
+                        Value::Tuple(vec![Value::Float(0.0), Value::Float(0.99)]),
+                    ),
+                    (s("eps"), Value::Float(1e-8)),
+                    (s("weight_decay"), Value::Float(weight_decay)),
+                    (s("amsgrad"), Value::Bool(false)),
+                    (s("params"), Value::List(vec![Value::Int(0), Value::Int(1)])),
+                ])]),
+            ),
+        ])
+    }
+
+    /// torch 1.x saved `step` as a Python int, torch 2.x as a 0-dim tensor: both read the same.
+    #[test]
+    fn step_is_read_from_an_int_or_a_tensor() {
+        let int = read_optimizer(&optimizer(Value::Int(20), 0.0)).expect("int step");
+        let tensor = Value::Tensor(RawTensor::f32(vec![], vec![20.0]));
+        let tensor = read_optimizer(&optimizer(tensor, 0.0)).expect("tensor step");
+        for saved in [int, tensor] {
+            assert_eq!(saved.states[&0].step, 20);
+            assert_eq!(saved.params, 2);
+            assert_eq!((saved.hyper.lr, saved.hyper.beta2), (0.0016, 0.99));
+        }
+        let err = read_optimizer(&optimizer(Value::Float(2.5), 0.0)).expect_err("not a count");
+        assert!(err.contains("not a count"), "{err}");
+        let err = read_optimizer(&optimizer(Value::Int(1), 0.1)).expect_err("weight decay");
+        assert!(err.contains("weight decay"), "{err}");
+    }
 }
