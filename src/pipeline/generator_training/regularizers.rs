@@ -4,10 +4,11 @@
 //!
 //! burn 0.22 cannot take a gradient of a gradient (no `create_graph`, and an autodiff device
 //! cannot wrap another: see the tests below), so the inner gradient is written out layer by layer
-//! as ordinary differentiable operations ([`vjp`], [`synthesis`]); one first-order backward pass
+//! as ordinary differentiable operations ([`vjp`], [`synthesis`], [`discriminator`]); one
+//! first-order backward pass
 //! over the penalty built on it gives the exact second-order parameter gradients.
 
-pub mod grads;
+pub mod discriminator;
 pub mod synthesis;
 pub mod vjp;
 
@@ -16,187 +17,192 @@ mod testing;
 
 use burn::tensor::Tensor;
 
-use crate::nets::stylegan2::{Generator, StyleGanError};
-use crate::weights::{RawTensor, TensorMap};
+use super::TrainError;
+use super::named::{Named, named_grads};
+use super::step::{PhaseDraws, d_key_of};
+use crate::nets::stylegan2::{Discriminator, Generator, generator_key};
 
-#[derive(Debug, thiserror::Error)]
-pub enum RegularizerError {
-    #[error("regulariser input: {0}")]
-    Input(String),
-    #[error(transparent)]
-    Generator(#[from] StyleGanError),
-    #[error("reading a result back from the device: {0}")]
-    Readback(String),
+/// `g_path_regularize`'s running-mean decay (a default argument `train.py` never changes).
+pub const PATH_LENGTH_DECAY: f64 = 0.01;
+
+/// What the R1 step computes. Values are detached; `grads` holds every D parameter by
+/// checkpoint key, zeros for those R1 does not reach (`final_linear.1.bias`, and the biases after
+/// the minibatch stddev, whose leaky ReLU has no second derivative).
+#[derive(Debug, Clone)]
+pub struct R1Output {
+    /// `D(real_img)` `[B, 1]`.
+    pub real_pred: Tensor<2>,
+    /// `∂real_pred.sum()/∂real_img` `[B, 3, S, S]`.
+    pub grad_real: Tensor<4>,
+    /// `grad_real².reshape(B, −1).sum(1).mean()`.
+    pub r1_loss: Tensor<1>,
+    /// `r1/2 · r1_loss · d_reg_every`, the loss whose gradient is taken.
+    pub weighted_loss: Tensor<1>,
+    pub grads: Named,
 }
 
-/// The path-length hyper-parameters (`train.py` defaults: 2, 4, 0.01).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PathSettings {
-    pub path_regularize: f64,
-    pub g_reg_every: usize,
-    pub decay: f64,
+/// `train.py`'s R1 step on `d` (on an autodiff device, its parameters requiring gradients): the
+/// prediction on the real batch, the gradient of its sum with respect to the images, R1, and
+/// the gradient of the weighted R1 with respect to every parameter of `d`.
+pub fn r1_penalty(
+    d: &Discriminator,
+    real_img: Tensor<4>,
+    r1: f64,
+    d_reg_every: usize,
+) -> Result<R1Output, TrainError> {
+    require_autodiff(&d.final_out.weight.val(), "discriminator")?;
+    // Checks the shape and the stddev grouping the same way the plain forward pass does.
+    let [batch, _, _, _] = real_img.dims();
+    let group = batch.min(d.stddev_group);
+    if batch == 0 || !batch.is_multiple_of(group) || real_img.dims()[1..] != [3, d.size(), d.size()] {
+        return Err(TrainError::Input(format!(
+            "R1 on a batch {:?}: the discriminator takes [B, 3, {s}, {s}] with B a multiple of {group}",
+            real_img.dims(),
+            s = d.size()
+        )));
+    }
+    let (real_pred, tape) = discriminator::discriminate_taped(d, real_img.detach());
+    let grad_real = discriminator::input_gradient(d, &tape);
+    let r1_loss = grad_real
+        .clone()
+        .square()
+        .reshape([batch as i32, -1])
+        .sum_dim(1)
+        .mean();
+    let weighted = r1_loss.clone().mul_scalar(r1 / 2.0 * d_reg_every as f64);
+    let all = weighted.backward();
+    let grads = named_grads(d, &all, &d_key_of(d));
+    Ok(R1Output {
+        real_pred: real_pred.inner(),
+        grad_real: grad_real.inner(),
+        r1_loss: r1_loss.inner(),
+        weighted_loss: weighted.inner(),
+        grads,
+    })
 }
 
-impl Default for PathSettings {
-    fn default() -> Self {
-        PathSettings {
-            path_regularize: 2.0,
-            g_reg_every: 4,
-            decay: 0.01,
-        }
+/// What the path-length step computes. Values are detached; `grads` holds every G parameter by
+/// checkpoint key, zeros for those the penalty does not reach (the ToRGB biases).
+#[derive(Debug, Clone)]
+pub struct PathOutput {
+    /// `G(draws)` `[b, 3, S, S]`.
+    pub fake_img: Tensor<4>,
+    /// The W+ the gradient is taken against `[b, n_latent, dim]`.
+    pub latents: Tensor<3>,
+    /// `∂(fake·noise/√(HW)).sum()/∂latents`.
+    pub grad_latents: Tensor<3>,
+    /// `sqrt(grad_latents².sum(2).mean(1))` `[b]`.
+    pub path_lengths: Tensor<1>,
+    /// The running mean to carry to the next regularised iteration.
+    pub mean_path_length: f64,
+    /// `(path_lengths − path_mean)².mean()` with `path_mean` not detached (trap 9).
+    pub path_loss: Tensor<1>,
+    /// `path_regularize · g_reg_every · path_loss`, the loss whose gradient is taken.
+    pub weighted_path_loss: Tensor<1>,
+    /// `∂weighted_path_loss/∂path_lengths`, the undetached mean's share included.
+    pub dpenalty_dpath_lengths: Tensor<1>,
+    pub grads: Named,
+}
+
+fn require_autodiff(t: &Tensor<2>, what: &str) -> Result<(), TrainError> {
+    if t.is_autodiff() {
+        Ok(())
+    } else {
+        Err(TrainError::Input(format!(
+            "the {what} must be on an autodiff device"
+        )))
     }
 }
 
-/// One path-length step's random draws, as `train.py` makes them.
-#[derive(Debug, Clone)]
-pub struct PathInputs {
-    /// `[n_z, B, style_dim]`: one z, or two with style mixing.
-    pub z: Tensor<3>,
-    /// The mixing crossover (ignored with one z).
-    pub inject_index: usize,
-    /// One `[B, 1, r, r]` map per StyledConv.
-    pub noise: Vec<Tensor<4>>,
-    /// The raw `randn_like(fake)`, before the division by `sqrt(H·W)`.
-    pub path_noise: Tensor<4>,
-    /// The running mean carried into the step.
-    pub mean_path_length: f64,
-}
-
-/// What the path-length step computes, on the host.
-#[derive(Debug, Clone)]
-pub struct PathOutputs {
-    pub fake_img: RawTensor,
-    /// W+ `[B, n_latent, style_dim]`, the gradient's target.
-    pub latents: RawTensor,
-    pub grad_latents: RawTensor,
-    pub path_lengths: RawTensor,
-    /// The detached running mean to carry to the next regularised step.
-    pub mean_path_length: f64,
-    pub path_loss: f64,
-    /// `path_regularize · g_reg_every · path_loss`, the loss whose gradient is taken.
-    pub weighted_path_loss: f64,
-    /// `∂weighted_path_loss/∂path_lengths`, the undetached mean's term included.
-    pub dpenalty_dpath_lengths: RawTensor,
-    /// Every generator parameter's gradient, by rosinality's name (zeros where unreached).
-    pub grads: TensorMap,
-    pub grad_norm: f64,
-}
-
-fn host<const D: usize>(t: Tensor<D>) -> Result<RawTensor, RegularizerError> {
-    let shape = t.dims().to_vec();
-    let data = t
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| RegularizerError::Readback(format!("{e:?}")))?;
-    Ok(RawTensor::f32(shape, data))
-}
-
-fn scalar(t: Tensor<1>) -> Result<f64, RegularizerError> {
-    host(t)?
-        .to_f32()
-        .first()
-        .map(|&v| v as f64)
-        .ok_or_else(|| RegularizerError::Readback("an empty scalar".into()))
-}
-
 /// `(path_lengths − path_mean)²` averaged, with `path_mean = mean + decay·(mean(pl) − mean)` left
-/// undetached (trap 9: the gradient also flows through `mean(pl)`). Returns the loss and the mean.
-fn path_penalty(path_lengths: Tensor<1>, mean: f64, decay: f64) -> (Tensor<1>, Tensor<1>) {
+/// undetached (the gradient also flows through `mean(pl)`). Returns the loss and the mean.
+fn path_penalty(path_lengths: Tensor<1>, mean: f64) -> (Tensor<1>, Tensor<1>) {
     let path_mean = path_lengths
         .clone()
         .mean()
         .sub_scalar(mean)
-        .mul_scalar(decay)
+        .mul_scalar(PATH_LENGTH_DECAY)
         .add_scalar(mean);
     let loss = (path_lengths - path_mean.clone()).square().mean();
     (loss, path_mean)
 }
 
-/// W+ from the z's: one z broadcast, or two mixed at `inject_index`.
-fn latents(g: &Generator, inputs: &PathInputs) -> Result<Tensor<3>, RegularizerError> {
-    let [n_z, b, d] = inputs.z.dims();
-    let w = |i: usize| g.mapping(inputs.z.clone().narrow(0, i, 1).reshape([b, d]));
-    match n_z {
-        1 => Ok(g.broadcast(w(0))),
-        2 => Ok(g.mix(w(0), w(1), inputs.inject_index)?),
-        n => Err(RegularizerError::Input(format!("{n} z batches, expected 1 or 2"))),
+/// W+ from the draws: one z broadcast, or two mixed at `inject_index`.
+fn latents(g: &Generator, draws: &PhaseDraws) -> Result<Tensor<3>, TrainError> {
+    match draws.z.as_slice() {
+        [z] => Ok(g.broadcast(g.mapping(z.clone()))),
+        [z1, z2] => Ok(g.mix(g.mapping(z1.clone()), g.mapping(z2.clone()), draws.inject_index)?),
+        other => Err(TrainError::Input(format!(
+            "{} latent batches given; mixing_noise makes one or two",
+            other.len()
+        ))),
     }
 }
 
-/// `train.py`'s path-length step on generator `g`, which must live on an autodiff device: the
-/// image, `grad_latents = ∂(fake·noise/√(HW)).sum()/∂W+`, the path lengths and their penalty,
-/// and the gradient of the weighted penalty with respect to every parameter of `g`.
+/// `train.py`'s path-length step on `g` (on an autodiff device, its parameters requiring
+/// gradients): the image, `grad_latents`, the path lengths and their penalty, and the gradient of
+/// the weighted penalty with respect to every parameter of `g`. `path_noise` is the raw
+/// `randn_like(fake)`; the division by `√(H·W)` happens here.
 pub fn path_length_penalty(
     g: &Generator,
-    inputs: &PathInputs,
-    settings: &PathSettings,
-) -> Result<PathOutputs, RegularizerError> {
-    if !g.input.input.val().is_autodiff() {
-        return Err(RegularizerError::Input(
-            "the generator must be on an autodiff device".into(),
-        ));
-    }
-    if inputs.noise.len() != g.num_layers() {
-        return Err(RegularizerError::Input(format!(
+    draws: &PhaseDraws,
+    path_noise: Tensor<4>,
+    mean_path_length: f64,
+    path_regularize: f64,
+    g_reg_every: usize,
+) -> Result<PathOutput, TrainError> {
+    require_autodiff(&g.style[0].weight.val(), "generator")?;
+    if draws.noise.len() != g.num_layers() {
+        return Err(TrainError::Input(format!(
             "{} noise maps, the generator has {} noise inputs",
-            inputs.noise.len(),
+            draws.noise.len(),
             g.num_layers()
         )));
     }
-    let wplus = latents(g, inputs)?;
-    let (fake, tape) = synthesis::synthesize_taped(g, &wplus, &inputs.noise);
+    let wplus = latents(g, draws)?;
+    let (fake, tape) = synthesis::synthesize_taped(g, &wplus, &draws.noise);
     let [_, _, h, w] = fake.dims();
-    if inputs.path_noise.dims() != fake.dims() {
-        return Err(RegularizerError::Input(format!(
+    if path_noise.dims() != fake.dims() {
+        return Err(TrainError::Input(format!(
             "path noise {:?} for an image {:?}",
-            inputs.path_noise.dims(),
+            path_noise.dims(),
             fake.dims()
         )));
     }
-    let g_image = inputs.path_noise.clone().div_scalar(((h * w) as f64).sqrt());
+    let g_image = path_noise.div_scalar(((h * w) as f64).sqrt());
     let grad = synthesis::wplus_gradient(g, &tape, g_image);
     let [b, _, _] = grad.dims();
     let lengths = grad.clone().square().sum_dim(2).mean_dim(1).sqrt().reshape([b]);
-    let weight = settings.path_regularize * settings.g_reg_every as f64;
-    let (loss, path_mean) = path_penalty(lengths.clone(), inputs.mean_path_length, settings.decay);
+    let weight = path_regularize * g_reg_every as f64;
+    let (loss, path_mean) = path_penalty(lengths.clone(), mean_path_length);
     let weighted = loss.clone().mul_scalar(weight);
 
     // The penalty's derivative in the path lengths, on a detached copy (its own small graph).
     let leaf = lengths.clone().detach().require_grad();
-    let (leaf_loss, _) = path_penalty(leaf.clone(), inputs.mean_path_length, settings.decay);
+    let (leaf_loss, _) = path_penalty(leaf.clone(), mean_path_length);
     let leaf_grads = leaf_loss.mul_scalar(weight).backward();
     let dpenalty = leaf
         .grad(&leaf_grads)
-        .ok_or_else(|| RegularizerError::Readback("no gradient for the path lengths".into()))?;
+        .ok_or_else(|| TrainError::Input("the path lengths took no part in their penalty".into()))?;
+    let mean = path_mean
+        .inner()
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .ok_or_else(|| TrainError::Input("the path mean could not be read back".into()))?;
 
-    let outputs_before = (
-        host(fake.detach())?,
-        host(wplus.detach())?,
-        host(grad.detach())?,
-        host(lengths.detach())?,
-        scalar(path_mean.detach())?,
-        scalar(loss.detach())?,
-    );
     let all = weighted.backward();
-    let named = grads::parameter_gradients(g, &all).map_err(RegularizerError::Readback)?;
-    let grads = TensorMap {
-        tensors: named
-            .tensors
-            .into_iter()
-            .map(|(k, v)| (grads::rosinality_generator_name(&k), v))
-            .collect(),
-    };
-    let (fake_img, latents, grad_latents, path_lengths, mean_path_length, path_loss) = outputs_before;
-    Ok(PathOutputs {
-        fake_img,
-        latents,
-        grad_latents,
-        path_lengths,
-        mean_path_length,
-        path_loss,
-        weighted_path_loss: path_loss * weight,
-        dpenalty_dpath_lengths: host(dpenalty)?,
-        grad_norm: grads::gradient_norm(&grads),
+    let grads = named_grads(g, &all, &generator_key);
+    Ok(PathOutput {
+        fake_img: fake.inner(),
+        latents: wplus.inner(),
+        grad_latents: grad.inner(),
+        path_lengths: lengths.inner(),
+        mean_path_length: mean as f64,
+        path_loss: loss.inner(),
+        weighted_path_loss: weighted.inner(),
+        dpenalty_dpath_lengths: dpenalty,
         grads,
     })
 }

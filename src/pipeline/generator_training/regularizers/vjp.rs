@@ -80,9 +80,9 @@ fn scaled_weight(conv: &ModulatedConv2d) -> Tensor<4> {
 /// The modulated convolution in its shared-weight form (`x·s`, one convolution, `·demod`), as
 /// `ModulatedConv2d::forward_shared`, keeping what [`modulated_conv_vjp`] needs.
 pub fn modulated_conv_taped(conv: &ModulatedConv2d, x: Tensor<4>, s: Tensor<2>) -> (Tensor<4>, ModTape) {
-    let [out, input, k, _] = scaled_weight(conv).dims();
-    let [b, _] = s.dims();
     let weight = scaled_weight(conv);
+    let [out, input, k, _] = weight.dims();
+    let [b, _] = s.dims();
     let xm = x.clone() * s.clone().reshape([b, input, 1, 1]);
     let y = if conv.upsample {
         let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
