@@ -108,8 +108,9 @@ fn records(list: impl IntoIterator<Item = (PathBuf, String)>) -> Vec<PhotoRecord
 }
 
 fn losses_text(l: &Losses) -> String {
+    let r1 = l.r1_loss.map(|r| format!(" r1 {r:.4}")).unwrap_or_default();
     let path = l.path_loss.map(|p| format!(" path {p:.4}")).unwrap_or_default();
-    format!("d {:.4} g {:.4}{path}", l.d_loss, l.g_loss)
+    format!("d {:.4} g {:.4}{r1}{path}", l.d_loss, l.g_loss)
 }
 
 pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> anyhow::Result<ExitCode> {

@@ -7,11 +7,9 @@
 //! the uninterrupted run would have drawn.
 //!
 //! Regularisation: R1 every `d_reg_every` and path length every `g_reg_every` iterations, as
-//! `train.py`. The path-length penalty comes from [`super::regularizers`]. R1 is not written yet
-//! (branch train-reg), so a trainer with `r1 > 0` is refused at construction: skipping it would
-//! train a different model without saying so. With a weight of 0, `train.py` still steps the
-//! optimiser on the all-zero gradient (Adam's step count grows and its second moment decays), and
-//! so does this trainer, without evaluating the penalty.
+//! `train.py`, with the second-order penalties of [`super::regularizers`]. With a weight of 0,
+//! `train.py` still steps the optimiser on the all-zero gradient (Adam's step count grows and its
+//! second moment decays), and so does this trainer, without evaluating the penalty.
 
 use std::path::{Path, PathBuf};
 
@@ -23,8 +21,8 @@ use super::checkpoint::TrainingCheckpoint;
 use super::data::TrainingSet;
 use super::ema::{accumulate, train_py_decay};
 use super::named::{Named, named_params};
-use super::regularizers::{PathInputs, PathSettings, path_length_penalty};
-use super::step::{PhaseDraws, d_key_of, d_step, g_step};
+use super::regularizers::{path_length_penalty, r1_penalty};
+use super::step::{PhaseDraws, d_key_of, d_step, g_step, requires_grad};
 use crate::nets::stylegan2::{
     Discriminator, DiscriminatorConfig, Generator, generator_key, generator_param_order,
 };
@@ -71,13 +69,6 @@ impl TrainSettings {
         if self.d_reg_every == 0 || self.g_reg_every == 0 || self.path_batch_shrink == 0 {
             return bad("d_reg_every, g_reg_every and path_batch_shrink must be at least 1".into());
         }
-        if self.r1 > 0.0 {
-            return bad(format!(
-                "R1 regularisation (r1 = {}) is not available in this build yet (its second-order \
-                 gradient is still being written); pass --r1 0 to train without it",
-                self.r1
-            ));
-        }
         if !(0.0..=1.0).contains(&self.mixing) || self.r1 < 0.0 || self.path_regularize < 0.0 {
             return bad("mixing must lie in [0, 1], r1 and path_regularize must not be negative".into());
         }
@@ -95,6 +86,8 @@ pub struct Losses {
     pub iteration: u64,
     pub d_loss: f64,
     pub g_loss: f64,
+    /// R1, on iterations that regularise D with a positive weight.
+    pub r1_loss: Option<f64>,
     /// The path-length loss, on iterations that regularise G with a positive weight.
     pub path_loss: Option<f64>,
     pub mean_path_length: f64,
@@ -113,7 +106,6 @@ pub struct Trainer {
     pub mean_path_length: f64,
     pub settings: TrainSettings,
     pub(super) sources: Sources,
-    device: Device,
     autodiff: Device,
 }
 
@@ -252,7 +244,6 @@ impl Trainer {
             mean_path_length: 0.0,
             settings,
             sources,
-            device: device.clone(),
             autodiff,
         })
     }
@@ -318,12 +309,21 @@ impl Trainer {
         let batch = settings.batch;
 
         let draws = self.draws(&mut s, batch);
+        let real_again = real.clone().detach();
         let (g, mut d, dout) = d_step(self.g.clone(), self.d.clone(), &mut self.d_optim, real, &draws)?;
+        let mut r1_loss = None;
         if i % settings.d_reg_every as u64 == 0 {
-            // r1 = 0 (validated): train.py's R1 step then hands Adam all-zero gradients.
             let key_of = d_key_of(&d);
-            let zeros = zero_grads(&named_params(&d, &key_of));
-            d = self.d_optim.step_module(d, &zeros, &key_of)?;
+            let grads = if settings.r1 > 0.0 {
+                // The R1 step re-runs D, as updated by the D step, on the same real batch.
+                d = requires_grad(d, true);
+                let out = r1_penalty(&d, real_again, settings.r1, settings.d_reg_every)?;
+                r1_loss = Some(scalar(out.r1_loss)?);
+                out.grads
+            } else {
+                zero_grads(&named_params(&d, &key_of))
+            };
+            d = self.d_optim.step_module(d, &grads, &key_of)?;
         }
 
         let draws = self.draws(&mut s, batch);
@@ -332,30 +332,21 @@ impl Trainer {
         if i % settings.g_reg_every as u64 == 0 {
             let grads = if settings.path_regularize > 0.0 {
                 let b = settings.path_batch();
-                let PhaseDraws {
-                    z,
-                    inject_index,
-                    noise,
-                } = self.draws(&mut s, b);
+                let draws = self.draws(&mut s, b);
                 let image = [b, 3, self.size(), self.size()];
-                let inputs = PathInputs {
-                    z: Tensor::stack::<3>(z, 0),
-                    inject_index,
-                    noise,
-                    path_noise: self.gauss(&mut s, image),
-                    mean_path_length: self.mean_path_length,
-                };
-                let path = PathSettings {
-                    path_regularize: settings.path_regularize,
-                    g_reg_every: settings.g_reg_every,
-                    ..PathSettings::default()
-                };
+                let path_noise = self.gauss(&mut s, image);
                 // `g_step` left g tracked, as the penalty's backward pass needs.
-                let out = path_length_penalty(&g, &inputs, &path)
-                    .map_err(|e| TrainError::Input(format!("path-length regularisation: {e}")))?;
+                let out = path_length_penalty(
+                    &g,
+                    &draws,
+                    path_noise,
+                    self.mean_path_length,
+                    settings.path_regularize,
+                    settings.g_reg_every,
+                )?;
                 self.mean_path_length = out.mean_path_length;
-                path_loss = Some(out.path_loss);
-                host_to_named(&out.grads, &self.device)
+                path_loss = Some(scalar(out.path_loss)?);
+                out.grads
             } else {
                 zero_grads(&named_params(&g, &generator_key))
             };
@@ -370,6 +361,7 @@ impl Trainer {
             iteration: i,
             d_loss: scalar(dout.d_loss)?,
             g_loss: scalar(gout.g_loss)?,
+            r1_loss,
             path_loss,
             mean_path_length: self.mean_path_length,
         })
@@ -391,19 +383,6 @@ fn empty_optimizer() -> super::checkpoint::SavedOptimizer {
 
 fn zero_grads(params: &Named) -> Named {
     params.iter().map(|(k, p)| (k.clone(), p.zeros_like())).collect()
-}
-
-fn host_to_named(map: &TensorMap, device: &Device) -> Named {
-    map.tensors
-        .iter()
-        .map(|(k, t)| {
-            let n = t.numel();
-            (
-                k.clone(),
-                Tensor::<1>::from_data(TensorData::new(t.to_f32(), [n]), device),
-            )
-        })
-        .collect()
 }
 
 fn scalar(t: Tensor<1>) -> Result<f64, TrainError> {
