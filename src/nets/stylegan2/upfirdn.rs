@@ -5,9 +5,11 @@
 //! (`groups = C`) with the padding folded into the convolution and the decimation into its
 //! stride, so no padded copy and no per-channel loop exist.
 
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
+
+use crate::nets::cpu_conv::conv2d;
+use crate::nets::profile;
 
 /// Padding before and after, on both spatial axes (negative values crop), as in
 /// `upfirdn2d(..., pad=(pad0, pad1))`.
@@ -18,6 +20,16 @@ pub struct Pad(pub isize, pub isize);
 /// flipped). `taps` already carry any gain (rosinality multiplies the 2-D kernel by `up²`,
 /// i.e. each 1-D tap by `up`).
 pub fn upfirdn2d(x: Tensor<4>, taps: &[f32], up: usize, down: usize, pad: Pad) -> Tensor<4> {
+    let dims = x.dims();
+    let k = taps.len();
+    profile::scope(
+        "upfirdn2d",
+        move || format!("{} up {up} down {down} k{k}", profile::shape4(dims)),
+        || upfirdn2d_inner(x, taps, up, down, pad),
+    )
+}
+
+fn upfirdn2d_inner(x: Tensor<4>, taps: &[f32], up: usize, down: usize, pad: Pad) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     let x = if up > 1 {
         // Each sample is followed by up−1 zeros on both axes, as in upfirdn2d_native.
