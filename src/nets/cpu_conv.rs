@@ -83,6 +83,28 @@ pub fn conv2d(
     )
 }
 
+/// Runs `kernel` on the host values of `x` when it is an f32 tensor on the flex device and the
+/// kernels are on, else `fallback` (burn's ops) on it.
+pub(crate) fn on_host_unary(
+    x: Tensor<4>,
+    kernel: impl FnOnce(&[f32], [usize; 4]) -> (Vec<f32>, [usize; 4]),
+    fallback: impl FnOnce(Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
+    let device = x.device();
+    if !(ENABLED.load(Ordering::Relaxed) && device == Device::flex() && x.dtype() == DType::F32) {
+        return fallback(x);
+    }
+    let shape = x.dims();
+    let xd = x.into_data();
+    match xd.as_slice::<f32>() {
+        Ok(xs) => {
+            let (out, dims) = kernel(xs, shape);
+            Tensor::from_data(TensorData::new(out, dims), &device)
+        }
+        Err(_) => fallback(Tensor::from_data(xd, &device)),
+    }
+}
+
 /// Runs `kernel` on the host values of `x`, `weight` and `bias` when they are f32 tensors on
 /// the flex device and the kernels are on, else `fallback` (burn's op) on the tensors.
 ///
