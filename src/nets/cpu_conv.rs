@@ -110,6 +110,7 @@ pub(crate) fn on_host_unary(
 ///
 /// flex keeps tensors in host memory, and reading out a tensor nothing else holds moves its
 /// buffer without a copy (the activations); shared ones (the parameters) are copied.
+#[allow(clippy::type_complexity)]
 pub(crate) fn on_host(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -414,6 +415,7 @@ mod tests {
         d[0]
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn check(
         b: usize,
         c: usize,
