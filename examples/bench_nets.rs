@@ -3,6 +3,9 @@
 //!
 //!   bench_nets --serve [--vocab FILE]      line protocol on stdin/stdout (used by bench_nets.py)
 //!   bench_nets [--vocab FILE] [--runs N] [--backend cpu|wgpu] CASE...   stand-alone medians
+//!   bench_nets --ab [--runs N] CASE...   our CPU kernels against burn's, call by call (A/B)
+//!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
+//!                                                        warm-up call; averaged over N calls)
 //!
 //! The networks and the protocol are in `bench_common/nets.rs` (shared with `gpu_bench`).
 
@@ -32,6 +35,9 @@ fn main() -> Result<()> {
     let mut runs = 5usize;
     let mut backend = "cpu".to_string();
     let mut cases = Vec::new();
+    let mut profile_layers = false;
+    let mut ab_test = false;
+    let mut top = 20usize;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -39,6 +45,11 @@ fn main() -> Result<()> {
             "--vocab" => vocab = PathBuf::from(it.next().context("--vocab needs a file")?),
             "--runs" => runs = it.next().context("--runs needs a number")?.parse()?,
             "--backend" => backend = it.next().context("--backend needs cpu or wgpu")?.clone(),
+            "--profile" => profile_layers = true,
+            "--ab" => ab_test = true,
+            // Runs every convolution through burn's own conv2d (the state before cpu_conv).
+            "--burn-conv" => facecast::nets::cpu_conv::set_enabled(false),
+            "--top" => top = it.next().context("--top needs a number")?.parse()?,
             "--list" => {
                 for (name, what) in CASES {
                     println!("{name:<16} {what}");
@@ -55,6 +66,18 @@ fn main() -> Result<()> {
     }
     if cases.is_empty() {
         cases = CASES.iter().map(|(n, _)| n.to_string()).collect();
+    }
+    if ab_test {
+        for case in &cases {
+            ab(&mut bench, &backend, case, runs.max(1))?;
+        }
+        return Ok(());
+    }
+    if profile_layers {
+        for case in &cases {
+            profile(&mut bench, &backend, case, runs.max(1), top)?;
+        }
+        return Ok(());
     }
     for case in &cases {
         let mut times = Vec::new();
@@ -74,4 +97,112 @@ fn main() -> Result<()> {
         );
     }
     Ok(())
+}
+
+
+/// Alternates calls with Facecast's CPU kernels on (B) and off (A, burn's own ops), one
+/// warm-up call each, and prints both medians and minima with their ratio.
+fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize) -> Result<()> {
+    let mut times = [Vec::new(), Vec::new()];
+    let load_before = load();
+    for i in 0..=runs {
+        for (side, on) in [(0, false), (1, true)] {
+            facecast::nets::cpu_conv::set_enabled(on);
+            let (ms, finite) = bench.run(backend, case)?;
+            if !finite {
+                eprintln!("warning: {case} produced non-finite values");
+            }
+            if i > 0 {
+                times[side].push(ms);
+            }
+        }
+    }
+    facecast::nets::cpu_conv::set_enabled(true);
+    for t in &mut times {
+        t.sort_by(f64::total_cmp);
+    }
+    let med = |t: &[f64]| t[t.len() / 2];
+    println!(
+        "{case:<16} burn ops median {:>9.1} min {:>9.1} | facecast kernels median {:>9.1} min {:>9.1} | speed-up {:.2}x ({:.2}x min), n={runs}, load {load_before} -> {}",
+        med(&times[0]),
+        times[0][0],
+        med(&times[1]),
+        times[1][0],
+        med(&times[0]) / med(&times[1]),
+        times[0][0] / times[1][0],
+        load()
+    );
+    Ok(())
+}
+
+
+/// One warm-up call, then `runs` calls with the layer profiler on: prints the time per op kind
+/// and the `top` layers by their own time, per call.
+fn profile(bench: &mut Bench, backend: &str, case: &str, runs: usize, top: usize) -> Result<()> {
+    bench.run(backend, case)?;
+    facecast::nets::profile::set_enabled(true);
+    let mut total_ms = 0.0;
+    for _ in 0..runs {
+        total_ms += bench.run(backend, case)?.0;
+    }
+    facecast::nets::profile::set_enabled(false);
+    let records = facecast::nets::profile::take();
+    let per_call = |d: std::time::Duration| d.as_secs_f64() * 1e3 / runs as f64;
+    let call_ms = total_ms / runs as f64;
+    println!(
+        "== {case} ({backend}): {call_ms:.1} ms per call, mean of {runs}, load {}",
+        load()
+    );
+    let mut kinds: Vec<(&str, f64, usize)> = Vec::new();
+    for ((kind, _), e) in &records {
+        match kinds.iter_mut().find(|k| k.0 == *kind) {
+            Some(k) => {
+                k.1 += per_call(e.own);
+                k.2 += e.calls;
+            }
+            None => kinds.push((kind, per_call(e.own), e.calls)),
+        }
+    }
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let tracked: f64 = kinds.iter().map(|k| k.1).sum();
+    println!(
+        "{:<22} {:>10} {:>7} {:>7}",
+        "op kind (own time)", "ms/call", "share", "calls"
+    );
+    for (kind, ms, calls) in &kinds {
+        println!(
+            "{kind:<22} {ms:>10.1} {:>6.1}% {:>7}",
+            100.0 * ms / call_ms,
+            calls / runs
+        );
+    }
+    let rest = call_ms - tracked;
+    println!(
+        "{:<22} {rest:>10.1} {:>6.1}%",
+        "(untracked)",
+        100.0 * rest / call_ms
+    );
+    println!(
+        "{:<22} {:<34} {:>10} {:>10} {:>6}",
+        "layer", "shape", "own ms", "total ms", "calls"
+    );
+    for ((kind, detail), e) in records.iter().take(top) {
+        println!(
+            "{kind:<22} {detail:<34} {:>10.1} {:>10.1} {:>6}",
+            per_call(e.own),
+            per_call(e.total),
+            e.calls / runs
+        );
+    }
+    Ok(())
+}
+
+/// The 1-minute load average, for the record (the machines running this are shared).
+
+/// The 1-minute load average, for the record (the machines running this are shared).
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
 }

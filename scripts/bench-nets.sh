@@ -16,7 +16,7 @@
 # FACECAST_BENCH_WORK (reports), FACECAST_FIXTURES (default ../shared/fixtures), BENCH_THREADS (2), BENCH_RUNS (5), BENCH_WGPU_RUNS (2),
 # BENCH_BUDGET_S (soft seconds per case, 150), BENCH_CASES, BENCH_WGPU_CASES (default: the small cases below; set it empty for no wgpu),
 # BENCH_PROFILE (dev: the dev profile at opt-level 3, whose dependencies are already opt-3),
-# BENCH_VARIANTS (feature sets timed side by side, see below).
+# BENCH_VARIANTS (feature sets timed side by side, see below), BENCH_BURN_OPS (see below).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,6 +86,13 @@ for variant in $VARIANTS; do
   cp "$BUILT" "$WORK/bench_nets.$LABEL"
   FACECAST_ARGS+=(--facecast "$LABEL=$WORK/bench_nets.$LABEL --serve --vocab $VOCAB")
 done
+
+# BENCH_BURN_OPS=1: one more Facecast column, the same build with its own CPU kernels off
+# (`--burn-conv`: every convolution through burn's flex ops), i.e. the state before them, timed
+# in the same run for a before/after ratio.
+if [[ -n ${BENCH_BURN_OPS:-} ]]; then
+  FACECAST_ARGS+=(--facecast "facecast-burn-ops=$WORK/bench_nets.facecast --serve --burn-conv --vocab $VOCAB")
+fi
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 REPORT="$WORK/nets-$STAMP.json"

@@ -1,6 +1,6 @@
 """Prints bench_nets.py's report as a Markdown table of medians and ratios.
 
-ratio = reference median / Facecast median: above 1 Facecast is faster. The wgpu column is
+ratio = reference median / Facecast median (minima in brackets): above 1 Facecast is faster. The wgpu column is
 compared with the same reference (CPU) median. Usage: bench_nets_compare.py REPORT.json [...]
 (several reports: one table each, e.g. before/after a change).
 """
@@ -15,13 +15,18 @@ def cell(row):
     if "error" in row and not row.get("samples"):
         return "error"
     flag = "" if row.get("finite", True) else " (non-finite!)"
-    return f"{row['median_ms']:.1f} ({len(row['samples'])}){flag}"
+    low = f", min {row['min_ms']:.1f}" if "min_ms" in row else ""
+    return f"{row['median_ms']:.1f} ({len(row['samples'])}{low}){flag}"
 
 
 def ratio(ref, other):
+    """Ratio of the medians, and of the minima in brackets."""
     if not ref or not other or "median_ms" not in ref or "median_ms" not in other:
         return "–"
-    return f"{ref['median_ms'] / other['median_ms']:.2f}×"
+    text = f"{ref['median_ms'] / other['median_ms']:.2f}×"
+    if "min_ms" in ref and "min_ms" in other:
+        text += f" ({ref['min_ms'] / other['min_ms']:.2f}×)"
+    return text
 
 
 def table(path):

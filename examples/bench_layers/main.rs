@@ -4,18 +4,16 @@
 //!   bench_layers [--runs N] [FILTER]     (FILTER: a substring of the layer names)
 //!
 //! Every line: the layer, its shape, the median ms of each formulation and its GFLOP/s, and the
-//! largest difference between the formulations' outputs (they must agree).
+//! largest difference between the formulations' outputs (they must agree). The two sides are
+//! called alternately, so load from other processes falls on both alike.
 
 use std::time::Instant;
-
-mod gemm_conv;
-
-use gemm_conv::conv2d_gemm;
 
 use anyhow::Result;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
+use facecast::nets::cpu_conv;
 use facecast::nets::stylegan2::upfirdn::{Pad, upfirdn2d};
 
 struct Conv {
@@ -207,16 +205,25 @@ const CONVS: &[Conv] = &[
     },
 ];
 
-fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
-    let mut out = f();
-    let mut times = Vec::with_capacity(runs);
+/// Medians of `a` and `b`, called alternately `runs` times after one warm-up call each, and
+/// their last outputs.
+fn time_ab<T>(runs: usize, mut a: impl FnMut() -> T, mut b: impl FnMut() -> T) -> ((f64, T), (f64, T)) {
+    let mut out_a = a();
+    let mut out_b = b();
+    let (mut ta, mut tb) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for _ in 0..runs {
         let t = Instant::now();
-        out = f();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        out_a = a();
+        ta.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        out_b = b();
+        tb.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], out)
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    ((median(ta), out_a), (median(tb), out_b))
 }
 
 fn host(t: Tensor<4>) -> Vec<f32> {
@@ -241,19 +248,22 @@ fn main() -> Result<()> {
     }
     let device = Device::flex();
     let normal = Distribution::Normal(0.0, 1.0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the start: {}", load.trim());
     println!(
         "{:<16} {:>22} {:>14} {:>14} {:>9}",
-        "layer", "shape", "burn conv2d", "gemm lowering", "max diff"
+        "layer", "shape", "burn conv2d", "cpu_conv", "max diff"
     );
     for c in CONVS.iter().filter(|c| c.name.contains(&filter)) {
         let x = Tensor::<4>::random([1, c.c_in, c.hw, c.hw], normal, &device);
         let w = Tensor::<4>::random([c.c_out, c.c_in, c.k, c.k], normal, &device)
             .mul_scalar(1.0 / ((c.c_in * c.k * c.k) as f64).sqrt());
         let options = ConvOptions::new([c.stride; 2], [c.pad; 2], [1, 1], 1);
-        let (t_burn, a) = time(runs, || host(conv2d(x.clone(), w.clone(), None, options.clone())));
-        let (t_gemm, b) = time(runs, || {
-            host(conv2d_gemm(x.clone(), w.clone(), c.stride, (c.pad, c.pad)))
-        });
+        let ((t_burn, a), (t_gemm, b)) = time_ab(
+            runs,
+            || host(conv2d(x.clone(), w.clone(), None, options.clone())),
+            || host(cpu_conv::conv2d(x.clone(), w.clone(), None, options.clone())),
+        );
         let oh = (c.hw + 2 * c.pad - c.k) / c.stride + 1;
         let gflop = 2.0 * (c.c_in * c.c_out * c.k * c.k * oh * oh) as f64 / 1e9;
         println!(
@@ -273,19 +283,35 @@ fn main() -> Result<()> {
             let x = Tensor::<4>::random([1, c_in, hw, hw], normal, &device);
             let w = Tensor::<4>::random([c_in, c_out, 3, 3], normal, &device);
             let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
-            let (t, _) = time(runs, || {
-                host(conv_transpose2d(x.clone(), w.clone(), None, options.clone()))
-            });
+            let ((t, a), (t_ours, b)) = time_ab(
+                runs,
+                || host(conv_transpose2d(x.clone(), w.clone(), None, options.clone())),
+                || {
+                    host(cpu_conv::conv_transpose2d(
+                        x.clone(),
+                        w.clone(),
+                        None,
+                        options.clone(),
+                    ))
+                },
+            );
             let y = conv_transpose2d(x.clone(), w.clone(), None, options.clone());
             let [_, _, h2, _] = y.dims();
             let gflop = 2.0 * (c_in * c_out * 9 * hw * hw) as f64 / 1e9;
             let taps = [0.25f32, 0.75, 0.75, 0.25];
-            let (tb, _) = time(runs, || host(upfirdn2d(y.clone(), &taps, 1, 1, Pad(1, 1))));
+            let ((tb, _), _) = time_ab(
+                runs,
+                || host(upfirdn2d(y.clone(), &taps, 1, 1, Pad(1, 1))),
+                Vec::new,
+            );
             println!(
-                "sg2.up.{hw:<8} {:>22} transposed {:>8.1} ms {:>4.0}GF, blur {}² {:>8.1} ms",
+                "sg2.up.{hw:<8} {:>22} transposed: burn {:>8.1} ms {:>4.0}GF, cpu_conv {:>8.1} ms {:>4.0}GF (max diff {:.1e}); blur {}² {:>8.1} ms",
                 format!("{c_in}→{c_out} 3×3/2 @{hw}"),
                 t,
                 gflop / t * 1e3,
+                t_ours,
+                gflop / t_ours * 1e3,
+                max_diff(&a, &b),
                 h2,
                 tb
             );

@@ -23,6 +23,7 @@ use burn::tensor::Device;
 use burn::tensor::Tensor;
 use serde::Deserialize;
 
+use crate::nets::{cpu_conv, profile};
 use crate::weights::TensorMap;
 use crate::weights::load::{LoadError, Tolerated, load_module};
 
@@ -140,9 +141,16 @@ impl InstanceNorm2d {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let c = x.dims()[1];
-        crate::nets::common::instance_norm(x) * self.weight.val().reshape([1, c, 1, 1])
-            + self.bias.val().reshape([1, c, 1, 1])
+        let dims = x.dims();
+        let c = dims[1];
+        profile::scope(
+            "instance_norm_affine",
+            move || profile::shape4(dims),
+            || {
+                crate::nets::common::instance_norm(x) * self.weight.val().reshape([1, c, 1, 1])
+                    + self.bias.val().reshape([1, c, 1, 1])
+            },
+        )
     }
 }
 
@@ -159,12 +167,13 @@ pub enum Layer {
 
 impl Layer {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let dims = x.dims();
         match self {
-            Layer::Conv(m) => m.forward(x),
-            Layer::Up(m) => m.forward(x),
+            Layer::Conv(m) => cpu_conv::conv2d_module(m, x),
+            Layer::Up(m) => cpu_conv::conv_transpose2d_module(m, x),
             Layer::Norm(m) => m.forward(x),
-            Layer::Relu(m) => m.forward(x),
-            Layer::Tanh(m) => m.forward(x),
+            Layer::Relu(m) => profile::scope("relu", move || profile::shape4(dims), || m.forward(x)),
+            Layer::Tanh(m) => profile::scope("tanh", move || profile::shape4(dims), || m.forward(x)),
         }
     }
 }

@@ -4,11 +4,12 @@
 use burn::module::{Module, Param};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
-use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 use super::layers::{EqualLinear, FusedLeakyRelu};
 use super::upfirdn::{Pad, scaled, upconv_blur_pad, upfirdn2d, upsample_pad};
+use crate::nets::cpu_conv::{conv_transpose2d, conv2d};
+use crate::nets::profile;
 
 /// `ModulatedConv2d`: a convolution whose input channels are scaled by a per-sample style and
 /// whose output channels are (optionally) demodulated.
@@ -72,11 +73,18 @@ impl ModulatedConv2d {
     /// (cheapest at low resolution and wide layers, where the weights dominate).
     pub fn forward(&self, x: Tensor<4>, s: Tensor<2>) -> Tensor<4> {
         let [_, out, _, k, _] = self.weight.dims();
-        let [_, _, h, w] = x.dims();
-        if out * k * k <= h * w {
-            self.forward_grouped(x, s)
+        let [_, input, h, w] = x.dims();
+        let grouped = out * k * k <= h * w;
+        let detail = || {
+            format!(
+                "{input}->{out} {k}x{k}{} @{h}x{w}",
+                if self.upsample { " up" } else { "" }
+            )
+        };
+        if grouped {
+            profile::scope("modconv_grouped", detail, || self.forward_grouped(x, s))
         } else {
-            self.forward_shared(x, s)
+            profile::scope("modconv_shared", detail, || self.forward_shared(x, s))
         }
     }
 
@@ -172,6 +180,15 @@ impl NoiseInjection {
     }
 
     pub fn forward(&self, x: Tensor<4>, noise: Tensor<4>) -> Tensor<4> {
+        let dims = x.dims();
+        profile::scope(
+            "noise",
+            move || profile::shape4(dims),
+            || self.forward_inner(x, noise),
+        )
+    }
+
+    fn forward_inner(&self, x: Tensor<4>, noise: Tensor<4>) -> Tensor<4> {
         let scaled = noise * self.weight.val().reshape([1, 1, 1, 1]);
         if self.isconcat {
             let [b, _, h, w] = x.dims();

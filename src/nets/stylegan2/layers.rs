@@ -9,8 +9,10 @@ use burn::module::{Module, Param};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::activation::leaky_relu;
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
+
+use crate::nets::cpu_conv::conv2d;
+use crate::nets::profile;
 
 /// `x / sqrt(mean(x², dim 1) + 1e-8)`: the mapping network's input normalisation.
 pub fn pixel_norm(x: Tensor<2>) -> Tensor<2> {
@@ -40,7 +42,12 @@ impl FusedLeakyRelu {
 pub fn fused_leaky_relu<const D: usize>(x: Tensor<D>, bias: Tensor<1>) -> Tensor<D> {
     let mut shape = [1usize; D];
     shape[1] = bias.dims()[0];
-    leaky_relu(x + bias.reshape(shape), 0.2).mul_scalar(SQRT_2)
+    let dims = x.dims();
+    profile::scope(
+        "fused_leaky_relu",
+        move || format!("{dims:?}"),
+        || leaky_relu(x + bias.reshape(shape), 0.2).mul_scalar(SQRT_2),
+    )
 }
 
 /// `EqualLinear`: `y = x·(c·W)ᵀ + lr_mul·b` with `c = lr_mul/√in`, optionally followed by the

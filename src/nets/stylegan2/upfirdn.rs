@@ -5,9 +5,13 @@
 //! (`groups = C`) with the padding folded into the convolution and the decimation into its
 //! stride, so no padded copy and no per-channel loop exist.
 
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
+
+use rayon::prelude::*;
+
+use crate::nets::cpu_conv::{conv2d, on_host_unary};
+use crate::nets::profile;
 
 /// Padding before and after, on both spatial axes (negative values crop), as in
 /// `upfirdn2d(..., pad=(pad0, pad1))`.
@@ -18,6 +22,16 @@ pub struct Pad(pub isize, pub isize);
 /// flipped). `taps` already carry any gain (rosinality multiplies the 2-D kernel by `up²`,
 /// i.e. each 1-D tap by `up`).
 pub fn upfirdn2d(x: Tensor<4>, taps: &[f32], up: usize, down: usize, pad: Pad) -> Tensor<4> {
+    let dims = x.dims();
+    let k = taps.len();
+    profile::scope(
+        "upfirdn2d",
+        move || format!("{} up {up} down {down} k{k}", profile::shape4(dims)),
+        || upfirdn2d_inner(x, taps, up, down, pad),
+    )
+}
+
+fn upfirdn2d_inner(x: Tensor<4>, taps: &[f32], up: usize, down: usize, pad: Pad) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     let x = if up > 1 {
         // Each sample is followed by up−1 zeros on both axes, as in upfirdn2d_native.
@@ -35,16 +49,79 @@ pub fn upfirdn2d(x: Tensor<4>, taps: &[f32], up: usize, down: usize, pad: Pad) -
         .iter()
         .flat_map(|&a| flipped.iter().map(move |&b| a * b))
         .collect();
-    let device = x.device();
-    let weight: Tensor<4> = Tensor::from_data(TensorData::new(kernel2d, [1, 1, k, k]), &device);
-    let weight = weight.expand([c, 1, k, k]);
-    let options = ConvOptions {
-        stride: [down, down],
-        padding: [(p0, p1), (p0, p1)],
-        dilation: [1, 1],
-        groups: c,
+    let burn_blur = |x: Tensor<4>| {
+        let device = x.device();
+        let weight: Tensor<4> = Tensor::from_data(TensorData::new(kernel2d, [1, 1, k, k]), &device);
+        let weight = weight.expand([c, 1, k, k]);
+        let options = ConvOptions {
+            stride: [down, down],
+            padding: [(p0, p1), (p0, p1)],
+            dilation: [1, 1],
+            groups: c,
+        };
+        conv2d(x, weight, None, options)
     };
-    conv2d(x, weight, None, options)
+    on_host_unary(
+        x,
+        |xs, shape| blur_separable_f32(xs, shape, &flipped, down, (p0, p1)),
+        burn_blur,
+    )
+}
+
+/// The depthwise filter `outer(f, f)` (cross-correlation, zero padding `(p0, p1)` on both
+/// axes, stride `down`) on every `[H, W]` plane of `x`, as a horizontal then a vertical 1-D
+/// pass: 2k multiply-adds per output pixel instead of k², and loops over whole rows that the
+/// compiler vectorises. burn's flex runs the same filter as a depthwise k×k convolution at
+/// 1-2 GFLOP/s (`benches/RESULTS.md`).
+pub fn blur_separable_f32(
+    x: &[f32],
+    [b, c, h, w]: [usize; 4],
+    f: &[f32],
+    down: usize,
+    (p0, p1): (usize, usize),
+) -> (Vec<f32>, [usize; 4]) {
+    let k = f.len();
+    let out_len = |n: usize| (n + p0 + p1).checked_sub(k).map_or(0, |span| span / down + 1);
+    let (oh, ow) = (out_len(h), out_len(w));
+    let mut out = vec![0.0f32; b * c * oh * ow];
+    if oh == 0 || ow == 0 || h == 0 || w == 0 {
+        return (out, [b, c, oh, ow]);
+    }
+    out.par_chunks_mut(oh * ow)
+        .zip(x.par_chunks(h * w))
+        .for_each(|(dst, src)| {
+            // Horizontal pass into `rows` [h, ow], through one zero-padded input row.
+            let mut padded = vec![0.0f32; w + p0 + p1];
+            let mut rows = vec![0.0f32; h * ow];
+            for (y, acc) in rows.chunks_exact_mut(ow).enumerate() {
+                padded[p0..p0 + w].copy_from_slice(&src[y * w..(y + 1) * w]);
+                for (j, &t) in f.iter().enumerate() {
+                    if down == 1 {
+                        for (a, &v) in acc.iter_mut().zip(&padded[j..j + ow]) {
+                            *a += t * v;
+                        }
+                    } else {
+                        for (a, &v) in acc.iter_mut().zip(padded[j..].iter().step_by(down)) {
+                            *a += t * v;
+                        }
+                    }
+                }
+            }
+            // Vertical pass: output row oy sums input rows oy·down + i − p0 (zero outside).
+            for (oy, acc) in dst.chunks_exact_mut(ow).enumerate() {
+                for (i, &t) in f.iter().enumerate() {
+                    let iy = (oy * down + i) as isize - p0 as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let iy = iy as usize;
+                    for (a, &v) in acc.iter_mut().zip(&rows[iy * ow..(iy + 1) * ow]) {
+                        *a += t * v;
+                    }
+                }
+            }
+        });
+    (out, [b, c, oh, ow])
 }
 
 /// Applies the negative parts of `pad` as crops (the positive parts go into the convolution).
@@ -164,6 +241,9 @@ mod tests {
         check(2, 1, Pad(2, 1), &taps);
         check(1, 2, Pad(2, 2), &taps);
         check(2, 1, Pad(-1, 2), &taps);
+        // Decimation and a pad larger than the kernel overhang.
+        check(1, 2, Pad(1, 1), &taps);
+        check(1, 1, Pad(3, 0), &taps);
     }
 
     #[test]
