@@ -83,6 +83,13 @@ pub fn conv2d(
     )
 }
 
+/// Whether the host kernels may run on `device`: the flex CPU backend, not under autodiff. They
+/// compute on host slices and return a fresh tensor, which would cut a training graph (an
+/// autodiff device over flex compares equal to flex itself), so training keeps burn's own ops.
+fn host_kernels_apply(device: &Device) -> bool {
+    ENABLED.load(Ordering::Relaxed) && *device == Device::flex() && !device.is_autodiff()
+}
+
 /// Runs `kernel` on the host values of `x` when it is an f32 tensor on the flex device and the
 /// kernels are on, else `fallback` (burn's ops) on it.
 pub(crate) fn on_host_unary(
@@ -91,7 +98,7 @@ pub(crate) fn on_host_unary(
     fallback: impl FnOnce(Tensor<4>) -> Tensor<4>,
 ) -> Tensor<4> {
     let device = x.device();
-    if !(ENABLED.load(Ordering::Relaxed) && device == Device::flex() && x.dtype() == DType::F32) {
+    if !(host_kernels_apply(&device) && x.dtype() == DType::F32) {
         return fallback(x);
     }
     let shape = x.dims();
@@ -119,8 +126,7 @@ pub(crate) fn on_host(
     fallback: impl FnOnce(Tensor<4>, Tensor<4>, Option<Tensor<1>>) -> Tensor<4>,
 ) -> Tensor<4> {
     let device = x.device();
-    let eligible = ENABLED.load(Ordering::Relaxed)
-        && device == Device::flex()
+    let eligible = host_kernels_apply(&device)
         && x.dtype() == DType::F32
         && weight.dtype() == DType::F32
         && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
