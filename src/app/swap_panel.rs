@@ -66,20 +66,27 @@ pub fn swap_section(ui: &mut egui::Ui, state: &AppState, actions: &mut Vec<Actio
     ui.add_space(4.0);
 
     ui.label("Engine");
-    ui.radio_value(&mut settings.engine, SwapEngine::FaceShifter, "FaceShifter")
-        .on_hover_text("The virtual model's identity on the target's pose, expression and light");
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut settings.engine, SwapEngine::FaceShifter, "FaceShifter")
+            .on_hover_text("The virtual model's identity on the target's pose, expression and light");
+        // On the engine's own line, so the section is no taller when its networks are missing.
+        if let Some(names) = state.missing_networks.missing("swap")
+            && ui
+                .link(super::weights_links::link_label("swap"))
+                .on_hover_text(format!(
+                    "Not installed: {}. FaceShifter needs them; the classic engine does not.",
+                    names.join(", ")
+                ))
+                .clicked()
+        {
+            actions.push(Action::ShowWeightsFor("swap"));
+        }
+    });
     ui.radio_value(&mut settings.engine, SwapEngine::Classic, "Classic (fallback)")
         .on_hover_text(
             "The virtual model's own face, warped onto the target and blended in. Needs no swap network; \
              used automatically when FaceShifter's weights are not installed",
         );
-    super::weights_links::missing_line(
-        ui,
-        &state.missing_networks,
-        "swap",
-        "FaceShifter needs them, the classic engine does not",
-        actions,
-    );
     if settings.engine == SwapEngine::Classic {
         ui.horizontal(|ui| {
             ui.label("Blend:");

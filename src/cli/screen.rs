@@ -3,9 +3,9 @@
 //!
 //! With `--out DIR` it writes `faces.csv`, `no_faces.csv` and `failed.csv` (each row's own columns,
 //! then `face_count`, `best_score`, the face classifier's `classifier_face_probability` when a
-//! classifier is installed, and `reason`: [`crate::pipeline::screen`]) and `summary.json`. Every row
-//! lands in exactly one of the three files. Exit status: 0 when every row was screened, 2 when some failed, 1 when
-//! nothing could run.
+//! classifier is installed, and `reason`: [`crate::pipeline::screen`]) and `summary.json`. Every
+//! row lands in exactly one of the three files. Exit status: 0 when every row was screened, 2 when
+//! some failed, 1 when nothing could run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
