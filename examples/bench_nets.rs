@@ -99,7 +99,6 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-
 /// Alternates calls with Facecast's CPU kernels on (B) and off (A, burn's own ops), one
 /// warm-up call each, and prints both medians and minima with their ratio.
 fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize) -> Result<()> {
@@ -134,7 +133,6 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize) -> Result<()> {
     );
     Ok(())
 }
-
 
 /// One warm-up call, then `runs` calls with the layer profiler on: prints the time per op kind
 /// and the `top` layers by their own time, per call.
@@ -196,8 +194,6 @@ fn profile(bench: &mut Bench, backend: &str, case: &str, runs: usize, top: usize
     }
     Ok(())
 }
-
-/// The 1-minute load average, for the record (the machines running this are shared).
 
 /// The 1-minute load average, for the record (the machines running this are shared).
 fn load() -> String {

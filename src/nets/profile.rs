@@ -37,10 +37,8 @@ pub struct Entry {
 
 /// Turns recording on or off (off by default); turning it on clears earlier records.
 pub fn set_enabled(on: bool) {
-    if on {
-        if let Ok(mut records) = RECORDS.lock() {
-            *records = Some(HashMap::new());
-        }
+    if on && let Ok(mut records) = RECORDS.lock() {
+        *records = Some(HashMap::new());
     }
     ENABLED.store(on, Ordering::Relaxed);
 }

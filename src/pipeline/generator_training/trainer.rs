@@ -62,7 +62,7 @@ impl Default for TrainSettings {
 impl TrainSettings {
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |what: String| Err(TrainError::Input(what));
-        if self.batch == 0 || self.batch % self.batch.min(4) != 0 {
+        if self.batch == 0 || !self.batch.is_multiple_of(self.batch.min(4)) {
             // The minibatch-stddev layer groups min(batch, 4) samples.
             return bad(format!("batch {}: use 1, 2, 3 or a multiple of 4", self.batch));
         }
@@ -312,7 +312,7 @@ impl Trainer {
         let real_again = real.clone().detach();
         let (g, mut d, dout) = d_step(self.g.clone(), self.d.clone(), &mut self.d_optim, real, &draws)?;
         let mut r1_loss = None;
-        if i % settings.d_reg_every as u64 == 0 {
+        if i.is_multiple_of(settings.d_reg_every as u64) {
             let key_of = d_key_of(&d);
             let grads = if settings.r1 > 0.0 {
                 // The R1 step re-runs D, as updated by the D step, on the same real batch.
@@ -329,7 +329,7 @@ impl Trainer {
         let draws = self.draws(&mut s, batch);
         let (mut g, d, gout) = g_step(g, d, &mut self.g_optim, &draws)?;
         let mut path_loss = None;
-        if i % settings.g_reg_every as u64 == 0 {
+        if i.is_multiple_of(settings.g_reg_every as u64) {
             let grads = if settings.path_regularize > 0.0 {
                 let b = settings.path_batch();
                 let draws = self.draws(&mut s, b);
