@@ -16,16 +16,8 @@ fn fixture() -> std::path::PathBuf {
     common::fixture_dir("stylegan2_train")
 }
 
-fn io(dir: &std::path::Path) -> TensorMap {
-    read_checkpoint(&dir.join("io.safetensors"))
-        .expect("io.safetensors")
-        .flatten_tensors()
-}
-
-#[test]
-fn every_reference_of_the_official_iteration_passes() {
-    let dir = fixture();
-    let cases = run_fixture(&dir, &Device::flex()).unwrap_or_else(|e| panic!("{e}"));
+/// Prints every failed case, then fails if there was one.
+fn assert_every_case_passed(cases: &[CaseResult]) {
     let failed: Vec<&CaseResult> = cases.iter().filter(|c| !c.passed).collect();
     for c in &failed {
         eprintln!("FAIL {}: {:.3e} {:?}", c.name, c.max_abs_err, c.note);
@@ -36,6 +28,19 @@ fn every_reference_of_the_official_iteration_passes() {
         failed.len(),
         cases.len()
     );
+}
+
+fn io(dir: &std::path::Path) -> TensorMap {
+    read_checkpoint(&dir.join("io.safetensors"))
+        .expect("io.safetensors")
+        .flatten_tensors()
+}
+
+#[test]
+fn every_reference_of_the_official_iteration_passes() {
+    let dir = fixture();
+    let cases = run_fixture(&dir, &Device::flex()).unwrap_or_else(|e| panic!("{e}"));
+    assert_every_case_passed(&cases);
     // Every reference tensor was compared: the isolated chain and all four phases.
     let io = io(&dir);
     // Inputs: the iteration's draws (`in.*`) and the forward cases' images.
@@ -191,16 +196,7 @@ fn checkpoint_problems_name_the_file_and_the_key() {
 fn wgpu_matches_every_reference() {
     let dir = fixture();
     let cases = run_fixture(&dir, &common::wgpu_device()).unwrap_or_else(|e| panic!("{e}"));
-    let failed: Vec<&CaseResult> = cases.iter().filter(|c| !c.passed).collect();
-    for c in &failed {
-        eprintln!("FAIL {}: {:.3e} {:?}", c.name, c.max_abs_err, c.note);
-    }
-    assert!(
-        failed.is_empty(),
-        "{} of {} cases failed",
-        failed.len(),
-        cases.len()
-    );
+    assert_every_case_passed(&cases);
 }
 
 /// `(key, shape)` rows of `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).

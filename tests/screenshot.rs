@@ -279,27 +279,6 @@ fn import_model(harness: &mut Harness<'_, FacecastApp>, photo: &Path, name: &str
     });
 }
 
-/// Presses at `from`, moves to `to` in steps, releases: a drag as a hand makes it.
-fn drag(harness: &mut Harness<'_, FacecastApp>, from: egui::Pos2, to: egui::Pos2) {
-    let button = |pos, pressed| egui::Event::PointerButton {
-        pos,
-        button: egui::PointerButton::Primary,
-        pressed,
-        modifiers: egui::Modifiers::NONE,
-    };
-    harness.input_mut().events.push(egui::Event::PointerMoved(from));
-    harness.step();
-    harness.input_mut().events.push(button(from, true));
-    harness.step();
-    for i in 1..=6 {
-        let at = from + (to - from) * (i as f32 / 6.0);
-        harness.input_mut().events.push(egui::Event::PointerMoved(at));
-        harness.step();
-    }
-    harness.input_mut().events.push(button(to, false));
-    harness.run_steps(2);
-}
-
 /// The worker's events until the job `job` has finished, taken before the window sees them.
 fn take_events_until_finished(
     harness: &Harness<'_, FacecastApp>,
@@ -384,7 +363,7 @@ fn cast_swap_and_export_screenshots() {
     let middle = view.to_screen(egui::pos2((x1 + x2) / 2.0, (y1 + y2) / 2.0));
     let split = harness.state().compare_view().split;
     let knob = egui::pos2(view.rect.left() + view.rect.width() * split, view.rect.center().y);
-    drag(&mut harness, knob, egui::pos2(middle.x, knob.y));
+    common::drag(&mut harness, knob, egui::pos2(middle.x, knob.y));
     let swap = settle(&mut harness, "the swap's before and after", |_| true);
     let split = harness.state().compare_view().split;
     let at = view.rect.left() + view.rect.width() * split;

@@ -2,6 +2,8 @@
 //! stay until clicked) and never cover a window; the before/after divider drags from its knob while
 //! the rest of the canvas pans; without a native file dialog a typed path takes its place.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,28 +27,6 @@ fn start(data: &Path) -> StartOptions {
         data_dir: Some(data.to_path_buf()),
         ..Default::default()
     }
-}
-
-/// Presses at `from`, moves to `to` in steps, releases: a drag as a hand makes it.
-fn drag(harness: &mut Harness<'_, FacecastApp>, from: egui::Pos2, to: egui::Pos2) {
-    let button = |pos, pressed| egui::Event::PointerButton {
-        pos,
-        button: egui::PointerButton::Primary,
-        pressed,
-        modifiers: egui::Modifiers::NONE,
-    };
-    harness.input_mut().events.push(egui::Event::PointerMoved(from));
-    harness.step();
-    harness.input_mut().events.push(button(from, true));
-    harness.step();
-    for i in 1..=6 {
-        let at = from + (to - from) * (i as f32 / 6.0);
-        harness.input_mut().events.push(egui::Event::PointerMoved(at));
-        harness.step();
-    }
-    harness.input_mut().events.push(button(to, false));
-    harness.step();
-    harness.step();
 }
 
 /// The centre of the widget labelled `label`.
@@ -194,7 +174,7 @@ fn the_divider_drags_from_its_knob_and_the_rest_of_the_canvas_pans() {
     let x = view.rect.left() + view.rect.width() * split;
     // The knob's edge, 9 points right of the line: a hand grabs the knob, not the hairline.
     let knob = egui::pos2(x + 9.0, view.rect.center().y);
-    drag(&mut harness, knob, knob + egui::vec2(80.0, 0.0));
+    common::drag(&mut harness, knob, knob + egui::vec2(80.0, 0.0));
     let moved = harness.state().compare_view();
     assert!(
         moved.split > split + 0.05,
@@ -211,7 +191,7 @@ fn the_divider_drags_from_its_knob_and_the_rest_of_the_canvas_pans() {
     // Well away from the divider, a drag pans and leaves the divider where it is.
     let view = *harness.state().canvas_view().expect("drawn");
     let from = egui::pos2(view.rect.left() + 30.0, view.rect.center().y);
-    drag(&mut harness, from, from + egui::vec2(0.0, 60.0));
+    common::drag(&mut harness, from, from + egui::vec2(0.0, 60.0));
     assert_eq!(harness.state().compare_view().split, moved.split);
     let nav = harness.state().canvas_nav();
     assert!(nav.offset.y > 30.0, "the photo panned: {nav:?}");

@@ -143,3 +143,29 @@ pub fn all_screened(app: &facecast::app::FacecastApp, photos: usize) -> bool {
         && screened == photos
         && app.worker().is_idle()
 }
+
+/// Presses at `from`, moves to `to` in steps, releases: a drag as a hand makes it.
+pub fn drag(
+    harness: &mut egui_kittest::Harness<'_, facecast::app::FacecastApp>,
+    from: egui::Pos2,
+    to: egui::Pos2,
+) {
+    let button = |pos, pressed| egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: egui::Modifiers::NONE,
+    };
+    harness.input_mut().events.push(egui::Event::PointerMoved(from));
+    harness.step();
+    harness.input_mut().events.push(button(from, true));
+    harness.step();
+    for i in 1..=6 {
+        let at = from + (to - from) * (i as f32 / 6.0);
+        harness.input_mut().events.push(egui::Event::PointerMoved(at));
+        harness.step();
+    }
+    harness.input_mut().events.push(button(to, false));
+    harness.step();
+    harness.step();
+}
