@@ -267,6 +267,10 @@ impl FacecastApp {
         {
             app.restore_session(&dir);
         }
+        // After the session, so the recipe it brings back is the one warmed (nothing on the CPU).
+        if let Some(store) = &app.store {
+            crate::jobs::warmup::start(&app.worker, store.clone(), app.state.recipe_with_sections());
+        }
         if !start.open.is_empty() {
             app.open_paths(start.open);
         }

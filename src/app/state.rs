@@ -351,6 +351,8 @@ pub struct AppState {
     /// The preview job in flight, so a newer selection can cancel it.
     pub preview_job: Option<JobId>,
     pub activities: Vec<Activity>,
+    /// GPU kernels being prepared, and jobs meeting a network for the first time (status bar).
+    pub warmup: super::status::WarmupStatus,
     pub toasts: Toasts,
     /// How photos are screened; `min_score` is the "has a face" rule of the library badges.
     pub detect_settings: DetectSettings,
@@ -401,6 +403,7 @@ impl AppState {
             preview: None,
             preview_job: None,
             activities: Vec::new(),
+            warmup: Default::default(),
             toasts: Toasts::default(),
             detect_settings: DetectSettings::default(),
             filter: LibraryFilter::default(),
@@ -500,6 +503,10 @@ impl AppState {
                 }
                 None
             }
+            JobEventKind::Output(JobOutput::Warmup(event)) => {
+                self.warmup.apply(job, event, &mut self.activities);
+                None
+            }
             JobEventKind::Output(output) => self.apply_output(output),
             JobEventKind::Finished(outcome) => {
                 let label = self
@@ -508,6 +515,7 @@ impl AppState {
                     .find(|a| a.job == job)
                     .map(|a| a.label.clone());
                 self.activities.retain(|a| a.job != job);
+                self.warmup.job_finished(job);
                 self.makeup.job_finished(job);
                 self.classifier_job_finished(job, &outcome);
                 if self.preview_job == Some(job) {
@@ -669,6 +677,8 @@ impl AppState {
                 None
             }
             JobOutput::Feed(output) => self.apply_feed_output(output),
+            // Folded with its job id in `apply`.
+            JobOutput::Warmup(_) => None,
             JobOutput::PhotoFailed { photo, reason } => {
                 if let Some(entry) = self.library.get_mut(photo) {
                     entry.status = PhotoStatus::Failed(reason);

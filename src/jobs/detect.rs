@@ -8,6 +8,7 @@ use super::photos::{PhotoId, photo_pixels};
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::detect::photo::{DetectSettings, PhotoFaces, detect_photo};
+use crate::pipeline::warmup::WarmNetwork;
 use crate::weights::store::WeightsStore;
 
 pub use crate::weights::models::MTCNN_ID;
@@ -53,6 +54,7 @@ impl Job for DetectFaces {
         let mut cache = ctx.model_cache();
         let failed = |e: crate::pipeline::runtime::RuntimeError| JobError::Failed(e.to_string());
         let key = cache.mtcnn(&store, &ctx.compute().device).map_err(failed)?;
+        super::warmup::note_first_use(ctx, &mut cache, &[WarmNetwork::Mtcnn]);
         let nets = cache.get(&key).map_err(failed)?;
         for (done, target) in photos.into_iter().enumerate() {
             ctx.check_cancelled()?;

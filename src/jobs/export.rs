@@ -8,6 +8,7 @@ use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::pipeline::batch::{BatchInput, BatchObserver, FileReport, StopReason};
 use crate::pipeline::recipe::Recipe;
 use crate::pipeline::steps::{StepEnv, build_engine, load_networks};
+use crate::pipeline::warmup::{is_installed, warmup_plan};
 use crate::weights::store::WeightsStore;
 
 /// What an export job tells the window, besides the usual progress events.
@@ -64,6 +65,8 @@ impl Job for ExportPhotos {
         };
         let mut cache = ctx.model_cache();
         let loaded = load_networks(&recipe, &env, &mut cache).map_err(|e| failed(&e))?;
+        let used = warmup_plan(&recipe, |id| is_installed(&store, id));
+        super::warmup::note_first_use(ctx, &mut cache, &used);
         let mut engine = build_engine(recipe, &env, &cache, &loaded).map_err(|e| failed(&e))?;
         let out_dir = engine.out_dir().to_path_buf();
         let mut observer = Reporter {

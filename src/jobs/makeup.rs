@@ -19,6 +19,7 @@ use crate::pipeline::makeup::MakeupSettings;
 use crate::pipeline::makeup::references::{Reference, ReferenceLibrary, import_reference};
 use crate::pipeline::runtime::NetworkCache;
 use crate::pipeline::steps::makeup_step;
+use crate::pipeline::warmup::WarmNetwork;
 use crate::weights::models::BEAUTYGAN_ID;
 use crate::weights::store::WeightsStore;
 
@@ -215,6 +216,7 @@ impl Job for ApplyMakeup {
             }
         };
         let mut cache = ctx.model_cache();
+        super::warmup::note_first_use(ctx, &mut cache, &[WarmNetwork::BeautyGan]);
         let generator = cached_beautygan(&mut cache, &store, ctx)?;
         ctx.progress(1, total);
         let name = reference.name().to_string();

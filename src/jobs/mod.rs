@@ -11,6 +11,8 @@
 //! A job reports a stream of [`JobEvent`]s (started, progress, outputs, finished). The worker calls the
 //! wake-up hook after each one, which the window wires to `ctx.request_repaint()`, and the UI drains the
 //! queue once per frame with [`Worker::drain`]. Cancellation is cooperative through a [`CancelToken`].
+//! A long background job can let the jobs queued behind it run first ([`JobContext::run_queued`]):
+//! the GPU warm-up ([`warmup`]) does, between networks.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ pub mod photos;
 pub mod restore;
 pub mod swap;
 pub mod text_edit;
+pub mod warmup;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
 pub use photos::{LoadPreview, LoadThumbnails, PhotoId, PhotoImage, ScanPaths};
@@ -143,6 +146,8 @@ pub enum JobOutput {
     Classifier(classifier::ClassifierOutput),
     /// A product feed imported, or the screening lists written.
     Feed(feed::FeedOutput),
+    /// GPU kernels being prepared, or a network's first use on the GPU (see [`warmup`]).
+    Warmup(warmup::WarmupEvent),
 }
 
 /// How a job ended.
@@ -181,6 +186,7 @@ pub struct JobContext {
     events: Sender<JobEvent>,
     wake: Arc<dyn Fn() + Send + Sync>,
     models: Arc<Mutex<NetworkCache>>,
+    lane: Arc<LaneContext>,
 }
 
 impl JobContext {
@@ -210,6 +216,19 @@ impl JobContext {
         } else {
             Ok(())
         }
+    }
+
+    /// Runs every job queued on this job's lane now, each as usual (its own events, cancel token
+    /// and outcome), before returning to the caller: a long background job (the GPU warm-up) calls
+    /// it between its steps so the operator's work goes first. Returns how many jobs ran. Call it
+    /// without holding [`JobContext::model_cache`]: the queued jobs take it.
+    pub fn run_queued(&self) -> usize {
+        let mut ran = 0;
+        while let Ok(queued) = self.lane.queue.try_recv() {
+            run_job(queued, &self.lane);
+            ran += 1;
+        }
+        ran
     }
 
     pub fn progress(&self, done: usize, total: usize) {
@@ -269,16 +288,17 @@ impl Worker {
             (Lane::Interactive, "facecast-interactive"),
         ] {
             let (tx, rx) = crossbeam_channel::unbounded::<Queued>();
-            let context = LaneContext {
+            let context = Arc::new(LaneContext {
                 compute: compute.clone(),
                 events: event_tx.clone(),
                 wake: Arc::clone(&wake),
                 tokens: Arc::clone(&tokens),
                 models: Arc::clone(&models),
-            };
+                queue: rx,
+            });
             let spawned = std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || lane_loop(rx, context));
+                .spawn(move || lane_loop(context));
             match spawned {
                 Ok(handle) => threads.push(handle),
                 // Without the thread the queue's receiver is dropped, so enqueue() reports the lane as gone.
@@ -382,33 +402,41 @@ struct LaneContext {
     wake: Arc<dyn Fn() + Send + Sync>,
     tokens: Arc<Mutex<HashMap<JobId, CancelToken>>>,
     models: Arc<Mutex<NetworkCache>>,
+    /// The lane's queue; only its sender keeps it open, so the thread ends when the worker goes.
+    queue: Receiver<Queued>,
 }
 
-fn lane_loop(queue: Receiver<Queued>, lane: LaneContext) {
-    for Queued { id, cancel, job } in queue.iter() {
-        let ctx = JobContext {
-            id,
-            cancel,
-            compute: lane.compute.clone(),
-            events: lane.events.clone(),
-            wake: Arc::clone(&lane.wake),
-            models: Arc::clone(&lane.models),
-        };
-        let outcome = if ctx.is_cancelled() {
-            JobOutcome::Cancelled
-        } else {
-            ctx.send(JobEventKind::Started { label: job.label() });
-            // A panicking job must not take the lane down with it: report it as a failure and go on.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&ctx))) {
-                Ok(Ok(())) => JobOutcome::Done,
-                Ok(Err(JobError::Cancelled)) => JobOutcome::Cancelled,
-                Ok(Err(JobError::Failed(reason))) => JobOutcome::Failed(reason),
-                Err(panic) => JobOutcome::Failed(format!("internal error: {}", panic_message(&panic))),
-            }
-        };
-        lock(&lane.tokens).remove(&id);
-        ctx.send(JobEventKind::Finished(outcome));
+fn lane_loop(lane: Arc<LaneContext>) {
+    for queued in lane.queue.iter() {
+        run_job(queued, &lane);
     }
+}
+
+/// Runs one queued job to its end and reports its outcome.
+fn run_job(Queued { id, cancel, job }: Queued, lane: &Arc<LaneContext>) {
+    let ctx = JobContext {
+        id,
+        cancel,
+        compute: lane.compute.clone(),
+        events: lane.events.clone(),
+        wake: Arc::clone(&lane.wake),
+        models: Arc::clone(&lane.models),
+        lane: Arc::clone(lane),
+    };
+    let outcome = if ctx.is_cancelled() {
+        JobOutcome::Cancelled
+    } else {
+        ctx.send(JobEventKind::Started { label: job.label() });
+        // A panicking job must not take the lane down with it: report it as a failure and go on.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&ctx))) {
+            Ok(Ok(())) => JobOutcome::Done,
+            Ok(Err(JobError::Cancelled)) => JobOutcome::Cancelled,
+            Ok(Err(JobError::Failed(reason))) => JobOutcome::Failed(reason),
+            Err(panic) => JobOutcome::Failed(format!("internal error: {}", panic_message(&panic))),
+        }
+    };
+    lock(&lane.tokens).remove(&id);
+    ctx.send(JobEventKind::Finished(outcome));
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -13,6 +13,7 @@ use crate::pipeline::batch::StepError;
 use crate::pipeline::detect::Face;
 use crate::pipeline::restore::RestoreSettings;
 use crate::pipeline::steps::restore_step;
+use crate::pipeline::warmup::WarmNetwork;
 use crate::weights::store::WeightsStore;
 
 /// Restores some faces of a photo and hands the result back as a new edit of it.
@@ -72,6 +73,7 @@ impl Job for RestoreFaces {
         let key = cache
             .gpen(&store, id, &ctx.compute().device)
             .map_err(|e| fail(&e))?;
+        super::warmup::note_first_use(ctx, &mut cache, &[WarmNetwork::Gpen(settings.model)]);
         let net = cache.get(&key).map_err(|e| fail(&e))?;
         // The export's own step, so the section's result is the pixels an export writes.
         let step = restore_step(net, settings, &store, &ctx.compute().device);

@@ -9,9 +9,10 @@ use super::photos::{PhotoId, display_name, photo_pixels};
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::pipeline::detect::Face;
 use crate::pipeline::swap::{
-    IdentitySource, SwapError, SwapJob, SwapSettings, choose_engine, load_swap_models, remember_identity,
-    resolve_identity, swap_faces,
+    IdentitySource, SwapEngine, SwapError, SwapJob, SwapSettings, choose_engine, load_swap_models,
+    remember_identity, resolve_identity, swap_faces,
 };
+use crate::pipeline::warmup::WarmNetwork;
 use crate::weights::store::WeightsStore;
 
 /// Swaps faces of one photo for the virtual model's.
@@ -62,6 +63,11 @@ impl Job for SwapPhoto {
         ctx.check_cancelled()?;
         let (engine, fallback) =
             choose_engine(&self.settings, loaded.faceshifter_missing.as_deref()).map_err(failed)?;
+        let mut used = vec![WarmNetwork::ArcFace];
+        if engine == SwapEngine::FaceShifter {
+            used.push(WarmNetwork::AeiNet);
+        }
+        super::warmup::note_first_use(ctx, &mut cache, &used);
         let identity = resolve_identity(&self.identity, loaded.detector(&cache), device).map_err(failed)?;
         let nets = loaded.nets(&cache, engine);
         let job = SwapJob {

@@ -20,3 +20,4 @@ pub mod steps;
 pub mod swap;
 pub mod text_edit;
 pub mod virtual_face;
+pub mod warmup;

@@ -10,7 +10,7 @@
 //! Loading takes `&mut self` and reading `&self`: a caller loads what it needs first, then borrows
 //! several networks at once (the swap runs ArcFace and AEI-Net side by side).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -202,6 +202,8 @@ pub struct NetworkCache {
     text_edit: Arc<Mutex<TextEditCache>>,
     /// How many times a loader really read files (not counting answers from the cache).
     loads: usize,
+    /// Model ids of the networks that ran on this cache's device (see [`NetworkCache::first_run`]).
+    ran: HashSet<String>,
 }
 
 impl NetworkCache {
@@ -216,6 +218,12 @@ impl NetworkCache {
     /// How many times networks were read from files since the cache was made.
     pub fn loads(&self) -> usize {
         self.loads
+    }
+
+    /// Records that network `id` runs on this cache's device; true the first time. On wgpu a
+    /// network's first run compiles its kernels, which the window announces (`jobs::warmup`).
+    pub fn first_run(&mut self, id: &str) -> bool {
+        self.ran.insert(id.to_string())
     }
 
     /// The text-edit networks and caches (see [`TextEditCache`]).
