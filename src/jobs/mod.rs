@@ -33,6 +33,7 @@ pub mod photos;
 pub mod restore;
 pub mod swap;
 pub mod text_edit;
+pub mod train_generator;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
 pub use photos::{LoadPreview, LoadThumbnails, PhotoId, PhotoImage, ScanPaths};
@@ -143,6 +144,8 @@ pub enum JobOutput {
     Classifier(classifier::ClassifierOutput),
     /// A product feed imported, or the screening lists written.
     Feed(feed::FeedOutput),
+    /// Fine-tuning a generator (the Train window).
+    Train(Box<train_generator::TrainOutput>),
 }
 
 /// How a job ended.
