@@ -11,7 +11,7 @@ use std::path::Path;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use facecast::app::cast_panel::{INSTALLED_GENERATOR, TRAIN_BUTTON};
+use facecast::app::cast_panel::{GENERATOR_LABEL, INSTALLED_GENERATOR, TRAIN_BUTTON};
 use facecast::app::train_window::{ADVANCED, PAUSE, RESUME, START, TRAIN_WINDOW, TrainPhase};
 use facecast::app::{FacecastApp, StartOptions};
 use facecast::compute::Compute;
@@ -39,7 +39,8 @@ fn photos(dir: &Path) {
 
 fn click(harness: &mut Harness<'_, FacecastApp>, label: &str) {
     harness.get_by_label(label).click();
-    harness.run_steps(2);
+    // The click's action applies after the frame; a new window is sized invisibly, then shown.
+    harness.run_steps(3);
 }
 
 /// Types into the Train window's text field labelled `label`.
@@ -164,6 +165,16 @@ fn the_train_window_trains_with_previews_and_a_plot_pauses_and_registers_the_gen
 
     // Listed in the Cast window's generator list.
     assert_eq!(harness.state().cast_generators(), ["house".to_string()]);
-    click(&mut harness, INSTALLED_GENERATOR);
-    harness.get_by_role_and_label(Role::Button, "house");
+    harness
+        .get_by_role_and_label(Role::ComboBox, GENERATOR_LABEL)
+        .click();
+    harness.run_steps(3);
+    harness.get_by_label(INSTALLED_GENERATOR);
+    harness.get_by_label("house").click();
+    harness.run_steps(2);
+    assert_eq!(
+        harness.state().cast_generator_choice(),
+        Some("house"),
+        "the trained generator is chosen for the next candidates"
+    );
 }

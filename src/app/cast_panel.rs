@@ -30,6 +30,8 @@ pub const CAST_WINDOW: &str = "Cast a virtual model";
 pub const IMPORT_WINDOW: &str = "Import a face photo";
 /// The Cast window's button that opens the Train window.
 pub const TRAIN_BUTTON: &str = "Train a generator…";
+/// The label of the Cast window's generator list.
+pub const GENERATOR_LABEL: &str = "Generator";
 /// The generator list's entry for the installed StyleGAN2.
 pub const INSTALLED_GENERATOR: &str = "StyleGAN2 FFHQ (installed)";
 /// Most candidates one run may ask for.
@@ -427,7 +429,9 @@ fn cast_window(ctx: &egui::Context, state: &AppState, cast: &mut CastUi, actions
 /// when a trained generator is chosen (it needs no installed StyleGAN2).
 fn generator_choice(ui: &mut egui::Ui, cast: &mut CastUi, actions: &mut Vec<CastAction>) -> bool {
     ui.horizontal_wrapped(|ui| {
-        ui.label("Generator");
+        let label = ui
+            .label(GENERATOR_LABEL)
+            .on_hover_text("Generators trained in Facecast appear here beside the installed one");
         let shown = cast.trained.as_deref().unwrap_or(INSTALLED_GENERATOR).to_string();
         egui::ComboBox::from_id_salt("cast-generator")
             .selected_text(shown)
@@ -438,7 +442,7 @@ fn generator_choice(ui: &mut egui::Ui, cast: &mut CastUi, actions: &mut Vec<Cast
                 }
             })
             .response
-            .on_hover_text("Generators trained in Facecast appear here beside the installed one");
+            .labelled_by(label.id);
         if ui
             .button(TRAIN_BUTTON)
             .on_hover_text("Fine-tune StyleGAN2 on a folder of the brand's face photos")

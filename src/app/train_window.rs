@@ -601,6 +601,11 @@ impl FacecastApp {
         &self.cast.generators
     }
 
+    /// The trained generator the Cast window generates from (None: the installed StyleGAN2).
+    pub fn cast_generator_choice(&self) -> Option<&str> {
+        self.cast.trained.as_deref()
+    }
+
     /// A folder picked with *Browse…*.
     pub(super) fn train_photos_picked(&mut self, path: PathBuf) {
         self.train_ui.photos = path.display().to_string();
