@@ -3,6 +3,7 @@
 //! iterations on six crops of the MTCNN fixture's astronaut, on the CPU. The window shows
 //! previews and a loss plot while it trains, Pause really stops the iterations until Resume,
 //! and the registered generator (file and lineage) appears in the Cast window's generator list.
+//! A second run is cancelled (a checkpoint, nothing registered) and resumed from the window.
 
 mod common;
 
@@ -11,8 +12,8 @@ use std::path::Path;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use facecast::app::cast_panel::{GENERATOR_LABEL, INSTALLED_GENERATOR, TRAIN_BUTTON};
-use facecast::app::train_window::{ADVANCED, PAUSE, RESUME, START, TRAIN_WINDOW, TrainPhase};
+use facecast::app::cast_panel::{GENERATOR_LABEL, GeneratorStatus, INSTALLED_GENERATOR, TRAIN_BUTTON};
+use facecast::app::train_window::{ADVANCED, CANCEL, PAUSE, RESUME, START, TRAIN_WINDOW, TrainPhase};
 use facecast::app::{FacecastApp, StartOptions};
 use facecast::compute::Compute;
 use facecast::weights::store::WeightsStore;
@@ -80,6 +81,10 @@ fn the_train_window_trains_with_previews_and_a_plot_pauses_and_registers_the_gen
 
     // The Cast window's generator list, then its Train button.
     click(&mut harness, "Generate…");
+    // The window's content moves once the StyleGAN2 check answers; click after that.
+    common::step_until(&mut harness, "the StyleGAN2 check", |app| {
+        *app.cast_generator() != GeneratorStatus::Checking
+    });
     click(&mut harness, TRAIN_BUTTON);
     harness.get_by_role_and_label(Role::Window, TRAIN_WINDOW);
     fill(&mut harness, "Photos folder", &photo_dir.display().to_string());
@@ -165,6 +170,57 @@ fn the_train_window_trains_with_previews_and_a_plot_pauses_and_registers_the_gen
 
     // Listed in the Cast window's generator list.
     assert_eq!(harness.state().cast_generators(), ["house".to_string()]);
+    // Cancel stops after the current iteration with a checkpoint, registers nothing, and the
+    // window then offers to resume the run of that name.
+    fill(&mut harness, "Name", "-2");
+    assert_eq!(harness.state().train_window().name, "house-2");
+    click(&mut harness, START);
+    common::step_until(&mut harness, "the second run's first losses", |app| {
+        let t = &app.state().train;
+        t.history.points() > 0 || !t.is_running()
+    });
+    // The status bar has a Cancel for every job too; this is the window's.
+    harness
+        .get_by_role_and_label(Role::Window, TRAIN_WINDOW)
+        .get_by_label(CANCEL)
+        .click();
+    harness.run_steps(2);
+    common::step_until(&mut harness, "the cancel", |app| !app.state().train.is_running());
+    let TrainPhase::Stopped {
+        iteration,
+        checkpoint,
+    } = harness.state().state().train.phase.clone()
+    else {
+        panic!("stopped: {:?}", harness.state().state().train.phase);
+    };
+    assert!(iteration > 0 && iteration < STEPS, "stopped at {iteration}");
+    assert_eq!(
+        checkpoint,
+        data.path()
+            .join(format!("training/house-2/checkpoint/{iteration:06}.pt"))
+    );
+    assert!(checkpoint.is_file());
+    assert!(!data.path().join("generators/house-2").exists());
+    harness.get_by_label_contains("Stopped after iteration");
+    click(&mut harness, RESUME);
+    common::step_until(&mut harness, "the resumed run", |app| {
+        !app.state().train.is_running()
+    });
+    let train = &harness.state().state().train;
+    assert_eq!(
+        train.phase,
+        TrainPhase::Done("house-2".into()),
+        "{:?}",
+        train.notes
+    );
+    assert_eq!(train.from, iteration, "the run went on from its checkpoint");
+    assert!(train.notes.iter().any(|n| n.starts_with("Resuming house-2")));
+    assert_eq!(
+        harness.state().cast_generators(),
+        ["house".to_string(), "house-2".to_string()]
+    );
+
+    // The Cast window (behind the Train window until clicked) generates from either.
     harness
         .get_by_role_and_label(Role::ComboBox, GENERATOR_LABEL)
         .click();

@@ -621,11 +621,14 @@ impl FacecastApp {
             return;
         }
         let data = self.store.as_ref().map(|s| s.data_dir().to_path_buf());
-        if self.state.train.is_running() {
-            // A run in progress changes what the name stands for once it checkpoints.
+        let lookup = if self.state.train.is_running() {
+            // A run in progress changes what the name stands for (its checkpoints, its
+            // generator): look again once it has ended, not before.
             self.train_ui.lookup = None;
-        }
-        let lookup = self.train_ui.lookup(data.as_deref()).cloned();
+            None
+        } else {
+            self.train_ui.lookup(data.as_deref()).cloned()
+        };
         self.train_ui.preview_textures(ctx, &self.state.train);
         let detector_missing = matches!(self.detector, super::Detector::Missing(_));
         let mut actions = Vec::new();
