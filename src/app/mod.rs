@@ -40,6 +40,7 @@ pub mod swap_panel;
 pub mod text_edit;
 pub mod textures;
 pub mod toasts;
+pub mod train_state;
 pub mod train_window;
 mod window;
 

@@ -12,10 +12,12 @@
 //! - [`trainer`]: a run: `train.py`'s loop body over networks, optimisers and a seeded stream.
 //! - [`save`]: the run's checkpoints in `train.py`'s layout, written atomically.
 //! - [`registry`]: runs and trained generators in the data folder, with their lineage.
-//! - [`run`]: one run from start (or resume) to registration, with events, pause and cancel.
+//! - [`run`]: one run from start (or resume) to registration, with events, pause and cancel
+//!   ([`control`]).
 
 pub mod adam;
 pub mod checkpoint;
+pub mod control;
 pub mod data;
 pub mod ema;
 pub mod losses;

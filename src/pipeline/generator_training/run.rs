@@ -12,13 +12,13 @@
 //! faces changing.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use burn::tensor::Device;
 use image::RgbImage;
 
 use super::TrainError;
+pub use super::control::TrainControl;
 use super::data::TrainingSet;
 use super::registry::{
     Lineage, PhotoRecord, SkippedPhoto, check_name, file_sha256, generator_file, latest_checkpoint,
@@ -128,65 +128,6 @@ pub enum RunOutcome {
     },
     /// Stopped on request after `iteration` iterations; `checkpoint` resumes it.
     Cancelled { iteration: u64, checkpoint: PathBuf },
-}
-
-#[derive(Debug, Default)]
-struct ControlState {
-    paused: bool,
-    cancelled: bool,
-}
-
-/// Pause, resume and cancel, set from any thread and obeyed between iterations.
-#[derive(Debug, Clone, Default)]
-pub struct TrainControl(Arc<(Mutex<ControlState>, Condvar)>);
-
-impl TrainControl {
-    fn state(&self) -> std::sync::MutexGuard<'_, ControlState> {
-        // The state is two flags; a panic elsewhere cannot leave them inconsistent.
-        self.0.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn set(&self, f: impl FnOnce(&mut ControlState)) {
-        f(&mut *self.state());
-        self.0.1.notify_all();
-    }
-
-    pub fn pause(&self) {
-        self.set(|s| s.paused = true);
-    }
-
-    pub fn resume(&self) {
-        self.set(|s| s.paused = false);
-    }
-
-    pub fn cancel(&self) {
-        self.set(|s| s.cancelled = true);
-    }
-
-    pub fn is_paused(&self) -> bool {
-        self.state().paused
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.state().cancelled
-    }
-
-    /// Blocks while paused and not cancelled. `stop` (a cancel from outside this control, e.g.
-    /// the window closing) is looked at twice a second; otherwise the thread sleeps on the
-    /// condition variable.
-    fn wait_while_paused(&self, stop: &dyn Fn() -> bool) {
-        let mut state = self.state();
-        while state.paused && !state.cancelled {
-            if stop() {
-                state.cancelled = true;
-                break;
-            }
-            state = match self.0.1.wait_timeout(state, Duration::from_millis(500)) {
-                Ok((s, _)) => s,
-                Err(p) => p.into_inner().0,
-            };
-        }
-    }
 }
 
 /// The settings a run was started with, from its record: a resumed run trains as it started.
@@ -553,42 +494,5 @@ impl TrainingRun {
             file,
             lineage: Box::new(self.lineage.clone()),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pause_blocks_until_resumed_and_cancel_wakes_a_paused_run() {
-        let control = TrainControl::default();
-        control.pause();
-        let waiting = control.clone();
-        let waiter = std::thread::spawn(move || {
-            waiting.wait_while_paused(&|| false);
-            waiting.is_cancelled()
-        });
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(!waiter.is_finished(), "a paused run waits");
-        control.resume();
-        assert!(!waiter.join().expect("the waiter"), "resumed, not cancelled");
-
-        control.pause();
-        let waiting = control.clone();
-        let waiter = std::thread::spawn(move || {
-            waiting.wait_while_paused(&|| false);
-            waiting.is_cancelled()
-        });
-        control.cancel();
-        assert!(waiter.join().expect("the waiter"), "cancel ends the wait");
-
-        let outside = TrainControl::default();
-        outside.pause();
-        outside.wait_while_paused(&|| true);
-        assert!(
-            outside.is_cancelled(),
-            "a stop from outside cancels the paused run"
-        );
     }
 }
