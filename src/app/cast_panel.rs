@@ -18,6 +18,7 @@ use crate::jobs::cast::{
     FindImportFaces, GenerateCandidates, LibraryJob, LibraryOp, SaveCandidate, SaveImport,
 };
 use crate::pipeline::generate::{DEFAULT_TRUNCATION, NoiseChoice, SeedStream};
+use crate::pipeline::generator_training::registry::list_generators;
 use crate::weights::models::STYLEGAN2_ID;
 use crate::weights::store::{ModelStatus, WeightsStore};
 
@@ -27,6 +28,12 @@ pub const NO_MODEL_TEXT: &str = "No virtual model yet";
 pub const CAST_WINDOW: &str = "Cast a virtual model";
 /// Title of the import window.
 pub const IMPORT_WINDOW: &str = "Import a face photo";
+/// The Cast window's button that opens the Train window.
+pub const TRAIN_BUTTON: &str = "Train a generator…";
+/// The label of the Cast window's generator list.
+pub const GENERATOR_LABEL: &str = "Generator";
+/// The generator list's entry for the installed StyleGAN2.
+pub const INSTALLED_GENERATOR: &str = "StyleGAN2 FFHQ (installed)";
 /// Most candidates one run may ask for.
 pub const MAX_CANDIDATES: usize = 64;
 
@@ -81,6 +88,8 @@ pub enum CastAction {
     Undelete(String),
     /// Open the Edit window (StyleCLIP text edits) on a model.
     EditText(String),
+    /// Open the Train window (fine-tune a generator on the brand's faces).
+    OpenTrain,
     InstallWeights,
     LocateWeights,
     Refresh,
@@ -99,6 +108,10 @@ pub struct CastUi {
     pub random: bool,
     pub truncation: f64,
     pub noise: NoiseChoice,
+    /// Generators trained in Facecast (`generators/<name>`), sorted.
+    pub generators: Vec<String>,
+    /// The trained generator candidates come from; None: the installed StyleGAN2.
+    pub trained: Option<String>,
     /// The name typed for the enlarged candidate.
     pub save_name: String,
     /// The name typed for the import.
@@ -125,6 +138,8 @@ impl Default for CastUi {
             random: false,
             truncation: DEFAULT_TRUNCATION,
             noise: NoiseChoice::Checkpoint,
+            generators: Vec::new(),
+            trained: None,
             save_name: String::new(),
             import_name: String::new(),
             rename: None,
@@ -145,7 +160,22 @@ impl CastUi {
             ..CastUi::default()
         };
         ui.check_generator(ctx);
+        ui.refresh_generators();
         ui
+    }
+
+    /// Lists the trained generators again (after a training run registered one).
+    pub fn refresh_generators(&mut self) {
+        self.generators = self
+            .store
+            .as_ref()
+            .map(|s| list_generators(s.data_dir()))
+            .unwrap_or_default();
+        if let Some(name) = &self.trained
+            && !self.generators.contains(name)
+        {
+            self.trained = None;
+        }
     }
 
     pub fn library(&self) -> Option<&VirtualModelLibrary> {
@@ -378,7 +408,8 @@ fn cast_window(ctx: &egui::Context, state: &AppState, cast: &mut CastUi, actions
         .default_size([720.0, 600.0])
         .vscroll(true)
         .show(ctx, |ui| {
-            let ready = generator_line(ui, cast, actions);
+            let installed = generator_line(ui, cast, actions);
+            let ready = generator_choice(ui, cast, actions) || installed;
             ui.separator();
             generate_controls(ui, state, cast, ready, actions);
             ui.separator();
@@ -392,6 +423,35 @@ fn cast_window(ctx: &egui::Context, state: &AppState, cast: &mut CastUi, actions
             }
         });
     cast.window_open = open;
+}
+
+/// The generator list (the installed StyleGAN2 and the trained ones) and the Train button; true
+/// when a trained generator is chosen (it needs no installed StyleGAN2).
+fn generator_choice(ui: &mut egui::Ui, cast: &mut CastUi, actions: &mut Vec<CastAction>) -> bool {
+    ui.horizontal_wrapped(|ui| {
+        let label = ui
+            .label(GENERATOR_LABEL)
+            .on_hover_text("Generators trained in Facecast appear here beside the installed one");
+        let shown = cast.trained.as_deref().unwrap_or(INSTALLED_GENERATOR).to_string();
+        egui::ComboBox::from_id_salt("cast-generator")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut cast.trained, None, INSTALLED_GENERATOR);
+                for name in &cast.generators {
+                    ui.selectable_value(&mut cast.trained, Some(name.clone()), name);
+                }
+            })
+            .response
+            .labelled_by(label.id);
+        if ui
+            .button(TRAIN_BUTTON)
+            .on_hover_text("Fine-tune StyleGAN2 on a folder of the brand's face photos")
+            .clicked()
+        {
+            actions.push(CastAction::OpenTrain);
+        }
+    });
+    cast.trained.is_some()
 }
 
 /// The StyleGAN2 status; true when generation can run.
@@ -880,6 +940,7 @@ impl FacecastApp {
                     seeds,
                     truncation: self.cast.truncation,
                     noise: self.cast.noise,
+                    trained: self.cast.trained.clone(),
                 });
                 self.state.cast.generate_job = Some(job);
             }
@@ -951,6 +1012,7 @@ impl FacecastApp {
             CastAction::Delete(id) => self.apply_cast_op(LibraryOp::Delete { id }),
             CastAction::Undelete(id) => self.apply_cast_op(LibraryOp::Undelete { id }),
             CastAction::EditText(id) => self.open_text_edit(&id),
+            CastAction::OpenTrain => self.open_train_window(),
             CastAction::ShowWeights => self.apply(ctx, super::Action::ShowWeightsFor("generate")),
             CastAction::InstallWeights => {
                 if self.install_model(ctx, STYLEGAN2_ID) {
@@ -966,6 +1028,7 @@ impl FacecastApp {
             CastAction::Refresh => {
                 self.apply_cast_op(LibraryOp::List);
                 self.cast.check_generator(ctx);
+                self.cast.refresh_generators();
             }
         }
     }

@@ -29,6 +29,8 @@ pub enum DialogPurpose {
     Feed,
     /// The folder the screening lists are written into.
     ScreeningLists,
+    /// The folder of face photos a generator is trained on (the Train window).
+    TrainPhotos,
 }
 
 /// What the dialog picks.

@@ -27,6 +27,7 @@ pub mod fonts;
 pub mod history;
 pub mod icon;
 pub mod library;
+pub mod loss_plot;
 pub mod makeup_section;
 pub mod menu;
 pub mod panels;
@@ -39,6 +40,8 @@ pub mod swap_panel;
 pub mod text_edit;
 pub mod textures;
 pub mod toasts;
+pub mod train_state;
+pub mod train_window;
 mod window;
 
 pub use state::{
@@ -202,6 +205,8 @@ pub struct FacecastApp {
     cast: cast_panel::CastUi,
     /// The makeup section's dialogs and reference thumbnails.
     makeup_ui: makeup_section::MakeupUi,
+    /// The Train window's fields and preview textures.
+    train_ui: train_window::TrainWindow,
 }
 
 impl FacecastApp {
@@ -235,6 +240,7 @@ impl FacecastApp {
             session: None,
             cast: cast_panel::CastUi::default(),
             makeup_ui: makeup_section::MakeupUi::default(),
+            train_ui: train_window::TrainWindow::default(),
         };
         match WeightsStore::open(start.data_dir.clone()) {
             Ok(store) => {
@@ -312,6 +318,7 @@ impl FacecastApp {
                 self.export_screening_lists(paths.swap_remove(0));
             }
             P::MakeupReferences => self.import_references(paths),
+            P::TrainPhotos => self.train_photos_picked(paths.swap_remove(0)),
             P::LocateWeights(id) => {
                 if let Some(weights) = &mut self.weights {
                     weights.import_paths(ctx, &id, paths);
@@ -633,6 +640,7 @@ impl eframe::App for FacecastApp {
         cast_panel::windows(&ctx, &self.state, &mut self.cast, &mut cast_actions);
         self.weights_ui(&ctx);
         self.text_edit_ui(&ctx);
+        self.train_ui(&ctx);
         self.export_windows(&ctx);
         self.feed_window(&ctx);
         self.dialogs.ui(&ctx);

@@ -369,6 +369,8 @@ pub struct AppState {
     pub restore: super::restore_section::RestorePanel,
     /// Results of the Edit window's text-edit previews.
     pub text_edit: super::text_edit::TextEditInbox,
+    /// The Train window's run: progress, loss history, previews.
+    pub train: super::train_window::TrainInbox,
     /// The Swap section's settings, virtual model and running job.
     pub swap: super::swap_panel::SwapUi,
     /// Every setting of a run; the pipeline sections and the export settings edit it, exports run it.
@@ -412,6 +414,7 @@ impl AppState {
             edits: HashMap::new(),
             restore: Default::default(),
             text_edit: Default::default(),
+            train: Default::default(),
             swap: Default::default(),
             recipe: Recipe::default(),
             export: ExportState::default(),
@@ -486,6 +489,7 @@ impl AppState {
     pub fn apply(&mut self, event: JobEvent) -> Option<FollowUp> {
         let job = event.job;
         self.text_edit.observe(&event);
+        self.train.observe(&event);
         match event.kind {
             JobEventKind::Started { label } => {
                 self.activities.push(Activity {
@@ -634,6 +638,8 @@ impl AppState {
             }
             // Folded by `text_edit.observe` above.
             JobOutput::TextEdited(_) => None,
+            // Folded by `train.observe` above.
+            JobOutput::Train(_) => None,
             JobOutput::RestoredEdits {
                 path,
                 versions,

@@ -1,30 +1,25 @@
 //! `facecast virtual train`: fine-tune StyleGAN2 on a folder of face photos, with checkpoints a
 //! killed run resumes from, and register the result as a generator `virtual generate` can use.
+//!
+//! The run itself (start or resume, checkpoints, registration) is
+//! [`crate::pipeline::generator_training::run`], shared with the window's Train job; this file
+//! parses the flags and prints what the run reports.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
-use anyhow::{Context, bail};
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::batch_progress::short_duration;
 use crate::compute::{BackendChoice, Compute};
-use crate::pipeline::generator_training::data::TrainingSet;
-use crate::pipeline::generator_training::registry::{
-    Lineage, PhotoRecord, SkippedPhoto, check_name, file_sha256, generator_file, latest_checkpoint,
-    list_generators, now_rfc3339, prune_checkpoints, read_lineage, register, run_dir, write_json,
+use crate::pipeline::generator_training::run::{
+    RunEvent, RunOutcome, RunRequest, TrainControl, TrainingRun, trained_generator_file,
 };
-use crate::pipeline::generator_training::save::save_checkpoint;
-use crate::pipeline::generator_training::trainer::{Losses, TrainSettings, Trainer};
-use crate::weights::models::{LoadedStyleGan2, MTCNN_ID, STYLEGAN2_ID, load_mtcnn, load_stylegan2_file};
+use crate::pipeline::generator_training::trainer::{Losses, TrainSettings};
+use crate::weights::models::{LoadedStyleGan2, MTCNN_ID, load_mtcnn, load_stylegan2_file};
 use crate::weights::store::WeightsStore;
-
-/// How the training set mirrors faces, as `model.json` records it.
-const MIRRORING: &str =
-    "every face also mirrored; batches draw uniformly from both (train.py flips at random, p = 0.5)";
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -69,42 +64,38 @@ pub struct TrainArgs {
 
 /// A generator trained by `virtual train`, by name.
 pub fn load_trained(data: &Path, name: &str, device: &Device) -> anyhow::Result<LoadedStyleGan2> {
-    check_name(name)?;
-    let file = generator_file(data, name);
-    if !file.is_file() {
-        let known = list_generators(data);
-        bail!(
-            "no trained generator called {name:?} ({} is missing); trained generators: {}",
-            file.display(),
-            if known.is_empty() {
-                "none yet (make one with `facecast virtual train`)".to_string()
-            } else {
-                known.join(", ")
-            }
-        );
-    }
+    let file = trained_generator_file(data, name)?;
     Ok(load_stylegan2_file(&file, device)?)
 }
 
-fn base_file(store: &WeightsStore, from: &str) -> anyhow::Result<PathBuf> {
-    if from != "installed" {
-        // Absolute, so the lineage names the file whatever folder the command ran in.
-        return std::fs::canonicalize(from).with_context(|| format!("--from {from}"));
+impl TrainArgs {
+    /// The settings of a new run (a resumed run keeps those it started with).
+    fn settings(&self) -> TrainSettings {
+        TrainSettings {
+            batch: self.batch,
+            seed: self.seed,
+            r1: self.r1,
+            d_reg_every: self.d_reg_every,
+            path_regularize: self.path_regularize,
+            g_reg_every: self.g_reg_every,
+            ..TrainSettings::default()
+        }
     }
-    let files = store.require(STYLEGAN2_ID)?;
-    files
-        .into_iter()
-        .next()
-        .with_context(|| format!("{STYLEGAN2_ID} lists no file"))
-}
 
-fn records(list: impl IntoIterator<Item = (PathBuf, String)>) -> Vec<PhotoRecord> {
-    list.into_iter()
-        .map(|(p, sha256)| PhotoRecord {
-            file: p.display().to_string(),
-            sha256,
-        })
-        .collect()
+    fn request(&self) -> RunRequest {
+        RunRequest {
+            name: self.name.clone(),
+            resume: self.resume.clone(),
+            photos: self.photos.clone(),
+            from: self.from.clone(),
+            steps: self.steps,
+            checkpoint_every: self.checkpoint_every,
+            size: self.size,
+            settings: self.settings(),
+            // The terminal shows no images.
+            preview_every: 0,
+        }
+    }
 }
 
 fn losses_text(l: &Losses) -> String {
@@ -113,147 +104,81 @@ fn losses_text(l: &Losses) -> String {
     format!("d {:.4} g {:.4}{r1}{path}", l.d_loss, l.g_loss)
 }
 
-pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> anyhow::Result<ExitCode> {
-    check_name(&args.name)?;
-    let data = store.data_dir().to_path_buf();
-    let run_name = args.resume.clone().unwrap_or_else(|| args.name.clone());
-    check_name(&run_name)?;
-    let dir = run_dir(&data, &run_name);
-    let run_json = dir.join("run.json");
-    let compute = Compute::select(backend)?;
-    let device = compute.device.clone();
+/// Prints a run's events: notes on stderr, checkpoints on stdout, a progress bar on a terminal.
+struct Printer {
+    bar: Option<ProgressBar>,
+}
 
-    let (mut trainer, mut lineage) = match &args.resume {
-        Some(run) => {
-            let lineage = read_lineage(&run_json)
-                .with_context(|| format!("cannot resume {run:?}: it has no run record"))?;
-            let Some(ckpt) = latest_checkpoint(&dir) else {
-                bail!(
-                    "the run {run:?} has no checkpoint yet ({}); start it again without --resume",
-                    dir.display()
-                );
-            };
-            let settings = TrainSettings {
-                batch: lineage.batch,
-                seed: lineage.seed,
-                r1: lineage.r1,
-                d_reg_every: lineage.d_reg_every,
-                path_regularize: lineage.path_regularize,
-                g_reg_every: lineage.g_reg_every,
-                ..TrainSettings::default()
-            };
-            let trainer = Trainer::resume(&ckpt, settings, &device)?;
-            eprintln!(
-                "resuming {run} from {} (iteration {})",
-                ckpt.display(),
-                trainer.iteration
-            );
-            (trainer, lineage)
-        }
-        None => {
-            if latest_checkpoint(&dir).is_some() {
-                bail!(
-                    "a run called {run_name:?} exists already ({}); continue it with --resume {run_name}, or choose another --name",
-                    dir.display()
-                );
+impl Printer {
+    fn event(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::Resuming {
+                run,
+                checkpoint,
+                iteration,
+            } => eprintln!(
+                "resuming {run} from {} (iteration {iteration})",
+                checkpoint.display()
+            ),
+            RunEvent::Aligning { photos, size } => {
+                eprintln!("aligning the faces of {} at {size} px…", photos.display())
             }
-            let base = base_file(store, &args.from)?;
-            let settings = TrainSettings {
-                batch: args.batch,
-                seed: args.seed,
-                r1: args.r1,
-                d_reg_every: args.d_reg_every,
-                path_regularize: args.path_regularize,
-                g_reg_every: args.g_reg_every,
-                ..TrainSettings::default()
-            };
-            let trainer = Trainer::from_file(&base, settings, &device)?;
-            let photos = args
-                .photos
-                .as_deref()
-                .context("--photos DIR is needed to start a run")?;
-            let photos =
-                std::fs::canonicalize(photos).with_context(|| format!("--photos {}", photos.display()))?;
-            let now = now_rfc3339();
-            let lineage = Lineage {
-                name: args.name.clone(),
-                base_file: base.display().to_string(),
-                base_sha256: file_sha256(&base)?,
-                photos_dir: photos.display().to_string(),
-                photos: Vec::new(),
-                skipped: Vec::new(),
-                steps: trainer.iteration,
-                size: trainer.size(),
-                batch: settings.batch,
-                seed: settings.seed,
-                r1: settings.r1,
-                d_reg_every: settings.d_reg_every,
-                path_regularize: settings.path_regularize,
-                g_reg_every: settings.g_reg_every,
-                mirroring: MIRRORING.to_string(),
-                started: now.clone(),
-                updated: now,
-            };
-            (trainer, lineage)
+            RunEvent::Photo { .. } | RunEvent::Previews { .. } => {}
+            RunEvent::Prepared {
+                faces,
+                skipped,
+                photos_changed,
+                size,
+                batch,
+                from,
+                to,
+            } => {
+                for (path, why) in &skipped {
+                    eprintln!("skipped {}: {why}", path.display());
+                }
+                if photos_changed {
+                    eprintln!(
+                        "note: the photos differ from those the run started with; the lineage records the new set"
+                    );
+                }
+                eprintln!(
+                    "{faces} faces ({} skipped), {size} px, batch {batch}, iterations {from} to {to}",
+                    skipped.len()
+                );
+                self.bar = Some(progress_bar(to.saturating_sub(from)));
+            }
+            RunEvent::Iteration { losses, .. } => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                    bar.set_message(losses_text(&losses));
+                }
+            }
+            RunEvent::Checkpoint {
+                iteration,
+                file,
+                losses,
+                elapsed,
+            } => {
+                let losses = losses
+                    .map(|l| format!("{}; ", losses_text(&l)))
+                    .unwrap_or_default();
+                let line = format!(
+                    "iteration {iteration}: checkpoint {} ({losses}{} elapsed)",
+                    file.display(),
+                    short_duration(elapsed)
+                );
+                match &self.bar {
+                    Some(bar) => bar.suspend(|| println!("{line}")),
+                    None => println!("{line}"),
+                }
+            }
+            // The command line has no pause.
+            RunEvent::Paused { .. } | RunEvent::Resumed { .. } => {}
         }
-    };
-    if let Some(size) = args.size
-        && size != trainer.size()
-    {
-        bail!(
-            "--size {size}: the base generator makes {} px faces, and fine-tuning keeps its resolution; \
-             start from a generator of {size} px",
-            trainer.size()
-        );
     }
+}
 
-    store.require(MTCNN_ID)?;
-    let nets = load_mtcnn(&store.model_dir(MTCNN_ID), &device)?;
-    let photos_dir = args
-        .photos
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&lineage.photos_dir));
-    eprintln!(
-        "aligning the faces of {} at {} px…",
-        photos_dir.display(),
-        trainer.size()
-    );
-    let set = TrainingSet::from_folder(&photos_dir, trainer.size() as u32, &nets, &device, &mut |_| {})?;
-    for (path, why) in &set.skipped {
-        eprintln!("skipped {}: {why}", path.display());
-    }
-    let photos = records(set.photos.iter().map(|p| (p.path.clone(), p.sha256.clone())));
-    if args.resume.is_some() && !lineage.photos.is_empty() && photos != lineage.photos {
-        eprintln!("note: the photos differ from those the run started with; the lineage records the new set");
-    }
-    lineage.photos = photos;
-    lineage.skipped = set
-        .skipped
-        .iter()
-        .map(|(p, why)| SkippedPhoto {
-            file: p.display().to_string(),
-            reason: why.clone(),
-        })
-        .collect();
-    lineage.name = args.name.clone();
-    eprintln!(
-        "{} faces ({} skipped), {} px, batch {}, iterations {} to {}",
-        set.photos.len(),
-        set.skipped.len(),
-        trainer.size(),
-        trainer.settings.batch,
-        trainer.iteration,
-        args.steps
-    );
-
-    // The record exists before the first checkpoint, so a run killed at any point after that
-    // checkpoint can be resumed (it names the photos, the seed and the settings).
-    lineage.steps = trainer.iteration;
-    lineage.updated = now_rfc3339();
-    write_json(&run_json, &lineage)?;
-
-    let every = args.checkpoint_every.max(1);
-    let todo = args.steps.saturating_sub(trainer.iteration);
+fn progress_bar(todo: u64) -> ProgressBar {
     let bar = ProgressBar::new(todo);
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -262,47 +187,35 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
         ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} {eta} left  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let started = Instant::now();
-    let mut last = latest_checkpoint(&dir);
-    if let Some(keep) = &last {
-        prune_checkpoints(&dir, keep);
+    bar
+}
+
+pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> anyhow::Result<ExitCode> {
+    let compute = Compute::select(backend)?;
+    let device = compute.device.clone();
+    let mut printer = Printer { bar: None };
+    let mut on_event = |e| printer.event(e);
+    let mut run = TrainingRun::open(store, args.request(), &device, &mut on_event)?;
+    store.require(MTCNN_ID)?;
+    let nets = load_mtcnn(&store.model_dir(MTCNN_ID), &device)?;
+    run.align(&nets, &mut on_event)?;
+    // Ctrl-C kills the process; the last checkpoint resumes it.
+    let outcome = run.run(&TrainControl::default(), &|| false, &mut on_event)?;
+    if let Some(bar) = &printer.bar {
+        bar.finish_and_clear();
     }
-    while trainer.iteration < args.steps {
-        let losses = trainer.iteration(&set)?;
-        bar.inc(1);
-        bar.set_message(losses_text(&losses));
-        if trainer.iteration % every == 0 || trainer.iteration == args.steps {
-            let file = trainer.checkpoint_path(&dir.join("checkpoint"));
-            save_checkpoint(&trainer, &file)?;
-            lineage.steps = trainer.iteration;
-            lineage.updated = now_rfc3339();
-            write_json(&run_json, &lineage)?;
-            prune_checkpoints(&dir, &file);
-            bar.suspend(|| {
-                println!(
-                    "iteration {}: checkpoint {} ({}; {} elapsed)",
-                    trainer.iteration,
-                    file.display(),
-                    losses_text(&losses),
-                    short_duration(started.elapsed())
-                )
-            });
-            last = Some(file);
-        }
+    match outcome {
+        RunOutcome::Registered { name, file, .. } => println!(
+            "trained generator {name} registered: {} (generate with `facecast virtual generate --generator {name} --seed N --out FILE`)",
+            file.display()
+        ),
+        RunOutcome::Cancelled {
+            iteration,
+            checkpoint,
+        } => println!(
+            "stopped after iteration {iteration}; checkpoint {}",
+            checkpoint.display()
+        ),
     }
-    bar.finish_and_clear();
-    let Some(last) = last else {
-        bail!(
-            "no iteration was run (the run is at {} already) and it has no checkpoint",
-            trainer.iteration
-        );
-    };
-    let registered = register(&data, &lineage, &last)?;
-    println!(
-        "trained generator {} registered: {} (generate with `facecast virtual generate --generator {} --seed N --out FILE`)",
-        lineage.name,
-        registered.display(),
-        lineage.name
-    );
     Ok(ExitCode::SUCCESS)
 }

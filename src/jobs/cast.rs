@@ -86,6 +86,23 @@ pub(crate) fn with_stylegan2<T>(
     f(model, detector)
 }
 
+/// The generator a candidate run asked for: a trained one by name, else the installed StyleGAN2.
+fn with_generator<T>(
+    ctx: &JobContext,
+    store: &WeightsStore,
+    trained: Option<&str>,
+    f: impl FnOnce(&LoadedStyleGan2) -> Result<T, JobError>,
+) -> Result<T, JobError> {
+    let Some(name) = trained else {
+        return with_stylegan2(ctx, store, |loaded, _| f(loaded));
+    };
+    let mut cache = ctx.model_cache();
+    let key = cache
+        .trained_stylegan2(store.data_dir(), name, &ctx.compute().device)
+        .map_err(failed)?;
+    f(cache.get(&key).map_err(failed)?)
+}
+
 /// Loads MTCNN into the runtime when it is installed; its key, or None without it.
 fn mtcnn_into(cache: &mut NetworkCache, store: &WeightsStore, ctx: &JobContext) -> Option<NetKey<MtcnnNets>> {
     store.require(MTCNN_ID).ok()?;
@@ -105,6 +122,8 @@ pub struct GenerateCandidates {
     pub seeds: Vec<u32>,
     pub truncation: f64,
     pub noise: NoiseChoice,
+    /// A generator trained in Facecast (`generators/<name>`); None: the installed StyleGAN2.
+    pub trained: Option<String>,
 }
 
 impl Job for GenerateCandidates {
@@ -122,8 +141,12 @@ impl Job for GenerateCandidates {
     fn run(self: Box<Self>, ctx: &JobContext) -> Result<(), JobError> {
         let total = self.seeds.len();
         ctx.progress(0, total);
-        with_stylegan2(ctx, &self.store, |loaded, _| {
-            let info = generator_info(loaded);
+        with_generator(ctx, &self.store, self.trained.as_deref(), |loaded| {
+            let mut info = generator_info(loaded);
+            if let Some(name) = &self.trained {
+                // As `virtual generate --generator`: a trained generator is found by its name.
+                info.weights = format!("generators/{name}");
+            }
             for (index, &seed) in self.seeds.iter().enumerate() {
                 ctx.check_cancelled()?;
                 let settings = GenerateSettings {

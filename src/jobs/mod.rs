@@ -35,6 +35,7 @@ pub mod photos;
 pub mod restore;
 pub mod swap;
 pub mod text_edit;
+pub mod train_generator;
 pub mod warmup;
 
 pub use detect::{DetectFaces, DetectTarget, MTCNN_ID};
@@ -148,6 +149,8 @@ pub enum JobOutput {
     Feed(feed::FeedOutput),
     /// GPU kernels being prepared, or a network's first use on the GPU (see [`warmup`]).
     Warmup(warmup::WarmupEvent),
+    /// Fine-tuning a generator (the Train window).
+    Train(Box<train_generator::TrainOutput>),
 }
 
 /// How a job ended.

@@ -326,6 +326,27 @@ impl NetworkCache {
         self.ensure(STYLEGAN2_ID, stamp, || load_stylegan2_file(&file, device))
     }
 
+    /// A generator `facecast virtual train` (or the Train window) registered, by name. Kept
+    /// under `generators/<name>`, beside the installed one, and loaded again when retrained.
+    pub fn trained_stylegan2(
+        &mut self,
+        data: &Path,
+        name: &str,
+        device: &Device,
+    ) -> Result<NetKey<LoadedStyleGan2>, RuntimeError> {
+        let id = format!("generators/{name}");
+        let file =
+            crate::pipeline::generator_training::run::trained_generator_file(data, name).map_err(|e| {
+                RuntimeError::Load {
+                    id: id.clone(),
+                    path: data.join(&id),
+                    cause: e.to_string(),
+                }
+            })?;
+        let stamp = file_stamp(&file);
+        self.ensure(&id, stamp, || load_stylegan2_file(&file, device))
+    }
+
     /// The face/no-face classifier `facecast train-classifier` installed.
     pub fn classifier(
         &mut self,

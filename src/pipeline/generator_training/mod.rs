@@ -12,15 +12,19 @@
 //! - [`trainer`]: a run: `train.py`'s loop body over networks, optimisers and a seeded stream.
 //! - [`save`]: the run's checkpoints in `train.py`'s layout, written atomically.
 //! - [`registry`]: runs and trained generators in the data folder, with their lineage.
+//! - [`run`]: one run from start (or resume) to registration, with events, pause and cancel
+//!   ([`control`]).
 
 pub mod adam;
 pub mod checkpoint;
+pub mod control;
 pub mod data;
 pub mod ema;
 pub mod losses;
 pub mod named;
 pub mod registry;
 pub mod regularizers;
+pub mod run;
 pub mod save;
 pub mod step;
 pub mod trainer;
