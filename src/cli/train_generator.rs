@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::batch_progress::short_duration;
 use crate::compute::{BackendChoice, Compute};
+use crate::pipeline::generator_training::ada::{ADA_LENGTH, ADA_TARGET, AugmentSettings};
 use crate::pipeline::generator_training::data::TrainingSet;
 use crate::pipeline::generator_training::registry::{
     Lineage, PhotoRecord, SkippedPhoto, check_name, file_sha256, generator_file, latest_checkpoint,
@@ -65,6 +66,24 @@ pub struct TrainArgs {
     d_reg_every: usize,
     #[arg(long, default_value_t = 4)]
     g_reg_every: usize,
+    /// Adaptive discriminator augmentation (train.py's --augment): flips, rotations, shifts,
+    /// scaling and colour changes before D, with a probability that adapts to D's over-fitting.
+    #[arg(long)]
+    augment: bool,
+    /// A fixed augmentation probability instead of the adaptive one (0: adaptive).
+    #[arg(
+        long = "augment-p",
+        alias = "augment_p",
+        default_value_t = 0.0,
+        value_name = "P"
+    )]
+    augment_p: f64,
+    /// The r_t the adaptive probability steers D's real predictions to (train.py: 0.6).
+    #[arg(long = "ada-target", alias = "ada_target", default_value_t = ADA_TARGET)]
+    ada_target: f64,
+    /// Real images over which p can go from 0 to 1 (train.py: 500000).
+    #[arg(long = "ada-length", alias = "ada_length", default_value_t = ADA_LENGTH)]
+    ada_length: u64,
 }
 
 /// A generator trained by `virtual train`, by name.
@@ -110,7 +129,12 @@ fn records(list: impl IntoIterator<Item = (PathBuf, String)>) -> Vec<PhotoRecord
 fn losses_text(l: &Losses) -> String {
     let r1 = l.r1_loss.map(|r| format!(" r1 {r:.4}")).unwrap_or_default();
     let path = l.path_loss.map(|p| format!(" path {p:.4}")).unwrap_or_default();
-    format!("d {:.4} g {:.4}{r1}{path}", l.d_loss, l.g_loss)
+    let ada = if l.ada_aug_p > 0.0 {
+        format!(" p {:.4} r_t {:.2}", l.ada_aug_p, l.r_t)
+    } else {
+        String::new()
+    };
+    format!("d {:.4} g {:.4}{r1}{path}{ada}", l.d_loss, l.g_loss)
 }
 
 pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> anyhow::Result<ExitCode> {
@@ -140,6 +164,7 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
                 d_reg_every: lineage.d_reg_every,
                 path_regularize: lineage.path_regularize,
                 g_reg_every: lineage.g_reg_every,
+                augment: lineage.augment,
                 ..TrainSettings::default()
             };
             let trainer = Trainer::resume(&ckpt, settings, &device)?;
@@ -165,6 +190,12 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
                 d_reg_every: args.d_reg_every,
                 path_regularize: args.path_regularize,
                 g_reg_every: args.g_reg_every,
+                augment: AugmentSettings {
+                    augment: args.augment,
+                    augment_p: args.augment_p,
+                    ada_target: args.ada_target,
+                    ada_length: args.ada_length,
+                },
                 ..TrainSettings::default()
             };
             let trainer = Trainer::from_file(&base, settings, &device)?;
@@ -193,6 +224,9 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
                 mirroring: MIRRORING.to_string(),
                 started: now.clone(),
                 updated: now,
+                augment: settings.augment,
+                ada_aug_p: trainer.augment_p(),
+                near_copies: None,
             };
             (trainer, lineage)
         }
@@ -275,6 +309,7 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
             let file = trainer.checkpoint_path(&dir.join("checkpoint"));
             save_checkpoint(&trainer, &file)?;
             lineage.steps = trainer.iteration;
+            lineage.ada_aug_p = trainer.augment_p();
             lineage.updated = now_rfc3339();
             write_json(&run_json, &lineage)?;
             prune_checkpoints(&dir, &file);
@@ -298,6 +333,7 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
         );
     };
     let registered = register(&data, &lineage, &last)?;
+    super::check_copies::after_training(store, &data, &mut lineage, &set, &device);
     println!(
         "trained generator {} registered: {} (generate with `facecast virtual generate --generator {} --seed N --out FILE`)",
         lineage.name,

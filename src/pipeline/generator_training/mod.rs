@@ -1,6 +1,9 @@
 //! Fine-tuning the StyleGAN2 generator: one iteration of rosinality's `train.py` on burn's autodiff.
 //!
 //! - [`losses`]: the non-saturating logistic losses.
+//! - [`augment`], [`ada`]: `train.py --augment`'s non-leaking augmentation and its adaptive
+//!   probability.
+//! - [`near_copy`]: whether generated faces are near-copies of training photos (ArcFace).
 //! - [`adam`]: torch's Adam, with the lazy-regularisation corrections of lr and betas.
 //! - [`ema`]: the exponential moving average `g_ema` (parameters only).
 //! - [`checkpoint`]: reading `train.py`'s checkpoint layout (`g`, `d`, `g_ema`, both optimisers).
@@ -13,12 +16,15 @@
 //! - [`save`]: the run's checkpoints in `train.py`'s layout, written atomically.
 //! - [`registry`]: runs and trained generators in the data folder, with their lineage.
 
+pub mod ada;
 pub mod adam;
+pub mod augment;
 pub mod checkpoint;
 pub mod data;
 pub mod ema;
 pub mod losses;
 pub mod named;
+pub mod near_copy;
 pub mod registry;
 pub mod regularizers;
 pub mod save;
