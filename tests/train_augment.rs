@@ -17,7 +17,7 @@ use facecast::pipeline::generator_training::data::{TrainingPhoto, TrainingSet};
 use facecast::pipeline::generator_training::near_copy::{check_faces, nearest};
 use facecast::pipeline::generator_training::regularizers::r1_penalty_augmented;
 use facecast::pipeline::generator_training::save::save_checkpoint;
-use facecast::pipeline::generator_training::trainer::{TrainSettings, Trainer};
+use facecast::pipeline::generator_training::trainer::{Losses, TrainSettings, Trainer};
 use facecast::weights::models::load_arcface;
 use image::RgbImage;
 
@@ -250,7 +250,8 @@ fn augmentation_at_p_zero_trains_bit_for_bit_like_none_and_p_survives_a_checkpoi
     for _ in 0..2 {
         let la = a.iteration(&set).expect("plain");
         let lb = b.iteration(&set).expect("augmented at p = 0");
-        assert_eq!(la, lb, "the losses differ");
+        assert_eq!(lb.r_t, Some(0.0), "no ADA window has ended yet");
+        assert_eq!(la, Losses { r_t: None, ..lb }, "the losses differ");
         assert_eq!(lb.ada_aug_p, 0.0);
     }
     for (what, x, y) in [
@@ -374,4 +375,107 @@ fn a_generated_face_that_is_a_training_face_is_flagged_and_noise_is_not() {
     );
     assert_eq!(got[0].map(|(i, _)| i), Some(1));
     assert!((got[0].expect("a match").1 - 0.8).abs() < 1e-6);
+}
+
+fn run_ok(data: &std::path::Path, args: &[&str]) -> String {
+    let out = common::facecast(data, args);
+    let said = common::text(&out);
+    assert!(out.status.success(), "facecast {args:?} failed:\n{said}");
+    said
+}
+
+/// `virtual train --augment` end to end at the fixture's 32 px: the settings and p in run.json,
+/// the checkpoint and model.json, a resumed run keeping them, the near-copy check skipped with
+/// a way to install ArcFace, then `virtual check-copies` with the fixture's ArcFace.
+#[test]
+fn train_with_augment_records_p_resumes_and_checks_copies() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let d = data.path();
+    let mtcnn = common::fixture_dir("mtcnn");
+    run_ok(d, &["weights", "import", "mtcnn", mtcnn.to_str().expect("utf-8")]);
+    let photos = d.join("photos");
+    std::fs::create_dir_all(&photos).expect("photos folder");
+    let astronaut = image::open(mtcnn.join("astronaut.png"))
+        .expect("astronaut")
+        .to_rgb8();
+    for i in 0..6u32 {
+        let crop = image::imageops::crop_imm(&astronaut, 60 + 12 * i, 8 * i, 300, 300).to_image();
+        image::imageops::resize(&crop, 150, 150, image::imageops::FilterType::Triangle)
+            .save(photos.join(format!("face_{i}.png")))
+            .expect("write a photo");
+    }
+    let base = base();
+    let train = |steps: &str, resume: bool| {
+        let mut args = vec![
+            "virtual",
+            "train",
+            "--from",
+            base.to_str().expect("utf-8"),
+            "--steps",
+            steps,
+            "--batch",
+            "2",
+            "--checkpoint-every",
+            "4",
+            "--name",
+            "ada",
+            "--augment",
+            "--ada-length",
+            "64",
+        ];
+        if resume {
+            args.extend(["--resume", "ada"]);
+        } else {
+            args.extend(["--photos", photos.to_str().expect("utf-8")]);
+        }
+        run_ok(d, &args)
+    };
+    let said = train("4", false);
+    assert!(
+        said.contains("arcface-ir-se50") && said.contains("weights install"),
+        "{said}"
+    );
+    let said = train("16", true);
+    assert!(said.contains("resuming ada"), "{said}");
+
+    let json = |file: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(file).expect("json")).expect("parses")
+    };
+    let model = json(&d.join("generators/ada/model.json"));
+    assert_eq!(model["augment"]["augment"], true);
+    assert_eq!(model["augment"]["ada_length"], 64);
+    assert_eq!(model["steps"], 16);
+    let ckpt =
+        facecast::weights::read_checkpoint(&d.join("generators/ada/generator.pt")).expect("checkpoint");
+    let p = ckpt.get("ada_aug_p").and_then(|v| v.as_f64()).expect("ada_aug_p");
+    assert_eq!(model["ada_aug_p"].as_f64(), Some(p));
+    // Two ADA windows of 8 iterations × 2 reals over a length of 64: p moved by 0.25 twice
+    // (clamped at 0 when it went down).
+    assert!([0.0, 0.25, 0.5].contains(&p), "p = {p}");
+    assert!(model.get("near_copies").is_none());
+
+    let arcface = common::fixture_dir("arcface_ir_se50").join("weights.pth");
+    run_ok(
+        d,
+        &[
+            "weights",
+            "import",
+            "arcface-ir-se50",
+            arcface.to_str().expect("utf-8"),
+            "--reduced",
+        ],
+    );
+    let said = run_ok(
+        d,
+        &["virtual", "check-copies", "--generator", "ada", "--seeds", "3"],
+    );
+    assert!(said.contains("near-copy check: "), "{said}");
+    let model = json(&d.join("generators/ada/model.json"));
+    let faces = model["near_copies"]["faces"].as_array().expect("faces recorded");
+    assert_eq!(faces.len(), 3);
+    assert!(
+        faces
+            .iter()
+            .all(|f| f["photo"].as_str().is_some_and(|p| p.contains("face_")))
+    );
 }

@@ -129,10 +129,10 @@ fn records(list: impl IntoIterator<Item = (PathBuf, String)>) -> Vec<PhotoRecord
 fn losses_text(l: &Losses) -> String {
     let r1 = l.r1_loss.map(|r| format!(" r1 {r:.4}")).unwrap_or_default();
     let path = l.path_loss.map(|p| format!(" path {p:.4}")).unwrap_or_default();
-    let ada = if l.ada_aug_p > 0.0 {
-        format!(" p {:.4} r_t {:.2}", l.ada_aug_p, l.r_t)
-    } else {
-        String::new()
+    let ada = match l.r_t {
+        Some(r_t) => format!(" p {:.4} r_t {r_t:.2}", l.ada_aug_p),
+        None if l.ada_aug_p > 0.0 => format!(" p {:.4}", l.ada_aug_p),
+        None => String::new(),
     };
     format!("d {:.4} g {:.4}{r1}{path}{ada}", l.d_loss, l.g_loss)
 }
@@ -333,12 +333,12 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
         );
     };
     let registered = register(&data, &lineage, &last)?;
-    super::check_copies::after_training(store, &data, &mut lineage, &set, &device);
     println!(
         "trained generator {} registered: {} (generate with `facecast virtual generate --generator {} --seed N --out FILE`)",
         lineage.name,
         registered.display(),
         lineage.name
     );
+    super::check_copies::after_training(store, &data, &mut lineage, &set, &device);
     Ok(ExitCode::SUCCESS)
 }

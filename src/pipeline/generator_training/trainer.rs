@@ -98,8 +98,8 @@ pub struct Losses {
     pub mean_path_length: f64,
     /// The augmentation probability after this iteration (0 without `--augment`).
     pub ada_aug_p: f64,
-    /// ADA's last `r_t` (the mean sign of D on the reals over its last window).
-    pub r_t: f64,
+    /// ADA's last `r_t` (the mean sign of D on the reals over its last window), when p adapts.
+    pub r_t: Option<f64>,
 }
 
 /// The networks and optimisers of a run, with the state dicts they came from (their buffers,
@@ -415,7 +415,7 @@ impl Trainer {
             path_loss,
             mean_path_length: self.mean_path_length,
             ada_aug_p: self.augment_p(),
-            r_t: self.ada.r_t,
+            r_t: settings.augment.adaptive().then_some(self.ada.r_t),
         })
     }
 
