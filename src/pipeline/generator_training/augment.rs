@@ -63,23 +63,11 @@ fn eye4() -> Mat4 {
 }
 
 fn mul3(a: &Mat3, b: &Mat3) -> Mat3 {
-    let mut m = [[0.0; 3]; 3];
-    for i in 0..3 {
-        for j in 0..3 {
-            m[i][j] = (0..3).map(|k| a[i][k] * b[k][j]).sum();
-        }
-    }
-    m
+    std::array::from_fn(|i| std::array::from_fn(|j| (0..3).map(|k| a[i][k] * b[k][j]).sum()))
 }
 
 fn mul4(a: &Mat4, b: &Mat4) -> Mat4 {
-    let mut m = [[0.0; 4]; 4];
-    for i in 0..4 {
-        for j in 0..4 {
-            m[i][j] = (0..4).map(|k| a[i][k] * b[k][j]).sum();
-        }
-    }
-    m
+    std::array::from_fn(|i| std::array::from_fn(|j| (0..4).map(|k| a[i][k] * b[k][j]).sum()))
 }
 
 /// The inverse of an affine 3×3 matrix (last row `0 0 1`), or `None` when it is singular.
@@ -218,13 +206,16 @@ pub fn sample_color(s: &mut SeedStream, p: f64) -> (Mat4, bool) {
     let (sin, cos) = theta.sin_cos();
     // Rodrigues: cos·I + sin·[u]× + (1 − cos)·u uᵀ, in the top-left 3×3.
     let cross = [[0.0, -v, v], [v, 0.0, -v], [-v, v, 0.0]];
-    let mut m = eye4();
-    for i in 0..3 {
-        for j in 0..3 {
-            let id = if i == j { 1.0 } else { 0.0 };
-            m[i][j] = cos * id + sin * cross[i][j] + (1.0 - cos) * outer(i, j);
-        }
-    }
+    let m: Mat4 = std::array::from_fn(|i| {
+        std::array::from_fn(|j| match (i, j) {
+            (3, 3) => 1.0,
+            (3, _) | (_, 3) => 0.0,
+            _ => {
+                let id = if i == j { 1.0 } else { 0.0 };
+                cos * id + sin * cross[i][j] + (1.0 - cos) * outer(i, j)
+            }
+        })
+    });
     apply(s, m);
 
     let sat = lognormal(s, std::f64::consts::LN_2);
@@ -298,11 +289,7 @@ fn padding(inverses: &[Mat3], height: usize, width: usize) -> [f64; 4] {
         height as f64 - 1.0,
     ];
     let centre = [cx, cx, cy, cy];
-    let mut pad = [0.0; 4];
-    for i in 0..4 {
-        pad[i] = (reach[i] + extra - centre[i]).clamp(0.0, caps[i]).ceil();
-    }
-    pad
+    std::array::from_fn(|i| (reach[i] + extra - centre[i]).clamp(0.0, caps[i]).ceil())
 }
 
 /// Index `i` reflected into `[0, n)` (torch's `reflect`: the edge is not repeated), or `None`
@@ -415,12 +402,9 @@ impl Augmentation {
         let mut mats = Vec::with_capacity(self.transforms.len() * 9);
         let mut shifts = Vec::with_capacity(self.transforms.len() * 3);
         for t in &self.transforms {
-            for i in 0..3 {
-                for j in 0..3 {
-                    let v = if transpose { t.color[j][i] } else { t.color[i][j] };
-                    mats.push(v as f32);
-                }
-                shifts.push(t.color[i][3] as f32);
+            for (i, row) in t.color.iter().take(3).enumerate() {
+                mats.extend((0..3).map(|j| (if transpose { t.color[j][i] } else { row[j] }) as f32));
+                shifts.push(row[3] as f32);
             }
         }
         let b = self.transforms.len();
