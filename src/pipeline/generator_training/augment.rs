@@ -170,11 +170,42 @@ pub fn sample_geometric(s: &mut SeedStream, p: f64, height: usize, width: usize)
     (g, taken)
 }
 
+/// The luma axis `(1, 1, 1, 0)/√3`'s outer product with itself, entry `(i, j)`.
+fn luma_outer(i: usize, j: usize) -> f64 {
+    if i < 3 && j < 3 { 1.0 / 3.0 } else { 0.0 }
+}
+
+/// `luma_flip_mat`: `I − 2·u uᵀ·i` (a reflection of the colours through the grey plane when
+/// `i = 1`).
+pub fn luma_flip(i: f64) -> Mat4 {
+    std::array::from_fn(|r| std::array::from_fn(|c| f64::from(u8::from(r == c)) - 2.0 * luma_outer(r, c) * i))
+}
+
+/// `rotate3d_mat` about the luma axis (a hue rotation): Rodrigues' `cos·I + sin·[u]× +
+/// (1 − cos)·u uᵀ` in the top-left 3×3.
+pub fn hue_rotation(theta: f64) -> Mat4 {
+    let v = 1.0 / 3f64.sqrt();
+    let cross = [[0.0, -v, v], [v, 0.0, -v], [-v, v, 0.0]];
+    let (sin, cos) = theta.sin_cos();
+    std::array::from_fn(|i| {
+        std::array::from_fn(|j| match (i, j) {
+            (3, 3) => 1.0,
+            (3, _) | (_, 3) => 0.0,
+            _ => cos * f64::from(u8::from(i == j)) + sin * cross[i][j] + (1.0 - cos) * luma_outer(i, j),
+        })
+    })
+}
+
+/// `saturation_mat`: `u uᵀ + (I − u uᵀ)·s` (the official 4×4 eye makes the last entry `s` too;
+/// it multiplies only the homogeneous coordinate, which `apply_color` never reads).
+pub fn saturation(sat: f64) -> Mat4 {
+    std::array::from_fn(|i| {
+        std::array::from_fn(|j| luma_outer(i, j) + (f64::from(u8::from(i == j)) - luma_outer(i, j)) * sat)
+    })
+}
+
 /// `sample_color(p, 1)` for one image.
 pub fn sample_color(s: &mut SeedStream, p: f64) -> (Mat4, bool) {
-    let v = 1.0 / 3f64.sqrt();
-    let axis = [v, v, v, 0.0];
-    let outer = |i: usize, j: usize| axis[i] * axis[j];
     let mut c = eye4();
     let mut taken = false;
     let mut apply = |s: &mut SeedStream, m: Mat4| {
@@ -194,39 +225,11 @@ pub fn sample_color(s: &mut SeedStream, p: f64) -> (Mat4, bool) {
     apply(s, m);
 
     let flip = category(s, &[0.0, 1.0]);
-    let mut m = eye4();
-    for (i, row) in m.iter_mut().enumerate() {
-        for (j, x) in row.iter_mut().enumerate() {
-            *x -= 2.0 * outer(i, j) * flip;
-        }
-    }
-    apply(s, m);
-
+    apply(s, luma_flip(flip));
     let theta = uniform(s, -std::f64::consts::PI, std::f64::consts::PI);
-    let (sin, cos) = theta.sin_cos();
-    // Rodrigues: cos·I + sin·[u]× + (1 − cos)·u uᵀ, in the top-left 3×3.
-    let cross = [[0.0, -v, v], [v, 0.0, -v], [-v, v, 0.0]];
-    let m: Mat4 = std::array::from_fn(|i| {
-        std::array::from_fn(|j| match (i, j) {
-            (3, 3) => 1.0,
-            (3, _) | (_, 3) => 0.0,
-            _ => {
-                let id = if i == j { 1.0 } else { 0.0 };
-                cos * id + sin * cross[i][j] + (1.0 - cos) * outer(i, j)
-            }
-        })
-    });
-    apply(s, m);
-
+    apply(s, hue_rotation(theta));
     let sat = lognormal(s, std::f64::consts::LN_2);
-    let mut m = [[0.0; 4]; 4];
-    for (i, row) in m.iter_mut().enumerate() {
-        for (j, x) in row.iter_mut().enumerate() {
-            let id = if i == j { 1.0 } else { 0.0 };
-            *x = outer(i, j) + (id - outer(i, j)) * sat;
-        }
-    }
-    apply(s, m);
+    apply(s, saturation(sat));
     (c, taken)
 }
 
@@ -476,5 +479,69 @@ impl Augmentation {
     /// differentiable operations of `v` (R1 differentiates through it).
     pub fn adjoint(&self, v: Tensor<4>) -> Result<Tensor<4>, TrainError> {
         self.warp_adjoint(self.color_adjoint(v)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_mat(what: &str, got: Mat4, want: [[f64; 4]; 4]) {
+        for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+            assert!((g - w).abs() < 1e-6, "{what}: {got:?} vs {want:?}");
+        }
+    }
+
+    /// The values printed by the official `rotate3d_mat`, `saturation_mat` and `luma_flip_mat`
+    /// (non_leaking.py at bef283a, torch 2.15) for θ = 0.7, s = 1.7 and i = 1.
+    #[test]
+    fn colour_matrices_are_the_official_ones() {
+        let (a, b, c) = (0.843_228_101_7, -0.293_553_322_6, 0.450_325_191_0);
+        assert_mat(
+            "hue",
+            hue_rotation(0.7),
+            [
+                [a, b, c, 0.0],
+                [c, a, b, 0.0],
+                [b, c, a, 0.0],
+                [0.0, 0.0, 0.0, 1.0],
+            ],
+        );
+        let (d, o) = (1.466_666_698_5, -0.233_333_349_2);
+        assert_mat(
+            "saturation",
+            saturation(1.7),
+            [
+                [d, o, o, 0.0],
+                [o, d, o, 0.0],
+                [o, o, d, 0.0],
+                [0.0, 0.0, 0.0, 1.7],
+            ],
+        );
+        let (d, o) = (1.0 / 3.0, -2.0 / 3.0);
+        assert_mat(
+            "luma flip",
+            luma_flip(1.0),
+            [
+                [d, o, o, 0.0],
+                [o, d, o, 0.0],
+                [o, o, d, 0.0],
+                [0.0, 0.0, 0.0, 1.0],
+            ],
+        );
+        assert_mat("no flip", luma_flip(0.0), eye4());
+    }
+
+    #[test]
+    fn affine_inverse_undoes_the_matrix() {
+        let m = mul3(&rotate(0.4), &mul3(&scale(1.3, 0.7), &translate(2.0, -1.5)));
+        let i = invert_affine(&m).expect("invertible");
+        let e = mul3(&m, &i);
+        for (r, row) in e.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                assert!((v - f64::from(u8::from(r == c))).abs() < 1e-12, "{e:?}");
+            }
+        }
+        assert!(invert_affine(&scale(0.0, 1.0)).is_none());
     }
 }
