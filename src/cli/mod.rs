@@ -9,6 +9,7 @@ use crate::compute::BackendChoice;
 
 pub mod batch;
 pub mod batch_progress;
+pub mod check_copies;
 pub mod check_fixture;
 pub mod detect;
 pub mod devices;

@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::batch_progress::short_duration;
 use crate::compute::{BackendChoice, Compute};
+use crate::pipeline::generator_training::ada::{ADA_LENGTH, ADA_TARGET, AugmentSettings};
 use crate::pipeline::generator_training::run::{
     RunEvent, RunOutcome, RunRequest, TrainControl, TrainingRun, trained_generator_file,
 };
@@ -60,6 +61,24 @@ pub struct TrainArgs {
     d_reg_every: usize,
     #[arg(long, default_value_t = 4)]
     g_reg_every: usize,
+    /// Adaptive discriminator augmentation (train.py's --augment): flips, rotations, shifts,
+    /// scaling and colour changes before D, with a probability that adapts to D's over-fitting.
+    #[arg(long)]
+    augment: bool,
+    /// A fixed augmentation probability instead of the adaptive one (0: adaptive).
+    #[arg(
+        long = "augment-p",
+        alias = "augment_p",
+        default_value_t = 0.0,
+        value_name = "P"
+    )]
+    augment_p: f64,
+    /// The r_t the adaptive probability steers D's real predictions to (train.py: 0.6).
+    #[arg(long = "ada-target", alias = "ada_target", default_value_t = ADA_TARGET)]
+    ada_target: f64,
+    /// Real images over which p can go from 0 to 1 (train.py: 500000).
+    #[arg(long = "ada-length", alias = "ada_length", default_value_t = ADA_LENGTH)]
+    ada_length: u64,
 }
 
 /// A generator trained by `virtual train`, by name.
@@ -78,6 +97,12 @@ impl TrainArgs {
             d_reg_every: self.d_reg_every,
             path_regularize: self.path_regularize,
             g_reg_every: self.g_reg_every,
+            augment: AugmentSettings {
+                augment: self.augment,
+                augment_p: self.augment_p,
+                ada_target: self.ada_target,
+                ada_length: self.ada_length,
+            },
             ..TrainSettings::default()
         }
     }
@@ -101,7 +126,12 @@ impl TrainArgs {
 fn losses_text(l: &Losses) -> String {
     let r1 = l.r1_loss.map(|r| format!(" r1 {r:.4}")).unwrap_or_default();
     let path = l.path_loss.map(|p| format!(" path {p:.4}")).unwrap_or_default();
-    format!("d {:.4} g {:.4}{r1}{path}", l.d_loss, l.g_loss)
+    let ada = match l.r_t {
+        Some(r_t) => format!(" p {:.4} r_t {r_t:.2}", l.ada_aug_p),
+        None if l.ada_aug_p > 0.0 => format!(" p {:.4}", l.ada_aug_p),
+        None => String::new(),
+    };
+    format!("d {:.4} g {:.4}{r1}{path}{ada}", l.d_loss, l.g_loss)
 }
 
 /// Prints a run's events: notes on stderr, checkpoints on stdout, a progress bar on a terminal.
@@ -205,10 +235,19 @@ pub fn run(args: TrainArgs, store: &WeightsStore, backend: BackendChoice) -> any
         bar.finish_and_clear();
     }
     match outcome {
-        RunOutcome::Registered { name, file, .. } => println!(
-            "trained generator {name} registered: {} (generate with `facecast virtual generate --generator {name} --seed N --out FILE`)",
-            file.display()
-        ),
+        RunOutcome::Registered {
+            name,
+            file,
+            mut lineage,
+        } => {
+            println!(
+                "trained generator {name} registered: {} (generate with `facecast virtual generate --generator {name} --seed N --out FILE`)",
+                file.display()
+            );
+            if let Some(set) = run.training_set() {
+                super::check_copies::after_training(store, store.data_dir(), &mut lineage, set, &device);
+            }
+        }
         RunOutcome::Cancelled {
             iteration,
             checkpoint,

@@ -55,6 +55,9 @@ pub enum VirtualCommand {
     },
     /// Fine-tune StyleGAN2 on your own face photos and register the result as a generator.
     Train(super::train_generator::TrainArgs),
+    /// Whether a trained generator makes near-copies of its training photos (ArcFace identity of
+    /// faces from fixed seeds against the photos); the result goes into its model.json.
+    CheckCopies(super::check_copies::CheckCopiesArgs),
     /// Make a virtual model from face photos (MTCNN finds the face in each).
     Import {
         name: String,
@@ -130,6 +133,7 @@ pub fn run(args: VirtualArgs, backend: BackendChoice, data_dir: Option<PathBuf>)
             json,
         } => import_cmd(&store, &library, backend, &name, &photos, &face, json),
         VirtualCommand::Train(args) => super::train_generator::run(args, &store, backend),
+        VirtualCommand::CheckCopies(args) => super::check_copies::run(args, &store, backend),
         VirtualCommand::List { json } => list_cmd(&library, json),
         VirtualCommand::Rename { model, new_name } => {
             let before = library.find(&model)?.name;

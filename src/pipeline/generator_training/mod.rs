@@ -1,6 +1,9 @@
 //! Fine-tuning the StyleGAN2 generator: one iteration of rosinality's `train.py` on burn's autodiff.
 //!
 //! - [`losses`]: the non-saturating logistic losses.
+//! - [`augment`], [`ada`]: `train.py --augment`'s non-leaking augmentation and its adaptive
+//!   probability.
+//! - [`near_copy`]: whether generated faces are near-copies of training photos (ArcFace).
 //! - [`adam`]: torch's Adam, with the lazy-regularisation corrections of lr and betas.
 //! - [`ema`]: the exponential moving average `g_ema` (parameters only).
 //! - [`checkpoint`]: reading `train.py`'s checkpoint layout (`g`, `d`, `g_ema`, both optimisers).
@@ -15,13 +18,16 @@
 //! - [`run`]: one run from start (or resume) to registration, with events, pause and cancel
 //!   ([`control`]).
 
+pub mod ada;
 pub mod adam;
+pub mod augment;
 pub mod checkpoint;
 pub mod control;
 pub mod data;
 pub mod ema;
 pub mod losses;
 pub mod named;
+pub mod near_copy;
 pub mod registry;
 pub mod regularizers;
 pub mod run;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
+use super::ada::AugmentSettings;
+use super::near_copy::NearCopyReport;
 use crate::io::TEMP_PREFIX;
 use crate::io::atomic::write_atomic;
 
@@ -52,6 +54,15 @@ pub struct Lineage {
     /// RFC 3339, UTC.
     pub started: String,
     pub updated: String,
+    /// `--augment` and its settings (absent in records written before ADA: no augmentation).
+    #[serde(default)]
+    pub augment: AugmentSettings,
+    /// The augmentation probability at the last checkpoint (`train.py`'s `ada_aug_p`).
+    #[serde(default)]
+    pub ada_aug_p: f64,
+    /// The near-copy check of the trained generator, when it could run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub near_copies: Option<NearCopyReport>,
 }
 
 /// `training/<run>` in the data folder.

@@ -18,6 +18,7 @@ mod testing;
 use burn::tensor::Tensor;
 
 use super::TrainError;
+use super::augment::Augmentation;
 use super::named::{Named, named_grads};
 use super::step::{PhaseDraws, d_key_of};
 use crate::nets::stylegan2::{Discriminator, Generator, generator_key};
@@ -50,6 +51,22 @@ pub fn r1_penalty(
     r1: f64,
     d_reg_every: usize,
 ) -> Result<R1Output, TrainError> {
+    r1_penalty_augmented(d, real_img, None, r1, d_reg_every)
+}
+
+/// [`r1_penalty`] under `train.py --augment`: D sees `augment.apply(real_img)`, and, as
+/// `train.py` sets `real_img.requires_grad` before augmenting, the gradient R1 penalises is taken
+/// with respect to the image *before* augmentation: the input gradient at the augmented image
+/// carried back through the augmentation's transpose ([`Augmentation::adjoint`], a scatter and
+/// a matrix product, both differentiable, so the second-order route stays exact). `real_pred`
+/// is D's prediction on the augmented batch.
+pub fn r1_penalty_augmented(
+    d: &Discriminator,
+    real_img: Tensor<4>,
+    augment: Option<&Augmentation>,
+    r1: f64,
+    d_reg_every: usize,
+) -> Result<R1Output, TrainError> {
     require_autodiff(&d.final_out.weight.val(), "discriminator")?;
     // Checks the shape and the stddev grouping the same way the plain forward pass does.
     let [batch, _, _, _] = real_img.dims();
@@ -61,8 +78,16 @@ pub fn r1_penalty(
             s = d.size()
         )));
     }
-    let (real_pred, tape) = discriminator::discriminate_taped(d, real_img.detach());
-    let grad_real = discriminator::input_gradient(d, &tape);
+    let real_in = match augment {
+        Some(a) => a.apply(real_img.detach())?.detach(),
+        None => real_img.detach(),
+    };
+    let (real_pred, tape) = discriminator::discriminate_taped(d, real_in);
+    let grad_in = discriminator::input_gradient(d, &tape);
+    let grad_real = match augment {
+        Some(a) => a.adjoint(grad_in)?,
+        None => grad_in,
+    };
     let r1_loss = grad_real
         .clone()
         .square()

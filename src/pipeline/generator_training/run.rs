@@ -139,6 +139,7 @@ pub fn settings_of(lineage: &Lineage) -> TrainSettings {
         d_reg_every: lineage.d_reg_every,
         path_regularize: lineage.path_regularize,
         g_reg_every: lineage.g_reg_every,
+        augment: lineage.augment,
         ..TrainSettings::default()
     }
 }
@@ -273,6 +274,9 @@ impl TrainingRun {
                     mirroring: MIRRORING.to_string(),
                     started: now.clone(),
                     updated: now,
+                    augment: settings.augment,
+                    ada_aug_p: trainer.augment_p(),
+                    near_copies: None,
                 };
                 (trainer, lineage)
             }
@@ -355,10 +359,16 @@ impl TrainingRun {
         let file = self.trainer.checkpoint_path(&self.dir.join("checkpoint"));
         save_checkpoint(&self.trainer, &file)?;
         self.lineage.steps = self.trainer.iteration;
+        self.lineage.ada_aug_p = self.trainer.augment_p();
         self.lineage.updated = now_rfc3339();
         write_json(&self.dir.join("run.json"), &self.lineage)?;
         prune_checkpoints(&self.dir, &file);
         Ok(file)
+    }
+
+    /// The aligned training faces, once [`TrainingRun::align`] has run (and after a finished run).
+    pub fn training_set(&self) -> Option<&TrainingSet> {
+        self.set.as_ref()
     }
 
     /// The preview seeds through `g_ema` as it is now.
@@ -489,6 +499,8 @@ impl TrainingRun {
             )));
         };
         let file = register(&self.data, &self.lineage, &last)?;
+        // Kept for what follows a finished run (the near-copy check compares with these faces).
+        self.set = Some(set);
         Ok(RunOutcome::Registered {
             name: self.lineage.name.clone(),
             file,

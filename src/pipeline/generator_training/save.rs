@@ -1,7 +1,7 @@
 //! Writing a run's checkpoint in `train.py`'s layout, so PyTorch loads it back
 //! (`torch.load(path, weights_only=True)`) and Facecast reads it like any StyleGAN2 file:
 //! `{"g", "d", "g_ema": state dicts, "g_optim", "d_optim": Adam state dicts, "args": plain dict,
-//! "ada_aug_p": 0.0}`.
+//! "ada_aug_p": p}` (p: the augmentation probability, 0 without `--augment`).
 //!
 //! The state dicts are the ones the run started from with every parameter replaced by its
 //! current value: buffers (the noise maps, the blur kernels) stay as they were, as in `train.py`,
@@ -134,8 +134,11 @@ pub fn checkpoint_value(trainer: &Trainer) -> Result<Value, TrainError> {
         (s("mixing"), Value::Float(set.mixing)),
         (s("lr"), Value::Float(set.lr)),
         (s("channel_multiplier"), Value::Int(2)),
-        (s("augment"), Value::Bool(false)),
-        (s("augment_p"), Value::Float(0.0)),
+        (s("augment"), Value::Bool(set.augment.augment)),
+        (s("augment_p"), Value::Float(set.augment.augment_p)),
+        (s("ada_target"), Value::Float(set.augment.ada_target)),
+        (s("ada_length"), Value::Int(set.augment.ada_length as i64)),
+        (s("ada_every"), Value::Int(super::ada::ADA_UPDATE_EVERY as i64)),
         (s("distributed"), Value::Bool(false)),
         (s("start_iter"), Value::Int(trainer.iteration as i64)),
         (s("facecast_iteration"), Value::Int(trainer.iteration as i64)),
@@ -144,6 +147,10 @@ pub fn checkpoint_value(trainer: &Trainer) -> Result<Value, TrainError> {
             Value::Float(trainer.mean_path_length),
         ),
         (s("facecast_seed"), Value::Int(set.seed as i64)),
+        // ADA's window in progress, so that a resumed run tunes p as the uninterrupted one.
+        (s("facecast_ada_sign_sum"), Value::Float(trainer.ada.sign_sum)),
+        (s("facecast_ada_count"), Value::Float(trainer.ada.count)),
+        (s("facecast_ada_calls"), Value::Int(trainer.ada.calls as i64)),
     ]);
     Ok(Value::Dict(vec![
         (s("g"), state_dict(&trainer.g, &generator_key, &src.g)?),
@@ -155,7 +162,7 @@ pub fn checkpoint_value(trainer: &Trainer) -> Result<Value, TrainError> {
         (s("g_optim"), optimizer(&trainer.g_optim, &src.g)?),
         (s("d_optim"), optimizer(&trainer.d_optim, &src.d)?),
         (s("args"), args),
-        (s("ada_aug_p"), Value::Float(0.0)),
+        (s("ada_aug_p"), Value::Float(trainer.augment_p())),
     ]))
 }
 

@@ -61,6 +61,7 @@ use burn::tensor::Tensor;
 
 use super::TrainError;
 use super::adam::Adam;
+use super::augment::Augmentation;
 use super::losses::{d_logistic_loss, g_nonsaturating_loss};
 use super::named::{Named, named_grads};
 use crate::nets::stylegan2::{Discriminator, Generator, Noise, generator_key};
@@ -122,12 +123,37 @@ pub fn d_step_grads(
     real_img: Tensor<4>,
     draws: &PhaseDraws,
 ) -> Result<(Generator, Discriminator, DStepOutput), TrainError> {
+    d_step_grads_augmented(g, d, real_img, draws, None)
+}
+
+/// The augmentations of a discriminator step (`train.py --augment`): one drawn for the real
+/// batch, another for the fake one.
+#[derive(Debug, Clone)]
+pub struct DAugment {
+    pub real: Augmentation,
+    pub fake: Augmentation,
+}
+
+/// [`d_step_grads`] with the real and fake batches augmented before D (when `augment` is
+/// given), as `train.py --augment` does. `fake_img` in the output is the generator's image,
+/// before augmentation.
+pub fn d_step_grads_augmented(
+    g: Generator,
+    d: Discriminator,
+    real_img: Tensor<4>,
+    draws: &PhaseDraws,
+    augment: Option<&DAugment>,
+) -> Result<(Generator, Discriminator, DStepOutput), TrainError> {
     let g = requires_grad(g, false);
     let d = requires_grad(d, true);
     let (fake, _) = generate(&g, draws)?;
-    let fake_pred = d.forward(fake.clone())?;
+    let (real_in, fake_in) = match augment {
+        Some(a) => (a.real.apply(real_img)?, a.fake.apply(fake.clone())?),
+        None => (real_img, fake.clone()),
+    };
+    let fake_pred = d.forward(fake_in)?;
     // A separate call for the real batch: the minibatch-stddev groups never mix real and fake.
-    let real_pred = d.forward(real_img)?;
+    let real_pred = d.forward(real_in)?;
     let d_loss = d_logistic_loss(real_pred.clone(), fake_pred.clone());
     let grads = d_loss.backward();
     let named = named_grads(&d, &grads, &d_key_of(&d));
@@ -149,7 +175,19 @@ pub fn d_step(
     real_img: Tensor<4>,
     draws: &PhaseDraws,
 ) -> Result<(Generator, Discriminator, DStepOutput), TrainError> {
-    let (g, d, out) = d_step_grads(g, d, real_img, draws)?;
+    d_step_augmented(g, d, d_optim, real_img, draws, None)
+}
+
+/// [`d_step`] with `train.py --augment`'s augmentation of both batches.
+pub fn d_step_augmented(
+    g: Generator,
+    d: Discriminator,
+    d_optim: &mut Adam,
+    real_img: Tensor<4>,
+    draws: &PhaseDraws,
+    augment: Option<&DAugment>,
+) -> Result<(Generator, Discriminator, DStepOutput), TrainError> {
+    let (g, d, out) = d_step_grads_augmented(g, d, real_img, draws, augment)?;
     let key_of = d_key_of(&d);
     let d = d_optim.step_module(d, &out.grads, &key_of)?;
     Ok((g, d, out))
@@ -172,10 +210,25 @@ pub fn g_step_grads(
     d: Discriminator,
     draws: &PhaseDraws,
 ) -> Result<(Generator, Discriminator, GStepOutput), TrainError> {
+    g_step_grads_augmented(g, d, draws, None)
+}
+
+/// [`g_step_grads`] with the fake batch augmented before D (the gradient flows through the
+/// augmentation into the generator). `fake_img` in the output is before augmentation.
+pub fn g_step_grads_augmented(
+    g: Generator,
+    d: Discriminator,
+    draws: &PhaseDraws,
+    augment: Option<&Augmentation>,
+) -> Result<(Generator, Discriminator, GStepOutput), TrainError> {
     let g = requires_grad(g, true);
     let d = requires_grad(d, false);
     let (fake, _) = generate(&g, draws)?;
-    let fake_pred = d.forward(fake.clone())?;
+    let fake_in = match augment {
+        Some(a) => a.apply(fake.clone())?,
+        None => fake.clone(),
+    };
+    let fake_pred = d.forward(fake_in)?;
     let g_loss = g_nonsaturating_loss(fake_pred.clone());
     let grads = g_loss.backward();
     let named = named_grads(&g, &grads, &generator_key);
@@ -195,7 +248,18 @@ pub fn g_step(
     g_optim: &mut Adam,
     draws: &PhaseDraws,
 ) -> Result<(Generator, Discriminator, GStepOutput), TrainError> {
-    let (g, d, out) = g_step_grads(g, d, draws)?;
+    g_step_augmented(g, d, g_optim, draws, None)
+}
+
+/// [`g_step`] with `train.py --augment`'s augmentation of the fake batch.
+pub fn g_step_augmented(
+    g: Generator,
+    d: Discriminator,
+    g_optim: &mut Adam,
+    draws: &PhaseDraws,
+    augment: Option<&Augmentation>,
+) -> Result<(Generator, Discriminator, GStepOutput), TrainError> {
+    let (g, d, out) = g_step_grads_augmented(g, d, draws, augment)?;
     let g = g_optim.step_module(g, &out.grads, &generator_key)?;
     Ok((g, d, out))
 }

@@ -16,13 +16,15 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::TrainError;
+use super::ada::{ADA_UPDATE_EVERY, AdaptiveAugment, AugmentSettings};
 use super::adam::{Adam, AdamHyper};
+use super::augment;
 use super::checkpoint::TrainingCheckpoint;
 use super::data::TrainingSet;
 use super::ema::{accumulate, train_py_decay};
 use super::named::{Named, named_params};
-use super::regularizers::{path_length_penalty, r1_penalty};
-use super::step::{PhaseDraws, d_key_of, d_step, g_step, requires_grad};
+use super::regularizers::{path_length_penalty, r1_penalty_augmented};
+use super::step::{DAugment, PhaseDraws, d_key_of, d_step_augmented, g_step_augmented, requires_grad};
 use crate::nets::stylegan2::{
     Discriminator, DiscriminatorConfig, Generator, generator_key, generator_param_order,
 };
@@ -41,6 +43,8 @@ pub struct TrainSettings {
     pub g_reg_every: usize,
     pub mixing: f64,
     pub seed: u64,
+    /// `--augment`, `--augment_p`, `--ada_target`, `--ada_length`.
+    pub augment: AugmentSettings,
 }
 
 impl Default for TrainSettings {
@@ -55,6 +59,7 @@ impl Default for TrainSettings {
             g_reg_every: 4,
             mixing: 0.9,
             seed: 0,
+            augment: AugmentSettings::default(),
         }
     }
 }
@@ -72,7 +77,7 @@ impl TrainSettings {
         if !(0.0..=1.0).contains(&self.mixing) || self.r1 < 0.0 || self.path_regularize < 0.0 {
             return bad("mixing must lie in [0, 1], r1 and path_regularize must not be negative".into());
         }
-        Ok(())
+        self.augment.validate().map_err(TrainError::Input)
     }
 
     fn path_batch(&self) -> usize {
@@ -91,6 +96,10 @@ pub struct Losses {
     /// The path-length loss, on iterations that regularise G with a positive weight.
     pub path_loss: Option<f64>,
     pub mean_path_length: f64,
+    /// The augmentation probability after this iteration (0 without `--augment`).
+    pub ada_aug_p: f64,
+    /// ADA's last `r_t` (the mean sign of D on the reals over its last window), when p adapts.
+    pub r_t: Option<f64>,
 }
 
 /// The networks and optimisers of a run, with the state dicts they came from (their buffers,
@@ -105,6 +114,8 @@ pub struct Trainer {
     pub iteration: u64,
     pub mean_path_length: f64,
     pub settings: TrainSettings,
+    /// The augmentation probability and ADA's running sums (`train.py`'s `ada_augment`).
+    pub ada: AdaptiveAugment,
     pub(super) sources: Sources,
     autodiff: Device,
 }
@@ -186,11 +197,16 @@ impl Trainer {
         trainer.g_optim = saved.g_optim.to_adam(&trainer.g_optim.order, device, file)?;
         trainer.d_optim = saved.d_optim.to_adam(&trainer.d_optim.order, device, file)?;
         trainer.iteration = saved_iteration(&root, file).unwrap_or(0);
-        trainer.mean_path_length = root
-            .get("args")
-            .and_then(|a| a.get("facecast_mean_path_length"))
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
+        let arg = |name: &str| root.get("args").and_then(|a| a.get(name)).and_then(Value::as_f64);
+        trainer.mean_path_length = arg("facecast_mean_path_length").unwrap_or(0.0);
+        if settings.augment.adaptive() {
+            // The probability goes on from where the run stopped (`train.py` itself restarts it
+            // at 0), and so do the sums of the window in progress when they were saved.
+            trainer.ada.p = saved.ada_aug_p.clamp(0.0, 1.0);
+            trainer.ada.sign_sum = arg("facecast_ada_sign_sum").unwrap_or(0.0);
+            trainer.ada.count = arg("facecast_ada_count").unwrap_or(0.0);
+            trainer.ada.calls = arg("facecast_ada_calls").unwrap_or(0.0) as u64 % ADA_UPDATE_EVERY;
+        }
         Ok(trainer)
     }
 
@@ -243,6 +259,15 @@ impl Trainer {
             iteration: 0,
             mean_path_length: 0.0,
             settings,
+            ada: AdaptiveAugment::new(
+                settings.augment.ada_target,
+                settings.augment.ada_length,
+                if settings.augment.augment {
+                    settings.augment.augment_p
+                } else {
+                    0.0
+                },
+            ),
             sources,
             autodiff,
         })
@@ -310,14 +335,38 @@ impl Trainer {
 
         let draws = self.draws(&mut s, batch);
         let real_again = real.clone().detach();
-        let (g, mut d, dout) = d_step(self.g.clone(), self.d.clone(), &mut self.d_optim, real, &draws)?;
+        // Augmentation draws come from their own stream, so that a run without augmentation (or
+        // at p = 0, where every draw is the identity and is skipped) is the same as before.
+        let mut aug_stream = self.stream(2);
+        let augmenting = settings.augment.augment;
+        let size = self.size();
+        let mut augmentation = |p: f64| augmenting.then(|| augment::sample(&mut aug_stream, p, batch, size));
+        let d_aug = match (augmentation(self.ada.p), augmentation(self.ada.p)) {
+            (Some(real), Some(fake)) => Some(DAugment { real, fake }),
+            _ => None,
+        };
+        let (g, mut d, dout) = d_step_augmented(
+            self.g.clone(),
+            self.d.clone(),
+            &mut self.d_optim,
+            real,
+            &draws,
+            d_aug.as_ref(),
+        )?;
+        if settings.augment.adaptive() {
+            let preds = host(dout.real_pred.clone())?;
+            self.ada.tune(&preds);
+        }
         let mut r1_loss = None;
         if i.is_multiple_of(settings.d_reg_every as u64) {
             let key_of = d_key_of(&d);
             let grads = if settings.r1 > 0.0 {
                 // The R1 step re-runs D, as updated by the D step, on the same real batch.
                 d = requires_grad(d, true);
-                let out = r1_penalty(&d, real_again, settings.r1, settings.d_reg_every)?;
+                // `train.py` augments the real batch afresh, with p as just tuned.
+                let r1_aug = augmentation(self.ada.p);
+                let out =
+                    r1_penalty_augmented(&d, real_again, r1_aug.as_ref(), settings.r1, settings.d_reg_every)?;
                 r1_loss = Some(scalar(out.r1_loss)?);
                 out.grads
             } else {
@@ -327,7 +376,8 @@ impl Trainer {
         }
 
         let draws = self.draws(&mut s, batch);
-        let (mut g, d, gout) = g_step(g, d, &mut self.g_optim, &draws)?;
+        let g_aug = augmentation(self.ada.p);
+        let (mut g, d, gout) = g_step_augmented(g, d, &mut self.g_optim, &draws, g_aug.as_ref())?;
         let mut path_loss = None;
         if i.is_multiple_of(settings.g_reg_every as u64) {
             let grads = if settings.path_regularize > 0.0 {
@@ -364,7 +414,18 @@ impl Trainer {
             r1_loss,
             path_loss,
             mean_path_length: self.mean_path_length,
+            ada_aug_p: self.augment_p(),
+            r_t: settings.augment.adaptive().then_some(self.ada.r_t),
         })
+    }
+
+    /// The augmentation probability in use (0 without `--augment`), `train.py`'s `ada_aug_p`.
+    pub fn augment_p(&self) -> f64 {
+        if self.settings.augment.augment {
+            self.ada.p
+        } else {
+            0.0
+        }
     }
 
     /// Where a checkpoint of this run at its current iteration goes in `dir` (`train.py`'s name).
@@ -383,6 +444,12 @@ fn empty_optimizer() -> super::checkpoint::SavedOptimizer {
 
 fn zero_grads(params: &Named) -> Named {
     params.iter().map(|(k, p)| (k.clone(), p.zeros_like())).collect()
+}
+
+fn host(t: Tensor<2>) -> Result<Vec<f32>, TrainError> {
+    t.into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|_| TrainError::Input("D's predictions could not be read back from the device".into()))
 }
 
 fn scalar(t: Tensor<1>) -> Result<f64, TrainError> {
