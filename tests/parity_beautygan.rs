@@ -78,4 +78,3 @@ fn released_layout_has_the_documented_size() {
     let g = Generator::new(&BeautyGanConfig::default(), &Device::flex());
     assert_eq!(g.num_params(), 9_237_376);
 }
-

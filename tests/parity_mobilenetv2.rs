@@ -72,4 +72,3 @@ fn a_head_of_the_wrong_size_is_named() {
     );
     assert!(err.missing.is_empty() && err.unexpected.is_empty(), "{text}");
 }
-
