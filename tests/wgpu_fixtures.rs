@@ -48,8 +48,7 @@ fn every_fixture_passes_on_one_wgpu_device() {
         let dir = common::fixture_dir(name);
         let started = Instant::now();
         let outcome = facecast::parity::run_fixture(&dir, &device);
-        // Seen with --nocapture: where a sweep's time goes.
-        eprintln!("{name}: {:.1} s", started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
         match outcome {
             Ok(cases) => {
                 let failed: Vec<String> = cases
@@ -60,6 +59,12 @@ fn every_fixture_passes_on_one_wgpu_device() {
                         format!("    {}: max abs err {:.3e} {note}", c.name, c.max_abs_err)
                     })
                     .collect();
+                // Seen with --nocapture: where a sweep's time goes.
+                eprintln!(
+                    "{name}: {} of {} cases passed, {seconds:.1} s",
+                    cases.len() - failed.len(),
+                    cases.len()
+                );
                 if !failed.is_empty() {
                     failures.push(format!(
                         "{name}: {} of {} cases failed\n{}",
@@ -69,7 +74,10 @@ fn every_fixture_passes_on_one_wgpu_device() {
                     ));
                 }
             }
-            Err(err) => failures.push(format!("{name}: {err}")),
+            Err(err) => {
+                eprintln!("{name}: {err}, {seconds:.1} s");
+                failures.push(format!("{name}: {err}"));
+            }
         }
     }
     assert!(
