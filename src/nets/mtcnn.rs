@@ -86,7 +86,7 @@ impl PNet {
     /// convolutions read no padding there, and the ceil-mode pool, whose last window may overhang
     /// the valid border, sees the padded part of conv1's output as a huge negative number, so it
     /// takes the maximum over the valid part as the unpadded pool does. The rest of the grid is
-    /// meaningless.
+    /// meaningless. `valid` is at least 12×12 (a pyramid level's least) and at most the input.
     pub fn forward_padded(&self, x: Tensor<4>, valid: [usize; 2]) -> PNetOutput {
         let [_, _, height, width] = x.dims();
         let x = self.prelu1.forward(self.conv1.forward(x));
