@@ -78,12 +78,3 @@ fn released_layout_has_the_documented_size() {
     let g = Generator::new(&BeautyGanConfig::default(), &Device::flex());
     assert_eq!(g.num_params(), 9_237_376);
 }
-
-/// The same fixture on wgpu (a GPU, or lavapipe where there is none: under a minute there). It is
-/// the wgpu check of the instance norm over 256×256 maps, where burn's long reductions fail.
-#[test]
-fn every_case_passes_on_wgpu() {
-    let dir = fixture();
-    let device = common::wgpu_device();
-    common::assert_fixture_passes(&dir, &device);
-}

@@ -72,12 +72,3 @@ fn a_head_of_the_wrong_size_is_named() {
     );
     assert!(err.missing.is_empty() && err.unexpected.is_empty(), "{text}");
 }
-
-/// The same fixture on wgpu (a GPU, or llvmpipe where there is none: about 12 minutes, mostly autotuning there).
-#[test]
-#[ignore = "needs a wgpu adapter; slow on software Vulkan"]
-fn every_case_passes_on_wgpu() {
-    let dir = fixture();
-    let device = common::wgpu_device();
-    common::assert_fixture_passes(&dir, &device);
-}

@@ -126,14 +126,6 @@ fn a_checkpoint_of_another_network_names_the_file() {
     assert!(err.to_string().contains("gpen/weights.pth"), "{err}");
 }
 
-#[test]
-#[ignore = "needs a wgpu adapter; run with --ignored"]
-fn wgpu_matches_the_fixture() {
-    let dir = fixture();
-    let device = common::wgpu_device();
-    common::assert_fixture_passes(&dir, &device);
-}
-
 /// `(key, shape)` rows of a fixture's `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).
 fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
     let text = std::fs::read_to_string(file).expect("official_keys.txt is readable");

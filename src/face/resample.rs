@@ -46,6 +46,27 @@ impl Planes {
     }
 }
 
+impl Planes {
+    /// The image in the top-left corner of a `height × width` canvas of zeros (at least as large).
+    pub fn padded_to(&self, height: usize, width: usize) -> Planes {
+        let (height, width) = (height.max(self.height), width.max(self.width));
+        let mut data = vec![0.0f32; self.channels * height * width];
+        let source = self.data.chunks_exact(self.width.max(1));
+        let target = data
+            .chunks_exact_mut(height * width)
+            .flat_map(|plane| plane.chunks_exact_mut(width).take(self.height));
+        for (from, to) in source.zip(target) {
+            to[..self.width].copy_from_slice(from);
+        }
+        Planes {
+            channels: self.channels,
+            height,
+            width,
+            data,
+        }
+    }
+}
+
 /// The input window of output index `i` under adaptive average pooling: `[floor(i·n/m), ceil((i+1)·n/m))`.
 fn window(i: usize, n: usize, m: usize) -> (usize, usize) {
     let start = (i * n) / m;
@@ -87,6 +108,25 @@ pub fn resize_area(src: &Planes, out_h: usize, out_w: usize) -> Planes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padding_keeps_every_channel_in_the_top_left_corner() {
+        let src = Planes {
+            channels: 2,
+            height: 2,
+            width: 3,
+            data: (1..=12).map(|v| v as f32).collect(),
+        };
+        let padded = src.padded_to(3, 4);
+        assert_eq!((padded.channels, padded.height, padded.width), (2, 3, 4));
+        #[rustfmt::skip]
+        let want = [
+            1.0, 2.0, 3.0, 0.0,   4.0, 5.0, 6.0, 0.0,     0.0, 0.0, 0.0, 0.0,
+            7.0, 8.0, 9.0, 0.0,   10.0, 11.0, 12.0, 0.0,  0.0, 0.0, 0.0, 0.0,
+        ];
+        assert_eq!(padded.data, want);
+        assert_eq!(src.padded_to(1, 1), src, "a canvas never crops");
+    }
 
     #[test]
     fn area_windows_overlap_when_the_ratio_is_not_whole() {

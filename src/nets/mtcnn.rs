@@ -11,9 +11,8 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::Device;
-use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::common::PRelu;
 use crate::weights::TensorMap;
@@ -76,12 +75,75 @@ impl PNet {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> PNetOutput {
-        let x = self.pool1.forward(self.prelu1.forward(self.conv1.forward(x)));
+        let [_, _, height, width] = x.dims();
+        self.forward_padded(x, [height, width])
+    }
+
+    /// PNet on an input whose top-left `valid` (height, width) is the image and whose rest is
+    /// padding, e.g. up to a [`pnet_bucket`] size so that every pyramid level of every photo runs
+    /// the same few GPU kernels instead of compiling and tuning its own. The top-left
+    /// [`pnet_grid`] of the result equals `forward` on the valid input alone: the unpadded
+    /// convolutions read no padding there, and the ceil-mode pool, whose last window may overhang
+    /// the valid border, sees the padded part of conv1's output as a huge negative number, so it
+    /// takes the maximum over the valid part as the unpadded pool does. The rest of the grid is
+    /// meaningless. `valid` is at least 12×12 (a pyramid level's least) and at most the input.
+    pub fn forward_padded(&self, x: Tensor<4>, valid: [usize; 2]) -> PNetOutput {
+        let [_, _, height, width] = x.dims();
+        let x = self.prelu1.forward(self.conv1.forward(x));
+        let x = if valid == [height, width] {
+            x
+        } else {
+            let device = x.device();
+            x + pool_border_mask([height - 2, width - 2], [valid[0] - 2, valid[1] - 2], &device)
+        };
+        let x = self.pool1.forward(x);
         let x = self.prelu2.forward(self.conv2.forward(x));
         let features = self.prelu3.forward(self.conv3.forward(x));
         let prob = softmax(self.conv4_1.forward(features.clone()), 1);
         let reg = self.conv4_2.forward(features.clone());
         PNetOutput { reg, prob, features }
+    }
+}
+
+/// What the pool sees beyond conv1's valid output: far below any activation, yet finite, so the
+/// meaningless part of the grid holds no NaN that a reader could trip over.
+const PADDING_ACTIVATION: f32 = -1.0e30;
+
+/// A (1, 1, h, w) map added to conv1's output: 0 over the valid top-left `valid` region,
+/// [`PADDING_ACTIVATION`] elsewhere.
+fn pool_border_mask(
+    [height, width]: [usize; 2],
+    [valid_h, valid_w]: [usize; 2],
+    device: &Device,
+) -> Tensor<4> {
+    let mut mask = vec![PADDING_ACTIVATION; height * width];
+    for row in mask.chunks_exact_mut(width).take(valid_h) {
+        row[..valid_w].fill(0.0);
+    }
+    Tensor::from_data(TensorData::new(mask, [1, 1, height, width]), device)
+}
+
+/// PNet's output grid for an input of `height × width` (each at least 12): three unpadded 3×3
+/// convolutions around a 2×2 ceil-mode pool, `ceil((n - 4) / 2) - 3`.
+pub fn pnet_grid(height: usize, width: usize) -> (usize, usize) {
+    let side = |n: usize| (n.max(12) - 3) / 2 - 3;
+    (side(height), side(width))
+}
+
+/// The padded side that a pyramid level of side `n` runs at on a GPU: the smallest of 16, 24,
+/// 32, 48, 64, 96, … (2^k and 1.5·2^k) that holds it. A GPU runtime compiles and tunes kernels
+/// per shape; with these buckets a whole pyramid and every later photo share a few shapes, for
+/// at most 50% more rows or columns of PNet's (cheap) work.
+pub fn pnet_bucket(n: usize) -> usize {
+    let mut side = 16;
+    loop {
+        if n <= side {
+            return side;
+        }
+        if n <= side + side / 2 {
+            return side + side / 2;
+        }
+        side *= 2;
     }
 }
 
@@ -237,5 +299,125 @@ impl MtcnnNets {
             rnet: load_module(RNet::new(device), rnet.0, rnet.1, &none)?,
             onet: load_module(ONet::new(device), onet.0, onet.1, &none)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1), as a normalised crop.
+    fn image(height: usize, width: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed;
+        (0..3 * height * width)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn host(x: Tensor<4>) -> (Vec<usize>, Vec<f32>) {
+        (
+            x.dims().to_vec(),
+            x.into_data().try_to_vec::<f32>().expect("f32 values"),
+        )
+    }
+
+    /// The top-left `rows × cols` of every (N, C) plane of a (N, C, H, W) map.
+    fn top_left((dims, values): &(Vec<usize>, Vec<f32>), rows: usize, cols: usize) -> Vec<f32> {
+        let (h, w) = (dims[2], dims[3]);
+        values
+            .chunks_exact(h * w)
+            .flat_map(|plane| {
+                plane
+                    .chunks_exact(w)
+                    .take(rows)
+                    .flat_map(|row| row[..cols].to_vec())
+            })
+            .collect()
+    }
+
+    fn worst(a: &[f32], b: &[f32]) -> f32 {
+        crate::parity::max_abs_diff(a, b)
+    }
+
+    #[test]
+    fn the_grid_formula_matches_the_network() {
+        let device = Device::flex();
+        let pnet = PNet::new(&device);
+        for (h, w) in [(12, 12), (13, 17), (20, 31), (61, 83)] {
+            let x = Tensor::from_data(TensorData::new(image(h, w, 7), [1, 3, h, w]), &device);
+            let [_, _, gh, gw] = pnet.forward(x).prob.dims();
+            assert_eq!(pnet_grid(h, w), (gh, gw), "{h}×{w}");
+        }
+    }
+
+    #[test]
+    fn buckets_are_powers_of_two_and_one_and_a_half_times_them() {
+        let got: Vec<usize> = [1, 12, 16, 17, 24, 25, 33, 49, 97, 308, 1000]
+            .iter()
+            .map(|&n| pnet_bucket(n))
+            .collect();
+        assert_eq!(got, [16, 16, 16, 24, 24, 32, 48, 64, 128, 384, 1024]);
+    }
+
+    /// Padded to a bucket, PNet gives the unpadded output over the level's grid, odd sides (whose
+    /// last ceil-mode pool window overhangs the border) included; without the border mask it would
+    /// not, which is what the mask is for.
+    #[test]
+    fn a_padded_level_gives_the_unpadded_output_in_its_grid() {
+        let device = Device::flex();
+        let pnet = PNet::new(&device);
+        for (h, w) in [(12, 12), (13, 17), (20, 31), (33, 16), (61, 83)] {
+            let level = crate::face::resample::Planes {
+                channels: 3,
+                height: h,
+                width: w,
+                data: image(h, w, 11 + h as u32),
+            };
+            let (bh, bw) = (pnet_bucket(h), pnet_bucket(w));
+            let padded = level.padded_to(bh, bw);
+            let exact = pnet.forward(Tensor::from_data(
+                TensorData::new(level.data, [1, 3, h, w]),
+                &device,
+            ));
+            let input = Tensor::from_data(TensorData::new(padded.data, [1, 3, bh, bw]), &device);
+            let masked = pnet.forward_padded(input.clone(), [h, w]);
+            let (gh, gw) = pnet_grid(h, w);
+            let pairs = [
+                ("prob", exact.prob, masked.prob),
+                ("reg", exact.reg, masked.reg),
+                ("features", exact.features, masked.features),
+            ];
+            for (name, exact, masked) in pairs {
+                let exact = host(exact);
+                assert_eq!(exact.0[2..], [gh, gw], "{name} of {h}×{w}");
+                let masked = top_left(&host(masked), gh, gw);
+                let diff = worst(&exact.1, &masked);
+                assert!(
+                    diff <= 1e-5,
+                    "{name} of {h}×{w} padded to {bh}×{bw}: differs by {diff}"
+                );
+            }
+            // The same padding seen as image: an odd side's last pooled row or column now
+            // includes conv1 outputs of the padding.
+            if h % 2 == 1 || w % 2 == 1 {
+                let exact = host(
+                    pnet.forward(Tensor::from_data(
+                        TensorData::new(image(h, w, 11 + h as u32), [1, 3, h, w]),
+                        &device,
+                    ))
+                    .features,
+                );
+                let unmasked = top_left(&host(pnet.forward(input).features), gh, gw);
+                assert!(
+                    worst(&exact.1, &unmasked) > 1e-3,
+                    "{h}×{w}: padding alone changed nothing"
+                );
+            }
+        }
     }
 }

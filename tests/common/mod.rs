@@ -72,11 +72,13 @@ pub fn text(out: &std::process::Output) -> String {
 ///
 /// The GPU runtime's autotune results are kept beside the build (`<target>/facecast-test-gpu-kernels`),
 /// so a later run on the same build directory, CI's included, skips most of the first call's tuning.
+/// Tests check results, not speed, so the runtime tunes quickly (`kernel_cache::Tuning::Quick`).
 pub fn wgpu_device() -> burn::tensor::Device {
+    use facecast::compute::kernel_cache::{Tuning, configure};
     // The test executable is `<target>/debug/deps/NAME`.
     let exe = std::env::current_exe().expect("the test executable's path");
     if let Some(target) = exe.ancestors().nth(3) {
-        facecast::compute::kernel_cache::keep_kernels_in(&target.join("facecast-test-gpu-kernels"));
+        configure(&target.join("facecast-test-gpu-kernels"), Tuning::Quick);
     }
     burn::tensor::Device::wgpu_options()
         .init()

@@ -13,7 +13,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use self::boxes::{Candidate, bbreg, crop_window, nms_iou, nms_min, regress_stage1, rerec};
 use crate::face::resample::{Planes, resize_area};
-use crate::nets::mtcnn::MtcnnNets;
+use crate::nets::mtcnn::{MtcnnNets, pnet_bucket, pnet_grid};
 
 /// The cascade's settings (facenet-pytorch's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -138,21 +138,35 @@ pub fn detect(
         ..Trace::default()
     };
 
-    // Stage 1: PNet over the pyramid, NMS per level then across levels.
+    // Stage 1: PNet over the pyramid, NMS per level then across levels. On a GPU runtime each
+    // level runs padded to a shape bucket, so a photo's pyramid (and the next photo's) shares a few
+    // compiled and tuned kernels; the CPU backend compiles nothing and runs the exact shapes.
+    let bucketed = *device != Device::flex();
     let mut survivors: Vec<Candidate> = Vec::new();
     for &scale in &trace.scales.clone() {
         let level = pnet_input(image, scale);
         trace.pyramid_hw.push((level.height, level.width));
-        let out = nets.pnet.forward(to_device(std::slice::from_ref(&level), device));
-        let [_, _, gh, gw] = out.prob.dims();
+        let valid = [level.height, level.width];
+        let level = if bucketed {
+            level.padded_to(pnet_bucket(level.height), pnet_bucket(level.width))
+        } else {
+            level
+        };
+        let out = nets
+            .pnet
+            .forward_padded(to_device(std::slice::from_ref(&level), device), valid);
+        // The padded grid is (rows, stride); only its top-left (gh, gw) belongs to the level.
+        let [_, _, rows, stride] = out.prob.dims();
+        let (gh, gw) = pnet_grid(valid[0], valid[1]);
         let prob = read(out.prob, "PNet")?;
         let reg = read(out.reg, "PNet")?;
-        let plane = gh * gw;
+        let plane = rows * stride;
         let s = scale as f32;
         let mut level_candidates = Vec::new();
         for y in 0..gh {
             for x in 0..gw {
-                let score = prob[plane + y * gw + x];
+                let at = y * stride + x;
+                let score = prob[plane + at];
                 if score >= params.thresholds[0] {
                     let (xf, yf) = (x as f32, y as f32);
                     level_candidates.push(Candidate {
@@ -163,7 +177,7 @@ pub fn detect(
                             ((2.0 * yf + 12.0) / s).floor(),
                         ],
                         score,
-                        reg: std::array::from_fn(|k| reg[k * plane + y * gw + x]),
+                        reg: std::array::from_fn(|k| reg[k * plane + at]),
                     });
                 }
             }
@@ -187,12 +201,12 @@ pub fn detect(
     let (kept, crops) = crops_of(image, &stage1, 24);
     let mut refined: Vec<Candidate> = Vec::new();
     if !crops.is_empty() {
-        let (reg, prob) = run_in_chunks(
+        let [reg, prob] = run_in_chunks(
             &crops,
             device,
             |x| {
                 let out = nets.rnet.forward(x);
-                (out.reg, out.prob)
+                [out.reg, out.prob]
             },
             "RNet",
         )?;
@@ -222,21 +236,15 @@ pub fn detect(
     let (kept, crops) = crops_of(image, &stage2, 48);
     let mut finals: Vec<(Candidate, [[f32; 2]; 5])> = Vec::new();
     if !crops.is_empty() {
-        let mut landmarks = Vec::new();
-        let (reg, prob) = run_in_chunks(
+        let [reg, prob, lm] = run_in_chunks(
             &crops,
             device,
             |x| {
                 let out = nets.onet.forward(x);
-                landmarks.push(out.landmarks);
-                (out.reg, out.prob)
+                [out.reg, out.prob, out.landmarks]
             },
             "ONet",
         )?;
-        let mut lm = Vec::new();
-        for t in landmarks {
-            lm.extend(read(t, "ONet")?);
-        }
         for (n, &i) in kept.iter().enumerate() {
             let score = prob[n * 2 + 1];
             if score > params.thresholds[2] {
@@ -285,21 +293,40 @@ fn crops_of(image: &Planes, boxes: &[[f32; 5]], size: usize) -> (Vec<usize>, Vec
     (kept, crops)
 }
 
-/// Runs a crop network over batches of at most 512 crops; returns (offsets, probabilities).
-fn run_in_chunks(
+/// Runs a crop network over batches of at most 512 crops; returns each output's rows, in order.
+/// On a GPU runtime a batch is padded with blank crops to a power of two (at least 16), so the
+/// varying number of candidates of each photo reuses a few compiled and tuned kernels; the
+/// padding's rows are dropped.
+fn run_in_chunks<const K: usize>(
     crops: &[Planes],
     device: &Device,
-    mut net: impl FnMut(Tensor<4>) -> (Tensor<2>, Tensor<2>),
+    mut net: impl FnMut(Tensor<4>) -> [Tensor<2>; K],
     name: &'static str,
-) -> Result<(Vec<f32>, Vec<f32>), DetectError> {
-    let mut reg = Vec::new();
-    let mut prob = Vec::new();
+) -> Result<[Vec<f32>; K], DetectError> {
+    let bucketed = *device != Device::flex();
+    let mut outputs: [Vec<f32>; K] = std::array::from_fn(|_| Vec::new());
     for chunk in crops.chunks(512) {
-        let (r, p) = net(to_device(chunk, device));
-        reg.extend(read(r, name)?);
-        prob.extend(read(p, name)?);
+        let rows = chunk.len();
+        let batch = if bucketed {
+            let blank = Planes {
+                channels: chunk[0].channels,
+                height: chunk[0].height,
+                width: chunk[0].width,
+                data: vec![0.0; chunk[0].data.len()],
+            };
+            let mut padded = chunk.to_vec();
+            padded.resize(rows.next_power_of_two().max(16), blank);
+            to_device(&padded, device)
+        } else {
+            to_device(chunk, device)
+        };
+        for (out, tensor) in outputs.iter_mut().zip(net(batch)) {
+            let columns = tensor.dims()[1];
+            let values = read(tensor, name)?;
+            out.extend_from_slice(&values[..rows * columns]);
+        }
     }
-    Ok((reg, prob))
+    Ok(outputs)
 }
 
 #[cfg(test)]
