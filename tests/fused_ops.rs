@@ -10,8 +10,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 use facecast::nets::{common, cpu_conv, fused};
 
 fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    assert_eq!(a.dims(), b.dims());
     let (a, b) = (a.into_data(), b.into_data());
-    assert_eq!(a.shape, b.shape);
     a.iter::<f32>()
         .zip(b.iter::<f32>())
         .map(|(x, y)| (x - y).abs())
