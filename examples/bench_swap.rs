@@ -3,7 +3,11 @@
 //!
 //!   bench_swap --mtcnn DIR (--arcface FILE [--aei FILE] | --random-official) --virtual PHOTO
 //!              [--engine faceshifter|classic] [--blend poisson|multiband] [--runs N]
-//!              [--backend cpu|wgpu] [--json OUT] PHOTO
+//!              [--backend cpu|wgpu] [--json OUT] [--ab | --burn-conv] PHOTO
+//!
+//! `--ab` alternates runs with Facecast's CPU kernels off (burn's own ops, the state before issue
+//! 18) and on, and prints both medians per face and their ratio (the JSON report is the "on" side);
+//! `--burn-conv` runs with them off only.
 //!
 //! The weight files may be the released checkpoints or any file in their layout (e.g. random weights
 //! at the full released widths, saved by the PyTorch reference): the networks are built from the
@@ -62,6 +66,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The 1-minute load average (the machines running this are shared).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -70,6 +82,7 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut mtcnn, mut arcface, mut aei, mut virtual_photo, mut json) = (None, None, None, None, None);
     let mut random_official = false;
+    let mut ab = false;
     let (mut runs, mut engine, mut blend, mut backend, mut photo) = (
         5usize,
         SwapEngine::FaceShifter,
@@ -86,6 +99,8 @@ fn main() -> Result<()> {
             "--virtual" => virtual_photo = Some(PathBuf::from(value()?)),
             "--json" => json = Some(PathBuf::from(value()?)),
             "--random-official" => random_official = true,
+            "--ab" => ab = true,
+            "--burn-conv" => facecast::nets::cpu_conv::set_enabled(false),
             "--runs" => runs = value()?.parse().context("--runs")?,
             "--engine" => {
                 engine = match value()?.as_str() {
@@ -169,8 +184,24 @@ fn main() -> Result<()> {
         Vec::new(),
         Vec::new(),
     );
+    // Per face and run with the kernels off (burn's ops), for --ab.
+    let mut before: Vec<f64> = Vec::new();
+    let (mut before_arc, mut before_gen) = (Vec::new(), Vec::new());
+    let load_start = load_average();
     // The first run warms up the device (kernels, autotune, allocations) and is not counted.
     for run in 0..=runs {
+        if ab {
+            facecast::nets::cpu_conv::set_enabled(false);
+            let outcome = swap_faces(&job, nets, device, &mut |_, _| true)?;
+            facecast::nets::cpu_conv::set_enabled(true);
+            if run > 0 {
+                for f in &outcome.faces {
+                    before.push(ms(f.timings.total()));
+                    before_arc.push(ms(f.timings.arcface));
+                    before_gen.push(ms(f.timings.generate));
+                }
+            }
+        }
         let outcome = swap_faces(&job, nets, device, &mut |_, _| true)?;
         if run == 0 {
             continue;
@@ -224,6 +255,19 @@ fn main() -> Result<()> {
         report.per_face_total_ms,
         report.identity_ms
     );
+    if ab {
+        let (b, a) = (median(before), report.per_face_total_ms);
+        println!(
+            "A/B per face: burn's ops {b:.1} ms (ArcFace {:.1}, {generate_name} {:.1}) | Facecast kernels {a:.1} ms \
+             (ArcFace {:.1}, {generate_name} {:.1}) | speed-up {:.2}x; load {load_start} -> {}",
+            median(before_arc),
+            median(before_gen),
+            report.arcface_ms,
+            report.generate_ms,
+            b / a,
+            load_average()
+        );
+    }
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| path.display().to_string())?;

@@ -16,6 +16,9 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Slice, Tensor};
 
 use super::common::{PRelu, SeqChild, Shapes, load_error_in_file_keys, rename_seq_keys, shape_of};
+use super::cpu_conv::conv2d_module;
+use super::fused::{batch_norm, conv_bn};
+use super::profile;
 use crate::weights::TensorMap;
 use crate::weights::load::{LoadError, Tolerated, load_module};
 
@@ -369,9 +372,16 @@ pub struct SqueezeExcite {
 
 impl SqueezeExcite {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let pooled = x.clone().mean_dim(3).mean_dim(2);
-        let gate = sigmoid(self.fc2.forward(relu(self.fc1.forward(pooled))));
-        x * gate
+        let dims = x.dims();
+        profile::scope(
+            "squeeze_excite",
+            move || profile::shape4(dims),
+            || {
+                let pooled = x.clone().mean_dim(3).mean_dim(2);
+                let gate = sigmoid(self.fc2.forward(relu(self.fc1.forward(pooled))));
+                x * gate
+            },
+        )
     }
 }
 
@@ -427,8 +437,10 @@ impl Unit {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        // Each BN that follows a conv is folded into it; bn1 precedes its conv (whose zero padding
+        // would see the shift), so it runs on its own.
         let shortcut = match &self.shortcut_layer {
-            Some(s) => s.bn.forward(s.conv.forward(x.clone())),
+            Some(s) => conv_bn(&s.conv, &s.bn, x.clone()),
             None if self.stride == 1 => x.clone(),
             None => {
                 let (all, step) = (Slice::new(0, None, 1), Slice::new(0, None, self.stride as isize));
@@ -436,8 +448,8 @@ impl Unit {
             }
         };
         let r = &self.res_layer;
-        let y = r.conv1.forward(r.bn1.forward(x));
-        let y = r.bn2.forward(r.conv2.forward(r.prelu.forward(y)));
+        let y = conv2d_module(&r.conv1, batch_norm(&r.bn1, x));
+        let y = conv_bn(&r.conv2, &r.bn2, prelu(&r.prelu, y));
         let y = match &r.se {
             Some(se) => se.forward(y),
             None => y,
@@ -588,7 +600,7 @@ impl ArcFace {
 
     fn stem(&self, x: Tensor<4>) -> Tensor<4> {
         let stem = &self.input_layer;
-        stem.prelu.forward(stem.bn.forward(stem.conv.forward(x)))
+        prelu(&stem.prelu, conv_bn(&stem.conv, &stem.bn, x))
     }
 
     fn units(&self, mut x: Tensor<4>, mut on_unit: impl FnMut(Tensor<4>)) -> Tensor<4> {
@@ -602,10 +614,16 @@ impl ArcFace {
     /// The output layer, before the L2 normalisation.
     fn head(&self, x: Tensor<4>) -> Tensor<2> {
         let out = &self.output_layer;
-        let x = out.bn2d.forward(x);
+        let x = batch_norm(&out.bn2d, x);
         let [n, c, h, w] = x.dims();
         out.bn1d.forward(out.linear.forward(x.reshape([n, c * h * w])))
     }
+}
+
+/// The PReLU of a map, timed by the profiler.
+fn prelu(m: &PRelu, x: Tensor<4>) -> Tensor<4> {
+    let dims = x.dims();
+    profile::scope("prelu", move || profile::shape4(dims), || m.forward(x))
 }
 
 /// `x / ‖x‖₂` per row, with no epsilon, exactly like the reference's `l2_norm`.

@@ -42,6 +42,11 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
+/// Whether the kernels are on (see [`set_enabled`]).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 thread_local! {
     static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
@@ -86,7 +91,7 @@ pub fn conv2d(
 /// Whether the host kernels may run on `device`: the flex CPU backend, not under autodiff. They
 /// compute on host slices and return a fresh tensor, which would cut a training graph (an
 /// autodiff device over flex compares equal to flex itself), so training keeps burn's own ops.
-fn host_kernels_apply(device: &Device) -> bool {
+pub(crate) fn host_kernels_apply(device: &Device) -> bool {
     ENABLED.load(Ordering::Relaxed) && *device == Device::flex() && !device.is_autodiff()
 }
 

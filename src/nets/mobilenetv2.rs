@@ -222,18 +222,27 @@ pub enum Op {
     Relu6(Relu6),
 }
 
-impl Op {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        match self {
-            Op::Conv(m) => m.forward(x),
-            Op::Norm(m) => m.forward(x),
-            Op::Relu6(m) => m.forward(x),
-        }
-    }
+fn run(ops: &[Op], x: Tensor<4>) -> Tensor<4> {
+    run_fused(ops.iter(), x)
 }
 
-fn run(ops: &[Op], x: Tensor<4>) -> Tensor<4> {
-    ops.iter().fold(x, |x, op| op.forward(x))
+/// Runs `ops` in order, a BatchNorm right after a conv folded into it (`fused::conv_bn`; exact
+/// up to float rounding, on the CPU backend only), dense convs on Facecast's CPU kernel.
+fn run_fused<'a>(ops: impl Iterator<Item = &'a Op>, x: Tensor<4>) -> Tensor<4> {
+    let mut ops = ops.peekable();
+    let mut x = x;
+    while let Some(op) = ops.next() {
+        x = match (op, ops.peek().copied()) {
+            (Op::Conv(conv), Some(Op::Norm(bn))) => {
+                ops.next();
+                crate::nets::fused::conv_bn(conv, bn, x)
+            }
+            (Op::Conv(conv), _) => crate::nets::cpu_conv::conv2d_module(conv, x),
+            (Op::Norm(bn), _) => crate::nets::fused::batch_norm(bn, x),
+            (Op::Relu6(m), _) => m.forward(x),
+        };
+    }
+    x
 }
 
 fn conv(i: usize, o: usize, k: usize, stride: usize, groups: usize, device: &Device) -> Op {
@@ -305,10 +314,12 @@ impl InvertedResidual {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let skip = self.use_res_connect.then(|| x.clone());
-        let y = self.conv.iter().fold(x, |x, part| match part {
-            BlockPart::ConvBnRelu6(ops) => run(ops, x),
-            BlockPart::Op(op) => op.forward(x),
+        // The projection conv and its norm are separate parts: flattened, they fold like the rest.
+        let ops = self.conv.iter().flat_map(|part| match part {
+            BlockPart::ConvBnRelu6(ops) => ops.as_slice(),
+            BlockPart::Op(op) => std::slice::from_ref(op),
         });
+        let y = run_fused(ops, x);
         match skip {
             Some(x) => x + y,
             None => y,

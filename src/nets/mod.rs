@@ -8,6 +8,7 @@ pub mod common;
 pub mod cpu_conv;
 mod cpu_conv_transpose;
 pub mod faceshifter;
+pub mod fused;
 pub mod gpen;
 pub mod mobilenetv2;
 pub mod mtcnn;

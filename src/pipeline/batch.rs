@@ -30,10 +30,12 @@ use super::recipe::{
 use super::restore::RestoreTimings;
 use super::swap::{FaceReport, SwapEngine};
 use crate::io::{
-    DecodeLimits, ExportError, ExportFormat, ExportOptions, TEMP_PREFIX, clean_stale_temp_files,
+    DecodeLimits, ExportError, ExportFormat, ExportOptions, Photo, TEMP_PREFIX, clean_stale_temp_files,
     export_atomic, load_photo, temp_prefix, unique_path,
 };
 use crate::nets::mtcnn::MtcnnNets;
+
+mod lookahead;
 
 /// One edit step of a recipe (swap, restore, makeup), ready to run: its networks are loaded.
 pub trait PhotoStep {
@@ -364,6 +366,8 @@ pub struct BatchEngine<'a> {
     /// The virtual model's name for `{model}` and the AI note.
     model_name: Option<String>,
     limits: DecodeLimits,
+    /// Decode and detect the next photo while the current one is in the steps (on by default).
+    lookahead: bool,
 }
 
 impl<'a> BatchEngine<'a> {
@@ -389,6 +393,7 @@ impl<'a> BatchEngine<'a> {
             detector_name: "mtcnn".to_string(),
             model_name,
             limits: DecodeLimits::default(),
+            lookahead: true,
         })
     }
 
@@ -411,6 +416,13 @@ impl<'a> BatchEngine<'a> {
 
     pub fn with_limits(mut self, limits: DecodeLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Turns the one-photo look-ahead (decode and detect of the next photo on a second thread)
+    /// on or off; on by default. Off, every photo is decoded and detected in turn on this thread.
+    pub fn with_lookahead(mut self, on: bool) -> Self {
+        self.lookahead = on;
         self
     }
 
@@ -465,6 +477,10 @@ impl<'a> BatchEngine<'a> {
 
     /// Runs every input, in order. Errs only when nothing could start (no inputs, the output folder
     /// unusable); everything after that is in the summary.
+    ///
+    /// With the look-ahead on (the default), the next photo is decoded and its faces detected on a
+    /// second thread while the current one is in the edit steps (`batch/lookahead.rs`); the steps,
+    /// their networks and the export stay on this thread, and reports come in input order.
     pub fn run(
         &mut self,
         inputs: &[BatchInput],
@@ -476,106 +492,243 @@ impl<'a> BatchEngine<'a> {
         let stale_removed = prepare_folder(&self.out_dir)?;
         let protected = ProtectedFiles::of(inputs.iter().map(|i| i.path.as_path()));
         let metadata = self.metadata();
-        let total = inputs.len();
-        let mut summary = BatchSummary {
-            stale_removed,
-            ..BatchSummary::default()
+        let BatchEngine {
+            recipe,
+            out_dir,
+            detector,
+            device,
+            steps,
+            model_name,
+            limits,
+            lookahead,
+            ..
+        } = self;
+        let prepare = Preparer {
+            recipe: &*recipe,
+            detector: *detector,
+            device: *device,
+            limits: &*limits,
         };
-        let mut written: HashSet<PathBuf> = HashSet::new();
-        for (index, input) in inputs.iter().enumerate() {
-            // Done already, whatever happens to this run.
-            if let Some(done) = &input.resumed {
-                let mut report = FileReport::done(
-                    &input.path,
-                    done.output.clone(),
-                    done.faces,
-                    Vec::new(),
-                    Vec::new(),
-                );
-                report.resumed = true;
-                written.insert(done.output.clone());
-                observer.file_finished(index, total, &report);
-                summary.reports.push(report);
-                continue;
-            }
-            if summary.stopped.is_none() && observer.is_cancelled() {
-                summary.stopped = Some(StopReason::Cancelled);
-            }
-            if let Some(stop) = &summary.stopped {
-                let report = FileReport::skipped(
-                    &input.path,
-                    Skip::NotReached,
-                    format!("{}: not exported, {stop}", input.path.display()),
-                    Vec::new(),
-                );
-                observer.file_finished(index, total, &report);
-                summary.reports.push(report);
-                continue;
-            }
-            if let Some(reason) = &input.unavailable {
-                let report = FileReport::failed(&input.path, reason.clone(), Vec::new());
-                observer.file_finished(index, total, &report);
-                summary.reports.push(report);
-                continue;
-            }
-            if let Some(reason) = &input.not_a_photo {
-                let report = FileReport::skipped(&input.path, Skip::NotAPhoto, reason.clone(), Vec::new());
-                observer.file_finished(index, total, &report);
-                summary.reports.push(report);
-                continue;
-            }
-            observer.file_started(index, total, &input.path);
-            let outcome = {
-                let job = PhotoJob {
-                    engine: self,
-                    input,
-                    index,
-                    metadata: &metadata,
-                    protected: &protected,
-                    written: &written,
-                    observer: &*observer,
-                };
-                std::panic::catch_unwind(AssertUnwindSafe(move || job.run()))
+        let finish = Finisher {
+            recipe: &*recipe,
+            out_dir: out_dir.as_path(),
+            model_name: model_name.as_deref(),
+            metadata: &metadata,
+            protected: &protected,
+        };
+        std::thread::scope(|scope| {
+            let mut photos = if *lookahead {
+                lookahead::Photos::ahead(scope, &prepare, inputs)
+            } else {
+                lookahead::Photos::inline(&prepare)
             };
-            let (report, stop) = match outcome {
-                Ok(result) => result,
-                Err(panic) => (
-                    FileReport::failed(
-                        &input.path,
-                        format!("{}: internal error: {}", input.path.display(), panic_text(&panic)),
-                        Vec::new(),
-                    ),
-                    None,
-                ),
-            };
-            if let Some(out) = &report.output {
-                written.insert(out.clone());
-            }
-            if stop.is_some() {
-                summary.stopped = stop;
-            }
-            observer.file_finished(index, total, &report);
-            summary.reports.push(report);
-        }
-        Ok(summary)
+            let summary = run_inputs(inputs, &mut photos, &finish, steps, observer, stale_removed);
+            // Dropping the source ends the look-ahead thread (it may finish the photo in hand).
+            drop(photos);
+            Ok(summary)
+        })
     }
 }
 
-struct PhotoJob<'e, 'a> {
-    engine: &'e mut BatchEngine<'a>,
+/// Whether an input is decoded and detected at all (the others are reported without reading).
+fn needs_photo(input: &BatchInput) -> bool {
+    input.resumed.is_none() && input.unavailable.is_none() && input.not_a_photo.is_none()
+}
+
+/// The loop of [`BatchEngine::run`] over the inputs, their photos coming from `photos`.
+fn run_inputs(
+    inputs: &[BatchInput],
+    photos: &mut lookahead::Photos<'_>,
+    finish: &Finisher<'_>,
+    steps: &mut [Box<dyn PhotoStep + '_>],
+    observer: &mut dyn BatchObserver,
+    stale_removed: usize,
+) -> BatchSummary {
+    let total = inputs.len();
+    let mut summary = BatchSummary {
+        stale_removed,
+        ..BatchSummary::default()
+    };
+    let mut written: HashSet<PathBuf> = HashSet::new();
+    for (index, input) in inputs.iter().enumerate() {
+        // Done already, whatever happens to this run.
+        if let Some(done) = &input.resumed {
+            let mut report = FileReport::done(
+                &input.path,
+                done.output.clone(),
+                done.faces,
+                Vec::new(),
+                Vec::new(),
+            );
+            report.resumed = true;
+            written.insert(done.output.clone());
+            observer.file_finished(index, total, &report);
+            summary.reports.push(report);
+            continue;
+        }
+        if summary.stopped.is_none() && observer.is_cancelled() {
+            summary.stopped = Some(StopReason::Cancelled);
+        }
+        if let Some(stop) = &summary.stopped {
+            photos.stop();
+            let report = FileReport::skipped(
+                &input.path,
+                Skip::NotReached,
+                format!("{}: not exported, {stop}", input.path.display()),
+                Vec::new(),
+            );
+            observer.file_finished(index, total, &report);
+            summary.reports.push(report);
+            continue;
+        }
+        if let Some(reason) = &input.unavailable {
+            let report = FileReport::failed(&input.path, reason.clone(), Vec::new());
+            observer.file_finished(index, total, &report);
+            summary.reports.push(report);
+            continue;
+        }
+        if let Some(reason) = &input.not_a_photo {
+            let report = FileReport::skipped(&input.path, Skip::NotAPhoto, reason.clone(), Vec::new());
+            observer.file_finished(index, total, &report);
+            summary.reports.push(report);
+            continue;
+        }
+        observer.file_started(index, total, &input.path);
+        let prepared = {
+            let observer = &*observer;
+            photos.next(index, input, &|| observer.is_cancelled())
+        };
+        let outcome = {
+            let job = PhotoJob {
+                finish,
+                steps: &mut *steps,
+                input,
+                index,
+                written: &written,
+                observer: &*observer,
+            };
+            std::panic::catch_unwind(AssertUnwindSafe(move || job.run(prepared)))
+        };
+        let (report, stop) = match outcome {
+            Ok(result) => result,
+            Err(panic) => (
+                FileReport::failed(
+                    &input.path,
+                    format!("{}: internal error: {}", input.path.display(), panic_text(&panic)),
+                    Vec::new(),
+                ),
+                None,
+            ),
+        };
+        if let Some(out) = &report.output {
+            written.insert(out.clone());
+        }
+        if stop.is_some() {
+            summary.stopped = stop;
+        }
+        observer.file_finished(index, total, &report);
+        summary.reports.push(report);
+    }
+    summary
+}
+
+/// What decoding and detecting one photo needs: only shared, read-only parts of the engine, so
+/// it may run on the look-ahead thread.
+struct Preparer<'p> {
+    recipe: &'p Recipe,
+    detector: &'p MtcnnNets,
+    device: &'p Device,
+    limits: &'p DecodeLimits,
+}
+
+/// A photo decoded with its faces chosen, or the report that ends it before any step.
+enum Prepared {
+    Ready {
+        photo: Photo,
+        chosen: Vec<Face>,
+    },
+    /// Decoded, then the run was cancelled before detection (the photo's notes).
+    Cancelled(Vec<String>),
+    Ended(FileReport),
+}
+
+impl Preparer<'_> {
+    /// Decode → (cancelled?) → detect → choose faces; a panic fails the photo, not the run.
+    fn prepare(&self, input: &BatchInput, cancelled: &dyn Fn() -> bool) -> Prepared {
+        let path = &input.path;
+        std::panic::catch_unwind(AssertUnwindSafe(|| self.prepare_unguarded(input, cancelled)))
+            .unwrap_or_else(|panic| {
+                Prepared::Ended(FileReport::failed(
+                    path,
+                    format!("{}: internal error: {}", path.display(), panic_text(&panic)),
+                    Vec::new(),
+                ))
+            })
+    }
+
+    fn prepare_unguarded(&self, input: &BatchInput, cancelled: &dyn Fn() -> bool) -> Prepared {
+        let path = &input.path;
+        let photo = match load_photo(path, self.limits) {
+            Ok(photo) => photo,
+            Err(e) => return Prepared::Ended(FileReport::failed(path, e.to_string(), Vec::new())),
+        };
+        if cancelled() {
+            return Prepared::Cancelled(photo.notes);
+        }
+        let recipe = self.recipe;
+        let min_score = recipe.faces.min_score;
+        let chosen = match (&input.chosen, recipe.faces.mode) {
+            (Some(faces), FaceMode::Selected) if !faces.is_empty() => faces.clone(),
+            _ => {
+                let found =
+                    match detect_photo(self.detector, &photo.rgb, &recipe.detect_settings(), self.device) {
+                        Ok(found) => found,
+                        Err(e) => {
+                            return Prepared::Ended(FileReport::failed(
+                                path,
+                                format!("{}: {e}", path.display()),
+                                photo.notes,
+                            ));
+                        }
+                    };
+                choose_faces(found.faces, recipe.faces.mode, min_score)
+            }
+        };
+        if chosen.is_empty() {
+            return Prepared::Ended(FileReport::skipped(
+                path,
+                Skip::NoFace,
+                format!("{}: no face scoring at least {min_score:.2}", path.display()),
+                photo.notes,
+            ));
+        }
+        Prepared::Ready { photo, chosen }
+    }
+}
+
+/// What the steps and the export of every photo share.
+struct Finisher<'f> {
+    recipe: &'f Recipe,
+    out_dir: &'f Path,
+    model_name: Option<&'f str>,
+    metadata: &'f [(String, String)],
+    protected: &'f ProtectedFiles,
+}
+
+struct PhotoJob<'e, 's> {
+    finish: &'e Finisher<'e>,
+    steps: &'e mut [Box<dyn PhotoStep + 's>],
     input: &'e BatchInput,
     index: usize,
-    metadata: &'e [(String, String)],
-    protected: &'e ProtectedFiles,
     written: &'e HashSet<PathBuf>,
     observer: &'e dyn BatchObserver,
 }
 
 impl PhotoJob<'_, '_> {
     /// The photo's report, and a reason to stop the whole run when the output folder failed.
-    fn run(self) -> (FileReport, Option<StopReason>) {
+    fn run(self, prepared: Prepared) -> (FileReport, Option<StopReason>) {
         let path = &self.input.path;
-        let engine = self.engine;
+        let finish = self.finish;
         let observer = self.observer;
         let failed = |reason: String, notes: Vec<String>| FileReport::failed(path, reason, notes);
         let cancelled = |notes: Vec<String>| {
@@ -590,44 +743,17 @@ impl PhotoJob<'_, '_> {
             )
         };
 
-        let photo = match load_photo(path, &engine.limits) {
-            Ok(photo) => photo,
-            Err(e) => return (failed(e.to_string(), Vec::new()), None),
+        let (photo, chosen) = match prepared {
+            Prepared::Ready { photo, chosen } => (photo, chosen),
+            Prepared::Cancelled(notes) => return cancelled(notes),
+            Prepared::Ended(report) => return (report, None),
         };
         let mut notes = photo.notes.clone();
         if observer.is_cancelled() {
             return cancelled(notes);
         }
 
-        let recipe = &engine.recipe;
-        let min_score = recipe.faces.min_score;
-        let chosen = match (&self.input.chosen, recipe.faces.mode) {
-            (Some(faces), FaceMode::Selected) if !faces.is_empty() => faces.clone(),
-            _ => {
-                let found = match detect_photo(
-                    engine.detector,
-                    &photo.rgb,
-                    &recipe.detect_settings(),
-                    engine.device,
-                ) {
-                    Ok(found) => found,
-                    Err(e) => return (failed(format!("{}: {e}", path.display()), notes), None),
-                };
-                choose_faces(found.faces, recipe.faces.mode, min_score)
-            }
-        };
-        if chosen.is_empty() {
-            return (
-                FileReport::skipped(
-                    path,
-                    Skip::NoFace,
-                    format!("{}: no face scoring at least {min_score:.2}", path.display()),
-                    notes,
-                ),
-                None,
-            );
-        }
-
+        let recipe = finish.recipe;
         let format = output_format(recipe.export.format, photo.format, recipe.export.quality);
         let icc_profile = if recipe.export.keep_icc {
             photo.icc_profile.clone()
@@ -637,7 +763,7 @@ impl PhotoJob<'_, '_> {
         let mut image = photo.rgb;
         let mut measured = Vec::new();
         let is_cancelled = || observer.is_cancelled();
-        for step in engine.steps.iter_mut() {
+        for step in self.steps.iter_mut() {
             if observer.is_cancelled() {
                 return cancelled(notes);
             }
@@ -665,14 +791,14 @@ impl PhotoJob<'_, '_> {
             path,
             output_extension(format, path),
             self.input.position.unwrap_or(self.index),
-            engine.model_name.as_deref(),
+            finish.model_name,
         ) {
             Ok(name) => name,
             Err(e) => return (failed(format!("{}: {e}", path.display()), notes), None),
         };
-        let mut dest = engine.out_dir.join(&name);
+        let mut dest = finish.out_dir.join(&name);
         let mut overwrite = recipe.export.overwrite;
-        if self.protected.contains(&dest) && !self.protected.is_same(&dest, path) {
+        if finish.protected.contains(&dest) && !finish.protected.is_same(&dest, path) {
             if overwrite {
                 return (
                     failed(
@@ -698,7 +824,7 @@ impl PhotoJob<'_, '_> {
         let options = ExportOptions {
             format,
             icc_profile,
-            text: self.metadata.to_vec(),
+            text: finish.metadata.to_vec(),
             overwrite,
         };
         match export_atomic(&image, &dest, &options, &[path.as_path()]) {

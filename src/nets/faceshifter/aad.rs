@@ -9,9 +9,11 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::sigmoid;
 
 use super::config::AadBlockConfig;
+use crate::nets::cpu_conv::conv2d_module;
+use crate::nets::fused;
 
 pub use crate::nets::common::instance_norm;
 
@@ -51,14 +53,25 @@ impl AadLayer {
 
     /// Returns the blended map and the mask M (N, 1, H, W).
     pub fn forward(&self, h: Tensor<4>, z_attr: Tensor<4>, z_id: Tensor<2>) -> (Tensor<4>, Tensor<4>) {
-        let [n, c, _, _] = h.dims();
-        let hn = instance_norm(h);
-        let a = self.conv1.forward(z_attr.clone()) * hn.clone() + self.conv2.forward(z_attr);
-        let gamma_id = self.fc1.forward(z_id.clone()).reshape([n, c, 1, 1]);
-        let beta_id = self.fc2.forward(z_id).reshape([n, c, 1, 1]);
-        let i = gamma_id * hn.clone() + beta_id;
-        let m = sigmoid(self.conv_h.forward(hn));
-        let out = (m.clone().neg() + 1.0) * a + m.clone() * i;
+        self.forward_then(h, z_attr, z_id, false)
+    }
+
+    /// [`AadLayer::forward`], with the ReLU that follows every AAD in a block fused into the
+    /// blend when `then_relu`. The blend is one pass on the CPU backend (`fused::aad_blend`).
+    fn forward_then(
+        &self,
+        h: Tensor<4>,
+        z_attr: Tensor<4>,
+        z_id: Tensor<2>,
+        then_relu: bool,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let hn = fused::instance_norm(h);
+        let gamma_attr = conv2d_module(&self.conv1, z_attr.clone());
+        let beta_attr = conv2d_module(&self.conv2, z_attr);
+        let gamma_id = self.fc1.forward(z_id.clone());
+        let beta_id = self.fc2.forward(z_id);
+        let m = sigmoid(conv2d_module(&self.conv_h, hn.clone()));
+        let out = fused::aad_blend(hn, gamma_attr, beta_attr, gamma_id, beta_id, m.clone(), then_relu);
         (out, m)
     }
 }
@@ -96,17 +109,19 @@ impl AadResBlk {
         z_id: Tensor<2>,
         on_mask: &mut dyn FnMut(Tensor<4>),
     ) -> Tensor<4> {
-        let (x, m) = self.AAD1.forward(h.clone(), z_attr.clone(), z_id.clone());
+        let (x, m) = self
+            .AAD1
+            .forward_then(h.clone(), z_attr.clone(), z_id.clone(), true);
         on_mask(m);
-        let x = self.conv1.forward(relu(x));
-        let (x, m) = self.AAD2.forward(x, z_attr.clone(), z_id.clone());
+        let x = conv2d_module(&self.conv1, x);
+        let (x, m) = self.AAD2.forward_then(x, z_attr.clone(), z_id.clone(), true);
         on_mask(m);
-        let x = self.conv2.forward(relu(x));
+        let x = conv2d_module(&self.conv2, x);
         let h = match (&self.AAD3, &self.conv3) {
             (Some(aad), Some(conv)) => {
-                let (s, m) = aad.forward(h, z_attr, z_id);
+                let (s, m) = aad.forward_then(h, z_attr, z_id, true);
                 on_mask(m);
-                conv.forward(relu(s))
+                conv2d_module(conv, s)
             }
             _ => h,
         };

@@ -10,6 +10,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use super::config::{AeiConfig, DECODER_DECONVS, ENCODER_CONVS};
+use crate::nets::fused::{conv_bn, conv_transpose_bn};
 
 /// The reference's LeakyReLU slope, in the encoder and the decoder alike.
 const LEAKY_SLOPE: f64 = 0.1;
@@ -34,7 +35,7 @@ impl DownBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        leaky_relu(self.bn.forward(self.conv.forward(x)), LEAKY_SLOPE)
+        leaky_relu(conv_bn(&self.conv, &self.bn, x), LEAKY_SLOPE)
     }
 }
 
@@ -58,7 +59,7 @@ impl UpBlock {
     }
 
     fn forward(&self, x: Tensor<4>, skip: Tensor<4>) -> Tensor<4> {
-        let up = leaky_relu(self.bn.forward(self.deconv.forward(x)), LEAKY_SLOPE);
+        let up = leaky_relu(conv_transpose_bn(&self.deconv, &self.bn, x), LEAKY_SLOPE);
         // The upsampled tensor comes first: the generator's γ/β convs were trained on this order.
         Tensor::cat(vec![up, skip], 1)
     }

@@ -83,7 +83,8 @@ impl AadGenerator {
         mut trace: Option<&mut GeneratorTrace>,
     ) -> Tensor<4> {
         let [n, c_id] = z_id.dims();
-        let mut m = self.up1.forward(z_id.clone().reshape([n, c_id, 1, 1]));
+        let mut m =
+            crate::nets::cpu_conv::conv_transpose2d_module(&self.up1, z_id.clone().reshape([n, c_id, 1, 1]));
         if let Some(t) = trace.as_deref_mut() {
             t.up1 = Some(m.clone());
         }
