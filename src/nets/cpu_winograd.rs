@@ -8,7 +8,7 @@
 //! F(4×4, 3×3) does 36 products of C·O per 16 outputs where the direct convolution does 144,
 //! F(2×2, 3×3) 16 per 4 where it does 36. The rest is linear-time transforms.
 //!
-//! The tiles are cut into blocks (a block's `V` and `M` fit in the last-level cache); blocks run
+//! The tiles are cut into blocks (one per thread unless `V` and `M` grow too large); blocks run
 //! in parallel on rayon, each with its own buffers, and gemm runs single-threaded inside. Every
 //! transform is written as sums of whole planes (one value per tile of the block), so the inner
 //! loops are contiguous and vectorise. Weights are transformed once per call: the modulated
@@ -25,19 +25,23 @@ use rayon::prelude::*;
 
 use super::cpu_conv::OutPtr;
 
-/// Channels below which the transforms cost more than the products save (`bench_layers`
-/// A/B, `benches/RESULTS.md` "Winograd"): a 16-channel layer spends as much on the per-tile
-/// transforms as on its 36 small products.
+/// Channels below which the transforms cost more than the products save. `bench_layers
+/// --winograd` (load 11, F(4×4)): 16→16 @64² 0.98× (level), 32→32 @64² 1.01×, 32→32 @1024²
+/// 1.14×, 64→64 @256² 1.17-1.40×; below 32 channels the per-tile transforms outweigh the
+/// 36 small products.
 pub const MIN_CHANNELS: usize = 32;
-/// Output pixels below which too few tiles remain to fill both gemm and the threads (at 14²,
-/// ArcFace's last stage, the direct convolution is as fast).
-pub const MIN_PIXELS: usize = 24 * 24;
+/// Output pixels below which the direct convolution wins: every block multiplies by all of
+/// `U` (36·O·C floats), so few tiles leave it memory-bound (same run: 512→512 @8² 0.13×, 64→64
+/// @24² 0.30×, 256→256 @14² 0.60×, 128→128 @28² 0.87×; 64→64 @32² 1.23×, 512→512 @32² 1.24×).
+pub const MIN_PIXELS: usize = 32 * 32;
 
-/// Tiles per block are chosen so that the block's `V` and `M` hold about this many floats
-/// (8 MiB): large enough that gemm's packing of `U[ξ]` is amortised over many tiles.
-const BLOCK_ELEMS: usize = 1 << 21;
+/// Tiles per block: as few blocks as keep every thread busy, since each block streams all of
+/// `U` through gemm's packing once (the first run used 8 MiB blocks: 512→512 @64² made 6 blocks
+/// and read `U`'s 38 MB six times), but at most this many floats of `V` and `M` per block
+/// (32 MiB per thread).
+const BLOCK_ELEMS: usize = 1 << 23;
 const MIN_BLOCK_TILES: usize = 32;
-const MAX_BLOCK_TILES: usize = 1024;
+const MAX_BLOCK_TILES: usize = 4096;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
