@@ -93,6 +93,9 @@ fn check(
         .zip(&want)
         .map(|(g, w)| (g - w).abs())
         .fold(0.0f32, f32::max);
+    // F(4×4) rounds to about 1e-5 of the outputs' size (f64 comparison in `bench_layers`); a
+    // wrong tap or tile edge is off by the size of the outputs themselves.
+    let tol = tol * want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
     assert!(
         diff < tol,
         "{tile:?} b {b} c {c} o {o} {hw:?} pad {padding:?} bias {bias}: max diff {diff}"
@@ -109,14 +112,14 @@ fn matches_burn_on_odd_sizes_paddings_channels_and_batches() {
     let valid = [(0, 0), (0, 0)];
     for tile in [Tile::F2, Tile::F4] {
         // One channel; sizes that are not multiples of either tile.
-        check(tile, 1, 1, 1, (5, 7), same, false, 1e-5);
-        check(tile, 2, 3, 5, (9, 10), same, true, 1e-5);
-        check(tile, 1, 8, 4, (13, 6), valid, true, 1e-5);
-        check(tile, 2, 40, 33, (11, 17), same, true, 2e-5);
+        check(tile, 1, 1, 1, (5, 7), same, false, 3e-5);
+        check(tile, 2, 3, 5, (9, 10), same, true, 3e-5);
+        check(tile, 1, 8, 4, (13, 6), valid, true, 3e-5);
+        check(tile, 2, 40, 33, (11, 17), same, true, 3e-5);
         // Asymmetric padding, an output of one pixel, and a map narrower than the tile.
-        check(tile, 1, 4, 3, (7, 8), [(2, 0), (0, 1)], false, 1e-5);
-        check(tile, 2, 2, 3, (3, 3), valid, true, 1e-5);
-        check(tile, 1, 3, 2, (1, 2), same, false, 1e-5);
+        check(tile, 1, 4, 3, (7, 8), [(2, 0), (0, 1)], false, 3e-5);
+        check(tile, 2, 2, 3, (3, 3), valid, true, 3e-5);
+        check(tile, 1, 3, 2, (1, 2), same, false, 3e-5);
     }
 }
 
@@ -124,8 +127,8 @@ fn matches_burn_on_odd_sizes_paddings_channels_and_batches() {
 fn many_blocks_agree_with_burn() {
     // Blocks are cut evenly over all tiles of the batch: with three images of 575 tiles each
     // (100×90 at F(4×4)) the cuts fall inside tile rows and images for 2, 4 or 8 threads.
-    check(Tile::F4, 3, 64, 64, (100, 90), [(1, 1), (1, 1)], true, 5e-5);
-    check(Tile::F2, 1, 64, 48, (61, 67), [(1, 1), (1, 1)], false, 5e-5);
+    check(Tile::F4, 3, 64, 64, (100, 90), [(1, 1), (1, 1)], true, 3e-5);
+    check(Tile::F2, 1, 64, 48, (61, 67), [(1, 1), (1, 1)], false, 3e-5);
 }
 
 #[test]
@@ -144,5 +147,6 @@ fn cpu_conv_dispatches_wide_3x3_layers_here() {
         .zip(&want)
         .map(|(g, w)| (g - w).abs())
         .fold(0.0f32, f32::max);
-    assert!(diff < 2e-5, "max diff {diff}");
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    assert!(diff < 3e-5 * scale, "max diff {diff}, largest output {scale}");
 }
