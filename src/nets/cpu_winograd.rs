@@ -26,10 +26,11 @@ use rayon::prelude::*;
 use super::cpu_conv::OutPtr;
 
 /// Channels below which the transforms cost more than the products save. `bench_layers
-/// --winograd` (load 11, F(4×4)): 16→16 @64² 0.98× (level), 32→32 @64² 1.01×, 32→32 @1024²
-/// 1.14×, 64→64 @256² 1.17-1.40×; below 32 channels the per-tile transforms outweigh the
-/// 36 small products.
-pub const MIN_CHANNELS: usize = 32;
+/// --winograd` at load 1 (21:03 UTC), F(4×4) against the direct path: 32→32 @1024² 0.80×
+/// (StyleGAN2-1024's top layer: 37 MB of `V` and `M` per block, the transforms memory-bound),
+/// 32→32 @64² 1.55×, 64→64 @512² 1.19×, @256² 1.25×, @56² 1.34×, @32² 1.44×; every layer of
+/// 64 channels or more at 32² or more won (1.16-1.99×), so 64 is the safe bound.
+pub const MIN_CHANNELS: usize = 64;
 /// Output pixels below which the direct convolution wins: every block multiplies by all of
 /// `U` (36·O·C floats), so few tiles leave it memory-bound (same run: 512→512 @8² 0.13×, 64→64
 /// @24² 0.30×, 256→256 @14² 0.60×, 128→128 @28² 0.87×; 64→64 @32² 1.23×, 512→512 @32² 1.24×).
