@@ -4,6 +4,7 @@
 //!   bench_nets --serve [--vocab FILE]      line protocol on stdin/stdout (used by bench_nets.py)
 //!   bench_nets [--vocab FILE] [--runs N] [--backend cpu|wgpu] CASE...   stand-alone medians
 //!   bench_nets --ab [--runs N] CASE...   our CPU kernels against burn's, call by call (A/B)
+//!   bench_nets --ab-winograd [--runs N] CASE...   the same with only Winograd off (A) and on (B)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
 //!
@@ -37,6 +38,7 @@ fn main() -> Result<()> {
     let mut cases = Vec::new();
     let mut profile_layers = false;
     let mut ab_test = false;
+    let mut ab_winograd = false;
     let mut top = 20usize;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -47,6 +49,10 @@ fn main() -> Result<()> {
             "--backend" => backend = it.next().context("--backend needs cpu or wgpu")?.clone(),
             "--profile" => profile_layers = true,
             "--ab" => ab_test = true,
+            "--ab-winograd" => {
+                ab_test = true;
+                ab_winograd = true;
+            }
             // Runs every convolution through burn's own conv2d (the state before cpu_conv).
             "--burn-conv" => facecast::nets::cpu_conv::set_enabled(false),
             "--top" => top = it.next().context("--top needs a number")?.parse()?,
@@ -69,7 +75,7 @@ fn main() -> Result<()> {
     }
     if ab_test {
         for case in &cases {
-            ab(&mut bench, &backend, case, runs.max(1))?;
+            ab(&mut bench, &backend, case, runs.max(1), ab_winograd)?;
         }
         return Ok(());
     }
@@ -99,14 +105,27 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Alternates calls with Facecast's CPU kernels on (B) and off (A, burn's own ops), one
-/// warm-up call each, and prints both medians and minima with their ratio.
-fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize) -> Result<()> {
+/// Alternates calls with Facecast's CPU kernels on (B) and off (A, burn's own ops), or with
+/// only the Winograd 3×3 path on and off (`winograd`), one warm-up call each, and prints both
+/// medians and minima with their ratio.
+fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, winograd: bool) -> Result<()> {
+    let toggle = |on: bool| {
+        if winograd {
+            facecast::nets::cpu_winograd::set_enabled(on);
+        } else {
+            facecast::nets::cpu_conv::set_enabled(on);
+        }
+    };
+    let (a, b) = if winograd {
+        ("direct 3x3", "winograd")
+    } else {
+        ("burn ops", "facecast kernels")
+    };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();
     for i in 0..=runs {
         for (side, on) in [(0, false), (1, true)] {
-            facecast::nets::cpu_conv::set_enabled(on);
+            toggle(on);
             let (ms, finite) = bench.run(backend, case)?;
             if !finite {
                 eprintln!("warning: {case} produced non-finite values");
@@ -116,13 +135,13 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize) -> Result<()> {
             }
         }
     }
-    facecast::nets::cpu_conv::set_enabled(true);
+    toggle(true);
     for t in &mut times {
         t.sort_by(f64::total_cmp);
     }
     let med = |t: &[f64]| t[t.len() / 2];
     println!(
-        "{case:<16} burn ops median {:>9.1} min {:>9.1} | facecast kernels median {:>9.1} min {:>9.1} | speed-up {:.2}x ({:.2}x min), n={runs}, load {load_before} -> {}",
+        "{case:<16} {a} median {:>9.1} min {:>9.1} | {b} median {:>9.1} min {:>9.1} | speed-up {:.2}x ({:.2}x min), n={runs}, load {load_before} -> {}",
         med(&times[0]),
         times[0][0],
         med(&times[1]),

@@ -2,6 +2,7 @@
 //! them, to choose a lowering by measurement (see `benches/RESULTS.md`, "Where the time goes").
 //!
 //!   bench_layers [--runs N] [FILTER]     (FILTER: a substring of the layer names)
+//!   bench_layers --winograd [--runs N] [FILTER]   the 3×3 stride-1 layers: direct vs Winograd
 //!
 //! Every line: the layer, its shape, the median ms of each formulation and its GFLOP/s, and the
 //! largest difference between the formulations' outputs (they must agree). The two sides are
@@ -14,6 +15,7 @@ use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 use facecast::nets::cpu_conv;
+use facecast::nets::cpu_winograd::{self, Tile};
 use facecast::nets::stylegan2::upfirdn::{Pad, upfirdn2d};
 
 struct Conv {
@@ -238,10 +240,13 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut runs = 5;
     let mut filter = String::new();
+    let mut winograd = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--runs" {
             runs = it.next().map(|v| v.parse()).transpose()?.unwrap_or(5);
+        } else if a == "--winograd" {
+            winograd = true;
         } else {
             filter = a.clone();
         }
@@ -250,6 +255,10 @@ fn main() -> Result<()> {
     let normal = Distribution::Normal(0.0, 1.0);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at the start: {}", load.trim());
+    if winograd {
+        winograd_ab(runs, &filter);
+        return Ok(());
+    }
     println!(
         "{:<16} {:>22} {:>14} {:>14} {:>9}",
         "layer", "shape", "burn conv2d", "cpu_conv", "max diff"
@@ -318,4 +327,103 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The layers Winograd could take (3×3, stride 1) plus the smaller shapes that set the
+/// thresholds: direct banded gemm (`cpu_conv` with Winograd off) against Winograd F(4×4) and
+/// F(2×2) on host slices, alternating; and each one's error against an f64 direct sum over the
+/// first output channels (inputs N(0, 1), weights N(0, 1/(9·C)): outputs of order 1).
+fn winograd_ab(runs: usize, filter: &str) {
+    let extra = [
+        ("thr.c16.64", 16, 16, 64),
+        ("thr.c32.64", 32, 32, 64),
+        ("thr.c64.32", 64, 64, 32),
+        ("thr.c64.24", 64, 64, 24),
+        ("thr.c256.16", 256, 256, 16),
+        ("arc.unit.28", 128, 128, 28),
+        ("arc.unit.7", 512, 512, 7),
+    ];
+    let shapes = CONVS
+        .iter()
+        .filter(|c| c.k == 3 && c.stride == 1)
+        .map(|c| (c.name, c.c_in, c.c_out, c.hw))
+        .chain(extra);
+    println!(
+        "{:<14} {:>18} {:>9} {:>9} {:>6} {:>9} {:>6} | max |err| vs f64: {:>8} {:>8} {:>8} (max |y|)",
+        "layer", "shape", "direct", "F4 ms", "×", "F2 ms", "×", "direct", "F4", "F2"
+    );
+    for (name, c, o, hw) in shapes.filter(|s| s.0.contains(filter)) {
+        let x = random(1, c * hw * hw, 1.0);
+        let w = random(2, o * c * 9, 1.0 / ((9 * c) as f32).sqrt());
+        let (xs, ws) = ([1, c, hw, hw], [o, c, 3, 3]);
+        let pad = [(1, 1), (1, 1)];
+        let direct = || {
+            cpu_winograd::set_enabled(false);
+            let y = cpu_conv::conv2d_f32(&x, xs, &w, ws, None, [1, 1], pad).0;
+            cpu_winograd::set_enabled(true);
+            y
+        };
+        let wino = |tile: Tile| {
+            let (x, w) = (&x, &w);
+            move || cpu_winograd::conv2d_f32(x, xs, w, ws, None, pad, tile).0
+        };
+        let ((t_d, y_d), (t_4, y_4)) = time_ab(runs, direct, wino(Tile::F4));
+        let ((_, _), (t_2, y_2)) = time_ab(1.max(runs / 2), Vec::new, wino(Tile::F2));
+        // The f64 reference for the first two output channels.
+        let chans = o.min(2);
+        let mut want = vec![0.0f64; chans * hw * hw];
+        for oc in 0..chans {
+            for ci in 0..c {
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        let wv = w[((oc * c + ci) * 3 + ky) * 3 + kx] as f64;
+                        for oy in 0..hw {
+                            let Some(iy) = (oy + ky).checked_sub(1).filter(|&i| i < hw) else {
+                                continue;
+                            };
+                            for ox in 0..hw {
+                                let Some(ix) = (ox + kx).checked_sub(1).filter(|&i| i < hw) else {
+                                    continue;
+                                };
+                                want[(oc * hw + oy) * hw + ox] += wv * x[(ci * hw + iy) * hw + ix] as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let err = |y: &[f32]| {
+            y.iter()
+                .zip(&want)
+                .map(|(a, b)| (*a as f64 - b).abs())
+                .fold(0.0, f64::max)
+        };
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        println!(
+            "{:<14} {:>18} {:>9.2} {:>9.2} {:>6.2} {:>9.2} {:>6.2} | {:>25.1e} {:>8.1e} {:>8.1e} ({scale:.1})",
+            name,
+            format!("{c}→{o} @{hw}"),
+            t_d,
+            t_4,
+            t_d / t_4,
+            t_2,
+            t_d / t_2,
+            err(&y_d),
+            err(&y_4),
+            err(&y_2),
+        );
+    }
+}
+
+/// `n` values uniform in ±scale·√3 (variance scale²), from a fixed seed (xorshift).
+fn random(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * scale * 3f32.sqrt()
+        })
+        .collect()
 }

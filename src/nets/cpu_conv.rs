@@ -11,7 +11,8 @@
 //!
 //! Only dense (`groups = 1`), undilated f32 convolutions on the flex device take this path; any
 //! other call goes to burn's `conv2d` unchanged. The result is the same convolution up to the
-//! order of the float additions (the tests compare it with burn's).
+//! order of the float additions (the tests compare it with burn's). Wide 3×3 stride-1 layers
+//! go to the Winograd kernel of `cpu_winograd` instead (fewer multiplies; see its thresholds).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +25,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::cpu_conv_transpose::conv_transpose2d_f32;
+use super::cpu_winograd;
 use super::profile;
 
 /// Output pixels per band are chosen so that the band's im2col buffer holds about this many
@@ -246,6 +248,18 @@ pub fn conv2d_f32(
     assert_eq!(weight.len(), o * c * kh * kw, "conv2d: weight length");
     let oh = out_size(h, kh, stride[0], padding[0]);
     let ow = out_size(w, kw, stride[1], padding[1]);
+    if cpu_winograd::applies(c, o, (kh, kw), stride, oh * ow) {
+        let shape = [b, c, h, w];
+        return cpu_winograd::conv2d_f32(
+            x,
+            shape,
+            weight,
+            [o, c, kh, kw],
+            bias,
+            padding,
+            cpu_winograd::DEFAULT_TILE,
+        );
+    }
     let plane = oh * ow;
     let k = c * kh * kw;
     let mut out = vec![0.0f32; b * o * plane];

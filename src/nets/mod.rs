@@ -7,6 +7,7 @@ pub mod clip_text;
 pub mod common;
 pub mod cpu_conv;
 mod cpu_conv_transpose;
+pub mod cpu_winograd;
 pub mod faceshifter;
 pub mod fused;
 pub mod gpen;
