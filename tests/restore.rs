@@ -423,13 +423,27 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
     // Without GPEN: the section says so and offers Install and Locate file….
     let empty = tempfile::tempdir().expect("tempdir");
     let mut harness = window(empty.path(), Vec::new());
-    harness.step();
+    // A click lands where the label was drawn: let the start-up checks (each section's weights,
+    // the Weights window's statuses) arrive and the panel take its final layout first, or the
+    // click can hit whatever moved under the pointer.
+    let ids: Vec<String> = WeightsStore::open(Some(empty.path().to_path_buf()))
+        .expect("store")
+        .manifest()
+        .models
+        .iter()
+        .map(|m| m.id.clone())
+        .collect();
+    common::step_until(&mut harness, "the start-up checks", |app| {
+        app.state().restore.weights(GpenModel::Bfr512).is_some()
+            && app
+                .weights_window()
+                .is_some_and(|w| ids.iter().all(|id| w.status(id).is_some()))
+    });
+    harness.run_steps(2);
     harness.get_by_label("Restore");
     harness.get_by_label("Faces are not restored.");
     harness.get_by_label("GPEN").click();
-    common::step_until(&mut harness, "the GPEN check", |app| {
-        app.state().restore.weights(GpenModel::Bfr512).is_some()
-    });
+    harness.run_steps(2);
     assert_eq!(harness.state().state().restore.settings.mode, RestoreMode::Gpen);
     // The section's mode is the export recipe's Restore step.
     harness.get_by_label("Recipe: swap → restore");
