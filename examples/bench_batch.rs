@@ -302,7 +302,7 @@ fn install_random_faceshifter(store: &WeightsStore, work: &Path) -> Result<()> {
         let path = dir.join(file);
         write_random_checkpoint(keys, &path, seed)?;
         store
-            .import_with(id, &[path.clone()], Import::Reduced)
+            .import_with(id, std::slice::from_ref(&path), Import::Reduced)
             .with_context(|| format!("importing random {id} weights from {}", path.display()))?;
         eprintln!("bench_batch: random {id} weights at the released shapes imported");
     }

@@ -49,6 +49,7 @@ struct NameLookup {
 }
 
 /// The form and the preview textures.
+#[derive(Default)]
 pub struct TrainWindow {
     pub open: bool,
     pub photos: String,
@@ -62,24 +63,6 @@ pub struct TrainWindow {
     lookup: Option<NameLookup>,
     textures: Vec<TextureHandle>,
     textures_of: Option<u64>,
-}
-
-impl Default for TrainWindow {
-    fn default() -> Self {
-        TrainWindow {
-            open: false,
-            photos: String::new(),
-            name: String::new(),
-            steps: String::new(),
-            batch: String::new(),
-            checkpoint_every: String::new(),
-            from: String::new(),
-            preview_every: String::new(),
-            lookup: None,
-            textures: Vec::new(),
-            textures_of: None,
-        }
-    }
 }
 
 /// The form's values, or what is wrong with them.

@@ -505,8 +505,8 @@ impl<'a> BatchEngine<'a> {
         } = self;
         let prepare = Preparer {
             recipe: &*recipe,
-            detector: *detector,
-            device: *device,
+            detector,
+            device,
             limits: &*limits,
         };
         let finish = Finisher {

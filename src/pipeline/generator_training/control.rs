@@ -21,7 +21,7 @@ impl TrainControl {
     }
 
     fn set(&self, f: impl FnOnce(&mut ControlState)) {
-        f(&mut *self.state());
+        f(&mut self.state());
         self.0.1.notify_all();
     }
 
