@@ -171,7 +171,8 @@ pub struct ExportUi {
     pub results_open: bool,
 }
 
-fn format_duration(d: Duration) -> String {
+/// A time left as the progress lines show it ("1m 10s", "2h 05m").
+pub(super) fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 {
         format!("{}h {:02}m", s / 3600, s / 60 % 60)

@@ -7,7 +7,6 @@
 //! being typed and the preview textures.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use egui::{Color32, RichText, TextureHandle, TextureOptions, Vec2};
 
@@ -265,17 +264,6 @@ fn form_ui(
     });
 }
 
-fn duration_text(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h {:02}m", s / 3600, s / 60 % 60)
-    } else if s >= 60 {
-        format!("{}m {:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 fn progress_ui(ui: &mut egui::Ui, inbox: &TrainInbox, actions: &mut Vec<TrainAction>) {
     match &inbox.phase {
         TrainPhase::Preparing => {
@@ -298,7 +286,7 @@ fn progress_ui(ui: &mut egui::Ui, inbox: &TrainInbox, actions: &mut Vec<TrainAct
                     inbox.iteration,
                     inbox.steps,
                     inbox.steps_per_sec,
-                    duration_text(inbox.left)
+                    super::export_bar::format_duration(inbox.left)
                 )
             } else {
                 format!("Iteration {} of {}", inbox.iteration, inbox.steps)
