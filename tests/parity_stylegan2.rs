@@ -126,24 +126,6 @@ fn a_checkpoint_of_another_network_names_the_file() {
     assert!(err.to_string().contains("gpen/weights.pth"), "{err}");
 }
 
-/// `(key, shape)` rows of a fixture's `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).
-fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
-    let text = std::fs::read_to_string(file).expect("official_keys.txt is readable");
-    text.lines()
-        .filter_map(|line| {
-            let mut cols = line.split('\t');
-            let key = cols.next()?.to_string();
-            let shape = cols.next()?.trim_matches(|c| c == '[' || c == ']');
-            let dims: Option<Vec<usize>> = shape
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().parse().ok())
-                .collect();
-            Some((key, dims?))
-        })
-        .collect()
-}
-
 /// Parameter paths and shapes of a module, as the loader sees them.
 fn module_keys<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
     use burn::store::ModuleSnapshot;
@@ -162,7 +144,7 @@ fn the_released_checkpoint_keys_fit_the_ffhq_generator() {
     use facecast::weights::{RawTensor, TensorMap};
     let root = common::fixtures_root();
     let mut state = TensorMap::default();
-    for (key, shape) in official_keys(&root.join("stylegan2/official_keys.txt")) {
+    for (key, shape) in common::official_keys(&root.join("stylegan2/official_keys.txt")) {
         if let Some(name) = key.strip_prefix("g_ema.") {
             state
                 .tensors

@@ -199,24 +199,6 @@ fn wgpu_matches_every_reference() {
     assert_every_case_passed(&cases);
 }
 
-/// `(key, shape)` rows of `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).
-fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
-    let text = std::fs::read_to_string(file).expect("official_keys.txt is readable");
-    text.lines()
-        .filter_map(|line| {
-            let mut cols = line.split('\t');
-            let key = cols.next()?.to_string();
-            let shape = cols.next()?.trim_matches(|c| c == '[' || c == ']');
-            let dims: Option<Vec<usize>> = shape
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().parse().ok())
-                .collect();
-            Some((key, dims?))
-        })
-        .collect()
-}
-
 /// The full config-f training checkpoint: the discriminator built from its `d` shapes holds
 /// exactly its parameters (29,012,513), and both parameter orders index its optimiser states
 /// (state `i` has the shape of parameter `i`).
@@ -227,7 +209,7 @@ fn the_official_training_checkpoint_layout_fits() {
         Discriminator, DiscriminatorConfig, Generator, StyleGan2Config, generator_param_order,
     };
     use facecast::weights::RawTensor;
-    let rows = official_keys(&fixture().join("official_keys.txt"));
+    let rows = common::official_keys(&fixture().join("official_keys.txt"));
     let shapes: std::collections::BTreeMap<String, Vec<usize>> = rows.into_iter().collect();
     let mut d_state = TensorMap::default();
     for (key, shape) in &shapes {

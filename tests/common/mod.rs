@@ -171,3 +171,21 @@ pub fn drag(
     harness.step();
     harness.step();
 }
+
+/// `(key, shape)` rows of `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).
+pub fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
+    let text = std::fs::read_to_string(file).expect("official_keys.txt is readable");
+    text.lines()
+        .filter_map(|line| {
+            let mut cols = line.split('\t');
+            let key = cols.next()?.to_string();
+            let shape = cols.next()?.trim_matches(|c| c == '[' || c == ']');
+            let dims: Option<Vec<usize>> = shape
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().parse().ok())
+                .collect();
+            Some((key, dims?))
+        })
+        .collect()
+}
