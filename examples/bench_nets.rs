@@ -5,8 +5,14 @@
 //!   bench_nets [--vocab FILE] [--runs N] [--backend cpu|wgpu] CASE...   stand-alone medians
 //!   bench_nets --ab [--runs N] CASE...   our CPU kernels against burn's, call by call (A/B)
 //!   bench_nets --ab-winograd [--runs N] CASE...   the same with only Winograd off (A) and on (B)
+//!   bench_nets --ab-beautygan [--runs N] CASE...   the same with only the kernels added for
+//!                                                   BeautyGAN off (A) and on (B): the narrow
+//!                                                   direct conv, the one-pass norm and the
+//!                                                   stride-2 Winograd convs
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
+//!   --burn-conv, --no-beautygan-kernels   (any mode) start with all of Facecast's CPU kernels,
+//!                                          or only the BeautyGAN ones, off
 //!
 //! The networks and the protocol are in `bench_common/nets.rs` (shared with `gpu_bench`).
 
@@ -38,7 +44,7 @@ fn main() -> Result<()> {
     let mut cases = Vec::new();
     let mut profile_layers = false;
     let mut ab_test = false;
-    let mut ab_winograd = false;
+    let mut ab_mode = AbMode::Kernels;
     let mut top = 20usize;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -51,10 +57,17 @@ fn main() -> Result<()> {
             "--ab" => ab_test = true,
             "--ab-winograd" => {
                 ab_test = true;
-                ab_winograd = true;
+                ab_mode = AbMode::Winograd;
+            }
+            "--ab-beautygan" => {
+                ab_test = true;
+                ab_mode = AbMode::BeautyGan;
             }
             // Runs every convolution through burn's own conv2d (the state before cpu_conv).
             "--burn-conv" => facecast::nets::cpu_conv::set_enabled(false),
+            // The state before the BeautyGAN kernels (B side of --ab-beautygan off), e.g. as a
+            // second Facecast column of scripts/bench_nets.py.
+            "--no-beautygan-kernels" => beautygan_kernels(false),
             "--top" => top = it.next().context("--top needs a number")?.parse()?,
             "--list" => {
                 for (name, what) in CASES {
@@ -75,7 +88,7 @@ fn main() -> Result<()> {
     }
     if ab_test {
         for case in &cases {
-            ab(&mut bench, &backend, case, runs.max(1), ab_winograd)?;
+            ab(&mut bench, &backend, case, runs.max(1), ab_mode)?;
         }
         return Ok(());
     }
@@ -105,21 +118,37 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Alternates calls with Facecast's CPU kernels on (B) and off (A, burn's own ops), or with
-/// only the Winograd 3×3 path on and off (`winograd`), one warm-up call each, and prints both
-/// medians and minima with their ratio.
-fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, winograd: bool) -> Result<()> {
-    let toggle = |on: bool| {
-        if winograd {
-            facecast::nets::cpu_winograd::set_enabled(on);
-        } else {
-            facecast::nets::cpu_conv::set_enabled(on);
-        }
+/// What an A/B run switches off (A) and on (B).
+#[derive(Clone, Copy)]
+enum AbMode {
+    /// All of Facecast's CPU kernels (A: burn's own ops).
+    Kernels,
+    /// Only the Winograd 3×3 path (A: the direct banded gemm).
+    Winograd,
+    /// Only the kernels added for BeautyGAN (A: the state before them).
+    BeautyGan,
+}
+
+/// Turns the kernels added for BeautyGAN on or off: the narrow direct convolution, the one-pass
+/// instance norm, the stride-2 Winograd convolutions.
+fn beautygan_kernels(on: bool) {
+    facecast::nets::cpu_conv_narrow::set_enabled(on);
+    facecast::nets::fused_norm::set_enabled(on);
+    facecast::nets::cpu_winograd_s2::set_enabled(on);
+}
+
+/// Alternates calls with the kernels of `mode` on (B) and off (A), one warm-up call each, and
+/// prints both medians and minima with their ratio.
+fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, mode: AbMode) -> Result<()> {
+    let toggle = |on: bool| match mode {
+        AbMode::Kernels => facecast::nets::cpu_conv::set_enabled(on),
+        AbMode::Winograd => facecast::nets::cpu_winograd::set_enabled(on),
+        AbMode::BeautyGan => beautygan_kernels(on),
     };
-    let (a, b) = if winograd {
-        ("direct 3x3", "winograd")
-    } else {
-        ("burn ops", "facecast kernels")
+    let (a, b) = match mode {
+        AbMode::Kernels => ("burn ops", "facecast kernels"),
+        AbMode::Winograd => ("direct 3x3", "winograd"),
+        AbMode::BeautyGan => ("before", "after"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();

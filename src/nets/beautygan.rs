@@ -23,7 +23,8 @@ use burn::tensor::Device;
 use burn::tensor::Tensor;
 use serde::Deserialize;
 
-use crate::nets::{cpu_conv, profile};
+use crate::nets::fused_norm::{self, After};
+use crate::nets::{cpu_winograd_s2, profile};
 use crate::weights::TensorMap;
 use crate::weights::load::{LoadError, Tolerated, load_module};
 
@@ -141,16 +142,12 @@ impl InstanceNorm2d {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let dims = x.dims();
-        let c = dims[1];
-        profile::scope(
-            "instance_norm_affine",
-            move || profile::shape4(dims),
-            || {
-                crate::nets::common::instance_norm(x) * self.weight.val().reshape([1, c, 1, 1])
-                    + self.bias.val().reshape([1, c, 1, 1])
-            },
-        )
+        self.forward_then(x, false, None)
+    }
+
+    /// The norm, then a ReLU when `relu`, then `+ residual`: one pass on the CPU backend.
+    fn forward_then(&self, x: Tensor<4>, relu: bool, residual: Option<Tensor<4>>) -> Tensor<4> {
+        fused_norm::instance_norm_affine(x, self.weight.val(), self.bias.val(), After { relu, residual })
     }
 }
 
@@ -169,8 +166,8 @@ impl Layer {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let dims = x.dims();
         match self {
-            Layer::Conv(m) => cpu_conv::conv2d_module(m, x),
-            Layer::Up(m) => cpu_conv::conv_transpose2d_module(m, x),
+            Layer::Conv(m) => cpu_winograd_s2::conv2d_module(m, x),
+            Layer::Up(m) => cpu_winograd_s2::conv_transpose2d_module(m, x),
             Layer::Norm(m) => m.forward(x),
             Layer::Relu(m) => profile::scope("relu", move || profile::shape4(dims), || m.forward(x)),
             Layer::Tanh(m) => profile::scope("tanh", move || profile::shape4(dims), || m.forward(x)),
@@ -178,8 +175,19 @@ impl Layer {
     }
 }
 
-fn run(layers: &[Layer], x: Tensor<4>) -> Tensor<4> {
-    layers.iter().fold(x, |x, layer| layer.forward(x))
+/// The layers in order, each norm followed by a ReLU run as one step.
+fn run(layers: &[Layer], mut x: Tensor<4>) -> Tensor<4> {
+    let mut i = 0;
+    while i < layers.len() {
+        if let (Layer::Norm(norm), Some(Layer::Relu(_))) = (&layers[i], layers.get(i + 1)) {
+            x = norm.forward_then(x, true, None);
+            i += 2;
+        } else {
+            x = layers[i].forward(x);
+            i += 1;
+        }
+    }
+    x
 }
 
 /// `x + IN(conv3x3(ReLU(IN(conv3x3(x)))))`, no activation after the add.
@@ -202,7 +210,14 @@ impl ResidualBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        x.clone() + run(&self.main, x)
+        // The skip add rides on the last norm's output pass.
+        match self.main.split_last() {
+            Some((Layer::Norm(norm), rest)) => {
+                let h = run(rest, x.clone());
+                norm.forward_then(h, false, Some(x))
+            }
+            _ => x.clone() + run(&self.main, x),
+        }
     }
 }
 
@@ -429,13 +444,30 @@ impl Generator {
         }
         // Concatenation order matters: the weights of main.0 expect x's features first.
         let mut h = Tensor::cat(vec![encoded_x, encoded_y], 1);
-        for (i, layer) in self.main.iter().enumerate() {
-            h = layer.forward(h);
-            if let Some((trace, taps)) = trace.as_mut()
+        let taps: &[usize] = trace.as_ref().map_or(&[][..], |(_, taps)| *taps);
+        let mut i = 0;
+        while i < self.main.len() {
+            // A norm and the ReLU after it run as one step, unless the norm's own output is
+            // asked for.
+            let fused = match (&self.main[i], self.main.get(i + 1)) {
+                (MainLayer::Layer(Layer::Norm(norm)), Some(MainLayer::Layer(Layer::Relu(_))))
+                    if !taps.contains(&i) =>
+                {
+                    h = norm.forward_then(h, true, None);
+                    i += 1;
+                    true
+                }
+                _ => false,
+            };
+            if !fused {
+                h = self.main[i].forward(h);
+            }
+            if let Some((trace, _)) = trace.as_mut()
                 && taps.contains(&i)
             {
                 trace.main.push((i, h.clone()));
             }
+            i += 1;
         }
         let with_makeup = run(&self.branch_1, h.clone());
         let makeup_removed = run(&self.branch_2, h);

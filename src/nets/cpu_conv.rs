@@ -12,7 +12,9 @@
 //! Only dense (`groups = 1`), undilated f32 convolutions on the flex device take this path; any
 //! other call goes to burn's `conv2d` unchanged. The result is the same convolution up to the
 //! order of the float additions (the tests compare it with burn's). Wide 3×3 stride-1 layers
-//! go to the Winograd kernel of `cpu_winograd` instead (fewer multiplies; see its thresholds).
+//! go to the Winograd kernel of `cpu_winograd` instead (fewer multiplies; see its thresholds), and
+//! stride-1 layers with at most 4 input or output channels to the direct kernel of
+//! `cpu_conv_narrow`.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +26,7 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::cpu_conv_narrow;
 use super::cpu_conv_transpose::conv_transpose2d_f32;
 use super::cpu_winograd;
 use super::profile;
@@ -259,6 +262,9 @@ pub fn conv2d_f32(
             padding,
             cpu_winograd::DEFAULT_TILE,
         );
+    }
+    if cpu_conv_narrow::applies(c, o, (kh, kw), stride) {
+        return cpu_conv_narrow::conv2d_f32(x, [b, c, h, w], weight, [o, c, kh, kw], bias, padding);
     }
     let plane = oh * ow;
     let k = c * kh * kw;

@@ -6,7 +6,10 @@
 //! (m+2)² transform positions ξ becomes one matrix product `M[ξ] = U[ξ] · V[ξ]` with
 //! `U[ξ]` `[O, C]` (the transformed weights) and `V[ξ]` `[C, tiles]` (the transformed patches):
 //! F(4×4, 3×3) does 36 products of C·O per 16 outputs where the direct convolution does 144,
-//! F(2×2, 3×3) 16 per 4 where it does 36. The rest is linear-time transforms.
+//! F(2×2, 3×3) 16 per 4 where it does 36. The rest is linear-time transforms. F(4×4, 2×2) (25
+//! products per 16 outputs instead of 64) serves the 2×2 convolutions that `cpu_winograd_s2`
+//! turns stride-2 4×4 convolutions and their transposes into; its output can be written
+//! interleaved into a larger map ([`OutLayout`]).
 //!
 //! The tiles are cut into blocks (one per thread unless `V` and `M` grow too large); blocks run
 //! in parallel on rayon, each with its own buffers, and gemm runs single-threaded inside. Every
@@ -51,19 +54,23 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
-/// Output tile side: F(2×2, 3×3) or F(4×4, 3×3).
+/// Output tile side and kernel: F(2×2, 3×3) or F(4×4, 3×3), or F(4×4, 2×2) for the 2×2
+/// kernels that stride-2 4×4 convolutions and their transposes split into (`cpu_winograd_s2`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tile {
     F2,
     F4,
+    F4K2,
 }
 
 /// The tile used by [`conv2d_f32`] when it is called through `cpu_conv`.
 pub const DEFAULT_TILE: Tile = Tile::F4;
 
-/// The three transforms of one F(m×m, 3×3), row-major: `bt` [a, a], `g` [a, 3], `at` [m, a].
+/// The three transforms of one F(m×m, r×r), row-major: `bt` [a, a], `g` [a, r], `at` [m, a],
+/// with a = m + r − 1.
 struct Transforms {
     m: usize,
+    r: usize,
     a: usize,
     bt: &'static [f64],
     g: &'static [f64],
@@ -73,6 +80,7 @@ struct Transforms {
 // Interpolation points 0, 1, −1 and ∞.
 const F2: Transforms = Transforms {
     m: 2,
+    r: 3,
     a: 4,
     #[rustfmt::skip]
     bt: &[
@@ -98,6 +106,7 @@ const F2: Transforms = Transforms {
 // Interpolation points 0, ±1, ±2 and ∞.
 const F4: Transforms = Transforms {
     m: 4,
+    r: 3,
     a: 6,
     #[rustfmt::skip]
     bt: &[
@@ -126,13 +135,61 @@ const F4: Transforms = Transforms {
     ],
 };
 
+// F(4×4, 2×2), interpolation points 0, ±1, 2 and ∞ (Toom-Cook as in Lavin & Gray, solved
+// exactly in rationals).
+const F4K2: Transforms = Transforms {
+    m: 4,
+    r: 2,
+    a: 5,
+    #[rustfmt::skip]
+    bt: &[
+        2.0, -1.0, -2.0, 1.0, 0.0,
+        0.0, -2.0, -1.0, 1.0, 0.0,
+        0.0, 2.0, -3.0, 1.0, 0.0,
+        0.0, -1.0, 0.0, 1.0, 0.0,
+        0.0, 2.0, -1.0, -2.0, 1.0,
+    ],
+    #[rustfmt::skip]
+    g: &[
+        1.0 / 2.0, 0.0,
+        -1.0 / 2.0, -1.0 / 2.0,
+        -1.0 / 6.0, 1.0 / 6.0,
+        1.0 / 6.0, 1.0 / 3.0,
+        0.0, 1.0,
+    ],
+    #[rustfmt::skip]
+    at: &[
+        1.0, 1.0, 1.0, 1.0, 0.0,
+        0.0, 1.0, -1.0, 2.0, 0.0,
+        0.0, 1.0, 1.0, 4.0, 0.0,
+        0.0, 1.0, -1.0, 8.0, 1.0,
+    ],
+};
+
 impl Tile {
     fn transforms(self) -> &'static Transforms {
         match self {
             Tile::F2 => &F2,
             Tile::F4 => &F4,
+            Tile::F4K2 => &F4K2,
         }
     }
+
+    /// The kernel side the tile serves.
+    pub fn kernel(self) -> usize {
+        self.transforms().r
+    }
+}
+
+/// Where the output planes of a call go: output pixel (y, x) of plane p is written at
+/// `p·plane + (y·step[0] + offset[0])·row + x·step[1] + offset[1]` of the output buffer, so that
+/// the four phases of a transposed convolution interleave into one map.
+#[derive(Clone, Copy, Debug)]
+pub struct OutLayout {
+    pub plane: usize,
+    pub row: usize,
+    pub step: [usize; 2],
+    pub offset: [usize; 2],
 }
 
 /// Whether `cpu_conv` should run a convolution here: dense 3×3, stride 1, wide enough and large
@@ -167,10 +224,46 @@ fn grow(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut buf[..len]
 }
 
-/// A 3×3, stride-1 convolution of `x` `[B, C, H, W]` with `weight` `[O, C, 3, 3]`, `bias` `[O]`,
-/// `padding` `[(top, bottom), (left, right)]`, by Winograd F(m×m, 3×3). Returns the output and
-/// its shape, as `cpu_conv::conv2d_f32`.
+/// A stride-1 convolution of `x` `[B, C, H, W]` with `weight` `[O, C, r, r]` (r = 3, or 2 for
+/// [`Tile::F4K2`]), `bias` `[O]`, `padding` `[(top, bottom), (left, right)]`, by Winograd
+/// F(m×m, r×r). Returns the output and its shape, as `cpu_conv::conv2d_f32`.
 pub fn conv2d_f32(
+    x: &[f32],
+    shape: [usize; 4],
+    weight: &[f32],
+    wshape: [usize; 4],
+    bias: Option<&[f32]>,
+    padding: [(usize, usize); 2],
+    tile: Tile,
+) -> (Vec<f32>, [usize; 4]) {
+    let [b, _, oh, ow] = out_shape(shape, wshape, padding);
+    let o = wshape[0];
+    let mut out = vec![0.0f32; b * o * oh * ow];
+    let layout = OutLayout {
+        plane: oh * ow,
+        row: ow,
+        step: [1, 1],
+        offset: [0, 0],
+    };
+    conv2d_into(x, shape, weight, wshape, bias, padding, tile, &mut out, layout);
+    (out, [b, o, oh, ow])
+}
+
+/// The output shape of [`conv2d_f32`].
+pub fn out_shape(
+    [b, _, h, w]: [usize; 4],
+    [o, _, kh, kw]: [usize; 4],
+    padding: [(usize, usize); 2],
+) -> [usize; 4] {
+    let oh = (h + padding[0].0 + padding[0].1 + 1).saturating_sub(kh);
+    let ow = (w + padding[1].0 + padding[1].1 + 1).saturating_sub(kw);
+    [b, o, oh, ow]
+}
+
+/// [`conv2d_f32`] writing into `out` as `layout` says (every pixel of the output shape is
+/// written, nothing else is touched).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_into(
     x: &[f32],
     [b, c, h, w]: [usize; 4],
     weight: &[f32],
@@ -178,21 +271,33 @@ pub fn conv2d_f32(
     bias: Option<&[f32]>,
     padding: [(usize, usize); 2],
     tile: Tile,
-) -> (Vec<f32>, [usize; 4]) {
-    assert_eq!((kh, kw), (3, 3), "winograd: the kernel is {kh}x{kw}, not 3x3");
+    out: &mut [f32],
+    layout: OutLayout,
+) {
+    let tf = tile.transforms();
+    let r = tf.r;
+    assert_eq!((kh, kw), (r, r), "winograd: the kernel is {kh}x{kw}, not {r}x{r}");
     assert_eq!(c, wc, "winograd: input has {c} channels, the weight {wc}");
     assert_eq!(x.len(), b * c * h * w, "winograd: input length");
-    assert_eq!(weight.len(), o * c * 9, "winograd: weight length");
+    assert_eq!(weight.len(), o * c * r * r, "winograd: weight length");
     if let Some(bias) = bias {
         assert_eq!(bias.len(), o, "winograd: bias length");
     }
-    let oh = (h + padding[0].0 + padding[0].1).saturating_sub(2);
-    let ow = (w + padding[1].0 + padding[1].1).saturating_sub(2);
-    let mut out = vec![0.0f32; b * o * oh * ow];
-    if out.is_empty() {
-        return (out, [b, o, oh, ow]);
+    let [_, _, oh, ow] = out_shape([b, c, h, w], [o, c, kh, kw], padding);
+    if b * o * oh * ow == 0 {
+        return;
     }
-    let tf = tile.transforms();
+    // Every pixel must land inside its own plane and row, and every plane inside `out`.
+    let OutLayout {
+        plane,
+        row,
+        step: [sy, sx],
+        offset: [py, px],
+    } = layout;
+    assert!(
+        (ow - 1) * sx + px < row && ((oh - 1) * sy + py + 1) * row <= plane && b * o * plane <= out.len(),
+        "winograd: the output layout {layout:?} does not hold {b}x{o}x{oh}x{ow}"
+    );
     let (m, a) = (tf.m, tf.a);
     let plan = Plan {
         tf,
@@ -205,6 +310,7 @@ pub fn conv2d_f32(
         th: oh.div_ceil(m),
         tw: ow.div_ceil(m),
         pad: [padding[0].0, padding[1].0],
+        layout,
     };
     let u = transform_weights(weight, o, c, tf);
     let tiles = b * plan.th * plan.tw;
@@ -222,27 +328,49 @@ pub fn conv2d_f32(
             SCRATCH.with(|s| plan.block(x, &u, bias, t0, t1, &mut s.borrow_mut(), dst));
         }
     });
-    (out, [b, o, oh, ow])
 }
 
-/// `U[ξ][o][c] = (G g[o][c] Gᵀ)[ξ]`: the 9 kernel taps gathered into planes over (o, c), then
-/// each position a sum of whole planes, positions in parallel.
+/// `U[ξ][o][c] = (G g[o][c] Gᵀ)[ξ]`, in chunks of (o, c) pairs: a chunk's r² taps are gathered
+/// into planes (a few kB, so they stay in L1), and each position ξ is a sum of those planes,
+/// written to the chunk's part of `U[ξ]`. Every weight is read once.
 fn transform_weights(weight: &[f32], o: usize, c: usize, tf: &Transforms) -> Vec<f32> {
-    let pairs = o * c;
-    let mut taps = vec![0.0f32; 9 * pairs];
-    taps.par_chunks_mut(pairs).enumerate().for_each(|(kl, plane)| {
-        for (dst, src) in plane.iter_mut().zip(weight[kl..].iter().step_by(9)) {
-            *dst = *src;
-        }
-    });
-    let a = tf.a;
+    const CHUNK: usize = 256;
+    let (a, r) = (tf.a, tf.r);
+    let (pairs, taps) = (o * c, r * r);
+    // Every tile's kernel is 2×2 or 3×3.
+    assert!(taps <= 9, "winograd: {r}x{r} kernels have no tile");
     let mut u = vec![0.0f32; a * a * pairs];
-    u.par_chunks_mut(pairs).enumerate().for_each(|(xi, plane)| {
-        let (i, j) = (xi / a, xi % a);
-        // The coefficients in f64, rounded once.
-        let coef = |kl: usize| (tf.g[i * 3 + kl / 3] * tf.g[j * 3 + kl % 3]) as f32;
-        let terms = (0..9).map(|kl| (coef(kl), &taps[kl * pairs..(kl + 1) * pairs]));
-        sum_planes(plane, terms);
+    let dst = OutPtr(u.as_mut_ptr());
+    // The coefficients in f64, rounded once: U[ξ = (i, j)] = Σ_{k,l} G[i][k]·G[j][l]·g[k][l].
+    let coef: Vec<f32> = (0..a * a * taps)
+        .map(|n| {
+            let (xi, kl) = (n / taps, n % taps);
+            (tf.g[(xi / a) * r + kl / r] * tf.g[(xi % a) * r + kl % r]) as f32
+        })
+        .collect();
+    (0..pairs.div_ceil(CHUNK)).into_par_iter().for_each(|chunk| {
+        let p0 = chunk * CHUNK;
+        let len = (pairs - p0).min(CHUNK);
+        let mut planes = [0.0f32; 9 * CHUNK];
+        let mut out = [0.0f32; CHUNK];
+        for (kl, plane) in planes.chunks_exact_mut(CHUNK).take(taps).enumerate() {
+            for (d, s) in plane
+                .iter_mut()
+                .zip(weight[p0 * taps + kl..].iter().step_by(taps).take(len))
+            {
+                *d = *s;
+            }
+        }
+        for (xi, k) in coef.chunks_exact(taps).enumerate() {
+            let terms = k
+                .iter()
+                .zip(planes.chunks_exact(CHUNK))
+                .map(|(&k, p)| (k, &p[..len]));
+            sum_planes(&mut out[..len], terms);
+            // SAFETY: pairs p0..p0 + len of plane ξ, inside `u` ([a², O·C]); only this chunk
+            // writes them.
+            unsafe { std::ptr::copy_nonoverlapping(out.as_ptr(), dst.get().add(xi * pairs + p0), len) };
+        }
     });
     u
 }
@@ -309,6 +437,8 @@ struct Plan {
     tw: usize,
     /// Top and left padding.
     pad: [usize; 2],
+    /// Where the output goes.
+    layout: OutLayout,
 }
 
 impl Plan {
@@ -426,7 +556,7 @@ impl Plan {
                 self.scatter(
                     y,
                     bias,
-                    (img * o + oc) * self.oh * self.ow,
+                    (img * o + oc) * self.layout.plane,
                     ty,
                     tx0,
                     tx1,
@@ -473,7 +603,8 @@ impl Plan {
     }
 
     /// Writes the output tiles `y` (planes (r, s), columns `j0..` for tiles tx0..tx1 of tile
-    /// row `ty`) plus `bias` into the output plane starting at `base`, clipped to oh × ow.
+    /// row `ty`) plus `bias` into the output plane starting at `base`, clipped to oh × ow and
+    /// placed as the layout says.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn scatter(
@@ -490,20 +621,28 @@ impl Plan {
     ) {
         let m = self.tf.m;
         let (oh, ow) = (self.oh, self.ow);
+        let OutLayout {
+            row,
+            step: [sy, sx],
+            offset: [py, px],
+            ..
+        } = self.layout;
         for r in 0..m {
             let oy = ty * m + r;
             if oy >= oh {
                 break;
             }
+            let line = base + (oy * sy + py) * row + px;
             for s in 0..m {
                 // Tiles whose column tx·m + s lies inside [0, ow).
                 let hi = if ow > s { (ow - s - 1) / m + 1 } else { 0 }.clamp(tx0, tx1);
                 let src = &y[(r * m + s) * n + j0..][..hi - tx0];
                 for (tx, v) in (tx0..hi).zip(src) {
-                    // SAFETY: (oy, tx·m + s) is inside the oh × ow plane at `base`, in `out`
-                    // ([B, O, oh, ow]); the pixel belongs to tile (ty, tx), which is in this
-                    // block only, so no other thread writes it.
-                    unsafe { *out.get().add(base + oy * ow + tx * m + s) = v + bias };
+                    // SAFETY: (oy, tx·m + s) is inside oh × ow, which the layout places inside
+                    // `out` (checked in `conv2d_into`), a distinct position per pixel; the pixel
+                    // belongs to tile (ty, tx), which is in this block only, so no other thread
+                    // writes it.
+                    unsafe { *out.get().add(line + (tx * m + s) * sx) = v + bias };
                 }
             }
         }

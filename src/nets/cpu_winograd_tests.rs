@@ -22,19 +22,20 @@ fn values(seed: u64, n: usize) -> Vec<f64> {
 
 #[test]
 fn transforms_compute_the_one_dimensional_correlation() {
-    for tile in [Tile::F2, Tile::F4] {
+    for tile in [Tile::F2, Tile::F4, Tile::F4K2] {
         let tf = tile.transforms();
-        let (m, a, bt, g, at) = (tf.m, tf.a, tf.bt, tf.g, tf.at);
-        let (d, k) = (values(1, a), values(2, 3));
+        let (m, r, a, bt, g, at) = (tf.m, tf.r, tf.a, tf.bt, tf.g, tf.at);
+        assert_eq!((a, bt.len(), g.len(), at.len()), (m + r - 1, a * a, a * r, m * a));
+        let (d, k) = (values(1, a), values(2, r));
         let gk: Vec<f64> = (0..a)
-            .map(|i| (0..3).map(|j| g[i * 3 + j] * k[j]).sum())
+            .map(|i| (0..r).map(|j| g[i * r + j] * k[j]).sum())
             .collect();
         let bd: Vec<f64> = (0..a)
             .map(|i| (0..a).map(|j| bt[i * a + j] * d[j]).sum())
             .collect();
         for r in 0..m {
             let got: f64 = (0..a).map(|i| at[r * a + i] * gk[i] * bd[i]).sum();
-            let want: f64 = (0..3).map(|j| d[r + j] * k[j]).sum();
+            let want: f64 = (0..tf.r).map(|j| d[r + j] * k[j]).sum();
             assert!((got - want).abs() < 1e-12, "{tile:?} output {r}: {got} vs {want}");
         }
     }
@@ -44,19 +45,20 @@ fn host(t: Tensor<4>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap_or_default()
 }
 
-/// Random input N(0, 1) and weights N(0, 1/(9c)) (outputs of order 1, like the networks'
+/// Random input N(0, 1) and r×r weights N(0, 1/(r²c)) (outputs of order 1, like the networks'
 /// layers after their weight scaling), with an optional bias.
 fn case(
     b: usize,
     c: usize,
     o: usize,
+    r: usize,
     (h, w): (usize, usize),
     bias: bool,
 ) -> (Tensor<4>, Tensor<4>, Option<Tensor<1>>) {
     let device = Device::flex();
     let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &device);
-    let wt = Tensor::<4>::random([o, c, 3, 3], Distribution::Normal(0.0, 1.0), &device)
-        .mul_scalar(1.0 / ((9 * c) as f64).sqrt());
+    let wt = Tensor::<4>::random([o, c, r, r], Distribution::Normal(0.0, 1.0), &device)
+        .mul_scalar(1.0 / ((r * r * c) as f64).sqrt());
     let bias = bias.then(|| Tensor::<1>::random([o], Distribution::Normal(0.0, 1.0), &device));
     (x, wt, bias)
 }
@@ -72,7 +74,8 @@ fn check(
     bias: bool,
     tol: f32,
 ) {
-    let (x, wt, bias_t) = case(b, c, o, hw, bias);
+    let r = tile.kernel();
+    let (x, wt, bias_t) = case(b, c, o, r, hw, bias);
     let options = ConvOptions::new_with_padding([1, 1], padding, [1, 1], 1);
     let want_t = burn_conv2d(x.clone(), wt.clone(), bias_t.clone(), options);
     let want_dims = want_t.dims();
@@ -82,7 +85,7 @@ fn check(
         &host(x),
         [b, c, hw.0, hw.1],
         &host(wt),
-        [o, c, 3, 3],
+        [o, c, r, r],
         bias_v.as_deref(),
         padding,
         tile,
@@ -110,7 +113,7 @@ fn host_1d(t: Tensor<1>) -> Vec<f32> {
 fn matches_burn_on_odd_sizes_paddings_channels_and_batches() {
     let same = [(1, 1), (1, 1)];
     let valid = [(0, 0), (0, 0)];
-    for tile in [Tile::F2, Tile::F4] {
+    for tile in [Tile::F2, Tile::F4, Tile::F4K2] {
         // One channel; sizes that are not multiples of either tile.
         check(tile, 1, 1, 1, (5, 7), same, false, 3e-5);
         check(tile, 2, 3, 5, (9, 10), same, true, 3e-5);
@@ -129,6 +132,7 @@ fn many_blocks_agree_with_burn() {
     // (100×90 at F(4×4)) the cuts fall inside tile rows and images for 2, 4 or 8 threads.
     check(Tile::F4, 3, 64, 64, (100, 90), [(1, 1), (1, 1)], true, 3e-5);
     check(Tile::F2, 1, 64, 48, (61, 67), [(1, 1), (1, 1)], false, 3e-5);
+    check(Tile::F4K2, 3, 64, 64, (100, 90), [(1, 0), (0, 1)], true, 3e-5);
 }
 
 #[test]
@@ -138,7 +142,7 @@ fn cpu_conv_dispatches_wide_3x3_layers_here() {
     assert!(!applies(c, o, (3, 3), [2, 2], hw.0 * hw.1));
     assert!(!applies(c, o, (4, 4), [1, 1], hw.0 * hw.1));
     assert!(!applies(MIN_CHANNELS - 1, o, (3, 3), [1, 1], hw.0 * hw.1));
-    let (x, wt, bias) = case(b, c, o, hw, true);
+    let (x, wt, bias) = case(b, c, o, 3, hw, true);
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let want = host(burn_conv2d(x.clone(), wt.clone(), bias.clone(), options.clone()));
     let got = host(cpu_conv::conv2d(x, wt, bias, options));
