@@ -13,8 +13,7 @@ use std::time::Duration;
 use burn::tensor::Device;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use facecast::app::{Detection, FacecastApp, PhotoStatus, StartOptions};
-use facecast::compute::Compute;
+use facecast::app::{Detection, FacecastApp, PhotoStatus};
 use facecast::face::align::Point;
 use facecast::face::mask::Plane;
 use facecast::face::warp::crop_aligned;
@@ -408,15 +407,8 @@ fn the_restore_command_writes_a_new_file_and_never_the_photo() {
 }
 
 fn window(data: &Path, open: Vec<PathBuf>) -> Harness<'static, FacecastApp> {
-    let start = StartOptions {
-        data_dir: Some(data.to_path_buf()),
-        open,
-        ..Default::default()
-    };
     // Tall enough that the Restore section, below Swap, is on screen without scrolling.
-    Harness::builder()
-        .with_size([1280.0, 1800.0])
-        .build_eframe(move |cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start))
+    common::window(data, open, [1280.0, 1800.0])
 }
 
 /// The Restore section set to Blur then GPEN, once it has found the installed GPEN-512.

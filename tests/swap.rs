@@ -464,8 +464,7 @@ mod window {
     use egui_kittest::kittest::Queryable;
     use facecast::app::compare::SLIDER_LABEL;
     use facecast::app::swap_panel::{SWAP_ALL, UNDO};
-    use facecast::app::{Detection, FacecastApp, PhotoStatus, StartOptions};
-    use facecast::compute::Compute;
+    use facecast::app::{Detection, FacecastApp, PhotoStatus};
 
     #[derive(Debug)]
     struct DroppedPath(PathBuf);
@@ -497,14 +496,7 @@ mod window {
     }
 
     fn window(data: &Path, open: Vec<PathBuf>) -> Harness<'static, FacecastApp> {
-        let start = StartOptions {
-            data_dir: Some(data.to_path_buf()),
-            open,
-            ..Default::default()
-        };
-        Harness::builder()
-            .with_size([1280.0, 800.0])
-            .build_eframe(move |cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start))
+        super::common::window(data, open, [1280.0, 800.0])
     }
 
     #[test]

@@ -137,6 +137,25 @@ pub fn wgpu_device() -> burn::tensor::Device {
         .unwrap_or_else(|e| panic!("no wgpu adapter (scripts/setup.sh installs Mesa's Vulkan): {e}"))
 }
 
+/// The app in a window of `size` points on the CPU backend, with `data` as its data folder and
+/// `open` loaded at start.
+pub fn window(
+    data: &std::path::Path,
+    open: Vec<PathBuf>,
+    size: [f32; 2],
+) -> egui_kittest::Harness<'static, facecast::app::FacecastApp> {
+    let start = facecast::app::StartOptions {
+        data_dir: Some(data.to_path_buf()),
+        open,
+        ..Default::default()
+    };
+    egui_kittest::Harness::builder()
+        .with_size(size)
+        .build_eframe(move |cc| {
+            facecast::app::FacecastApp::new(&cc.egui_ctx, facecast::compute::Compute::cpu(), start)
+        })
+}
+
 /// Steps the window until `done` holds, then two more frames so the UI shows it; fails after five
 /// minutes (the networks run on the worker, so a test waits for them as a user would).
 pub fn step_until(
