@@ -28,7 +28,8 @@ use facecast::compute::adapters::{self, AutoChoice};
 use facecast::nets::arcface::{ArcFace, ArcFaceConfig};
 use facecast::nets::faceshifter::{AeiConfig, AeiNet};
 use facecast::nets::gpen::{FullGenerator, GpenConfig};
-use facecast::parity::{self, Fixture};
+use facecast::parity::Fixture;
+use facecast::parity::check::FixtureCheck;
 use facecast::pipeline::detect::photo::{DetectSettings, detect_photo};
 use facecast::pipeline::restore::{GpenModel, RestoreSettings, restore_faces};
 use facecast::pipeline::swap::identity::identity_from_photo;
@@ -198,41 +199,27 @@ fn check_fixtures(opts: &Options) -> Result<()> {
         "fixtures": [],
     });
     println!("backend: {}", compute.label());
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut check = FixtureCheck::default();
     for dir in &opts.dirs {
         let t = Instant::now();
         let model = Fixture::open(dir).map(|f| f.model).unwrap_or_default();
         let mut entry = json!({"dir": dir.display().to_string(), "model": model});
-        match parity::run_fixture(dir, &compute.device) {
+        match check.run(dir, &compute.device, &mut |line| println!("{line}")) {
             Ok(cases) => {
-                let ok = cases.iter().all(|c| c.passed);
-                let mut rows = Vec::new();
-                for case in cases {
-                    let status = if case.passed { "ok  " } else { "FAIL" };
-                    let note = case.note.clone().map(|n| format!("  ({n})")).unwrap_or_default();
-                    println!(
-                        "{status} {}: {}  max abs err {:.3e}{note}",
-                        dir.display(),
-                        case.name,
-                        case.max_abs_err
-                    );
-                    if case.passed {
-                        passed += 1;
-                    } else {
-                        failed += 1;
-                    }
-                    rows.push(json!({
-                        "name": case.name, "passed": case.passed,
-                        // NaN (a shape mismatch, a NaN output) is written as null.
-                        "max_abs_err": case.max_abs_err, "note": case.note,
-                    }));
-                }
-                entry["passed"] = json!(ok);
+                let rows: Vec<Value> = cases
+                    .iter()
+                    .map(|case| {
+                        json!({
+                            "name": case.name, "passed": case.passed,
+                            // NaN (a shape mismatch, a NaN output) is written as null.
+                            "max_abs_err": case.max_abs_err, "note": case.note,
+                        })
+                    })
+                    .collect();
+                entry["passed"] = json!(cases.iter().all(|c| c.passed));
                 entry["cases"] = json!(rows);
             }
             Err(err) => {
-                println!("FAIL {}: {err}", dir.display());
-                failed += 1;
                 entry["passed"] = json!(false);
                 entry["error"] = json!(err.to_string());
             }
@@ -241,11 +228,11 @@ fn check_fixtures(opts: &Options) -> Result<()> {
         if let Some(list) = report["fixtures"].as_array_mut() {
             list.push(entry);
         }
-        report["cases_passed"] = json!(passed);
-        report["cases_failed"] = json!(failed);
+        report["cases_passed"] = json!(check.passed);
+        report["cases_failed"] = json!(check.failed);
         write_json(out, &report)?;
     }
-    println!("{passed} passed, {failed} failed");
+    println!("{}", check.summary());
     Ok(())
 }
 

@@ -17,11 +17,12 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
+
+from bench_host import cpu_model
 
 
 class Worker:
@@ -69,17 +70,6 @@ class Worker:
             self.proc.wait(timeout=60)
         except Exception:
             self.proc.kill()
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main():

@@ -14,9 +14,10 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import time
+
+from bench_host import cpu_model
 
 RESULT_FILES = {
     "adapters": "adapters.json",
@@ -86,17 +87,6 @@ def peak_memory(samples, start, end):
         "peak_above_baseline_mib": max(during) - baseline,
         "samples": len(during),
     }
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def summary(report):

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::facecast;
+use common::{data_with_mtcnn, facecast, os, recipe_file};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -19,37 +19,6 @@ use facecast::pipeline::batch::{BatchEngine, BatchInput, BatchObserver, FileRepo
 use facecast::pipeline::recipe::Recipe;
 use image::{ExtendedColorType, ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
 use sha2::{Digest, Sha256};
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
-
-/// A data folder with MTCNN installed through `weights import`, as a user would.
-fn data_with_mtcnn() -> tempfile::TempDir {
-    let data = tempfile::tempdir().expect("tempdir");
-    let fixtures = common::fixture_dir("mtcnn");
-    let out = facecast(
-        data.path(),
-        &[os("weights"), os("import"), os("mtcnn"), fixtures.as_os_str()],
-    );
-    assert!(
-        out.status.success(),
-        "import failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    data
-}
-
-/// The recipe most tests here run: screening, conversion and export without edit steps, so that
-/// they need no network but MTCNN (the edit steps have their own test below).
-fn recipe_file(dir: &Path, edit: impl FnOnce(&mut Recipe)) -> PathBuf {
-    let mut recipe = Recipe::default();
-    recipe.swap.enabled = false;
-    edit(&mut recipe);
-    let path = dir.join("recipe.json");
-    recipe.save(&path).expect("save the recipe");
-    path
-}
 
 fn astronaut() -> RgbImage {
     image::open(common::fixture_dir("mtcnn").join("astronaut.png"))
@@ -501,6 +470,35 @@ fn every_file_of_a_folder_is_in_the_report_a_photo_without_extension_included() 
     assert!(image::open(output).is_ok(), "{output}");
 }
 
+/// `facecast batch` of the one photo with `recipe` into `out` (`extra` arguments first), which
+/// must succeed.
+fn batch_photo(data: &Path, extra: &[&OsStr], recipe: &Path, out: &Path, photo: &Path) {
+    let mut args = vec![os("batch")];
+    args.extend_from_slice(extra);
+    args.extend([
+        os("--recipe"),
+        recipe.as_os_str(),
+        os("--out"),
+        out.as_os_str(),
+        photo.as_os_str(),
+    ]);
+    let batch = facecast(data, &args);
+    assert!(batch.status.success(), "{}", common::text(&batch));
+}
+
+/// A one-step command's file and the batch's carry the same metadata: the same keys, and the same
+/// AI label, networks and software.
+fn assert_same_metadata(single: &BTreeMap<String, String>, batched: &BTreeMap<String, String>) {
+    assert_eq!(
+        single.keys().collect::<Vec<_>>(),
+        batched.keys().collect::<Vec<_>>(),
+        "the same metadata schema"
+    );
+    for key in ["AI-edited", "facecast:networks", "Software"] {
+        assert_eq!(single.get(key), batched.get(key), "{key}");
+    }
+}
+
 #[test]
 fn facecast_swap_is_a_one_step_recipe_same_pixels_and_metadata_as_the_batch() {
     let data = data_with_mtcnn();
@@ -536,20 +534,13 @@ fn facecast_swap_is_a_one_step_recipe_same_pixels_and_metadata_as_the_batch() {
         r.export.format = facecast::pipeline::recipe::OutputFormat::Png;
     });
     let out = work.path().join("batch");
-    let batch = facecast(
+    batch_photo(
         data.path(),
-        &[
-            os("batch"),
-            os("--virtual"),
-            face.as_os_str(),
-            os("--recipe"),
-            recipe.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-            photo.as_os_str(),
-        ],
+        &[os("--virtual"), face.as_os_str()],
+        &recipe,
+        &out,
+        &photo,
     );
-    assert!(batch.status.success(), "{}", common::text(&batch));
     let batched = out.join("astronaut_vm.png");
 
     let a = image::open(&single).expect("swap output").to_rgb8();
@@ -557,14 +548,7 @@ fn facecast_swap_is_a_one_step_recipe_same_pixels_and_metadata_as_the_batch() {
     assert_ne!(a, astronaut(), "the face was swapped");
     assert!(a == b, "the same pixels");
     let (meta_a, meta_b) = (png_text(&single), png_text(&batched));
-    assert_eq!(
-        meta_a.keys().collect::<Vec<_>>(),
-        meta_b.keys().collect::<Vec<_>>(),
-        "the same metadata schema"
-    );
-    for key in ["AI-edited", "facecast:networks", "Software"] {
-        assert_eq!(meta_a.get(key), meta_b.get(key), "{key}");
-    }
+    assert_same_metadata(&meta_a, &meta_b);
     assert!(meta_a.contains_key("facecast:recipe-sha256"), "{meta_a:?}");
 }
 
@@ -617,18 +601,7 @@ fn facecast_restore_is_a_one_step_recipe_same_pixels_and_metadata_as_the_batch()
         r.export.quality = 90;
     });
     let out = work.path().join("batch");
-    let batch = facecast(
-        data.path(),
-        &[
-            os("batch"),
-            os("--recipe"),
-            recipe.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-            photo.as_os_str(),
-        ],
-    );
-    assert!(batch.status.success(), "{}", common::text(&batch));
+    batch_photo(data.path(), &[], &recipe, &out, &photo);
     let batched = out.join("astronaut_vm.jpg");
 
     let a = image::open(&single).expect("restore output").to_rgb8();
@@ -641,14 +614,7 @@ fn facecast_restore_is_a_one_step_recipe_same_pixels_and_metadata_as_the_batch()
     );
     assert!(a == b, "the same pixels");
     let (meta_a, meta_b) = (jpeg_comment(&single), jpeg_comment(&batched));
-    assert_eq!(
-        meta_a.keys().collect::<Vec<_>>(),
-        meta_b.keys().collect::<Vec<_>>(),
-        "the same metadata schema"
-    );
-    for key in ["AI-edited", "facecast:networks", "Software"] {
-        assert_eq!(meta_a.get(key), meta_b.get(key), "{key}");
-    }
+    assert_same_metadata(&meta_a, &meta_b);
     assert!(
         meta_a
             .get("facecast:networks")
@@ -705,18 +671,7 @@ fn facecast_makeup_apply_is_a_one_step_recipe_same_pixels_and_metadata_as_the_ba
         r.makeup.settings.strength = 0.6;
     });
     let out = work.path().join("batch");
-    let batch = facecast(
-        data.path(),
-        &[
-            os("batch"),
-            os("--recipe"),
-            recipe.as_os_str(),
-            os("--out"),
-            out.as_os_str(),
-            photo.as_os_str(),
-        ],
-    );
-    assert!(batch.status.success(), "{}", common::text(&batch));
+    batch_photo(data.path(), &[], &recipe, &out, &photo);
     let batched = out.join("astronaut_vm.png");
 
     let a = image::open(&single).expect("makeup output").to_rgb8();
@@ -724,14 +679,7 @@ fn facecast_makeup_apply_is_a_one_step_recipe_same_pixels_and_metadata_as_the_ba
     assert_ne!(a, astronaut(), "the face was made up");
     assert!(a == b, "the same pixels");
     let (meta_a, meta_b) = (png_text(&single), png_text(&batched));
-    assert_eq!(
-        meta_a.keys().collect::<Vec<_>>(),
-        meta_b.keys().collect::<Vec<_>>(),
-        "the same metadata schema"
-    );
-    for key in ["AI-edited", "facecast:networks", "Software"] {
-        assert_eq!(meta_a.get(key), meta_b.get(key), "{key}");
-    }
+    assert_same_metadata(&meta_a, &meta_b);
 }
 
 #[test]
@@ -1185,17 +1133,7 @@ fn a_killed_run_leaves_no_partial_output_and_the_next_run_cleans_up() {
         fs::write(photos.join(format!("shot-{i:02}.png")), &face).expect("write");
     }
     let recipe = recipe_file(work.path(), |_| {});
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .env("FACECAST_DATA_DIR", data.path())
-        .args(["--backend", "cpu", "batch", "--recipe"])
-        .arg(&recipe)
-        .arg("--out")
-        .arg(&out)
-        .arg(&photos)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start facecast");
+    let mut child = common::spawn_batch(data.path(), &recipe, &out, &photos);
     let killed_pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(180);
     let outputs = |dir: &Path| -> Vec<PathBuf> {

@@ -4,43 +4,16 @@
 
 mod common;
 
-use common::facecast;
+use common::{data_with_mtcnn, facecast, os, recipe_file};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime};
 
 use facecast::io::TEMP_PREFIX;
-use facecast::pipeline::recipe::Recipe;
 use serde_json::Value;
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
-
-/// A data folder with MTCNN installed through `weights import`, as a user would.
-fn data_with_mtcnn() -> tempfile::TempDir {
-    let data = tempfile::tempdir().expect("tempdir");
-    let fixtures = common::fixture_dir("mtcnn");
-    let out = facecast(
-        data.path(),
-        &[os("weights"), os("import"), os("mtcnn"), fixtures.as_os_str()],
-    );
-    assert!(out.status.success(), "import failed: {}", common::text(&out));
-    data
-}
-
-/// A recipe without edit steps (only MTCNN is needed), PNG output.
-fn recipe_file(dir: &Path, edit: impl FnOnce(&mut Recipe)) -> PathBuf {
-    let mut recipe = Recipe::default();
-    recipe.swap.enabled = false;
-    edit(&mut recipe);
-    let path = dir.join("recipe.json");
-    recipe.save(&path).expect("save the recipe");
-    path
-}
 
 fn fixture_photo(name: &str) -> Vec<u8> {
     fs::read(common::fixture_dir("mtcnn").join(name)).expect("fixture photo")
@@ -122,17 +95,7 @@ fn a_killed_batch_reruns_only_the_photos_it_had_not_exported() {
         fs::write(photos.join(format!("shot-{i}.png")), &face).expect("write");
     }
     let recipe = recipe_file(work.path(), |_| {});
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facecast"))
-        .env("FACECAST_DATA_DIR", data.path())
-        .args(["--backend", "cpu", "batch", "--recipe"])
-        .arg(&recipe)
-        .arg("--out")
-        .arg(&out)
-        .arg(&photos)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start facecast");
+    let mut child = common::spawn_batch(data.path(), &recipe, &out, &photos);
     let deadline = Instant::now() + Duration::from_secs(180);
     while journal_lines(&out).len() < 2 {
         assert!(Instant::now() < deadline, "nothing journaled within 180 s");

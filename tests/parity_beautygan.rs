@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use facecast::nets::beautygan::{BeautyGanConfig, Generator};
-use facecast::parity::Fixture;
-use facecast::weights::{TensorMap, read_checkpoint};
+use facecast::weights::TensorMap;
 
 fn fixture() -> PathBuf {
     common::fixture_dir("beautygan")
@@ -21,12 +20,8 @@ fn every_case_of_the_fixture_passes() {
 }
 
 fn weights(dir: &std::path::Path) -> (BeautyGanConfig, TensorMap, PathBuf) {
-    let fx = Fixture::open(dir).unwrap_or_else(|e| panic!("{e}"));
+    let (fx, tensors, path) = common::fixture_weights(dir);
     let config = BeautyGanConfig::from_json(fx.config()).unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.join("weights.pth");
-    let tensors = read_checkpoint(&path)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .flatten_tensors();
     (config, tensors, path)
 }
 

@@ -56,41 +56,12 @@ fn the_official_widths_do_not_fit_the_reduced_weights() {
 #[test]
 fn the_released_bfr_512_keys_fit_the_full_generator() {
     use burn::module::Module;
-    use burn::store::ModuleSnapshot;
     use facecast::nets::gpen::{FullGenerator, gpen_tensors};
-    use facecast::weights::{RawTensor, TensorMap};
     let root = common::fixtures_root();
-    let text = std::fs::read_to_string(root.join("gpen/official_keys.txt")).expect("official_keys.txt");
-    let mut state = TensorMap::default();
-    for line in text.lines() {
-        let mut cols = line.split('\t');
-        let (Some(key), Some(shape)) = (cols.next(), cols.next()) else {
-            continue;
-        };
-        let dims: Vec<usize> = shape
-            .trim_matches(|c| c == '[' || c == ']')
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        state
-            .tensors
-            .insert(key.to_string(), RawTensor::f32(dims, Vec::new()));
-    }
-    let mut want: Vec<(String, Vec<usize>)> = gpen_tensors(&state)
-        .tensors
-        .into_iter()
-        .filter(|(k, _)| !k.ends_with(".kernel"))
-        .map(|(k, t)| (k, t.shape))
-        .collect();
-    want.sort();
+    let state = common::shapes_only(common::official_keys(&root.join("gpen/official_keys.txt")));
+    let want = common::parameter_keys(gpen_tensors(&state));
     let net = FullGenerator::new(&GpenConfig::bfr_512(), &Device::flex()).expect("official config");
-    let mut got: Vec<(String, Vec<usize>)> = net
-        .collect(None, None, false)
-        .into_iter()
-        .map(|t| (t.name.clone(), t.shape.to_vec()))
-        .collect();
-    got.sort();
-    assert_eq!(got, want);
+    assert_eq!(common::module_keys(&net), want);
     assert_eq!(
         net.num_params(),
         71_005_223,
@@ -106,36 +77,19 @@ fn bfr_256_has_the_released_parameter_count() {
     assert_eq!(net.num_params(), 18_879_010);
 }
 
-/// A state dict of shapes only (no values), from a `key<TAB>[shape]<TAB>dtype` list.
-fn shapes_only(text: &str) -> facecast::weights::TensorMap {
-    let mut state = facecast::weights::TensorMap::default();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let mut cols = line.split('\t');
-        let (Some(key), Some(shape)) = (cols.next(), cols.next()) else {
-            continue;
-        };
-        let dims: Vec<usize> = shape
-            .trim_matches(|c| c == '[' || c == ']')
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        state.tensors.insert(
-            key.to_string(),
-            facecast::weights::RawTensor::f32(dims, Vec::new()),
-        );
-    }
-    state
+/// The released GPEN-BFR-512 checkpoint's shapes (`models/keys/gpen-bfr-512.txt`), no values.
+fn bfr_512_shapes() -> facecast::weights::TensorMap {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/keys/gpen-bfr-512.txt"
+    ))
+    .expect("models/keys/gpen-bfr-512.txt");
+    common::shapes_only(common::key_rows(&text))
 }
 
 #[test]
 fn the_config_of_the_fixture_weights_is_read_from_their_shapes() {
-    let root = common::fixtures_root();
-    let dir = root.join("gpen");
-    let fx = Fixture::open(&dir).expect("fixture");
-    let file = dir.join("weights.pth");
-    let state = facecast::weights::read_checkpoint(&file)
-        .expect("weights.pth")
-        .flatten_tensors();
+    let (fx, state, file) = common::fixture_weights(&common::fixtures_root().join("gpen"));
     let inferred = GpenConfig::from_state_dict(&state, &file).expect("inferred");
     assert_eq!(inferred, GpenConfig::from_json(fx.config()).expect("meta config"));
     assert_eq!(inferred.size(), 64);
@@ -151,12 +105,7 @@ fn the_config_of_the_fixture_weights_is_read_from_their_shapes() {
 
 #[test]
 fn the_released_bfr_512_key_list_gives_its_config() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/keys/gpen-bfr-512.txt"
-    ))
-    .expect("models/keys/gpen-bfr-512.txt");
-    let state = shapes_only(&text);
+    let state = bfr_512_shapes();
     let config = GpenConfig::from_state_dict(&state, Path::new("GPEN-BFR-512.pth")).expect("inferred");
     assert_eq!(config, GpenConfig::bfr_512());
     assert_eq!(config.decoder.n_latent(), 16);
@@ -245,13 +194,8 @@ fn bfr_256_shapes(names: &[String]) -> facecast::weights::TensorMap {
 fn bfr_256_shapes_give_its_config_and_parameter_count() {
     use burn::module::Module;
     use facecast::nets::gpen::FullGenerator;
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/keys/gpen-bfr-512.txt"
-    ))
-    .expect("models/keys/gpen-bfr-512.txt");
     // GPEN-256's keys are GPEN-512's without the 512-px stages.
-    let names: Vec<String> = shapes_only(&text)
+    let names: Vec<String> = bfr_512_shapes()
         .tensors
         .into_keys()
         .filter(|k| {
@@ -289,12 +233,7 @@ fn files_that_are_not_gpen_are_refused_by_name() {
         .to_string();
     assert!(err.contains("other.pth") && err.contains("not a GPEN"), "{err}");
     // A gap in the encoder stages is named too.
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/models/keys/gpen-bfr-512.txt"
-    ))
-    .expect("key list");
-    let mut state = shapes_only(&text);
+    let mut state = bfr_512_shapes();
     state.tensors.retain(|k, _| !k.starts_with("ecd3."));
     let err = GpenConfig::from_state_dict(&state, file)
         .expect_err("gap")

@@ -6,20 +6,15 @@ use std::path::PathBuf;
 
 use burn::tensor::Device;
 use facecast::nets::mobilenetv2::{MobileNetV2, MobileNetV2Config};
-use facecast::parity::Fixture;
-use facecast::weights::{TensorMap, read_checkpoint};
+use facecast::weights::TensorMap;
 
 fn fixture() -> PathBuf {
     common::fixture_dir("mobilenetv2")
 }
 
 fn weights(dir: &std::path::Path) -> (MobileNetV2Config, TensorMap, PathBuf) {
-    let fx = Fixture::open(dir).unwrap_or_else(|e| panic!("{e}"));
+    let (fx, tensors, path) = common::fixture_weights(dir);
     let config = MobileNetV2Config::from_json(fx.config()).unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.join("weights.pth");
-    let tensors = read_checkpoint(&path)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .flatten_tensors();
     (config, tensors, path)
 }
 

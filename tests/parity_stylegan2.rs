@@ -126,40 +126,16 @@ fn a_checkpoint_of_another_network_names_the_file() {
     assert!(err.to_string().contains("gpen/weights.pth"), "{err}");
 }
 
-/// Parameter paths and shapes of a module, as the loader sees them.
-fn module_keys<M: Module>(module: &M) -> Vec<(String, Vec<usize>)> {
-    use burn::store::ModuleSnapshot;
-    let mut keys: Vec<(String, Vec<usize>)> = module
-        .collect(None, None, false)
-        .into_iter()
-        .map(|t| (t.name.clone(), t.shape.to_vec()))
-        .collect();
-    keys.sort();
-    keys
-}
-
 #[test]
 fn the_released_checkpoint_keys_fit_the_ffhq_generator() {
     use facecast::nets::stylegan2::{Generator, generator_tensors};
-    use facecast::weights::{RawTensor, TensorMap};
     let root = common::fixtures_root();
-    let mut state = TensorMap::default();
-    for (key, shape) in common::official_keys(&root.join("stylegan2/official_keys.txt")) {
-        if let Some(name) = key.strip_prefix("g_ema.") {
-            state
-                .tensors
-                .insert(name.to_string(), RawTensor::f32(shape, Vec::new()));
-        }
-    }
-    let mut want: Vec<(String, Vec<usize>)> = generator_tensors(&state)
-        .tensors
+    let g_ema = common::official_keys(&root.join("stylegan2/official_keys.txt"))
         .into_iter()
-        .filter(|(k, _)| !k.ends_with(".kernel"))
-        .map(|(k, t)| (k, t.shape))
-        .collect();
-    want.sort();
+        .filter_map(|(key, shape)| Some((key.strip_prefix("g_ema.")?.to_string(), shape)));
+    let want = common::parameter_keys(generator_tensors(&common::shapes_only(g_ema)));
     let g = Generator::new(&StyleGan2Config::ffhq_1024(), &Device::flex()).expect("official config");
-    assert_eq!(module_keys(&g), want);
+    assert_eq!(common::module_keys(&g), want);
     assert_eq!(
         g.num_params(),
         30_370_060,

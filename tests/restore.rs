@@ -13,11 +13,11 @@ use std::time::Duration;
 use burn::tensor::Device;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use facecast::app::{Detection, FacecastApp, PhotoStatus, StartOptions};
-use facecast::compute::Compute;
+use facecast::app::{Detection, FacecastApp, PhotoStatus};
 use facecast::face::align::Point;
 use facecast::face::mask::Plane;
 use facecast::face::warp::crop_aligned;
+use facecast::jobs::PhotoId;
 use facecast::pipeline::detect::Face;
 use facecast::pipeline::detect::photo::{DetectSettings, detect_photo};
 use facecast::pipeline::paste::mask_in_photo;
@@ -407,15 +407,39 @@ fn the_restore_command_writes_a_new_file_and_never_the_photo() {
 }
 
 fn window(data: &Path, open: Vec<PathBuf>) -> Harness<'static, FacecastApp> {
-    let start = StartOptions {
-        data_dir: Some(data.to_path_buf()),
-        open,
-        ..Default::default()
-    };
     // Tall enough that the Restore section, below Swap, is on screen without scrolling.
-    Harness::builder()
-        .with_size([1280.0, 1800.0])
-        .build_eframe(move |cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start))
+    common::window(data, open, [1280.0, 1800.0])
+}
+
+/// The Restore section set to Blur then GPEN, once it has found the installed GPEN-512.
+fn blur_then_gpen(harness: &mut Harness<'_, FacecastApp>) {
+    harness.get_by_label("Blur then GPEN").click();
+    harness.run_steps(2);
+    common::step_until(harness, "the GPEN check", |app| {
+        app.state().restore.weights(GpenModel::Bfr512).is_some()
+    });
+}
+
+/// Chooses the photo's faces scoring at least the screening threshold, as clicking them would.
+fn choose_faces(harness: &mut Harness<'_, FacecastApp>, photo: PhotoId) {
+    harness
+        .state_mut()
+        .state_mut()
+        .library
+        .get_mut(photo)
+        .expect("entry")
+        .select_faces_from(0.70);
+    harness.run_steps(2);
+}
+
+/// Clicks Restore and waits for the photo's new edit.
+fn restore_and_wait(harness: &mut Harness<'_, FacecastApp>, photo: PhotoId) {
+    harness.get_by_label("Restore 1 face").click();
+    common::step_until(harness, "the restore", |app| {
+        app.state().restore.job.is_none()
+            && app.state().current_edit(photo).is_some()
+            && app.worker().is_idle()
+    });
 }
 
 #[test]
@@ -469,30 +493,14 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
             })
             && state.selected.is_some()
     });
-    harness.get_by_label("Blur then GPEN").click();
-    harness.run_steps(2);
-    common::step_until(&mut harness, "the GPEN check", |app| {
-        app.state().restore.weights(GpenModel::Bfr512).is_some()
-    });
+    blur_then_gpen(&mut harness);
     // Nothing is chosen yet: the button is there but cannot be used.
     harness.get_by_label("No face chosen: click faces on the canvas");
     let photo = harness.state().state().selected.expect("selected");
-    harness
-        .state_mut()
-        .state_mut()
-        .library
-        .get_mut(photo)
-        .expect("entry")
-        .select_faces_from(0.70);
-    harness.run_steps(2);
+    choose_faces(&mut harness, photo);
     harness.get_by_label("Works on the original photo");
     harness.get_by_label_contains("reduced-width test weights");
-    harness.get_by_label("Restore 1 face").click();
-    common::step_until(&mut harness, "the restore", |app| {
-        app.state().restore.job.is_none()
-            && app.state().current_edit(photo).is_some()
-            && app.worker().is_idle()
-    });
+    restore_and_wait(&mut harness, photo);
     let state = harness.state().state();
     let edit = state.current_edit(photo).expect("a new edit");
     assert!(
@@ -548,10 +556,6 @@ fn the_restore_section_offers_the_missing_weights_then_restores_the_chosen_face(
 
 #[test]
 fn the_window_restore_and_its_export_with_the_same_settings_are_the_same_pixels() {
-    use facecast::app::export_bar::EXPORT_SELECTED;
-    use facecast::pipeline::batch::FileStatus;
-    use facecast::pipeline::recipe::OutputFormat;
-
     let (data, _store) = store_with_weights();
     let photos = tempfile::tempdir().expect("tempdir");
     let path = photos.path().join("astronaut.png");
@@ -564,26 +568,10 @@ fn the_window_restore_and_its_export_with_the_same_settings_are_the_same_pixels(
     );
 
     // The Restore section on the photo: Blur then GPEN on the faces chosen at the screening score.
-    harness.get_by_label("Blur then GPEN").click();
-    harness.run_steps(2);
-    common::step_until(&mut harness, "the GPEN check", |app| {
-        app.state().restore.weights(GpenModel::Bfr512).is_some()
-    });
+    blur_then_gpen(&mut harness);
     let photo = harness.state().state().selected.expect("selected");
-    harness
-        .state_mut()
-        .state_mut()
-        .library
-        .get_mut(photo)
-        .expect("entry")
-        .select_faces_from(0.70);
-    harness.run_steps(2);
-    harness.get_by_label("Restore 1 face").click();
-    common::step_until(&mut harness, "the restore", |app| {
-        app.state().restore.job.is_none()
-            && app.state().current_edit(photo).is_some()
-            && app.worker().is_idle()
-    });
+    choose_faces(&mut harness, photo);
+    restore_and_wait(&mut harness, photo);
     let interactive = Arc::clone(
         &harness
             .state()
@@ -596,34 +584,12 @@ fn the_window_restore_and_its_export_with_the_same_settings_are_the_same_pixels(
     assert!(*interactive != original, "the section restored nothing");
 
     // The export of the same photo with the same settings: the section's Restore step, no swap.
-    let out = photos.path().join("out");
-    {
-        let recipe = &mut harness.state_mut().state_mut().recipe;
-        recipe.swap.enabled = false;
-        recipe.export.format = OutputFormat::Png;
-        recipe.export.folder = Some(out.clone());
-    }
-    harness.run_steps(2);
-    harness.get_by_label("Recipe: restore");
-    harness.get_by_label(EXPORT_SELECTED).click();
-    common::step_until(&mut harness, "the export", |app| {
-        let export = &app.state().export;
-        export.ended && !export.is_running() && app.worker().is_idle()
-    });
-    let export = &harness.state().state().export;
-    assert_eq!(export.reports.len(), 1);
-    let report = &export.reports[0];
-    assert_eq!(report.status, FileStatus::Done, "{report:?}");
-    let written = report.output.as_ref().expect("the file written");
-    let exported = image::open(written).expect("the export decodes").into_rgb8();
-    assert_eq!(exported.dimensions(), interactive.dimensions());
-    let differing = exported
-        .pixels()
-        .zip(interactive.pixels())
-        .filter(|(a, b)| a != b)
-        .count();
-    assert_eq!(
-        differing, 0,
-        "the window's result and the export differ in {differing} pixels"
+    common::assert_export_is(
+        &mut harness,
+        &photos.path().join("out"),
+        |recipe| recipe.swap.enabled = false,
+        "Recipe: restore",
+        &interactive,
+        "the window's result",
     );
 }

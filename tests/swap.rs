@@ -464,8 +464,7 @@ mod window {
     use egui_kittest::kittest::Queryable;
     use facecast::app::compare::SLIDER_LABEL;
     use facecast::app::swap_panel::{SWAP_ALL, UNDO};
-    use facecast::app::{Detection, FacecastApp, PhotoStatus, StartOptions};
-    use facecast::compute::Compute;
+    use facecast::app::{Detection, FacecastApp, PhotoStatus};
 
     #[derive(Debug)]
     struct DroppedPath(PathBuf);
@@ -480,20 +479,30 @@ mod window {
         }
     }
 
-    #[test]
-    fn the_window_swaps_all_faces_compares_and_undoes() {
+    /// A data folder with the networks and the library model "Camera Man", and a folder holding
+    /// the photo to swap.
+    fn setup() -> (
+        tempfile::TempDir,
+        facecast::cast::VirtualModel,
+        tempfile::TempDir,
+        PathBuf,
+    ) {
         let data = super::data_dir(true);
         let model = super::library_model(data.path(), "Camera Man");
         let photos = tempfile::tempdir().expect("tempdir");
         let target = photos.path().join("astronaut.png");
         std::fs::copy(super::mtcnn_dir().join("astronaut.png"), &target).expect("copy");
-        let start = StartOptions {
-            data_dir: Some(data.path().to_path_buf()),
-            ..Default::default()
-        };
-        let mut harness = Harness::builder()
-            .with_size([1280.0, 800.0])
-            .build_eframe(move |cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start));
+        (data, model, photos, target)
+    }
+
+    fn window(data: &Path, open: Vec<PathBuf>) -> Harness<'static, FacecastApp> {
+        super::common::window(data, open, [1280.0, 800.0])
+    }
+
+    #[test]
+    fn the_window_swaps_all_faces_compares_and_undoes() {
+        let (data, model, _photos, target) = setup();
+        let mut harness = window(data.path(), Vec::new());
         harness.step();
         harness
             .input_mut()
@@ -595,23 +604,8 @@ mod window {
 
     #[test]
     fn the_window_swap_and_its_export_with_the_same_settings_are_the_same_pixels() {
-        use facecast::app::export_bar::EXPORT_SELECTED;
-        use facecast::pipeline::batch::FileStatus;
-        use facecast::pipeline::recipe::OutputFormat;
-
-        let data = super::data_dir(true);
-        let model = super::library_model(data.path(), "Camera Man");
-        let photos = tempfile::tempdir().expect("tempdir");
-        let target = photos.path().join("astronaut.png");
-        std::fs::copy(super::mtcnn_dir().join("astronaut.png"), &target).expect("copy");
-        let start = StartOptions {
-            data_dir: Some(data.path().to_path_buf()),
-            open: vec![target.clone()],
-            ..Default::default()
-        };
-        let mut harness = Harness::builder()
-            .with_size([1280.0, 800.0])
-            .build_eframe(move |cc| FacecastApp::new(&cc.egui_ctx, Compute::cpu(), start));
+        let (data, model, photos, target) = setup();
+        let mut harness = window(data.path(), vec![target.clone()]);
         let id = model.id.clone();
         super::common::step_until(&mut harness, "screening and the library listing", |app| {
             super::common::all_screened(app, 1) && app.state().cast.item(&id).is_some()
@@ -640,34 +634,13 @@ mod window {
         );
 
         // The export of the same photo with the same recipe: the section's swap, the same model.
-        let out = photos.path().join("out");
-        {
-            let recipe = &mut harness.state_mut().state_mut().recipe;
-            recipe.export.format = OutputFormat::Png;
-            recipe.export.folder = Some(out.clone());
-        }
-        harness.run_steps(2);
-        harness.get_by_label("Recipe: swap");
-        harness.get_by_label(EXPORT_SELECTED).click();
-        super::common::step_until(&mut harness, "the export", |app| {
-            let export = &app.state().export;
-            export.ended && !export.is_running() && app.worker().is_idle()
-        });
-        let export = &harness.state().state().export;
-        assert_eq!(export.reports.len(), 1);
-        let report = &export.reports[0];
-        assert_eq!(report.status, FileStatus::Done, "{report:?}");
-        let written = report.output.as_ref().expect("the file written");
-        let exported = image::open(written).expect("the export decodes").into_rgb8();
-        assert_eq!(exported.dimensions(), interactive.dimensions());
-        let differing = exported
-            .pixels()
-            .zip(interactive.pixels())
-            .filter(|(a, b)| a != b)
-            .count();
-        assert_eq!(
-            differing, 0,
-            "the window's swap and the export differ in {differing} pixels"
+        super::common::assert_export_is(
+            &mut harness,
+            &photos.path().join("out"),
+            |_| {},
+            "Recipe: swap",
+            &interactive,
+            "the window's swap",
         );
     }
 

@@ -1,7 +1,7 @@
 //! The weights store against a real HTTP server on 127.0.0.1 (written here with std::net): downloads,
 //! resume after a cut, servers that ignore Range, checksum failures, imports and the pip fallback.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,10 @@ use facecast::weights::manifest::Manifest;
 use facecast::weights::store::{FileStatus, ModelStatus, Progress, StoreError, WeightsStore};
 use sha2::{Digest, Sha256};
 
+#[path = "common/http.rs"]
+mod http;
+use http::{Seen, read_request};
+
 /// How the test server answers.
 #[derive(Clone)]
 struct Behaviour {
@@ -21,12 +25,6 @@ struct Behaviour {
     /// Send only this many body bytes of the first answer (after promising them all), then hang up.
     cut_first_after: Option<usize>,
     content_type: &'static str,
-}
-
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    range: Option<String>,
 }
 
 struct Server {
@@ -62,27 +60,7 @@ impl Server {
 }
 
 fn serve(mut stream: TcpStream, n: usize, b: &Behaviour, log: &Mutex<Vec<Seen>>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut range = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("range")
-        {
-            range = Some(value.trim().to_string());
-        }
-    }
-    log.lock().unwrap().push(Seen {
-        path: path.clone(),
-        range: range.clone(),
-    });
+    let Seen { path, range } = read_request(&stream, log)?;
 
     if path == "/missing" {
         stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;

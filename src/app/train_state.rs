@@ -3,13 +3,13 @@
 //! so the events are folded whether or not the window is open.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::jobs::photos::PhotoImage;
+use image::RgbImage;
+
 use crate::jobs::train_generator::TrainOutput;
 use crate::jobs::{JobEvent, JobEventKind, JobId, JobOutcome, JobOutput};
-use crate::pipeline::generator_training::run::TrainControl;
+use crate::pipeline::generator_training::run::{RunEvent, RunOutcome, TrainControl};
 
 /// Where the window's run stands.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -62,7 +62,7 @@ pub struct TrainInbox {
     pub steps_per_sec: f64,
     pub left: Duration,
     pub history: LossHistory,
-    pub previews: Vec<(u32, Arc<PhotoImage>)>,
+    pub previews: Vec<(u32, RgbImage)>,
     /// The iteration the shown previews were rendered at.
     pub preview_iteration: Option<u64>,
     /// The iteration at which the worker last acknowledged a pause.
@@ -112,16 +112,59 @@ impl TrainInbox {
 
     fn fold(&mut self, output: &TrainOutput) {
         match output {
-            TrainOutput::Note(text) => self.notes.push(text.clone()),
-            TrainOutput::Aligning { done, total } => self.aligning = (*done, *total),
-            TrainOutput::Prepared { faces, from, to, .. } => {
+            TrainOutput::Run(event) => self.fold_event(event),
+            TrainOutput::Ended(RunOutcome::Registered { name, .. }) => {
+                self.phase = TrainPhase::Done(name.clone());
+                self.registered = Some(name.clone());
+            }
+            TrainOutput::Ended(RunOutcome::Cancelled {
+                iteration,
+                checkpoint,
+            }) => {
+                self.phase = TrainPhase::Stopped {
+                    iteration: *iteration,
+                    checkpoint: checkpoint.clone(),
+                }
+            }
+        }
+    }
+
+    fn fold_event(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::Resuming {
+                run,
+                checkpoint,
+                iteration,
+            } => self.notes.push(format!(
+                "Resuming {run} from {} (iteration {iteration})",
+                checkpoint.display()
+            )),
+            RunEvent::Aligning { .. } => self.aligning = (0, 0),
+            RunEvent::Photo { done, total } => self.aligning = (*done, *total),
+            RunEvent::Prepared {
+                faces,
+                skipped,
+                photos_changed,
+                from,
+                to,
+                ..
+            } => {
+                for (path, why) in skipped {
+                    self.notes.push(format!("Skipped {}: {why}", path.display()));
+                }
+                if *photos_changed {
+                    self.notes.push(
+                        "The photos differ from those the run started with; the lineage records the new set"
+                            .into(),
+                    );
+                }
                 self.faces = *faces;
                 self.from = *from;
                 self.iteration = *from;
                 self.steps = *to;
                 self.phase = TrainPhase::Training;
             }
-            TrainOutput::Iteration {
+            RunEvent::Iteration {
                 losses,
                 done,
                 steps,
@@ -142,29 +185,18 @@ impl TrainInbox {
                 self.steps_per_sec = *steps_per_sec;
                 self.left = *left;
             }
-            TrainOutput::Checkpoint { iteration, file } => self.checkpoint = Some((*iteration, file.clone())),
-            TrainOutput::Previews { iteration, images } => {
+            RunEvent::Checkpoint { iteration, file, .. } => {
+                self.checkpoint = Some((*iteration, file.clone()))
+            }
+            RunEvent::Previews { iteration, images } => {
                 self.previews = images.clone();
                 self.preview_iteration = Some(*iteration);
             }
-            TrainOutput::Paused { iteration } => {
+            RunEvent::Paused { iteration } => {
                 self.paused_at = Some(*iteration);
                 self.phase = TrainPhase::Paused;
             }
-            TrainOutput::Resumed { .. } => self.phase = TrainPhase::Training,
-            TrainOutput::Registered { name, .. } => {
-                self.phase = TrainPhase::Done(name.clone());
-                self.registered = Some(name.clone());
-            }
-            TrainOutput::Stopped {
-                iteration,
-                checkpoint,
-            } => {
-                self.phase = TrainPhase::Stopped {
-                    iteration: *iteration,
-                    checkpoint: checkpoint.clone(),
-                }
-            }
+            RunEvent::Resumed { .. } => self.phase = TrainPhase::Training,
         }
     }
 }

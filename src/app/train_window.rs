@@ -151,7 +151,7 @@ impl TrainWindow {
             .iter()
             .map(|(seed, image)| {
                 let size = [image.width() as usize, image.height() as usize];
-                let pixels = egui::ColorImage::from_rgba_unmultiplied(size, image.as_raw());
+                let pixels = egui::ColorImage::from_rgb(size, image.as_raw());
                 ctx.load_texture(format!("train-preview-{seed}"), pixels, TextureOptions::NEAREST)
             })
             .collect();

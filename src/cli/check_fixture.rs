@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::compute::{BackendChoice, Compute};
-use crate::parity;
+use crate::parity::check::FixtureCheck;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckFixtureArgs {
@@ -16,34 +16,13 @@ pub struct CheckFixtureArgs {
 pub fn run(args: CheckFixtureArgs, backend: BackendChoice) -> anyhow::Result<ExitCode> {
     let compute = Compute::select(backend)?;
     println!("backend: {}", compute.label());
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut check = FixtureCheck::default();
     for dir in &args.dirs {
-        match parity::run_fixture(dir, &compute.device) {
-            Ok(cases) => {
-                for case in cases {
-                    let status = if case.passed { "ok  " } else { "FAIL" };
-                    let note = case.note.map(|n| format!("  ({n})")).unwrap_or_default();
-                    println!(
-                        "{status} {}: {}  max abs err {:.3e}{note}",
-                        dir.display(),
-                        case.name,
-                        case.max_abs_err
-                    );
-                    if case.passed {
-                        passed += 1;
-                    } else {
-                        failed += 1;
-                    }
-                }
-            }
-            Err(err) => {
-                println!("FAIL {}: {err}", dir.display());
-                failed += 1;
-            }
-        }
+        // The lines say everything; the cases themselves are only counted.
+        let _ = check.run(dir, &compute.device, &mut |line| println!("{line}"));
     }
-    println!("{passed} passed, {failed} failed");
-    Ok(if failed == 0 {
+    println!("{}", check.summary());
+    Ok(if check.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

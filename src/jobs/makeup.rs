@@ -8,12 +8,12 @@ use std::sync::Arc;
 use image::RgbImage;
 use image::imageops::crop_imm;
 
-use super::photos::{PhotoId, photo_pixels};
+use super::photo_edit::{current_pixels, faces_label, step_failed};
+use super::photos::PhotoId;
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::io::thumbnail;
 use crate::nets::beautygan::Generator;
 use crate::nets::mtcnn::MtcnnNets;
-use crate::pipeline::batch::StepError;
 use crate::pipeline::detect::Face;
 use crate::pipeline::makeup::MakeupSettings;
 use crate::pipeline::makeup::references::{Reference, ReferenceLibrary, import_reference};
@@ -207,14 +207,7 @@ impl Job for ApplyMakeup {
         } = *self;
         let total = faces.len() + 1;
         ctx.progress(0, total);
-        let decoded;
-        let before = match &source {
-            Some(edit) => edit.as_ref(),
-            None => {
-                decoded = photo_pixels(&path)?;
-                &decoded
-            }
-        };
+        let before = current_pixels(&source, &path)?;
         let mut cache = ctx.model_cache();
         super::warmup::note_first_use(ctx, &mut cache, &[WarmNetwork::BeautyGan]);
         let generator = cached_beautygan(&mut cache, &store, ctx)?;
@@ -224,14 +217,11 @@ impl Job for ApplyMakeup {
         // The export's own step, so the section's result is the pixels an export writes.
         let step = makeup_step(generator, reference, settings, &store, &ctx.compute().device);
         let made_up = step
-            .make_up(before.clone(), &faces, |done, _| {
+            .make_up((*before).clone(), &faces, |done, _| {
                 ctx.progress(1 + done, total);
                 !ctx.is_cancelled()
             })
-            .map_err(|e| match e {
-                StepError::Cancelled => JobError::Cancelled,
-                StepError::Failed(reason) => JobError::Failed(format!("{}: {reason}", path.display())),
-            })?;
+            .map_err(|e| step_failed(&path, e))?;
         let image = made_up.image;
         let (x0, y0, x1, y1) = faces_region(&faces, image.width(), image.height());
         let cut = |img: &RgbImage| {
@@ -242,20 +232,16 @@ impl Job for ApplyMakeup {
         };
         ctx.output(JobOutput::Makeup(MakeupOutput::Compare {
             photo,
-            before: cut(before),
+            before: cut(&before),
             after: cut(&image),
         }));
-        let count = match faces.len() {
-            1 => "1 face".to_string(),
-            n => format!("{n} faces"),
-        };
         let mut notes = vec![format!(
             "reference \u{201c}{name}\u{201d} at {strength}% strength"
         )];
         notes.extend(made_up.notes);
         ctx.output(JobOutput::Edited {
             photo,
-            label: format!("Makeup (BeautyGAN), {count}"),
+            label: format!("Makeup (BeautyGAN), {}", faces_label(faces.len())),
             image: Arc::new(image),
             notes,
         });

@@ -31,6 +31,7 @@ pub mod detect;
 pub mod export;
 pub mod feed;
 pub mod makeup;
+mod photo_edit;
 pub mod photos;
 pub mod restore;
 pub mod swap;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use super::photos::{PhotoId, photo_pixels};
+use super::photo_edit::{current_pixels, faces_label, step_failed};
+use super::photos::PhotoId;
 use super::{Job, JobContext, JobError, JobOutput, Lane};
-use crate::pipeline::batch::StepError;
 use crate::pipeline::detect::Face;
 use crate::pipeline::restore::RestoreSettings;
 use crate::pipeline::steps::restore_step;
@@ -34,11 +34,11 @@ pub struct RestoreFaces {
 
 impl Job for RestoreFaces {
     fn label(&self) -> String {
-        let faces = match self.faces.len() {
-            1 => "1 face".to_string(),
-            n => format!("{n} faces"),
-        };
-        format!("Restoring {faces} ({})", self.settings.model.label())
+        format!(
+            "Restoring {} ({})",
+            faces_label(self.faces.len()),
+            self.settings.model.label()
+        )
     }
 
     fn lane(&self) -> Lane {
@@ -80,14 +80,7 @@ impl Job for RestoreFaces {
         ctx.check_cancelled()?;
         ctx.progress(1, total);
 
-        let decoded;
-        let image: &RgbImage = match &base {
-            Some(edit) => edit,
-            None => {
-                decoded = photo_pixels(&path)?;
-                &decoded
-            }
-        };
+        let image = current_pixels(&base, &path)?;
         if image.dimensions() != photo_size {
             return Err(JobError::Failed(format!(
                 "{}: the image to restore is {}×{} but its faces were found on a {}×{} image",
@@ -99,21 +92,14 @@ impl Job for RestoreFaces {
             )));
         }
         let restored = step
-            .restore(image, &faces, |done, _| {
+            .restore(&image, &faces, |done, _| {
                 ctx.progress(1 + done, total);
                 !ctx.is_cancelled()
             })
-            .map_err(|e| match e {
-                StepError::Cancelled => JobError::Cancelled,
-                StepError::Failed(reason) => JobError::Failed(format!("{}: {reason}", path.display())),
-            })?;
-        let faces = match faces.len() {
-            1 => "1 face".to_string(),
-            n => format!("{n} faces"),
-        };
+            .map_err(|e| step_failed(&path, e))?;
         ctx.output(JobOutput::Edited {
             photo,
-            label: format!("{}, {faces}", step.settings.describe()),
+            label: format!("{}, {}", step.settings.describe(), faces_label(faces.len())),
             image: Arc::new(restored.image),
             notes: restored.notes,
         });

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::photo_edit::faces_label;
 use super::photos::{PhotoId, display_name, photo_pixels};
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::pipeline::detect::Face;
@@ -31,11 +32,11 @@ pub struct SwapPhoto {
 
 impl Job for SwapPhoto {
     fn label(&self) -> String {
-        let faces = match self.faces.len() {
-            1 => "1 face".to_string(),
-            n => format!("{n} faces"),
-        };
-        format!("Swapping {faces} in {}", display_name(&self.path))
+        format!(
+            "Swapping {} in {}",
+            faces_label(self.faces.len()),
+            display_name(&self.path)
+        )
     }
 
     fn lane(&self) -> Lane {

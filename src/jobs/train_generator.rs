@@ -6,67 +6,17 @@
 //! iteration and leaves a checkpoint to resume from. Closing the window cancels through the
 //! worker's token, with the same checkpoint.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-
-use super::photos::PhotoImage;
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::pipeline::generator_training::TrainError;
 use crate::pipeline::generator_training::run::{RunEvent, RunOutcome, RunRequest, TrainControl, TrainingRun};
-use crate::pipeline::generator_training::trainer::Losses;
 use crate::weights::store::WeightsStore;
 
-/// What the training job reports.
+/// What the training job reports: the run's own events as they come, then how it ended (the
+/// window words and folds them, so the job adds nothing of its own but the progress bar).
 #[derive(Debug, Clone)]
 pub enum TrainOutput {
-    /// A line for the window's log (resuming, skipped photos, a changed photo set).
-    Note(String),
-    /// Aligning the photos: `done` of `total`.
-    Aligning {
-        done: usize,
-        total: usize,
-    },
-    /// The faces are aligned; training runs from iteration `from` to `to`.
-    Prepared {
-        faces: usize,
-        skipped: usize,
-        from: u64,
-        to: u64,
-    },
-    Iteration {
-        losses: Losses,
-        done: u64,
-        steps: u64,
-        steps_per_sec: f64,
-        left: Duration,
-    },
-    Checkpoint {
-        iteration: u64,
-        file: PathBuf,
-    },
-    /// The preview seeds rendered by `g_ema` after `iteration` iterations.
-    Previews {
-        iteration: u64,
-        images: Vec<(u32, Arc<PhotoImage>)>,
-    },
-    /// The run waits between iterations, `iteration` done.
-    Paused {
-        iteration: u64,
-    },
-    Resumed {
-        iteration: u64,
-    },
-    /// The generator is registered under `name`.
-    Registered {
-        name: String,
-        file: PathBuf,
-    },
-    /// Cancelled after `iteration` iterations; `checkpoint` resumes the run.
-    Stopped {
-        iteration: u64,
-        checkpoint: PathBuf,
-    },
+    Run(RunEvent),
+    Ended(RunOutcome),
 }
 
 /// Trains (or resumes) a run and registers the generator.
@@ -86,79 +36,13 @@ fn failed(e: TrainError) -> JobError {
 }
 
 fn forward(ctx: &JobContext, event: RunEvent) {
-    let output = match event {
-        RunEvent::Resuming {
-            run,
-            checkpoint,
-            iteration,
-        } => TrainOutput::Note(format!(
-            "Resuming {run} from {} (iteration {iteration})",
-            checkpoint.display()
-        )),
-        RunEvent::Aligning { .. } => TrainOutput::Aligning { done: 0, total: 0 },
-        RunEvent::Photo { done, total } => {
-            ctx.progress(done, total);
-            TrainOutput::Aligning { done, total }
-        }
-        RunEvent::Prepared {
-            faces,
-            skipped,
-            photos_changed,
-            from,
-            to,
-            ..
-        } => {
-            for (path, why) in &skipped {
-                send(
-                    ctx,
-                    TrainOutput::Note(format!("Skipped {}: {why}", path.display())),
-                );
-            }
-            if photos_changed {
-                send(
-                    ctx,
-                    TrainOutput::Note(
-                        "The photos differ from those the run started with; the lineage records the new set"
-                            .into(),
-                    ),
-                );
-            }
-            ctx.progress(0, to.saturating_sub(from) as usize);
-            TrainOutput::Prepared {
-                faces,
-                skipped: skipped.len(),
-                from,
-                to,
-            }
-        }
-        RunEvent::Iteration {
-            losses,
-            done,
-            steps,
-            steps_per_sec,
-            left,
-        } => {
-            ctx.progress(done as usize, steps as usize);
-            TrainOutput::Iteration {
-                losses,
-                done,
-                steps,
-                steps_per_sec,
-                left,
-            }
-        }
-        RunEvent::Checkpoint { iteration, file, .. } => TrainOutput::Checkpoint { iteration, file },
-        RunEvent::Previews { iteration, images } => TrainOutput::Previews {
-            iteration,
-            images: images
-                .into_iter()
-                .map(|(seed, rgb)| (seed, Arc::new(image::DynamicImage::ImageRgb8(rgb).into_rgba8())))
-                .collect(),
-        },
-        RunEvent::Paused { iteration } => TrainOutput::Paused { iteration },
-        RunEvent::Resumed { iteration } => TrainOutput::Resumed { iteration },
-    };
-    send(ctx, output);
+    match &event {
+        RunEvent::Photo { done, total } => ctx.progress(*done, *total),
+        RunEvent::Prepared { from, to, .. } => ctx.progress(0, to.saturating_sub(*from) as usize),
+        RunEvent::Iteration { done, steps, .. } => ctx.progress(*done as usize, *steps as usize),
+        _ => {}
+    }
+    send(ctx, TrainOutput::Run(event));
 }
 
 impl Job for TrainGenerator {
@@ -190,24 +74,12 @@ impl Job for TrainGenerator {
         let outcome = run
             .run(&control, &|| ctx.is_cancelled(), &mut on_event)
             .map_err(failed)?;
-        match outcome {
-            RunOutcome::Registered { name, file, .. } => {
-                send(ctx, TrainOutput::Registered { name, file });
-                Ok(())
-            }
-            RunOutcome::Cancelled {
-                iteration,
-                checkpoint,
-            } => {
-                send(
-                    ctx,
-                    TrainOutput::Stopped {
-                        iteration,
-                        checkpoint,
-                    },
-                );
-                Err(JobError::Cancelled)
-            }
+        let cancelled = matches!(outcome, RunOutcome::Cancelled { .. });
+        send(ctx, TrainOutput::Ended(outcome));
+        if cancelled {
+            Err(JobError::Cancelled)
+        } else {
+            Ok(())
         }
     }
 }

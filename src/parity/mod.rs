@@ -15,6 +15,7 @@ use crate::weights::{CheckpointError, RawTensor, TensorMap, read_checkpoint};
 
 pub mod arcface;
 pub mod beautygan;
+pub mod check;
 pub mod clip_text;
 pub mod faceshifter;
 pub mod gpen;

@@ -15,6 +15,7 @@ use crate::nets::faceshifter::{AeiConfig, AeiError, AeiNet};
 use crate::nets::gpen::{self, FullGenerator, GpenConfig};
 use crate::nets::mobilenetv2::{MobileNetV2, MobileNetV2Config};
 use crate::nets::mtcnn::MtcnnNets;
+use crate::nets::styleclip::mapper::{LevelsMapper, MapperInfo};
 
 /// The store's id of the BeautyGAN generator.
 pub const BEAUTYGAN_ID: &str = "beautygan";
@@ -274,22 +275,9 @@ pub fn load_global_installed(
 
 /// A released StyleCLIP mapper (`{"state_dict", "opts"}`); its width and levels are read from the
 /// file, the generator stored beside it is not loaded.
-pub fn load_mapper(
-    path: &Path,
-    device: &Device,
-) -> Result<
-    (
-        crate::nets::styleclip::mapper::LevelsMapper,
-        crate::nets::styleclip::mapper::MapperInfo,
-    ),
-    TextModelError,
-> {
+pub fn load_mapper(path: &Path, device: &Device) -> Result<(LevelsMapper, MapperInfo), TextModelError> {
     let checkpoint = read_checkpoint(path)?;
-    Ok(crate::nets::styleclip::mapper::LevelsMapper::from_checkpoint(
-        &checkpoint,
-        path,
-        device,
-    )?)
+    Ok(LevelsMapper::from_checkpoint(&checkpoint, path, device)?)
 }
 
 /// A mapper from the store by id (`styleclip-mapper-…`).
@@ -297,13 +285,7 @@ pub fn load_mapper_installed(
     store: &super::store::WeightsStore,
     id: &str,
     device: &Device,
-) -> Result<
-    (
-        crate::nets::styleclip::mapper::LevelsMapper,
-        crate::nets::styleclip::mapper::MapperInfo,
-    ),
-    TextModelError,
-> {
+) -> Result<(LevelsMapper, MapperInfo), TextModelError> {
     load_mapper(&first_file(store, id)?, device)
 }
 

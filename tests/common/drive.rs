@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 use facecast::weights::download::Hosts;
 use facecast::weights::manifest::Manifest;
 use sha2::{Digest, Sha256};
+
+#[path = "http.rs"]
+mod http;
+pub use http::Seen;
+use http::read_request;
 
 /// How the imitation of Drive confirms a download.
 #[derive(Clone, Copy, PartialEq)]
@@ -63,12 +68,6 @@ impl Site {
         self.files.insert(key.to_string(), bytes.to_vec());
         self
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub path: String,
-    pub range: Option<String>,
 }
 
 /// The server: answers until dropped, or for two minutes at most, so no test leaves it running.
@@ -136,27 +135,7 @@ fn answer(
     log: &Mutex<Vec<Seen>>,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut range = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("range")
-        {
-            range = Some(value.trim().to_string());
-        }
-    }
-    log.lock().expect("log").push(Seen {
-        path: path.clone(),
-        range: range.clone(),
-    });
+    let Seen { path, range } = read_request(&stream, log)?;
     let q = query(&path);
     let id = q.get("id").cloned().unwrap_or_default();
     let route = path.split('?').next().unwrap_or_default();

@@ -58,6 +58,58 @@ pub fn facecast<S: AsRef<std::ffi::OsStr>>(data: &std::path::Path, args: &[S]) -
         .expect("run facecast")
 }
 
+/// An argument for [`facecast`] given as text.
+pub fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+/// A data folder with MTCNN installed through `weights import`, as a user would.
+pub fn data_with_mtcnn() -> tempfile::TempDir {
+    let data = tempfile::tempdir().expect("tempdir");
+    let fixtures = fixture_dir("mtcnn");
+    let out = facecast(
+        data.path(),
+        &[os("weights"), os("import"), os("mtcnn"), fixtures.as_os_str()],
+    );
+    assert!(out.status.success(), "import failed: {}", text(&out));
+    data
+}
+
+/// A recipe file in `dir`: screening, conversion and export without edit steps (only MTCNN is
+/// needed), then whatever `edit` changes.
+pub fn recipe_file(
+    dir: &std::path::Path,
+    edit: impl FnOnce(&mut facecast::pipeline::recipe::Recipe),
+) -> PathBuf {
+    let mut recipe = facecast::pipeline::recipe::Recipe::default();
+    recipe.swap.enabled = false;
+    edit(&mut recipe);
+    let path = dir.join("recipe.json");
+    recipe.save(&path).expect("save the recipe");
+    path
+}
+
+/// `facecast batch --recipe RECIPE --out OUT PHOTOS` started in the background, its output
+/// discarded: for the tests that kill or cancel a run.
+pub fn spawn_batch(
+    data: &std::path::Path,
+    recipe: &std::path::Path,
+    out: &std::path::Path,
+    photos: &std::path::Path,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_facecast"))
+        .env("FACECAST_DATA_DIR", data)
+        .args(["--backend", "cpu", "batch", "--recipe"])
+        .arg(recipe)
+        .arg("--out")
+        .arg(out)
+        .arg(photos)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start facecast")
+}
+
 /// A run's stdout then stderr, for assertions and their messages.
 pub fn text(out: &std::process::Output) -> String {
     format!(
@@ -83,6 +135,25 @@ pub fn wgpu_device() -> burn::tensor::Device {
     burn::tensor::Device::wgpu_options()
         .init()
         .unwrap_or_else(|e| panic!("no wgpu adapter (scripts/setup.sh installs Mesa's Vulkan): {e}"))
+}
+
+/// The app in a window of `size` points on the CPU backend, with `data` as its data folder and
+/// `open` loaded at start.
+pub fn window(
+    data: &std::path::Path,
+    open: Vec<PathBuf>,
+    size: [f32; 2],
+) -> egui_kittest::Harness<'static, facecast::app::FacecastApp> {
+    let start = facecast::app::StartOptions {
+        data_dir: Some(data.to_path_buf()),
+        open,
+        ..Default::default()
+    };
+    egui_kittest::Harness::builder()
+        .with_size(size)
+        .build_eframe(move |cc| {
+            facecast::app::FacecastApp::new(&cc.egui_ctx, facecast::compute::Compute::cpu(), start)
+        })
 }
 
 /// Steps the window until `done` holds, then two more frames so the UI shows it; fails after five
@@ -174,8 +245,14 @@ pub fn drag(
 
 /// `(key, shape)` rows of `official_keys.txt` (`key<TAB>[d0, d1]<TAB>dtype`).
 pub fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
-    let text = std::fs::read_to_string(file).expect("official_keys.txt is readable");
+    key_rows(&std::fs::read_to_string(file).expect("official_keys.txt is readable"))
+}
+
+/// `(key, shape)` rows of a key list's text (`official_keys.txt`, `models/keys/*.txt`); lines
+/// starting with `#` are comments.
+pub fn key_rows(text: &str) -> Vec<(String, Vec<usize>)> {
     text.lines()
+        .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {
             let mut cols = line.split('\t');
             let key = cols.next()?.to_string();
@@ -188,4 +265,97 @@ pub fn official_keys(file: &std::path::Path) -> Vec<(String, Vec<usize>)> {
             Some((key, dims?))
         })
         .collect()
+}
+
+/// A state dict of shapes only (no values): enough to check a key layout or infer a config.
+pub fn shapes_only(rows: impl IntoIterator<Item = (String, Vec<usize>)>) -> facecast::weights::TensorMap {
+    let mut state = facecast::weights::TensorMap::default();
+    for (key, shape) in rows {
+        state
+            .tensors
+            .insert(key, facecast::weights::RawTensor::f32(shape, Vec::new()));
+    }
+    state
+}
+
+/// The `(key, shape)` of every parameter in a checkpoint mapped to a network's layout (by
+/// `gpen_tensors`, `generator_tensors`), sorted. Blur kernels are left out: the network makes
+/// them, they are not parameters.
+pub fn parameter_keys(layout: facecast::weights::TensorMap) -> Vec<(String, Vec<usize>)> {
+    let mut keys: Vec<(String, Vec<usize>)> = layout
+        .tensors
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with(".kernel"))
+        .map(|(k, t)| (k, t.shape))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Parameter paths and shapes of a module, as the loader sees them, sorted.
+pub fn module_keys<M: burn::module::Module>(module: &M) -> Vec<(String, Vec<usize>)> {
+    use burn::store::ModuleSnapshot;
+    let mut keys: Vec<(String, Vec<usize>)> = module
+        .collect(None, None, false)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.to_vec()))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// A fixture folder's `meta.json` and its `weights.pth` read as flat tensors, with that file's path.
+pub fn fixture_weights(
+    dir: &std::path::Path,
+) -> (facecast::parity::Fixture, facecast::weights::TensorMap, PathBuf) {
+    let fx = facecast::parity::Fixture::open(dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("weights.pth");
+    let tensors = facecast::weights::read_checkpoint(&path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten_tensors();
+    (fx, tensors, path)
+}
+
+/// Exports the selected photo as PNG into `out` through the export bar, the recipe first changed
+/// by `edit`, and asserts that the file written has exactly `interactive`'s pixels: what a window
+/// section shows is what an export writes. The bar must show `recipe_label` ("Recipe: swap");
+/// `what` names the section's result in the failure message.
+pub fn assert_export_is(
+    harness: &mut egui_kittest::Harness<'_, facecast::app::FacecastApp>,
+    out: &std::path::Path,
+    edit: impl FnOnce(&mut facecast::pipeline::recipe::Recipe),
+    recipe_label: &str,
+    interactive: &image::RgbImage,
+    what: &str,
+) {
+    use egui_kittest::kittest::Queryable;
+    use facecast::app::export_bar::EXPORT_SELECTED;
+    use facecast::pipeline::batch::FileStatus;
+    use facecast::pipeline::recipe::OutputFormat;
+    {
+        let recipe = &mut harness.state_mut().state_mut().recipe;
+        edit(recipe);
+        recipe.export.format = OutputFormat::Png;
+        recipe.export.folder = Some(out.to_path_buf());
+    }
+    harness.run_steps(2);
+    harness.get_by_label(recipe_label);
+    harness.get_by_label(EXPORT_SELECTED).click();
+    step_until(harness, "the export", |app| {
+        let export = &app.state().export;
+        export.ended && !export.is_running() && app.worker().is_idle()
+    });
+    let export = &harness.state().state().export;
+    assert_eq!(export.reports.len(), 1);
+    let report = &export.reports[0];
+    assert_eq!(report.status, FileStatus::Done, "{report:?}");
+    let written = report.output.as_ref().expect("the file written");
+    let exported = image::open(written).expect("the export decodes").into_rgb8();
+    assert_eq!(exported.dimensions(), interactive.dimensions());
+    let differing = exported
+        .pixels()
+        .zip(interactive.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(differing, 0, "{what} and the export differ in {differing} pixels");
 }
