@@ -2,8 +2,12 @@
 //! the CPU and wgpu backends for several `max_side` caps, so the default cap is chosen by measurement.
 //!
 //!   bench_detect --weights DIR [--runs N] [--backends "cpu wgpu"] [--max-sides 0,1024,1600,2048]
-//!                [--budget-s S] [--json OUT] PHOTOS...
+//!                [--budget-s S] [--json OUT] [--ab] [--profile] PHOTOS...
 //!   bench_detect --make-big OUT.png PHOTOS...   (the 6000×4000 test photo, tiled from PHOTOS)
+//!
+//! `--ab` times each case twice over, alternating run by run between burn's own ops (the host PNet
+//! and the host convolution kernels switched off: backend label "… burn ops") and the default path.
+//! `--profile` prints the detector's stages for one extra run per case.
 //!
 //! `scripts/bench-mtcnn.sh` runs this beside facenet-pytorch and prints the ratios.
 
@@ -48,6 +52,10 @@ struct Options {
     max_sides: Vec<u32>,
     budget_s: f64,
     json: Option<PathBuf>,
+    /// Alternate burn's ops and the host kernels run by run in one process (an A/B comparison).
+    ab: bool,
+    /// Print where each photo's time goes (the detector's profile scopes), once per case.
+    profile: bool,
     photos: Vec<PathBuf>,
 }
 
@@ -105,54 +113,80 @@ fn main() -> Result<()> {
                     max_side,
                     ..DetectSettings::default()
                 };
-                let mut times = Vec::new();
-                let mut faces = Vec::new();
+                // Variants timed alternately, run by run, so that both see the same load.
+                let variants: &[bool] = if opts.ab { &[false, true] } else { &[true] };
+                let mut times = vec![Vec::new(); variants.len()];
+                let mut found_faces = vec![Vec::new(); variants.len()];
                 // One warm-up run (shader compilation, autotune, allocator), then the timed runs,
                 // stopping early when a slow case would blow the time budget.
                 let started = Instant::now();
                 for i in 0..=opts.runs {
-                    let t = Instant::now();
-                    let found = detect_photo(&nets, img, &settings, &compute.device)
-                        .with_context(|| format!("detecting on {name}"))?;
-                    let ms = t.elapsed().as_secs_f64() * 1e3;
-                    if i > 0 {
-                        times.push(ms);
+                    for (v, &host_kernels) in variants.iter().enumerate() {
+                        set_host_kernels(host_kernels);
+                        let t = Instant::now();
+                        let found = detect_photo(&nets, img, &settings, &compute.device)
+                            .with_context(|| format!("detecting on {name}"))?;
+                        let ms = t.elapsed().as_secs_f64() * 1e3;
+                        if i > 0 {
+                            times[v].push(ms);
+                        }
+                        found_faces[v] = found.faces;
                     }
-                    faces = found.faces;
-                    if i > 0 && times.len() >= 3 && started.elapsed().as_secs_f64() > opts.budget_s {
+                    if i > 0 && times[0].len() >= 3 && started.elapsed().as_secs_f64() > opts.budget_s {
                         break;
                     }
                 }
-                times.sort_by(f64::total_cmp);
-                let row = Row {
-                    photo: name.clone(),
-                    width: img.width(),
-                    height: img.height(),
-                    backend: label.clone(),
-                    max_side,
-                    cap_inactive: inactive,
-                    runs: times.len(),
-                    median_ms: median(&times),
-                    min_ms: times.first().copied().unwrap_or(f64::NAN),
-                    faces: faces.len(),
-                    face_height_pct: faces
-                        .iter()
-                        .map(|f| ((f.bbox[3] - f.bbox[1]) / img.height() as f32 * 1000.0).round() / 10.0)
-                        .collect(),
-                };
-                eprintln!(
-                    "{:<20} {:>9} {:<28} max_side {:>5}{} {:>10.1} ms (n={}) faces {} heights% {:?}",
-                    row.photo,
-                    format!("{}x{}", row.width, row.height),
-                    row.backend,
-                    row.max_side,
-                    if inactive { "*" } else { " " },
-                    row.median_ms,
-                    row.runs,
-                    row.faces,
-                    row.face_height_pct
-                );
-                rows.push(row);
+                set_host_kernels(true);
+                if opts.profile {
+                    facecast::nets::profile::set_enabled(true);
+                    detect_photo(&nets, img, &settings, &compute.device)
+                        .with_context(|| format!("detecting on {name}"))?;
+                    facecast::nets::profile::set_enabled(false);
+                    eprintln!("profile of {name} at max_side {max_side} (own ms, calls):");
+                    for ((kind, detail), entry) in facecast::nets::profile::take() {
+                        eprintln!(
+                            "  {:>9.1} {:>5}  {kind} {detail}",
+                            entry.own.as_secs_f64() * 1e3,
+                            entry.calls
+                        );
+                    }
+                }
+                for ((mut times, faces), &host_kernels) in times.into_iter().zip(found_faces).zip(variants) {
+                    times.sort_by(f64::total_cmp);
+                    let row = Row {
+                        photo: name.clone(),
+                        width: img.width(),
+                        height: img.height(),
+                        backend: if host_kernels {
+                            label.clone()
+                        } else {
+                            format!("{label} burn ops")
+                        },
+                        max_side,
+                        cap_inactive: inactive,
+                        runs: times.len(),
+                        median_ms: median(&times),
+                        min_ms: times.first().copied().unwrap_or(f64::NAN),
+                        faces: faces.len(),
+                        face_height_pct: faces
+                            .iter()
+                            .map(|f| ((f.bbox[3] - f.bbox[1]) / img.height() as f32 * 1000.0).round() / 10.0)
+                            .collect(),
+                    };
+                    eprintln!(
+                        "{:<20} {:>9} {:<28} max_side {:>5}{} {:>10.1} ms (n={}) faces {} heights% {:?}",
+                        row.photo,
+                        format!("{}x{}", row.width, row.height),
+                        row.backend,
+                        row.max_side,
+                        if inactive { "*" } else { " " },
+                        row.median_ms,
+                        row.runs,
+                        row.faces,
+                        row.face_height_pct
+                    );
+                    rows.push(row);
+                }
             }
         }
     }
@@ -168,6 +202,12 @@ fn main() -> Result<()> {
         None => println!("{text}"),
     }
     Ok(())
+}
+
+/// The host PNet and the host convolution kernels on (the default) or off (burn's own ops).
+fn set_host_kernels(on: bool) {
+    facecast::nets::pnet_host::set_enabled(on);
+    facecast::nets::cpu_conv::set_enabled(on);
 }
 
 fn median(sorted: &[f64]) -> f64 {
@@ -193,6 +233,8 @@ fn parse(args: &[String]) -> Result<Options> {
         max_sides: vec![0, 1024, 1600, 2048],
         budget_s: 30.0,
         json: None,
+        ab: false,
+        profile: false,
         photos: Vec::new(),
     };
     let mut it = args.iter();
@@ -211,6 +253,8 @@ fn parse(args: &[String]) -> Result<Options> {
             }
             "--budget-s" => opts.budget_s = value()?.parse().context("--budget-s")?,
             "--json" => opts.json = Some(PathBuf::from(value()?)),
+            "--ab" => opts.ab = true,
+            "--profile" => opts.profile = true,
             flag if flag.starts_with("--") => bail!("unknown option {flag}"),
             photo => opts.photos.push(PathBuf::from(photo)),
         }

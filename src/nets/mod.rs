@@ -16,6 +16,7 @@ pub mod fused_norm;
 pub mod gpen;
 pub mod mobilenetv2;
 pub mod mtcnn;
+pub mod pnet_host;
 pub mod profile;
 pub mod styleclip;
 pub mod stylegan2;

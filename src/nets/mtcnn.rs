@@ -15,6 +15,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::common::PRelu;
+use super::cpu_conv::conv2d_module;
 use crate::weights::TensorMap;
 use crate::weights::load::{LoadError, Tolerated, load_module};
 
@@ -193,9 +194,13 @@ impl RNet {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> RNetOutput {
-        let x = self.pool1.forward(self.prelu1.forward(self.conv1.forward(x)));
-        let x = self.pool2.forward(self.prelu2.forward(self.conv2.forward(x)));
-        let x = self.prelu3.forward(self.conv3.forward(x));
+        let x = self
+            .pool1
+            .forward(self.prelu1.forward(conv2d_module(&self.conv1, x)));
+        let x = self
+            .pool2
+            .forward(self.prelu2.forward(conv2d_module(&self.conv2, x)));
+        let x = self.prelu3.forward(conv2d_module(&self.conv3, x));
         let flat = flatten_whc(x);
         let x = self.prelu4.forward(self.dense4.forward(flat.clone()));
         let prob = softmax(self.dense5_1.forward(x.clone()), 1);
@@ -260,10 +265,16 @@ impl ONet {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> ONetOutput {
-        let x = self.pool1.forward(self.prelu1.forward(self.conv1.forward(x)));
-        let x = self.pool2.forward(self.prelu2.forward(self.conv2.forward(x)));
-        let x = self.pool3.forward(self.prelu3.forward(self.conv3.forward(x)));
-        let x = self.prelu4.forward(self.conv4.forward(x));
+        let x = self
+            .pool1
+            .forward(self.prelu1.forward(conv2d_module(&self.conv1, x)));
+        let x = self
+            .pool2
+            .forward(self.prelu2.forward(conv2d_module(&self.conv2, x)));
+        let x = self
+            .pool3
+            .forward(self.prelu3.forward(conv2d_module(&self.conv3, x)));
+        let x = self.prelu4.forward(conv2d_module(&self.conv4, x));
         let flat = flatten_whc(x);
         let x = self.prelu5.forward(self.dense5.forward(flat.clone()));
         let prob = softmax(self.dense6_1.forward(x.clone()), 1);

@@ -10,10 +10,13 @@ pub mod photo;
 
 use burn::tensor::Device;
 use burn::tensor::{Tensor, TensorData};
+use rayon::prelude::*;
 
 use self::boxes::{Candidate, bbreg, crop_window, nms_iou, nms_min, regress_stage1, rerec};
 use crate::face::resample::{Planes, resize_area};
 use crate::nets::mtcnn::{MtcnnNets, pnet_bucket, pnet_grid};
+use crate::nets::pnet_host::{self, PNetHost, PNetMaps};
+use crate::nets::profile;
 
 /// The cascade's settings (facenet-pytorch's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,31 +145,39 @@ pub fn detect(
     // level runs padded to a shape bucket, so a photo's pyramid (and the next photo's) shares a few
     // compiled and tuned kernels; the CPU backend compiles nothing and runs the exact shapes.
     let bucketed = *device != Device::flex();
+    // On the flex CPU backend PNet runs on host memory (`nets::pnet_host`); its weights are packed
+    // once per photo.
+    let host_pnet = if pnet_host::applies(device) {
+        Some(PNetHost::new(&nets.pnet).map_err(|e| DetectError::Device {
+            net: "PNet",
+            reason: e.to_string(),
+        })?)
+    } else {
+        None
+    };
     let mut survivors: Vec<Candidate> = Vec::new();
     for &scale in &trace.scales.clone() {
-        let level = pnet_input(image, scale);
+        let level = profile::scope(
+            "mtcnn",
+            || "pyramid level resize".into(),
+            || pnet_input(image, scale),
+        );
         trace.pyramid_hw.push((level.height, level.width));
-        let valid = [level.height, level.width];
-        let level = if bucketed {
-            level.padded_to(pnet_bucket(level.height), pnet_bucket(level.width))
-        } else {
-            level
-        };
-        let out = nets
-            .pnet
-            .forward_padded(to_device(std::slice::from_ref(&level), device), valid);
-        // The padded grid is (rows, stride); only its top-left (gh, gw) belongs to the level.
-        let [_, _, rows, stride] = out.prob.dims();
-        let (gh, gw) = pnet_grid(valid[0], valid[1]);
-        let prob = read(out.prob, "PNet")?;
-        let reg = read(out.reg, "PNet")?;
-        let plane = rows * stride;
+        let detail = || format!("PNet @{}x{}", level.height, level.width);
+        let maps = profile::scope("mtcnn", detail, || match &host_pnet {
+            Some(host) => host
+                .forward(&level.data, [level.channels, level.height, level.width])
+                .map_err(|e| DetectError::Device {
+                    net: "PNet",
+                    reason: e.to_string(),
+                }),
+            None => pnet_on_device(nets, &level, bucketed, device),
+        })?;
         let s = scale as f32;
         let mut level_candidates = Vec::new();
-        for y in 0..gh {
-            for x in 0..gw {
-                let at = y * stride + x;
-                let score = prob[plane + at];
+        for y in 0..maps.height {
+            for x in 0..maps.width {
+                let score = maps.prob[y * maps.width + x];
                 if score >= params.thresholds[0] {
                     let (xf, yf) = (x as f32, y as f32);
                     level_candidates.push(Candidate {
@@ -177,7 +188,7 @@ pub fn detect(
                             ((2.0 * yf + 12.0) / s).floor(),
                         ],
                         score,
-                        reg: std::array::from_fn(|k| reg[k * plane + at]),
+                        reg: maps.offsets(y, x),
                     });
                 }
             }
@@ -198,7 +209,7 @@ pub fn detect(
     trace.stage1 = stage1.clone();
 
     // Stage 2: RNet on 24×24 crops.
-    let (kept, crops) = crops_of(image, &stage1, 24);
+    let (kept, crops) = profile::scope("mtcnn", || "RNet crops".into(), || crops_of(image, &stage1, 24));
     let mut refined: Vec<Candidate> = Vec::new();
     if !crops.is_empty() {
         let [reg, prob] = run_in_chunks(
@@ -233,7 +244,7 @@ pub fn detect(
     trace.stage2 = stage2.clone();
 
     // Stage 3: ONet on 48×48 crops, landmarks decoded from the box before its regression.
-    let (kept, crops) = crops_of(image, &stage2, 48);
+    let (kept, crops) = profile::scope("mtcnn", || "ONet crops".into(), || crops_of(image, &stage2, 48));
     let mut finals: Vec<(Candidate, [[f32; 2]; 5])> = Vec::new();
     if !crops.is_empty() {
         let [reg, prob, lm] = run_in_chunks(
@@ -278,19 +289,66 @@ pub fn detect(
     Ok((faces, trace))
 }
 
-/// Area-resized, normalised crops of the boxes that touch the image, and which boxes they are.
-fn crops_of(image: &Planes, boxes: &[[f32; 5]], size: usize) -> (Vec<usize>, Vec<Planes>) {
-    let mut kept = Vec::new();
-    let mut crops = Vec::new();
-    for (i, b) in boxes.iter().enumerate() {
-        if let Some((y0, y1, x0, x1)) = crop_window([b[0], b[1], b[2], b[3]], image.width, image.height) {
-            let mut crop = resize_area(&image.crop(y0, y1, x0, x1), size, size);
-            normalise(&mut crop);
-            kept.push(i);
-            crops.push(crop);
+/// PNet through burn on one level (padded to its shape bucket on a GPU runtime), read back into
+/// the host path's layout.
+fn pnet_on_device(
+    nets: &MtcnnNets,
+    level: &Planes,
+    bucketed: bool,
+    device: &Device,
+) -> Result<PNetMaps, DetectError> {
+    let valid = [level.height, level.width];
+    let padded;
+    let input = if bucketed {
+        padded = level.padded_to(pnet_bucket(level.height), pnet_bucket(level.width));
+        &padded
+    } else {
+        level
+    };
+    let out = nets
+        .pnet
+        .forward_padded(to_device(std::slice::from_ref(input), device), valid);
+    // The padded grid is (rows, stride); only its top-left (gh, gw) belongs to the level.
+    let [_, _, rows, stride] = out.prob.dims();
+    let (gh, gw) = pnet_grid(valid[0], valid[1]);
+    let prob = read(out.prob, "PNet")?;
+    let reg = read(out.reg, "PNet")?;
+    let plane = rows * stride;
+    let mut maps = PNetMaps {
+        height: gh,
+        width: gw,
+        prob: Vec::with_capacity(gh * gw),
+        reg: Vec::with_capacity(gh * 4 * gw),
+    };
+    for y in 0..gh {
+        maps.prob
+            .extend_from_slice(&prob[plane + y * stride..plane + y * stride + gw]);
+        for k in 0..4 {
+            let at = k * plane + y * stride;
+            maps.reg.extend_from_slice(&reg[at..at + gw]);
         }
     }
-    (kept, crops)
+    Ok(maps)
+}
+
+/// Area-resized, normalised crops of the boxes that touch the image, and which boxes they are.
+fn crops_of(image: &Planes, boxes: &[[f32; 5]], size: usize) -> (Vec<usize>, Vec<Planes>) {
+    // A large photo hands thousands of boxes to RNet: each crop is resampled on its own thread.
+    let crops: Vec<Option<Planes>> = boxes
+        .par_iter()
+        .map(|b| {
+            crop_window([b[0], b[1], b[2], b[3]], image.width, image.height).map(|(y0, y1, x0, x1)| {
+                let mut crop = resize_area(&image.crop(y0, y1, x0, x1), size, size);
+                normalise(&mut crop);
+                crop
+            })
+        })
+        .collect();
+    crops
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, crop)| crop.map(|c| (i, c)))
+        .unzip()
 }
 
 /// Runs a crop network over batches of at most 512 crops; returns each output's rows, in order.
@@ -320,7 +378,8 @@ fn run_in_chunks<const K: usize>(
         } else {
             to_device(chunk, device)
         };
-        for (out, tensor) in outputs.iter_mut().zip(net(batch)) {
+        let tensors = profile::scope("mtcnn", || format!("{name} batch of {rows}"), || net(batch));
+        for (out, tensor) in outputs.iter_mut().zip(tensors) {
             let columns = tensor.dims()[1];
             let values = read(tensor, name)?;
             out.extend_from_slice(&values[..rows * columns]);

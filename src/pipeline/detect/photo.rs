@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{DetectError, Face, MtcnnParams, detect};
 use crate::face::resample::{Planes, resize_area};
 use crate::nets::mtcnn::MtcnnNets;
+use crate::nets::profile;
 
 /// How photos are screened for faces.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -57,7 +58,7 @@ pub fn detect_photo(
     settings: &DetectSettings,
     device: &Device,
 ) -> Result<PhotoFaces, DetectError> {
-    let full = Planes::from_rgb(rgb);
+    let full = profile::scope("mtcnn", || "RGB to planes".into(), || Planes::from_rgb(rgb));
     let (width, height) = (rgb.width(), rgb.height());
     let params = MtcnnParams::default();
     let upright = detect_capped(nets, &full, settings.max_side, &params, device)?;
@@ -109,7 +110,7 @@ fn detect_capped(
         ((image.height as f64 * f).round() as usize).max(1),
         ((image.width as f64 * f).round() as usize).max(1),
     );
-    let small = resize_area(image, h, w);
+    let small = profile::scope("mtcnn", || "max_side resize".into(), || resize_area(image, h, w));
     let (sx, sy) = (image.width as f32 / w as f32, image.height as f32 / h as f32);
     let (faces, _) = detect(nets, &small, params, device)?;
     Ok(faces
