@@ -5,6 +5,9 @@
 //!   bench_nets [--vocab FILE] [--runs N] [--backend cpu|wgpu] CASE...   stand-alone medians
 //!   bench_nets --ab [--runs N] CASE...   our CPU kernels against burn's, call by call (A/B)
 //!   bench_nets --ab-winograd [--runs N] CASE...   the same with only Winograd off (A) and on (B)
+//!   bench_nets --ab-aad [--runs N] CASE...   AEI-Net's AAD layers as separate steps (A) or fused (B)
+//!   bench_nets --ab-resize [--runs N] CASE...   burn's bilinear resize (A) or the host kernel (B)
+//!   bench_nets --ab-params [--runs N] CASE...   parameters copied (A) or read in place (B)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
 //!
@@ -38,7 +41,7 @@ fn main() -> Result<()> {
     let mut cases = Vec::new();
     let mut profile_layers = false;
     let mut ab_test = false;
-    let mut ab_winograd = false;
+    let mut ab_switch = Switch::Kernels;
     let mut top = 20usize;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -51,10 +54,26 @@ fn main() -> Result<()> {
             "--ab" => ab_test = true,
             "--ab-winograd" => {
                 ab_test = true;
-                ab_winograd = true;
+                ab_switch = Switch::Winograd;
+            }
+            "--ab-aad" => {
+                ab_test = true;
+                ab_switch = Switch::FusedAad;
+            }
+            "--ab-resize" => {
+                ab_test = true;
+                ab_switch = Switch::Resize;
+            }
+            "--ab-params" => {
+                ab_test = true;
+                ab_switch = Switch::ParamsInPlace;
             }
             // Runs every convolution through burn's own conv2d (the state before cpu_conv).
             "--burn-conv" => facecast::nets::cpu_conv::set_enabled(false),
+            // AEI-Net as before the fused AAD layer and the host resize (for a "before" column).
+            "--separate-aad" => facecast::nets::fused_aad::set_enabled(false),
+            "--burn-resize" => facecast::nets::cpu_resize::set_enabled(false),
+            "--copy-params" => facecast::nets::cpu_conv::set_read_in_place(false),
             "--top" => top = it.next().context("--top needs a number")?.parse()?,
             "--list" => {
                 for (name, what) in CASES {
@@ -75,7 +94,7 @@ fn main() -> Result<()> {
     }
     if ab_test {
         for case in &cases {
-            ab(&mut bench, &backend, case, runs.max(1), ab_winograd)?;
+            ab(&mut bench, &backend, case, runs.max(1), ab_switch)?;
         }
         return Ok(());
     }
@@ -105,21 +124,37 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Alternates calls with Facecast's CPU kernels on (B) and off (A, burn's own ops), or with
-/// only the Winograd 3×3 path on and off (`winograd`), one warm-up call each, and prints both
-/// medians and minima with their ratio.
-fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, winograd: bool) -> Result<()> {
-    let toggle = |on: bool| {
-        if winograd {
-            facecast::nets::cpu_winograd::set_enabled(on);
-        } else {
-            facecast::nets::cpu_conv::set_enabled(on);
-        }
+/// What an A/B run turns off (A) and on (B).
+#[derive(Clone, Copy)]
+enum Switch {
+    /// Every CPU kernel of Facecast against burn's own ops.
+    Kernels,
+    /// Only the Winograd 3×3 path (against the direct banded gemm).
+    Winograd,
+    /// Only AEI-Net's fused AAD layer (against its separate norm, convs and blend).
+    FusedAad,
+    /// Only the host bilinear resize (against burn's interpolate).
+    Resize,
+    /// Only reading the parameters in place (against copying them on every call).
+    ParamsInPlace,
+}
+
+/// Alternates calls with one switch (see [`Switch`]) off (A) and on (B), one warm-up call
+/// each, and prints both medians and minima with their ratio.
+fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch) -> Result<()> {
+    let toggle = |on: bool| match switch {
+        Switch::Kernels => facecast::nets::cpu_conv::set_enabled(on),
+        Switch::Winograd => facecast::nets::cpu_winograd::set_enabled(on),
+        Switch::FusedAad => facecast::nets::fused_aad::set_enabled(on),
+        Switch::Resize => facecast::nets::cpu_resize::set_enabled(on),
+        Switch::ParamsInPlace => facecast::nets::cpu_conv::set_read_in_place(on),
     };
-    let (a, b) = if winograd {
-        ("direct 3x3", "winograd")
-    } else {
-        ("burn ops", "facecast kernels")
+    let (a, b) = match switch {
+        Switch::Kernels => ("burn ops", "facecast kernels"),
+        Switch::Winograd => ("direct 3x3", "winograd"),
+        Switch::FusedAad => ("separate AAD", "fused AAD"),
+        Switch::Resize => ("burn resize", "host resize"),
+        Switch::ParamsInPlace => ("params copied", "params in place"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();

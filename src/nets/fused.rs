@@ -36,7 +36,7 @@ pub fn bn_scale_shift(bn: &BatchNorm) -> (Tensor<1>, Tensor<1>) {
 }
 
 /// Whether the fused host steps may run on `x` (f32 on flex, not under autodiff, kernels on).
-fn fusable<const D: usize>(x: &Tensor<D>) -> bool {
+pub(crate) fn fusable<const D: usize>(x: &Tensor<D>) -> bool {
     x.dtype() == DType::F32 && host_kernels_apply(&x.device())
 }
 
@@ -95,7 +95,7 @@ pub fn conv_transpose_bn(deconv: &ConvTranspose2d, bn: &BatchNorm, x: Tensor<4>)
 }
 
 /// The values of `t` on the host. A tensor nothing else holds gives its buffer up without a copy.
-fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+pub(crate) fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     let data = t.into_data();
     if data.as_slice::<f32>().is_err() {
         return data.iter::<f32>().collect();
