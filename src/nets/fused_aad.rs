@@ -143,7 +143,7 @@ fn plane_stats(h: &[f32], plane: usize) -> Vec<(f32, f32)> {
         acc.iter().sum::<f64>() + tail
     };
     h.par_chunks(plane)
-        .with_min_len((1 << 14usize).div_ceil(plane))
+        .with_min_len((1usize << 14).div_ceil(plane))
         .map(|xs| {
             let len = xs.len() as f64;
             let mean = sum(xs, &|v| v as f64) / len;
