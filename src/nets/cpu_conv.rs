@@ -129,7 +129,7 @@ pub(crate) fn on_host_unary(
 
 /// Calls `f` with the values of an f32 tensor on the flex device. A contiguous tensor is read
 /// in place, even while its module holds it too (`into_data` would copy a shared buffer: every
-/// parameter, on every call, some 0.5 GB per AEI-Net call); anything else is copied first.
+/// parameter, on every call, some 0.6 GB per AEI-Net call); anything else is copied first.
 pub fn read_f32<const D: usize, R>(t: &Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> R {
     if t.dtype() == DType::F32
         && IN_PLACE.load(Ordering::Relaxed)
