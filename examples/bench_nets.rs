@@ -9,10 +9,15 @@
 //!                                                   BeautyGAN off (A) and on (B): the narrow
 //!                                                   direct conv, the one-pass norm and the
 //!                                                   stride-2 Winograd convs
+//!   bench_nets --ab-aad [--runs N] CASE...   AEI-Net's AAD layers as separate steps (A) or fused (B)
+//!   bench_nets --ab-resize [--runs N] CASE...   burn's bilinear resize (A) or the host kernel (B)
+//!   bench_nets --ab-params [--runs N] CASE...   parameters copied (A) or read in place (B)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
 //!   --burn-conv, --no-beautygan-kernels   (any mode) start with all of Facecast's CPU kernels,
 //!                                          or only the BeautyGAN ones, off
+//!   --separate-aad, --burn-resize, --copy-params   (any mode) start with one of AEI-Net's
+//!                                          changes off (for a "before" column)
 //!
 //! The networks and the protocol are in `bench_common/nets.rs` (shared with `gpu_bench`).
 
@@ -44,7 +49,7 @@ fn main() -> Result<()> {
     let mut cases = Vec::new();
     let mut profile_layers = false;
     let mut ab_test = false;
-    let mut ab_mode = AbMode::Kernels;
+    let mut ab_switch = Switch::Kernels;
     let mut top = 20usize;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -57,14 +62,30 @@ fn main() -> Result<()> {
             "--ab" => ab_test = true,
             "--ab-winograd" => {
                 ab_test = true;
-                ab_mode = AbMode::Winograd;
+                ab_switch = Switch::Winograd;
+            }
+            "--ab-aad" => {
+                ab_test = true;
+                ab_switch = Switch::FusedAad;
+            }
+            "--ab-resize" => {
+                ab_test = true;
+                ab_switch = Switch::Resize;
+            }
+            "--ab-params" => {
+                ab_test = true;
+                ab_switch = Switch::ParamsInPlace;
             }
             "--ab-beautygan" => {
                 ab_test = true;
-                ab_mode = AbMode::BeautyGan;
+                ab_switch = Switch::BeautyGan;
             }
             // Runs every convolution through burn's own conv2d (the state before cpu_conv).
             "--burn-conv" => facecast::nets::cpu_conv::set_enabled(false),
+            // AEI-Net as before the fused AAD layer and the host resize (for a "before" column).
+            "--separate-aad" => facecast::nets::fused_aad::set_enabled(false),
+            "--burn-resize" => facecast::nets::cpu_resize::set_enabled(false),
+            "--copy-params" => facecast::nets::cpu_conv::set_read_in_place(false),
             // The state before the BeautyGAN kernels (B side of --ab-beautygan off), e.g. as a
             // second Facecast column of scripts/bench_nets.py.
             "--no-beautygan-kernels" => beautygan_kernels(false),
@@ -88,7 +109,7 @@ fn main() -> Result<()> {
     }
     if ab_test {
         for case in &cases {
-            ab(&mut bench, &backend, case, runs.max(1), ab_mode)?;
+            ab(&mut bench, &backend, case, runs.max(1), ab_switch)?;
         }
         return Ok(());
     }
@@ -118,14 +139,20 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// What an A/B run switches off (A) and on (B).
+/// What an A/B run turns off (A) and on (B).
 #[derive(Clone, Copy)]
-enum AbMode {
-    /// All of Facecast's CPU kernels (A: burn's own ops).
+enum Switch {
+    /// Every CPU kernel of Facecast against burn's own ops.
     Kernels,
-    /// Only the Winograd 3×3 path (A: the direct banded gemm).
+    /// Only the Winograd 3×3 path (against the direct banded gemm).
     Winograd,
-    /// Only the kernels added for BeautyGAN (A: the state before them).
+    /// Only AEI-Net's fused AAD layer (against its separate norm, convs and blend).
+    FusedAad,
+    /// Only the host bilinear resize (against burn's interpolate).
+    Resize,
+    /// Only reading the parameters in place (against copying them on every call).
+    ParamsInPlace,
+    /// Only the kernels added for BeautyGAN (against the state before them).
     BeautyGan,
 }
 
@@ -137,18 +164,24 @@ fn beautygan_kernels(on: bool) {
     facecast::nets::cpu_winograd_s2::set_enabled(on);
 }
 
-/// Alternates calls with the kernels of `mode` on (B) and off (A), one warm-up call each, and
-/// prints both medians and minima with their ratio.
-fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, mode: AbMode) -> Result<()> {
-    let toggle = |on: bool| match mode {
-        AbMode::Kernels => facecast::nets::cpu_conv::set_enabled(on),
-        AbMode::Winograd => facecast::nets::cpu_winograd::set_enabled(on),
-        AbMode::BeautyGan => beautygan_kernels(on),
+/// Alternates calls with one switch (see [`Switch`]) off (A) and on (B), one warm-up call
+/// each, and prints both medians and minima with their ratio.
+fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch) -> Result<()> {
+    let toggle = |on: bool| match switch {
+        Switch::Kernels => facecast::nets::cpu_conv::set_enabled(on),
+        Switch::Winograd => facecast::nets::cpu_winograd::set_enabled(on),
+        Switch::FusedAad => facecast::nets::fused_aad::set_enabled(on),
+        Switch::Resize => facecast::nets::cpu_resize::set_enabled(on),
+        Switch::ParamsInPlace => facecast::nets::cpu_conv::set_read_in_place(on),
+        Switch::BeautyGan => beautygan_kernels(on),
     };
-    let (a, b) = match mode {
-        AbMode::Kernels => ("burn ops", "facecast kernels"),
-        AbMode::Winograd => ("direct 3x3", "winograd"),
-        AbMode::BeautyGan => ("before", "after"),
+    let (a, b) = match switch {
+        Switch::Kernels => ("burn ops", "facecast kernels"),
+        Switch::Winograd => ("direct 3x3", "winograd"),
+        Switch::FusedAad => ("separate AAD", "fused AAD"),
+        Switch::Resize => ("burn resize", "host resize"),
+        Switch::ParamsInPlace => ("params copied", "params in place"),
+        Switch::BeautyGan => ("before", "after"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();

@@ -52,6 +52,14 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
+/// Whether [`read_f32`] reads parameters in place (on unless a benchmark compares the copy).
+static IN_PLACE: AtomicBool = AtomicBool::new(true);
+
+/// Turns reading parameters in place on or off for the whole process (for A/B benchmarks).
+pub fn set_read_in_place(on: bool) {
+    IN_PLACE.store(on, Ordering::Relaxed);
+}
+
 thread_local! {
     static COLS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
@@ -122,11 +130,35 @@ pub(crate) fn on_host_unary(
     }
 }
 
+/// Calls `f` with the values of an f32 tensor on the flex device. A contiguous tensor is read
+/// in place, even while its module holds it too (`into_data` would copy a shared buffer: every
+/// parameter, on every call, some 0.6 GB per AEI-Net call); anything else is copied first.
+pub fn read_f32<const D: usize, R>(t: &Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> R {
+    if t.dtype() == DType::F32
+        && IN_PLACE.load(Ordering::Relaxed)
+        && let Ok(flex) = t.clone().try_into_primitive::<burn_flex::Flex>()
+    {
+        let layout = flex.layout();
+        let (len, offset) = (layout.num_elements(), layout.start_offset());
+        if flex.is_contiguous()
+            && offset == 0
+            && let Some(values) = flex.storage::<f32>().get(..len)
+        {
+            return f(values);
+        }
+    }
+    let data = t.clone().into_data();
+    match data.as_slice::<f32>() {
+        Ok(values) => f(values),
+        Err(_) => f(&data.iter::<f32>().collect::<Vec<f32>>()),
+    }
+}
+
 /// Runs `kernel` on the host values of `x`, `weight` and `bias` when they are f32 tensors on
 /// the flex device and the kernels are on, else `fallback` (burn's op) on the tensors.
 ///
 /// flex keeps tensors in host memory, and reading out a tensor nothing else holds moves its
-/// buffer without a copy (the activations); shared ones (the parameters) are copied.
+/// buffer without a copy (the activations); the parameters are read in place ([`read_f32`]).
 #[allow(clippy::type_complexity)]
 pub(crate) fn on_host(
     x: Tensor<4>,
@@ -146,25 +178,15 @@ pub(crate) fn on_host(
     let shape = x.dims();
     let wshape = weight.dims();
     let xd = x.into_data();
-    let wd = weight.into_data();
-    let bd = bias.map(Tensor::into_data);
-    let slices = (
-        xd.as_slice::<f32>(),
-        wd.as_slice::<f32>(),
-        bd.as_ref().map(|b| b.as_slice::<f32>()).transpose(),
-    );
-    match slices {
-        (Ok(xs), Ok(ws), Ok(bs)) => {
-            let (out, dims) = kernel(xs, shape, ws, wshape, bs);
-            Tensor::from_data(TensorData::new(out, dims), &device)
-        }
+    let Ok(xs) = xd.as_slice::<f32>() else {
         // Unreadable host data (cannot happen for f32 on flex): burn's own op.
-        _ => fallback(
-            Tensor::from_data(xd, &device),
-            Tensor::from_data(wd, &device),
-            bd.map(|b| Tensor::from_data(b, &device)),
-        ),
-    }
+        return fallback(Tensor::from_data(xd, &device), weight, bias);
+    };
+    let (out, dims) = read_f32(&weight, |ws| match &bias {
+        Some(b) => read_f32(b, |bs| kernel(xs, shape, ws, wshape, Some(bs))),
+        None => kernel(xs, shape, ws, wshape, None),
+    });
+    Tensor::from_data(TensorData::new(out, dims), &device)
 }
 
 /// `burn::nn::conv::Conv2d::forward` through [`conv2d`].

@@ -36,7 +36,7 @@ pub fn bn_scale_shift(bn: &BatchNorm) -> (Tensor<1>, Tensor<1>) {
 }
 
 /// Whether the fused host steps may run on `x` (f32 on flex, not under autodiff, kernels on).
-fn fusable<const D: usize>(x: &Tensor<D>) -> bool {
+pub(crate) fn fusable<const D: usize>(x: &Tensor<D>) -> bool {
     x.dtype() == DType::F32 && host_kernels_apply(&x.device())
 }
 

@@ -6,10 +6,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::activation::leaky_relu;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use super::config::{AeiConfig, DECODER_DECONVS, ENCODER_CONVS};
+use crate::nets::cpu_resize;
 use crate::nets::fused::{conv_bn, conv_transpose_bn};
 
 /// The reference's LeakyReLU slope, in the encoder and the decoder alike.
@@ -87,12 +86,7 @@ pub struct MlAttrEncoder {
 /// Bilinear ×2 with `align_corners=True`, the only resize AEI-Net uses.
 pub fn upsample2(x: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
-    let options = InterpolateOptions {
-        align_corners: true,
-        ..InterpolateOptions::new(InterpolateMode::Bilinear)
-    }
-    .with_output_size([2 * h, 2 * w]);
-    interpolate(x, options)
+    cpu_resize::resize_bilinear_aligned(x, [2 * h, 2 * w])
 }
 
 impl MlAttrEncoder {
