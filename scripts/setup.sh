@@ -31,7 +31,7 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-echo "setup: building facecast (the first build takes about 35 minutes on 2 cores)"
+echo "setup: building facecast (the first build takes 35-55 minutes on 2 cores)"
 cargo build --bin facecast
 bin="${CARGO_TARGET_DIR:-target}/debug/facecast"
 
