@@ -105,7 +105,7 @@ pub fn conv_transpose2d_module(m: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
                 x,
                 m.weight.val(),
                 m.bias.as_ref().map(|b| b.val()),
-                |xs, shape, ws, wshape, bs| conv_transpose2d_s2k4_f32(xs, shape, ws, wshape, bs),
+                conv_transpose2d_s2k4_f32,
                 |x, _, _| cpu_conv::conv_transpose2d_module(m, x),
             )
         },
