@@ -12,12 +12,15 @@
 //!   bench_nets --ab-aad [--runs N] CASE...   AEI-Net's AAD layers as separate steps (A) or fused (B)
 //!   bench_nets --ab-resize [--runs N] CASE...   burn's bilinear resize (A) or the host kernel (B)
 //!   bench_nets --ab-params [--runs N] CASE...   parameters copied (A) or read in place (B)
+//!   bench_nets --ab-mobilenet [--runs N] CASE...   MobileNetV2 op by op on tensors (A) or each
+//!                                                   block on the host kernels (B)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
 //!   --burn-conv, --no-beautygan-kernels   (any mode) start with all of Facecast's CPU kernels,
 //!                                          or only the BeautyGAN ones, off
 //!   --separate-aad, --burn-resize, --copy-params   (any mode) start with one of AEI-Net's
 //!                                          changes off (for a "before" column)
+//!   --no-mobilenet-host                    (any mode) MobileNetV2 on its per-op tensor path
 //!
 //! The networks and the protocol are in `bench_common/nets.rs` (shared with `gpu_bench`).
 
@@ -76,6 +79,10 @@ fn main() -> Result<()> {
                 ab_test = true;
                 ab_switch = Switch::ParamsInPlace;
             }
+            "--ab-mobilenet" => {
+                ab_test = true;
+                ab_switch = Switch::MobileNetHost;
+            }
             "--ab-beautygan" => {
                 ab_test = true;
                 ab_switch = Switch::BeautyGan;
@@ -86,6 +93,8 @@ fn main() -> Result<()> {
             "--separate-aad" => facecast::nets::fused_aad::set_enabled(false),
             "--burn-resize" => facecast::nets::cpu_resize::set_enabled(false),
             "--copy-params" => facecast::nets::cpu_conv::set_read_in_place(false),
+            // MobileNetV2 as before its host path (the per-op tensor path, depthwise on burn).
+            "--no-mobilenet-host" => facecast::nets::mobilenetv2::host::set_enabled(false),
             // The state before the BeautyGAN kernels (B side of --ab-beautygan off), e.g. as a
             // second Facecast column of scripts/bench_nets.py.
             "--no-beautygan-kernels" => beautygan_kernels(false),
@@ -154,6 +163,8 @@ enum Switch {
     ParamsInPlace,
     /// Only the kernels added for BeautyGAN (against the state before them).
     BeautyGan,
+    /// Only MobileNetV2's host path (against its per-op tensor path).
+    MobileNetHost,
 }
 
 /// Turns the kernels added for BeautyGAN on or off: the narrow direct convolution, the one-pass
@@ -174,6 +185,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::Resize => facecast::nets::cpu_resize::set_enabled(on),
         Switch::ParamsInPlace => facecast::nets::cpu_conv::set_read_in_place(on),
         Switch::BeautyGan => beautygan_kernels(on),
+        Switch::MobileNetHost => facecast::nets::mobilenetv2::host::set_enabled(on),
     };
     let (a, b) = match switch {
         Switch::Kernels => ("burn ops", "facecast kernels"),
@@ -182,6 +194,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::Resize => ("burn resize", "host resize"),
         Switch::ParamsInPlace => ("params copied", "params in place"),
         Switch::BeautyGan => ("before", "after"),
+        Switch::MobileNetHost => ("tensor ops", "host blocks"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use crate::weights::TensorMap;
 use crate::weights::load::{LoadError, Tolerated, load_module};
 
+pub mod host;
 pub mod preprocess;
 
 /// One row of torchvision's `inverted_residual_setting`: expansion t, output channels c,
@@ -312,14 +313,22 @@ impl InvertedResidual {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let skip = self.use_res_connect.then(|| x.clone());
-        // The projection conv and its norm are separate parts: flattened, they fold like the rest.
-        let ops = self.conv.iter().flat_map(|part| match part {
+    /// The parts' ops in order: the projection conv and its norm are separate parts, flattened
+    /// they fold like the rest.
+    fn ops(&self) -> impl Iterator<Item = &Op> {
+        self.conv.iter().flat_map(|part| match part {
             BlockPart::ConvBnRelu6(ops) => ops.as_slice(),
             BlockPart::Op(op) => std::slice::from_ref(op),
-        });
-        let y = run_fused(ops, x);
+        })
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = match host::run(self.ops(), self.use_res_connect, x) {
+            Ok(y) => return y,
+            Err(x) => x,
+        };
+        let skip = self.use_res_connect.then(|| x.clone());
+        let y = run_fused(self.ops(), x);
         match skip {
             Some(x) => x + y,
             None => y,
@@ -337,7 +346,7 @@ pub enum Feature {
 impl Feature {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Feature::ConvBnRelu6(ops) => run(ops, x),
+            Feature::ConvBnRelu6(ops) => host::run(ops.iter(), false, x).unwrap_or_else(|x| run(ops, x)),
             Feature::Block(block) => block.forward(x),
         }
     }

@@ -8,6 +8,8 @@ pub mod common;
 pub mod cpu_conv;
 pub mod cpu_conv_narrow;
 mod cpu_conv_transpose;
+pub mod cpu_depthwise;
+pub mod cpu_pointwise;
 pub mod cpu_resize;
 pub mod cpu_winograd;
 pub mod cpu_winograd_s2;
