@@ -17,7 +17,6 @@
 //! `cpu_conv_narrow`.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
@@ -29,6 +28,7 @@ use rayon::prelude::*;
 use super::cpu_conv_narrow;
 use super::cpu_conv_transpose::conv_transpose2d_f32;
 use super::cpu_winograd;
+use super::kernel_switch::KernelSwitch;
 use super::profile;
 
 /// Output pixels per band are chosen so that the band's im2col buffer holds about this many
@@ -39,25 +39,23 @@ const BAND_ELEMS: usize = 1 << 20;
 const MIN_BAND_PIXELS: usize = 256;
 const MAX_BAND_PIXELS: usize = 8192;
 
-/// Whether eligible convolutions take this kernel (on unless a benchmark turns it off to compare).
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether eligible convolutions, and the other host kernels, run on the host (see
+/// [`host_kernels_apply`]).
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the kernel on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
-/// Whether the kernels are on (see [`set_enabled`]).
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.enabled()
 }
 
-/// Whether [`read_f32`] reads parameters in place (on unless a benchmark compares the copy).
-static IN_PLACE: AtomicBool = AtomicBool::new(true);
+/// Whether [`read_f32`] reads parameters in place rather than copying them.
+static IN_PLACE: KernelSwitch = KernelSwitch::on();
 
-/// Turns reading parameters in place on or off for the whole process (for A/B benchmarks).
 pub fn set_read_in_place(on: bool) {
-    IN_PLACE.store(on, Ordering::Relaxed);
+    IN_PLACE.set(on);
 }
 
 thread_local! {
@@ -105,7 +103,7 @@ pub fn conv2d(
 /// compute on host slices and return a fresh tensor, which would cut a training graph (an
 /// autodiff device over flex compares equal to flex itself), so training keeps burn's own ops.
 pub(crate) fn host_kernels_apply(device: &Device) -> bool {
-    ENABLED.load(Ordering::Relaxed) && *device == Device::flex() && !device.is_autodiff()
+    SWITCH.enabled() && *device == Device::flex() && !device.is_autodiff()
 }
 
 /// Runs `kernel` on the host values of `x` when it is an f32 tensor on the flex device and the
@@ -135,7 +133,7 @@ pub(crate) fn on_host_unary(
 /// parameter, on every call, some 0.6 GB per AEI-Net call); anything else is copied first.
 pub fn read_f32<const D: usize, R>(t: &Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> R {
     if t.dtype() == DType::F32
-        && IN_PLACE.load(Ordering::Relaxed)
+        && IN_PLACE.enabled()
         && let Ok(flex) = t.clone().try_into_primitive::<burn_flex::Flex>()
     {
         let layout = flex.layout();

@@ -12,11 +12,10 @@
 //! The sums run in a different order (and with fused multiply-adds on AVX2+FMA) than the gemm
 //! path, so results agree with burn's up to float rounding; the tests compare them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use rayon::prelude::*;
 
 use super::cpu_conv::OutPtr;
+use super::kernel_switch::KernelSwitch;
 
 /// Output pixels per strip: four AVX vectors.
 const STRIP: usize = 32;
@@ -30,17 +29,17 @@ pub const MAX_NARROW: usize = 4;
 /// 3-channel outputs) were not measured with it, so they keep im2col + gemm.
 const MIN_TAPS: usize = 25;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether eligible narrow convolutions take the direct path.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the direct path on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// Whether `cpu_conv` should run a dense convolution here: stride 1, a kernel of at least 5×5,
 /// and at most [`MAX_NARROW`] input or output channels.
 pub fn applies(c: usize, o: usize, (kh, kw): (usize, usize), stride: [usize; 2]) -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.enabled()
         && stride == [1, 1]
         && kh * kw >= MIN_TAPS
         && c > 0

@@ -22,11 +22,11 @@
 //! (its transforms have entries up to 8 and 1/24), which the tests and `bench_layers` measure.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
 use super::cpu_conv::OutPtr;
+use super::kernel_switch::KernelSwitch;
 
 /// Channels below which the transforms cost more than the products save. `bench_layers
 /// --winograd` at load 1 (21:03 UTC), F(4×4) against the direct path: 32→32 @1024² 0.80×
@@ -47,11 +47,11 @@ const BLOCK_ELEMS: usize = 1 << 23;
 const MIN_BLOCK_TILES: usize = 32;
 const MAX_BLOCK_TILES: usize = 4096;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether eligible 3×3 convolutions take the Winograd path.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the Winograd path on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// Output tile side and kernel: F(2×2, 3×3) or F(4×4, 3×3), or F(4×4, 2×2) for the 2×2
@@ -195,7 +195,7 @@ pub struct OutLayout {
 /// Whether `cpu_conv` should run a convolution here: dense 3×3, stride 1, wide enough and large
 /// enough that the fewer multiplies outweigh the transforms (see [`MIN_CHANNELS`], [`MIN_PIXELS`]).
 pub fn applies(c: usize, o: usize, (kh, kw): (usize, usize), stride: [usize; 2], out_pixels: usize) -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.enabled()
         && (kh, kw) == (3, 3)
         && stride == [1, 1]
         && c >= MIN_CHANNELS

@@ -15,8 +15,6 @@
 //! networks opt in through [`conv2d_module`] and [`conv_transpose2d_module`] (BeautyGAN does);
 //! everything else goes to `cpu_conv` unchanged. Results match burn's up to rounding.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::Tensor;
@@ -24,6 +22,7 @@ use rayon::prelude::*;
 
 use super::cpu_conv;
 use super::cpu_winograd::{self, OutLayout, Tile};
+use super::kernel_switch::KernelSwitch;
 use super::profile;
 
 /// Channels (the 2×2 convolution's inputs and outputs) and output pixels per phase below which
@@ -31,15 +30,11 @@ use super::profile;
 const MIN_CHANNELS: usize = cpu_winograd::MIN_CHANNELS;
 const MIN_PIXELS: usize = cpu_winograd::MIN_PIXELS;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether eligible stride-2 4×4 layers take these paths.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns these paths on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
-}
-
-fn on() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.set(on);
 }
 
 /// `Conv2d::forward` with 4×4 stride-2 layers run here when wide and large enough, any other
@@ -53,7 +48,7 @@ pub fn conv2d_module(m: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     };
     let oh = (h + padding[0].0 + padding[0].1).saturating_sub(4) / 2 + 1;
     let ow = (w + padding[1].0 + padding[1].1).saturating_sub(4) / 2 + 1;
-    let eligible = on()
+    let eligible = SWITCH.enabled()
         && (kh, kw) == (4, 4)
         && m.stride == [2, 2]
         && m.dilation == [1, 1]
@@ -84,7 +79,7 @@ pub fn conv2d_module(m: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 pub fn conv_transpose2d_module(m: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
     let [_, c, h, w] = x.dims();
     let [_, o, kh, kw] = m.weight.dims();
-    let eligible = on()
+    let eligible = SWITCH.enabled()
         && (kh, kw) == (4, 4)
         && m.stride == [2, 2]
         && m.padding == [1, 1]
