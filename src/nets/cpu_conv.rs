@@ -236,9 +236,38 @@ pub fn conv_transpose2d_module(m: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
     conv_transpose2d(x, m.weight.val(), m.bias.as_ref().map(|b| b.val()), options)
 }
 
-/// Output side of a convolution (no dilation).
-fn out_size(input: usize, kernel: usize, stride: usize, pad: (usize, usize)) -> usize {
-    (input + pad.0 + pad.1).saturating_sub(kernel) / stride + 1
+/// Output side of a convolution (no dilation); zero where the kernel does not fit the padded input.
+pub(crate) fn out_size(input: usize, kernel: usize, stride: usize, pad: (usize, usize)) -> usize {
+    (input + pad.0 + pad.1)
+        .checked_sub(kernel)
+        .map_or(0, |span| span / stride + 1)
+}
+
+/// Checks the arguments of a convolution on host slices (`x` `[B, C, H, W]`, `weight`
+/// `[O, C, kh, kw]`, `bias` `[O]`, `padding` `[(top, bottom), (left, right)]`) and returns its
+/// output shape `[B, O, oh, ow]`. Every host kernel's entry point calls it, so that a kernel
+/// called directly fails on a bad shape just as one reached through [`conv2d_f32`].
+pub(crate) fn conv2d_out_shape(
+    x: &[f32],
+    [b, c, h, w]: [usize; 4],
+    weight: &[f32],
+    [o, wc, kh, kw]: [usize; 4],
+    bias: Option<&[f32]>,
+    stride: [usize; 2],
+    padding: [(usize, usize); 2],
+) -> [usize; 4] {
+    assert_eq!(c, wc, "conv2d: input has {c} channels, the weight {wc}");
+    assert_eq!(x.len(), b * c * h * w, "conv2d: input length");
+    assert_eq!(weight.len(), o * c * kh * kw, "conv2d: weight length");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), o, "conv2d: bias length");
+    }
+    [
+        b,
+        o,
+        out_size(h, kh, stride[0], padding[0]),
+        out_size(w, kw, stride[1], padding[1]),
+    ]
 }
 
 /// A pointer to the output that bands write disjoint parts of.
@@ -266,11 +295,7 @@ pub fn conv2d_f32(
     stride: [usize; 2],
     padding: [(usize, usize); 2],
 ) -> (Vec<f32>, [usize; 4]) {
-    assert_eq!(c, wc, "conv2d: input has {c} channels, the weight {wc}");
-    assert_eq!(x.len(), b * c * h * w, "conv2d: input length");
-    assert_eq!(weight.len(), o * c * kh * kw, "conv2d: weight length");
-    let oh = out_size(h, kh, stride[0], padding[0]);
-    let ow = out_size(w, kw, stride[1], padding[1]);
+    let [_, _, oh, ow] = conv2d_out_shape(x, [b, c, h, w], weight, [o, wc, kh, kw], bias, stride, padding);
     if cpu_winograd::applies(c, o, (kh, kw), stride, oh * ow) {
         let shape = [b, c, h, w];
         return cpu_winograd::conv2d_f32(
@@ -290,7 +315,6 @@ pub fn conv2d_f32(
     let k = c * kh * kw;
     let mut out = vec![0.0f32; b * o * plane];
     if let Some(bias) = bias {
-        assert_eq!(bias.len(), o, "conv2d: bias length");
         for (chunk, &v) in out.chunks_mut(plane).zip(bias.iter().cycle()) {
             chunk.fill(v);
         }

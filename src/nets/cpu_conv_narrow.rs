@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::cpu_conv::OutPtr;
+use super::cpu_conv::{self, OutPtr};
 use super::kernel_switch::KernelSwitch;
 
 /// Output pixels per strip: four AVX vectors.
@@ -58,14 +58,8 @@ pub fn conv2d_f32(
     bias: Option<&[f32]>,
     padding: [(usize, usize); 2],
 ) -> (Vec<f32>, [usize; 4]) {
-    assert_eq!(c, wc, "conv2d: input has {c} channels, the weight {wc}");
-    assert_eq!(x.len(), b * c * h * w, "conv2d: input length");
-    assert_eq!(weight.len(), o * c * kh * kw, "conv2d: weight length");
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), o, "conv2d: bias length");
-    }
-    let oh = (h + padding[0].0 + padding[0].1 + 1).saturating_sub(kh);
-    let ow = (w + padding[1].0 + padding[1].1 + 1).saturating_sub(kw);
+    let [_, _, oh, ow] =
+        cpu_conv::conv2d_out_shape(x, [b, c, h, w], weight, [o, wc, kh, kw], bias, [1, 1], padding);
     let plane = oh * ow;
     let mut out = vec![0.0f32; b * o * plane];
     if out.is_empty() {

@@ -25,7 +25,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::cpu_conv::OutPtr;
+use super::cpu_conv::{self, OutPtr};
 use super::kernel_switch::KernelSwitch;
 
 /// Channels below which the transforms cost more than the products save. `bench_layers
@@ -236,8 +236,7 @@ pub fn conv2d_f32(
     padding: [(usize, usize); 2],
     tile: Tile,
 ) -> (Vec<f32>, [usize; 4]) {
-    let [b, _, oh, ow] = out_shape(shape, wshape, padding);
-    let o = wshape[0];
+    let [b, o, oh, ow] = cpu_conv::conv2d_out_shape(x, shape, weight, wshape, bias, [1, 1], padding);
     let mut out = vec![0.0f32; b * o * oh * ow];
     let layout = OutLayout {
         plane: oh * ow,
@@ -247,17 +246,6 @@ pub fn conv2d_f32(
     };
     conv2d_into(x, shape, weight, wshape, bias, padding, tile, &mut out, layout);
     (out, [b, o, oh, ow])
-}
-
-/// The output shape of [`conv2d_f32`].
-pub fn out_shape(
-    [b, _, h, w]: [usize; 4],
-    [o, _, kh, kw]: [usize; 4],
-    padding: [(usize, usize); 2],
-) -> [usize; 4] {
-    let oh = (h + padding[0].0 + padding[0].1 + 1).saturating_sub(kh);
-    let ow = (w + padding[1].0 + padding[1].1 + 1).saturating_sub(kw);
-    [b, o, oh, ow]
 }
 
 /// [`conv2d_f32`] writing into `out` as `layout` says (every pixel of the output shape is
@@ -277,13 +265,8 @@ pub fn conv2d_into(
     let tf = tile.transforms();
     let r = tf.r;
     assert_eq!((kh, kw), (r, r), "winograd: the kernel is {kh}x{kw}, not {r}x{r}");
-    assert_eq!(c, wc, "winograd: input has {c} channels, the weight {wc}");
-    assert_eq!(x.len(), b * c * h * w, "winograd: input length");
-    assert_eq!(weight.len(), o * c * r * r, "winograd: weight length");
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), o, "winograd: bias length");
-    }
-    let [_, _, oh, ow] = out_shape([b, c, h, w], [o, c, kh, kw], padding);
+    let [_, _, oh, ow] =
+        cpu_conv::conv2d_out_shape(x, [b, c, h, w], weight, [o, wc, kh, kw], bias, [1, 1], padding);
     if b * o * oh * ow == 0 {
         return;
     }

@@ -46,8 +46,8 @@ pub fn conv2d_module(m: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
         _ => return cpu_conv::conv2d_module(m, x),
     };
-    let oh = (h + padding[0].0 + padding[0].1).saturating_sub(4) / 2 + 1;
-    let ow = (w + padding[1].0 + padding[1].1).saturating_sub(4) / 2 + 1;
+    let oh = cpu_conv::out_size(h, kh, 2, padding[0]);
+    let ow = cpu_conv::out_size(w, kw, 2, padding[1]);
     let eligible = SWITCH.enabled()
         && (kh, kw) == (4, 4)
         && m.stride == [2, 2]
@@ -119,14 +119,11 @@ pub fn conv2d_s2k4_f32(
     padding: [(usize, usize); 2],
 ) -> (Vec<f32>, [usize; 4]) {
     assert_eq!((kh, kw), (4, 4), "conv2d_s2k4: the kernel is {kh}x{kw}");
-    assert_eq!(c, wc, "conv2d_s2k4: input has {c} channels, the weight {wc}");
-    assert_eq!(x.len(), b * c * h * w, "conv2d_s2k4: input length");
-    assert_eq!(weight.len(), o * c * 16, "conv2d_s2k4: weight length");
-    let (ph, pw) = (h + padding[0].0 + padding[0].1, w + padding[1].0 + padding[1].1);
-    if ph < 4 || pw < 4 {
+    let [_, _, oh, ow] =
+        cpu_conv::conv2d_out_shape(x, [b, c, h, w], weight, [o, wc, kh, kw], bias, [2, 2], padding);
+    if oh == 0 || ow == 0 {
         return (Vec::new(), [b, o, 0, 0]);
     }
-    let (oh, ow) = ((ph - 4) / 2 + 1, (pw - 4) / 2 + 1);
     let (uh, uw) = (oh + 1, ow + 1);
     let [top, left] = [padding[0].0, padding[1].0];
     // Phase images [B, (p, q, C), oh + 1, ow + 1].
