@@ -156,6 +156,20 @@ pub fn window(
         })
 }
 
+/// A file dropped on the window, as the platform hands it over.
+#[derive(Debug)]
+pub struct DroppedPath(pub PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|err| err.to_string())
+    }
+}
+
 /// Steps the window until `done` holds, then two more frames so the UI shows it; fails after five
 /// minutes (the networks run on the worker, so a test waits for them as a user would).
 pub fn step_until(
