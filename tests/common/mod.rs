@@ -75,6 +75,17 @@ pub fn data_with_mtcnn() -> tempfile::TempDir {
     data
 }
 
+/// The weights store of the data folder `data`, with MTCNN installed from the shared fixture in
+/// process (quicker than [`data_with_mtcnn`]'s run of the CLI).
+pub fn store_with_mtcnn(data: &std::path::Path) -> facecast::weights::store::WeightsStore {
+    let store =
+        facecast::weights::store::WeightsStore::open(Some(data.to_path_buf())).expect("open the store");
+    store
+        .import("mtcnn", &[fixture_dir("mtcnn")])
+        .expect("import MTCNN from the fixtures");
+    store
+}
+
 /// A recipe file in `dir`: screening, conversion and export without edit steps (only MTCNN is
 /// needed), then whatever `edit` changes.
 pub fn recipe_file(
