@@ -7,30 +7,22 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 use facecast::nets::faceshifter::AadBlockConfig;
 use facecast::nets::faceshifter::aad::{AadLayer, AadResBlk};
 use facecast::nets::{common, cpu_conv, cpu_resize, fused_aad};
 
-fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let (a, b) = (a.into_data(), b.into_data());
-    a.iter::<f32>()
-        .zip(b.iter::<f32>())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+#[path = "common/host_kernels.rs"]
+mod host_kernels;
 
-fn rand<const D: usize>(shape: [usize; D], lo: f64, hi: f64) -> Tensor<D> {
-    Tensor::random(shape, Distribution::Uniform(lo, hi), &Device::flex())
-}
+use host_kernels::{max_diff, rand};
 
-/// Nothing in this test binary turns a kernel off: the host paths are the ones compared.
 fn assert_kernels_on() {
-    assert!(
-        cpu_conv::enabled() && fused_aad::enabled() && cpu_resize::enabled(),
-        "a host kernel is off: nothing fused was compared"
-    );
+    host_kernels::assert_kernels_on(&[
+        ("cpu_conv", cpu_conv::enabled()),
+        ("fused_aad", fused_aad::enabled()),
+        ("cpu_resize", cpu_resize::enabled()),
+    ]);
 }
 
 fn burn_resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {

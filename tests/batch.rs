@@ -722,23 +722,26 @@ fn what_cannot_run_exits_1_and_says_why() {
         facecast(data.path(), &all)
     };
     let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    // `batch --recipe RECIPE --out OUT INPUT`.
+    let run_recipe = |recipe: &Path, out: &Path, input: &Path| {
+        run(&[
+            os("--recipe"),
+            recipe.as_os_str(),
+            os("--out"),
+            out.as_os_str(),
+            input.as_os_str(),
+        ])
+    };
+    // Exit status 1, with every one of `words` in the message.
+    let refused = |o: &Output, words: &[&str]| {
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(o));
+        assert!(words.iter().all(|w| stderr(o).contains(w)), "{}", stderr(o));
+    };
 
     // A typo in a recipe: the file and the setting are named, nothing runs.
     let bad = work.path().join("typo.json");
     fs::write(&bad, r#"{"facecast_recipe": 1, "export": {"qualty": 80}}"#).expect("write");
-    let o = run(&[
-        os("--recipe"),
-        bad.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-        photo.as_os_str(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("typo.json") && stderr(&o).contains("export.qualty"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&run_recipe(&bad, &out, &photo), &["typo.json", "export.qualty"]);
     assert!(!out.exists(), "nothing was written");
 
     // A misspelt step setting would silently run with the default: refused, naming it.
@@ -748,18 +751,9 @@ fn what_cannot_run_exits_1_and_says_why() {
         r#"{"facecast_recipe": 1, "swap": {"enabled": false}, "restore": {"enabled": true, "blnd": 80}}"#,
     )
     .expect("write");
-    let o = run(&[
-        os("--recipe"),
-        step_typo.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-        photo.as_os_str(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("step-typo.json") && stderr(&o).contains("restore.blnd"),
-        "{}",
-        stderr(&o)
+    refused(
+        &run_recipe(&step_typo, &out, &photo),
+        &["step-typo.json", "restore.blnd"],
     );
     assert!(!out.exists(), "nothing was written");
 
@@ -772,52 +766,24 @@ fn what_cannot_run_exits_1_and_says_why() {
         out.as_os_str(),
         photo.as_os_str(),
     ]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("\"Ava\""), "{}", stderr(&o));
+    refused(&o, &["\"Ava\""]);
     assert!(!out.exists(), "nothing was written");
 
     // No photos, no output folder.
     let recipe = recipe_file(work.path(), |_| {});
     let empty = work.path().join("empty");
     fs::create_dir(&empty).expect("mkdir");
-    let o = run(&[
-        os("--recipe"),
-        recipe.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-        empty.as_os_str(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no photos found"), "{}", stderr(&o));
+    refused(&run_recipe(&recipe, &out, &empty), &["no photos found"]);
     let o = run(&[os("--recipe"), recipe.as_os_str(), photo.as_os_str()]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("--out"), "{}", stderr(&o));
+    refused(&o, &["--out"]);
 
     // An output "folder" that is a file.
     let file = work.path().join("a-file");
     fs::write(&file, b"x").expect("write");
-    let o = run(&[
-        os("--recipe"),
-        recipe.as_os_str(),
-        os("--out"),
-        file.as_os_str(),
-        photo.as_os_str(),
-    ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("a-file") && stderr(&o).contains("not a folder"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&run_recipe(&recipe, &file, &photo), &["a-file", "not a folder"]);
 
     // Every photo done: 0. The output next to its source with a name equal to it: refused.
-    let o = run(&[
-        os("--recipe"),
-        recipe.as_os_str(),
-        os("--out"),
-        out.as_os_str(),
-        photo.as_os_str(),
-    ]);
+    let o = run_recipe(&recipe, &out, &photo);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let beside = work.path().join("beside");
     fs::create_dir(&beside).expect("mkdir");
@@ -863,12 +829,7 @@ fn what_cannot_run_exits_1_and_says_why() {
             photo.as_os_str(),
         ],
     );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("facecast weights install mtcnn"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, &["facecast weights install mtcnn"]);
 }
 
 #[test]

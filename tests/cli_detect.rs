@@ -2,28 +2,7 @@
 
 mod common;
 
-use common::facecast;
-
-/// A data folder with MTCNN installed through `weights import`, as a user would.
-fn data_with_mtcnn() -> tempfile::TempDir {
-    let data = tempfile::tempdir().expect("tempdir");
-    let fixtures = common::fixture_dir("mtcnn");
-    let out = facecast(
-        data.path(),
-        &[
-            "weights",
-            "import",
-            "mtcnn",
-            fixtures.to_str().expect("utf-8 path"),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "import failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    data
-}
+use common::{data_with_mtcnn, facecast};
 
 #[test]
 fn json_report_lists_every_photo_with_its_faces_largest_first() {

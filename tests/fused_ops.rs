@@ -5,22 +5,14 @@
 use burn::module::{Param, RunningState};
 use burn::nn::conv::{Conv2dConfig, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::Device;
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Distribution, Tensor};
 use facecast::nets::{common, cpu_conv, fused};
 
-fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let (a, b) = (a.into_data(), b.into_data());
-    a.iter::<f32>()
-        .zip(b.iter::<f32>())
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+#[path = "common/host_kernels.rs"]
+mod host_kernels;
 
-fn rand<const D: usize>(shape: [usize; D], lo: f64, hi: f64) -> Tensor<D> {
-    Tensor::random(shape, Distribution::Uniform(lo, hi), &Device::flex())
-}
+use host_kernels::{max_diff, rand};
 
 /// A batch norm with statistics and affine parameters far from the identity.
 fn trained_bn(c: usize) -> BatchNorm {
@@ -32,12 +24,8 @@ fn trained_bn(c: usize) -> BatchNorm {
     bn
 }
 
-/// Nothing in this test binary turns the kernels off: the fused paths are the ones compared.
 fn assert_kernels_on() {
-    assert!(
-        cpu_conv::enabled(),
-        "the host kernels are off: nothing fused was compared"
-    );
+    host_kernels::assert_kernels_on(&[("cpu_conv", cpu_conv::enabled())]);
 }
 
 #[test]

@@ -34,10 +34,7 @@ fn photo(name: &str) -> PathBuf {
 /// A data folder with MTCNN (real weights) and BeautyGAN (the fixture's reduced weights).
 fn data_dir() -> tempfile::TempDir {
     let data = tempfile::tempdir().expect("tempdir");
-    let store = WeightsStore::open(Some(data.path().to_path_buf())).expect("store");
-    store
-        .import("mtcnn", &[common::fixture_dir("mtcnn")])
-        .expect("import MTCNN");
+    let store = common::store_with_mtcnn(data.path());
     let weights = common::fixture_dir("beautygan").join("weights.pth");
     let state = store
         .import_with(BEAUTYGAN_ID, &[weights], Import::Reduced)

@@ -39,10 +39,7 @@ fn fixture_tensor(map: &facecast::weights::TensorMap, key: &str) -> Vec<f32> {
 /// installed as a user would.
 fn store_with_weights() -> (tempfile::TempDir, WeightsStore) {
     let data = tempfile::tempdir().expect("tempdir");
-    let store = WeightsStore::open(Some(data.path().to_path_buf())).expect("store");
-    store
-        .import("mtcnn", &[common::fixture_dir("mtcnn")])
-        .expect("import MTCNN");
+    let store = common::store_with_mtcnn(data.path());
     store
         .import_with(
             "gpen-bfr-512",

@@ -33,7 +33,6 @@ use facecast::jobs::export::ExportEvent;
 use facecast::jobs::{JobEvent, JobEventKind, JobOutput};
 use facecast::pipeline::batch::FileStatus;
 use facecast::pipeline::swap::SwapEngine;
-use facecast::weights::store::WeightsStore;
 use image::RgbaImage;
 
 const SIZE: [f32; 2] = [1280.0, 800.0];
@@ -50,14 +49,6 @@ fn fake_home() -> &'static Path {
         unsafe { std::env::set_var("HOME", &home) };
         home
     })
-}
-
-/// A data folder with MTCNN installed from the shared fixture.
-fn data_with_mtcnn(dir: &Path) {
-    WeightsStore::open(Some(dir.to_path_buf()))
-        .expect("open the store")
-        .import("mtcnn", &[common::fixture_dir("mtcnn")])
-        .expect("import MTCNN from the fixtures");
 }
 
 fn window(data: &Path, open: Vec<PathBuf>) -> Harness<'static, FacecastApp> {
@@ -208,7 +199,7 @@ fn library_screenshot() {
     fake_home();
     let work = tempfile::tempdir().expect("tempdir");
     let data = work.path().join("data");
-    data_with_mtcnn(&data);
+    common::store_with_mtcnn(&data);
     let mut harness = window(&data, vec![shoot(work.path())]);
     common::step_until(&mut harness, "screening the photos", |app| {
         common::all_screened(app, 6)
@@ -236,7 +227,7 @@ fn library_screenshot() {
 #[test]
 fn weights_screenshot() {
     let data = fake_home().join(".local/share/facecast");
-    data_with_mtcnn(&data);
+    common::store_with_mtcnn(&data);
     let mut harness = window(&data, Vec::new());
     harness.step();
     harness.get_by_label("File").click();
@@ -307,7 +298,7 @@ fn cast_swap_and_export_screenshots() {
     let home = fake_home();
     let work = tempfile::tempdir().expect("tempdir");
     let data = work.path().join("data");
-    data_with_mtcnn(&data);
+    common::store_with_mtcnn(&data);
     let photos = shoot(work.path());
     let mut harness = window(&data, vec![photos]);
     wait_for(&mut harness, "screening the photos", |app| {

@@ -466,18 +466,7 @@ mod window {
     use facecast::app::swap_panel::{SWAP_ALL, UNDO};
     use facecast::app::{Detection, FacecastApp, PhotoStatus};
 
-    #[derive(Debug)]
-    struct DroppedPath(PathBuf);
-
-    impl egui::DroppedFile for DroppedPath {
-        fn path(&self) -> &Path {
-            &self.0
-        }
-
-        fn bytes(&self) -> Result<Vec<u8>, String> {
-            std::fs::read(&self.0).map_err(|err| err.to_string())
-        }
-    }
+    use super::common::DroppedPath;
 
     /// A data folder with the networks and the library model "Camera Man", and a folder holding
     /// the photo to swap.

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{facecast, text};
+use common::{data_with_mtcnn, facecast, text};
 use facecast::pipeline::generator_training::checkpoint::TrainingCheckpoint;
 use facecast::weights::{Value, read_checkpoint};
 use image::RgbImage;
@@ -19,16 +19,6 @@ fn ok(data: &Path, args: &[&str]) -> Output {
     let out = facecast(data, args);
     assert!(out.status.success(), "facecast {args:?} failed:\n{}", text(&out));
     out
-}
-
-fn data_with_mtcnn() -> tempfile::TempDir {
-    let data = tempfile::tempdir().expect("tempdir");
-    let mtcnn = common::fixture_dir("mtcnn");
-    ok(
-        data.path(),
-        &["weights", "import", "mtcnn", mtcnn.to_str().expect("utf-8")],
-    );
-    data
 }
 
 /// Twenty crops of the astronaut (the face at different places and scales, some darker) and the

@@ -4,25 +4,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use egui_kittest::Harness;
 use facecast::app::{FaceBadge, FacecastApp, StartOptions};
 use facecast::compute::Compute;
 use facecast::weights::store::WeightsStore;
 
-#[derive(Debug)]
-struct DroppedPath(PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|err| err.to_string())
-    }
-}
+use common::DroppedPath;
 
 /// Steps until the detector is ready, nothing is loading or detecting and the worker is idle.
 fn settle(harness: &mut Harness<'_, FacecastApp>, photos: usize) {

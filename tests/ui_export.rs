@@ -22,14 +22,10 @@ use facecast::io::TEMP_PREFIX;
 use facecast::pipeline::batch::{FileStatus, StopReason};
 use facecast::pipeline::recipe::{FaceMode, OutputFormat};
 use facecast::pipeline::swap::SwapEngine;
-use facecast::weights::store::WeightsStore;
 
 fn data_with_mtcnn() -> tempfile::TempDir {
     let data = tempfile::tempdir().expect("tempdir");
-    WeightsStore::open(Some(data.path().to_path_buf()))
-        .expect("open the store")
-        .import("mtcnn", &[common::fixture_dir("mtcnn")])
-        .expect("import MTCNN from the fixtures");
+    common::store_with_mtcnn(data.path());
     data
 }
 

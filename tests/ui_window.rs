@@ -1,6 +1,8 @@
 //! The real window in egui_kittest: its panels are found by label, and photos dropped on it go through
 //! the background worker into the library.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,8 @@ use facecast::app::dropzone::DROP_HINT;
 use facecast::app::library::EMPTY_TEXT;
 use facecast::app::{FacecastApp, PhotoStatus, StartOptions};
 use facecast::compute::Compute;
+
+use common::DroppedPath;
 
 fn harness(start: StartOptions) -> Harness<'static, FacecastApp> {
     Harness::builder()
@@ -32,19 +36,6 @@ fn settle(harness: &mut Harness<'_, FacecastApp>) {
         }
         assert!(Instant::now() < deadline, "the worker did not finish within 30 s");
         std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-#[derive(Debug)]
-struct DroppedPath(PathBuf);
-
-impl egui::DroppedFile for DroppedPath {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn bytes(&self) -> Result<Vec<u8>, String> {
-        std::fs::read(&self.0).map_err(|err| err.to_string())
     }
 }
 

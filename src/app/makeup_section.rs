@@ -16,6 +16,7 @@ use crate::jobs::makeup::{
 };
 use crate::jobs::{JobId, MTCNN_ID, PhotoId};
 use crate::pipeline::detect::Face;
+use crate::pipeline::faces_text;
 use crate::pipeline::makeup::MakeupSettings;
 use crate::pipeline::makeup::references::Reference;
 use crate::weights::models::BEAUTYGAN_ID;
@@ -446,10 +447,7 @@ pub fn makeup_section(
         let button = ui.add_enabled(blocker.is_none(), egui::Button::new(APPLY_LABEL));
         let button = match &blocker {
             Some(why) => button.on_disabled_hover_text(why.as_str()),
-            None => button.on_hover_text(match faces {
-                1 => "Applies to 1 face".to_string(),
-                n => format!("Applies to {n} faces"),
-            }),
+            None => button.on_hover_text(format!("Applies to {}", faces_text(faces))),
         };
         if button.clicked() {
             actions.push(Action::Makeup(MakeupAction::Apply));

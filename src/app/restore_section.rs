@@ -13,6 +13,7 @@ use super::state::AppState;
 use super::{Action, FacecastApp};
 use crate::jobs::{JobId, JobOutcome, PhotoId, RestoreFaces};
 use crate::pipeline::detect::Face;
+use crate::pipeline::faces_text;
 use crate::pipeline::restore::{GpenModel, MAX_BLUR_SIGMA, RestoreMode, RestoreSettings};
 use crate::weights::store::{ModelStatus, REDUCED_NOTE, WeightsStore};
 
@@ -196,13 +197,6 @@ impl FacecastApp {
             settings: self.state.restore.settings.clone(),
         };
         self.state.restore.job = Some(self.worker.enqueue(job));
-    }
-}
-
-fn faces_text(n: usize) -> String {
-    match n {
-        1 => "1 face".to_string(),
-        n => format!("{n} faces"),
     }
 }
 

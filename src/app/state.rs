@@ -11,6 +11,7 @@ use crate::compute::Compute;
 use crate::jobs::photos::display_name;
 use crate::jobs::{JobEvent, JobEventKind, JobId, JobOutcome, JobOutput, PhotoId, PhotoImage};
 use crate::pipeline::detect::photo::{DetectSettings, PhotoFaces};
+use crate::pipeline::faces_text;
 use crate::pipeline::recipe::Recipe;
 
 use super::export_bar::ExportState;
@@ -56,8 +57,7 @@ pub enum FaceBadge {
 impl FaceBadge {
     pub fn text(&self) -> String {
         match self {
-            FaceBadge::Faces(1) => "1 face".to_string(),
-            FaceBadge::Faces(n) => format!("{n} faces"),
+            FaceBadge::Faces(n) => faces_text(*n),
             FaceBadge::NoFace => "no face".to_string(),
             FaceBadge::Error(_) => "error".to_string(),
         }

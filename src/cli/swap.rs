@@ -227,10 +227,7 @@ pub fn run(args: SwapArgs, backend: BackendChoice, data_dir: Option<PathBuf>) ->
             "{}: Swap ({}), {} → {} ({})",
             args.photo.display(),
             engine_used.label(),
-            match faces.len() {
-                1 => "1 face".to_string(),
-                n => format!("{n} faces"),
-            },
+            crate::pipeline::faces_text(faces.len()),
             written.display(),
             run.device
         );

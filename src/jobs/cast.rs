@@ -12,6 +12,7 @@ use crate::cast::{
 };
 use crate::jobs::photos::PhotoImage;
 use crate::nets::mtcnn::MtcnnNets;
+use crate::pipeline::faces_text;
 use crate::pipeline::generate::{GenerateSettings, NoiseChoice, generate, generator_info};
 use crate::pipeline::runtime::{NetKey, NetworkCache};
 use crate::pipeline::virtual_face::{PhotoFaces, find_faces, imported_model, prepare_generated};
@@ -128,10 +129,7 @@ pub struct GenerateCandidates {
 
 impl Job for GenerateCandidates {
     fn label(&self) -> String {
-        match self.seeds.len() {
-            1 => "Generating 1 face".to_string(),
-            n => format!("Generating {n} faces"),
-        }
+        format!("Generating {}", faces_text(self.seeds.len()))
     }
 
     fn lane(&self) -> Lane {

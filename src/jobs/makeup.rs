@@ -8,13 +8,14 @@ use std::sync::Arc;
 use image::RgbImage;
 use image::imageops::crop_imm;
 
-use super::photo_edit::{current_pixels, faces_label, step_failed};
+use super::photo_edit::{current_pixels, step_failed};
 use super::photos::PhotoId;
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::io::thumbnail;
 use crate::nets::beautygan::Generator;
 use crate::nets::mtcnn::MtcnnNets;
 use crate::pipeline::detect::Face;
+use crate::pipeline::faces_text;
 use crate::pipeline::makeup::MakeupSettings;
 use crate::pipeline::makeup::references::{Reference, ReferenceLibrary, import_reference};
 use crate::pipeline::runtime::NetworkCache;
@@ -241,7 +242,7 @@ impl Job for ApplyMakeup {
         notes.extend(made_up.notes);
         ctx.output(JobOutput::Edited {
             photo,
-            label: format!("Makeup (BeautyGAN), {}", faces_label(faces.len())),
+            label: format!("Makeup (BeautyGAN), {}", faces_text(faces.len())),
             image: Arc::new(image),
             notes,
         });

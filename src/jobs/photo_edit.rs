@@ -29,11 +29,3 @@ pub(super) fn step_failed(path: &Path, e: StepError) -> JobError {
         StepError::Failed(reason) => JobError::Failed(format!("{}: {reason}", path.display())),
     }
 }
-
-/// "1 face", "3 faces": how the jobs' labels count faces.
-pub(super) fn faces_label(n: usize) -> String {
-    match n {
-        1 => "1 face".to_string(),
-        n => format!("{n} faces"),
-    }
-}

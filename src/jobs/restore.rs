@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use super::photo_edit::{current_pixels, faces_label, step_failed};
+use super::photo_edit::{current_pixels, step_failed};
 use super::photos::PhotoId;
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::pipeline::detect::Face;
+use crate::pipeline::faces_text;
 use crate::pipeline::restore::RestoreSettings;
 use crate::pipeline::steps::restore_step;
 use crate::pipeline::warmup::WarmNetwork;
@@ -36,7 +37,7 @@ impl Job for RestoreFaces {
     fn label(&self) -> String {
         format!(
             "Restoring {} ({})",
-            faces_label(self.faces.len()),
+            faces_text(self.faces.len()),
             self.settings.model.label()
         )
     }
@@ -99,7 +100,7 @@ impl Job for RestoreFaces {
             .map_err(|e| step_failed(&path, e))?;
         ctx.output(JobOutput::Edited {
             photo,
-            label: format!("{}, {}", step.settings.describe(), faces_label(faces.len())),
+            label: format!("{}, {}", step.settings.describe(), faces_text(faces.len())),
             image: Arc::new(restored.image),
             notes: restored.notes,
         });

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::photo_edit::faces_label;
 use super::photos::{PhotoId, display_name, photo_pixels};
 use super::{Job, JobContext, JobError, JobOutput, Lane};
 use crate::pipeline::detect::Face;
+use crate::pipeline::faces_text;
 use crate::pipeline::swap::{
     IdentitySource, SwapEngine, SwapError, SwapJob, SwapSettings, choose_engine, load_swap_models,
     remember_identity, resolve_identity, swap_faces,
@@ -34,7 +34,7 @@ impl Job for SwapPhoto {
     fn label(&self) -> String {
         format!(
             "Swapping {} in {}",
-            faces_label(self.faces.len()),
+            faces_text(self.faces.len()),
             display_name(&self.path)
         )
     }

@@ -17,7 +17,6 @@
 //! `cpu_conv_narrow`.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
@@ -29,6 +28,7 @@ use rayon::prelude::*;
 use super::cpu_conv_narrow;
 use super::cpu_conv_transpose::conv_transpose2d_f32;
 use super::cpu_winograd;
+use super::kernel_switch::KernelSwitch;
 use super::profile;
 
 /// Output pixels per band are chosen so that the band's im2col buffer holds about this many
@@ -39,25 +39,23 @@ const BAND_ELEMS: usize = 1 << 20;
 const MIN_BAND_PIXELS: usize = 256;
 const MAX_BAND_PIXELS: usize = 8192;
 
-/// Whether eligible convolutions take this kernel (on unless a benchmark turns it off to compare).
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether eligible convolutions, and the other host kernels, run on the host (see
+/// [`host_kernels_apply`]).
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the kernel on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
-/// Whether the kernels are on (see [`set_enabled`]).
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.enabled()
 }
 
-/// Whether [`read_f32`] reads parameters in place (on unless a benchmark compares the copy).
-static IN_PLACE: AtomicBool = AtomicBool::new(true);
+/// Whether [`read_f32`] reads parameters in place rather than copying them.
+static IN_PLACE: KernelSwitch = KernelSwitch::on();
 
-/// Turns reading parameters in place on or off for the whole process (for A/B benchmarks).
 pub fn set_read_in_place(on: bool) {
-    IN_PLACE.store(on, Ordering::Relaxed);
+    IN_PLACE.set(on);
 }
 
 thread_local! {
@@ -105,7 +103,7 @@ pub fn conv2d(
 /// compute on host slices and return a fresh tensor, which would cut a training graph (an
 /// autodiff device over flex compares equal to flex itself), so training keeps burn's own ops.
 pub(crate) fn host_kernels_apply(device: &Device) -> bool {
-    ENABLED.load(Ordering::Relaxed) && *device == Device::flex() && !device.is_autodiff()
+    SWITCH.enabled() && *device == Device::flex() && !device.is_autodiff()
 }
 
 /// Runs `kernel` on the host values of `x` when it is an f32 tensor on the flex device and the
@@ -135,7 +133,7 @@ pub(crate) fn on_host_unary(
 /// parameter, on every call, some 0.6 GB per AEI-Net call); anything else is copied first.
 pub fn read_f32<const D: usize, R>(t: &Tensor<D>, f: impl FnOnce(&[f32]) -> R) -> R {
     if t.dtype() == DType::F32
-        && IN_PLACE.load(Ordering::Relaxed)
+        && IN_PLACE.enabled()
         && let Ok(flex) = t.clone().try_into_primitive::<burn_flex::Flex>()
     {
         let layout = flex.layout();
@@ -238,9 +236,38 @@ pub fn conv_transpose2d_module(m: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
     conv_transpose2d(x, m.weight.val(), m.bias.as_ref().map(|b| b.val()), options)
 }
 
-/// Output side of a convolution (no dilation).
-fn out_size(input: usize, kernel: usize, stride: usize, pad: (usize, usize)) -> usize {
-    (input + pad.0 + pad.1).saturating_sub(kernel) / stride + 1
+/// Output side of a convolution (no dilation); zero where the kernel does not fit the padded input.
+pub(crate) fn out_size(input: usize, kernel: usize, stride: usize, pad: (usize, usize)) -> usize {
+    (input + pad.0 + pad.1)
+        .checked_sub(kernel)
+        .map_or(0, |span| span / stride + 1)
+}
+
+/// Checks the arguments of a convolution on host slices (`x` `[B, C, H, W]`, `weight`
+/// `[O, C, kh, kw]`, `bias` `[O]`, `padding` `[(top, bottom), (left, right)]`) and returns its
+/// output shape `[B, O, oh, ow]`. Every host kernel's entry point calls it, so that a kernel
+/// called directly fails on a bad shape just as one reached through [`conv2d_f32`].
+pub(crate) fn conv2d_out_shape(
+    x: &[f32],
+    [b, c, h, w]: [usize; 4],
+    weight: &[f32],
+    [o, wc, kh, kw]: [usize; 4],
+    bias: Option<&[f32]>,
+    stride: [usize; 2],
+    padding: [(usize, usize); 2],
+) -> [usize; 4] {
+    assert_eq!(c, wc, "conv2d: input has {c} channels, the weight {wc}");
+    assert_eq!(x.len(), b * c * h * w, "conv2d: input length");
+    assert_eq!(weight.len(), o * c * kh * kw, "conv2d: weight length");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), o, "conv2d: bias length");
+    }
+    [
+        b,
+        o,
+        out_size(h, kh, stride[0], padding[0]),
+        out_size(w, kw, stride[1], padding[1]),
+    ]
 }
 
 /// A pointer to the output that bands write disjoint parts of.
@@ -268,11 +295,7 @@ pub fn conv2d_f32(
     stride: [usize; 2],
     padding: [(usize, usize); 2],
 ) -> (Vec<f32>, [usize; 4]) {
-    assert_eq!(c, wc, "conv2d: input has {c} channels, the weight {wc}");
-    assert_eq!(x.len(), b * c * h * w, "conv2d: input length");
-    assert_eq!(weight.len(), o * c * kh * kw, "conv2d: weight length");
-    let oh = out_size(h, kh, stride[0], padding[0]);
-    let ow = out_size(w, kw, stride[1], padding[1]);
+    let [_, _, oh, ow] = conv2d_out_shape(x, [b, c, h, w], weight, [o, wc, kh, kw], bias, stride, padding);
     if cpu_winograd::applies(c, o, (kh, kw), stride, oh * ow) {
         let shape = [b, c, h, w];
         return cpu_winograd::conv2d_f32(
@@ -292,7 +315,6 @@ pub fn conv2d_f32(
     let k = c * kh * kw;
     let mut out = vec![0.0f32; b * o * plane];
     if let Some(bias) = bias {
-        assert_eq!(bias.len(), o, "conv2d: bias length");
         for (chunk, &v) in out.chunks_mut(plane).zip(bias.iter().cycle()) {
             chunk.fill(v);
         }

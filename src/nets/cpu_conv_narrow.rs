@@ -12,11 +12,10 @@
 //! The sums run in a different order (and with fused multiply-adds on AVX2+FMA) than the gemm
 //! path, so results agree with burn's up to float rounding; the tests compare them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use rayon::prelude::*;
 
-use super::cpu_conv::OutPtr;
+use super::cpu_conv::{self, OutPtr};
+use super::kernel_switch::KernelSwitch;
 
 /// Output pixels per strip: four AVX vectors.
 const STRIP: usize = 32;
@@ -30,17 +29,17 @@ pub const MAX_NARROW: usize = 4;
 /// 3-channel outputs) were not measured with it, so they keep im2col + gemm.
 const MIN_TAPS: usize = 25;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether eligible narrow convolutions take the direct path.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the direct path on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// Whether `cpu_conv` should run a dense convolution here: stride 1, a kernel of at least 5×5,
 /// and at most [`MAX_NARROW`] input or output channels.
 pub fn applies(c: usize, o: usize, (kh, kw): (usize, usize), stride: [usize; 2]) -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.enabled()
         && stride == [1, 1]
         && kh * kw >= MIN_TAPS
         && c > 0
@@ -59,14 +58,8 @@ pub fn conv2d_f32(
     bias: Option<&[f32]>,
     padding: [(usize, usize); 2],
 ) -> (Vec<f32>, [usize; 4]) {
-    assert_eq!(c, wc, "conv2d: input has {c} channels, the weight {wc}");
-    assert_eq!(x.len(), b * c * h * w, "conv2d: input length");
-    assert_eq!(weight.len(), o * c * kh * kw, "conv2d: weight length");
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), o, "conv2d: bias length");
-    }
-    let oh = (h + padding[0].0 + padding[0].1 + 1).saturating_sub(kh);
-    let ow = (w + padding[1].0 + padding[1].1 + 1).saturating_sub(kw);
+    let [_, _, oh, ow] =
+        cpu_conv::conv2d_out_shape(x, [b, c, h, w], weight, [o, wc, kh, kw], bias, [1, 1], padding);
     let plane = oh * ow;
     let mut out = vec![0.0f32; b * o * plane];
     if out.is_empty() {

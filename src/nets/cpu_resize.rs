@@ -7,27 +7,24 @@
 //! contiguous multiply-add the compiler vectorises. The taps are burn's (coordinates in f64,
 //! `in·(in − 1)/(out − 1)`), so the result matches burn's up to float rounding.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 use super::cpu_conv;
+use super::kernel_switch::KernelSwitch;
 use super::profile;
 
-/// Whether the resize takes this kernel (on unless a benchmark turns it off to compare).
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether the resize takes this kernel.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the kernel on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
-/// Whether the kernel is on (see [`set_enabled`]).
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.enabled()
 }
 
 /// burn's bilinear `interpolate` of `x` to `[oh, ow]` with `align_corners = True`, through the

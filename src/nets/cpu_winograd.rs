@@ -22,11 +22,16 @@
 //! (its transforms have entries up to 8 and 1/24), which the tests and `bench_layers` measure.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use super::cpu_conv::OutPtr;
+use super::cpu_conv::{self, OutPtr};
+use super::kernel_switch::KernelSwitch;
+
+mod transforms;
+
+pub use transforms::Tile;
+use transforms::{Transforms, transform_weights, two_sided};
 
 /// Channels below which the transforms cost more than the products save. `bench_layers
 /// --winograd` at load 1 (21:03 UTC), F(4×4) against the direct path: 32→32 @1024² 0.80×
@@ -47,139 +52,15 @@ const BLOCK_ELEMS: usize = 1 << 23;
 const MIN_BLOCK_TILES: usize = 32;
 const MAX_BLOCK_TILES: usize = 4096;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether eligible 3×3 convolutions take the Winograd path.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the Winograd path on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
-}
-
-/// Output tile side and kernel: F(2×2, 3×3) or F(4×4, 3×3), or F(4×4, 2×2) for the 2×2
-/// kernels that stride-2 4×4 convolutions and their transposes split into (`cpu_winograd_s2`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tile {
-    F2,
-    F4,
-    F4K2,
+    SWITCH.set(on);
 }
 
 /// The tile used by [`conv2d_f32`] when it is called through `cpu_conv`.
 pub const DEFAULT_TILE: Tile = Tile::F4;
-
-/// The three transforms of one F(m×m, r×r), row-major: `bt` [a, a], `g` [a, r], `at` [m, a],
-/// with a = m + r − 1.
-struct Transforms {
-    m: usize,
-    r: usize,
-    a: usize,
-    bt: &'static [f64],
-    g: &'static [f64],
-    at: &'static [f64],
-}
-
-// Interpolation points 0, 1, −1 and ∞.
-const F2: Transforms = Transforms {
-    m: 2,
-    r: 3,
-    a: 4,
-    #[rustfmt::skip]
-    bt: &[
-        1.0, 0.0, -1.0, 0.0,
-        0.0, 1.0, 1.0, 0.0,
-        0.0, -1.0, 1.0, 0.0,
-        0.0, 1.0, 0.0, -1.0,
-    ],
-    #[rustfmt::skip]
-    g: &[
-        1.0, 0.0, 0.0,
-        0.5, 0.5, 0.5,
-        0.5, -0.5, 0.5,
-        0.0, 0.0, 1.0,
-    ],
-    #[rustfmt::skip]
-    at: &[
-        1.0, 1.0, 1.0, 0.0,
-        0.0, 1.0, -1.0, -1.0,
-    ],
-};
-
-// Interpolation points 0, ±1, ±2 and ∞.
-const F4: Transforms = Transforms {
-    m: 4,
-    r: 3,
-    a: 6,
-    #[rustfmt::skip]
-    bt: &[
-        4.0, 0.0, -5.0, 0.0, 1.0, 0.0,
-        0.0, -4.0, -4.0, 1.0, 1.0, 0.0,
-        0.0, 4.0, -4.0, -1.0, 1.0, 0.0,
-        0.0, -2.0, -1.0, 2.0, 1.0, 0.0,
-        0.0, 2.0, -1.0, -2.0, 1.0, 0.0,
-        0.0, 4.0, 0.0, -5.0, 0.0, 1.0,
-    ],
-    #[rustfmt::skip]
-    g: &[
-        1.0 / 4.0, 0.0, 0.0,
-        -1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0,
-        -1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0,
-        1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0,
-        1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0,
-        0.0, 0.0, 1.0,
-    ],
-    #[rustfmt::skip]
-    at: &[
-        1.0, 1.0, 1.0, 1.0, 1.0, 0.0,
-        0.0, 1.0, -1.0, 2.0, -2.0, 0.0,
-        0.0, 1.0, 1.0, 4.0, 4.0, 0.0,
-        0.0, 1.0, -1.0, 8.0, -8.0, 1.0,
-    ],
-};
-
-// F(4×4, 2×2), interpolation points 0, ±1, 2 and ∞ (Toom-Cook as in Lavin & Gray, solved
-// exactly in rationals).
-const F4K2: Transforms = Transforms {
-    m: 4,
-    r: 2,
-    a: 5,
-    #[rustfmt::skip]
-    bt: &[
-        2.0, -1.0, -2.0, 1.0, 0.0,
-        0.0, -2.0, -1.0, 1.0, 0.0,
-        0.0, 2.0, -3.0, 1.0, 0.0,
-        0.0, -1.0, 0.0, 1.0, 0.0,
-        0.0, 2.0, -1.0, -2.0, 1.0,
-    ],
-    #[rustfmt::skip]
-    g: &[
-        1.0 / 2.0, 0.0,
-        -1.0 / 2.0, -1.0 / 2.0,
-        -1.0 / 6.0, 1.0 / 6.0,
-        1.0 / 6.0, 1.0 / 3.0,
-        0.0, 1.0,
-    ],
-    #[rustfmt::skip]
-    at: &[
-        1.0, 1.0, 1.0, 1.0, 0.0,
-        0.0, 1.0, -1.0, 2.0, 0.0,
-        0.0, 1.0, 1.0, 4.0, 0.0,
-        0.0, 1.0, -1.0, 8.0, 1.0,
-    ],
-};
-
-impl Tile {
-    fn transforms(self) -> &'static Transforms {
-        match self {
-            Tile::F2 => &F2,
-            Tile::F4 => &F4,
-            Tile::F4K2 => &F4K2,
-        }
-    }
-
-    /// The kernel side the tile serves.
-    pub fn kernel(self) -> usize {
-        self.transforms().r
-    }
-}
 
 /// Where the output planes of a call go: output pixel (y, x) of plane p is written at
 /// `p·plane + (y·step[0] + offset[0])·row + x·step[1] + offset[1]` of the output buffer, so that
@@ -195,7 +76,7 @@ pub struct OutLayout {
 /// Whether `cpu_conv` should run a convolution here: dense 3×3, stride 1, wide enough and large
 /// enough that the fewer multiplies outweigh the transforms (see [`MIN_CHANNELS`], [`MIN_PIXELS`]).
 pub fn applies(c: usize, o: usize, (kh, kw): (usize, usize), stride: [usize; 2], out_pixels: usize) -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.enabled()
         && (kh, kw) == (3, 3)
         && stride == [1, 1]
         && c >= MIN_CHANNELS
@@ -236,8 +117,7 @@ pub fn conv2d_f32(
     padding: [(usize, usize); 2],
     tile: Tile,
 ) -> (Vec<f32>, [usize; 4]) {
-    let [b, _, oh, ow] = out_shape(shape, wshape, padding);
-    let o = wshape[0];
+    let [b, o, oh, ow] = cpu_conv::conv2d_out_shape(x, shape, weight, wshape, bias, [1, 1], padding);
     let mut out = vec![0.0f32; b * o * oh * ow];
     let layout = OutLayout {
         plane: oh * ow,
@@ -247,17 +127,6 @@ pub fn conv2d_f32(
     };
     conv2d_into(x, shape, weight, wshape, bias, padding, tile, &mut out, layout);
     (out, [b, o, oh, ow])
-}
-
-/// The output shape of [`conv2d_f32`].
-pub fn out_shape(
-    [b, _, h, w]: [usize; 4],
-    [o, _, kh, kw]: [usize; 4],
-    padding: [(usize, usize); 2],
-) -> [usize; 4] {
-    let oh = (h + padding[0].0 + padding[0].1 + 1).saturating_sub(kh);
-    let ow = (w + padding[1].0 + padding[1].1 + 1).saturating_sub(kw);
-    [b, o, oh, ow]
 }
 
 /// [`conv2d_f32`] writing into `out` as `layout` says (every pixel of the output shape is
@@ -277,13 +146,8 @@ pub fn conv2d_into(
     let tf = tile.transforms();
     let r = tf.r;
     assert_eq!((kh, kw), (r, r), "winograd: the kernel is {kh}x{kw}, not {r}x{r}");
-    assert_eq!(c, wc, "winograd: input has {c} channels, the weight {wc}");
-    assert_eq!(x.len(), b * c * h * w, "winograd: input length");
-    assert_eq!(weight.len(), o * c * r * r, "winograd: weight length");
-    if let Some(bias) = bias {
-        assert_eq!(bias.len(), o, "winograd: bias length");
-    }
-    let [_, _, oh, ow] = out_shape([b, c, h, w], [o, c, kh, kw], padding);
+    let [_, _, oh, ow] =
+        cpu_conv::conv2d_out_shape(x, [b, c, h, w], weight, [o, wc, kh, kw], bias, [1, 1], padding);
     if b * o * oh * ow == 0 {
         return;
     }
@@ -328,99 +192,6 @@ pub fn conv2d_into(
             SCRATCH.with(|s| plan.block(x, &u, bias, t0, t1, &mut s.borrow_mut(), dst));
         }
     });
-}
-
-/// `U[ξ][o][c] = (G g[o][c] Gᵀ)[ξ]`, in chunks of (o, c) pairs: a chunk's r² taps are gathered
-/// into planes (a few kB, so they stay in L1), and each position ξ is a sum of those planes,
-/// written to the chunk's part of `U[ξ]`. Every weight is read once.
-fn transform_weights(weight: &[f32], o: usize, c: usize, tf: &Transforms) -> Vec<f32> {
-    const CHUNK: usize = 256;
-    let (a, r) = (tf.a, tf.r);
-    let (pairs, taps) = (o * c, r * r);
-    // Every tile's kernel is 2×2 or 3×3.
-    assert!(taps <= 9, "winograd: {r}x{r} kernels have no tile");
-    let mut u = vec![0.0f32; a * a * pairs];
-    let dst = OutPtr(u.as_mut_ptr());
-    // The coefficients in f64, rounded once: U[ξ = (i, j)] = Σ_{k,l} G[i][k]·G[j][l]·g[k][l].
-    let coef: Vec<f32> = (0..a * a * taps)
-        .map(|n| {
-            let (xi, kl) = (n / taps, n % taps);
-            (tf.g[(xi / a) * r + kl / r] * tf.g[(xi % a) * r + kl % r]) as f32
-        })
-        .collect();
-    (0..pairs.div_ceil(CHUNK)).into_par_iter().for_each(|chunk| {
-        let p0 = chunk * CHUNK;
-        let len = (pairs - p0).min(CHUNK);
-        let mut planes = [0.0f32; 9 * CHUNK];
-        let mut out = [0.0f32; CHUNK];
-        for (kl, plane) in planes.chunks_exact_mut(CHUNK).take(taps).enumerate() {
-            for (d, s) in plane
-                .iter_mut()
-                .zip(weight[p0 * taps + kl..].iter().step_by(taps).take(len))
-            {
-                *d = *s;
-            }
-        }
-        for (xi, k) in coef.chunks_exact(taps).enumerate() {
-            let terms = k
-                .iter()
-                .zip(planes.chunks_exact(CHUNK))
-                .map(|(&k, p)| (k, &p[..len]));
-            sum_planes(&mut out[..len], terms);
-            // SAFETY: pairs p0..p0 + len of plane ξ, inside `u` ([a², O·C]); only this chunk
-            // writes them.
-            unsafe { std::ptr::copy_nonoverlapping(out.as_ptr(), dst.get().add(xi * pairs + p0), len) };
-        }
-    });
-    u
-}
-
-/// `dst = Σ coef · src` over the terms whose coefficient is not zero (`dst` zero if none).
-#[inline(always)]
-fn sum_planes<'s>(dst: &mut [f32], terms: impl Iterator<Item = (f32, &'s [f32])>) {
-    let mut first = true;
-    for (k, src) in terms {
-        if k == 0.0 {
-            continue;
-        }
-        let src = &src[..dst.len()];
-        if first {
-            if k == 1.0 {
-                dst.copy_from_slice(src);
-            } else {
-                dst.iter_mut().zip(src).for_each(|(d, s)| *d = k * s);
-            }
-            first = false;
-        } else if k == 1.0 {
-            dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-        } else if k == -1.0 {
-            dst.iter_mut().zip(src).for_each(|(d, s)| *d -= s);
-        } else {
-            dst.iter_mut().zip(src).for_each(|(d, s)| *d += k * s);
-        }
-    }
-    if first {
-        dst.fill(0.0);
-    }
-}
-
-/// `dst(i, j) = Σ_k Σ_l mat[i][k] · mat[j][l] · src(k, l)` for `mat` `[ro, ri]`, where plane
-/// (k, l) of `src` is `src[(k·ri + l)·n..][..n]`, and likewise `dst` with `ro`; `tmp` holds
-/// `ro·ri·n`. The two one-sided products are sums of whole planes.
-#[inline(always)]
-fn two_sided(src: &[f32], mat: &[f64], (ro, ri): (usize, usize), n: usize, tmp: &mut [f32], dst: &mut [f32]) {
-    for i in 0..ro {
-        for l in 0..ri {
-            let terms = (0..ri).map(|k| (mat[i * ri + k] as f32, &src[(k * ri + l) * n..][..n]));
-            sum_planes(&mut tmp[(i * ri + l) * n..][..n], terms);
-        }
-    }
-    for i in 0..ro {
-        for j in 0..ro {
-            let terms = (0..ri).map(|l| (mat[j * ri + l] as f32, &tmp[(i * ri + l) * n..][..n]));
-            sum_planes(&mut dst[(i * ro + j) * n..][..n], terms);
-        }
-    }
 }
 
 /// Shapes of one call.

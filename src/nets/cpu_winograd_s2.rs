@@ -15,8 +15,6 @@
 //! networks opt in through [`conv2d_module`] and [`conv_transpose2d_module`] (BeautyGAN does);
 //! everything else goes to `cpu_conv` unchanged. Results match burn's up to rounding.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::tensor::Tensor;
@@ -24,6 +22,7 @@ use rayon::prelude::*;
 
 use super::cpu_conv;
 use super::cpu_winograd::{self, OutLayout, Tile};
+use super::kernel_switch::KernelSwitch;
 use super::profile;
 
 /// Channels (the 2×2 convolution's inputs and outputs) and output pixels per phase below which
@@ -31,15 +30,11 @@ use super::profile;
 const MIN_CHANNELS: usize = cpu_winograd::MIN_CHANNELS;
 const MIN_PIXELS: usize = cpu_winograd::MIN_PIXELS;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether eligible stride-2 4×4 layers take these paths.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns these paths on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
-}
-
-fn on() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.set(on);
 }
 
 /// `Conv2d::forward` with 4×4 stride-2 layers run here when wide and large enough, any other
@@ -51,9 +46,9 @@ pub fn conv2d_module(m: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
         _ => return cpu_conv::conv2d_module(m, x),
     };
-    let oh = (h + padding[0].0 + padding[0].1).saturating_sub(4) / 2 + 1;
-    let ow = (w + padding[1].0 + padding[1].1).saturating_sub(4) / 2 + 1;
-    let eligible = on()
+    let oh = cpu_conv::out_size(h, kh, 2, padding[0]);
+    let ow = cpu_conv::out_size(w, kw, 2, padding[1]);
+    let eligible = SWITCH.enabled()
         && (kh, kw) == (4, 4)
         && m.stride == [2, 2]
         && m.dilation == [1, 1]
@@ -84,7 +79,7 @@ pub fn conv2d_module(m: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 pub fn conv_transpose2d_module(m: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
     let [_, c, h, w] = x.dims();
     let [_, o, kh, kw] = m.weight.dims();
-    let eligible = on()
+    let eligible = SWITCH.enabled()
         && (kh, kw) == (4, 4)
         && m.stride == [2, 2]
         && m.padding == [1, 1]
@@ -124,14 +119,11 @@ pub fn conv2d_s2k4_f32(
     padding: [(usize, usize); 2],
 ) -> (Vec<f32>, [usize; 4]) {
     assert_eq!((kh, kw), (4, 4), "conv2d_s2k4: the kernel is {kh}x{kw}");
-    assert_eq!(c, wc, "conv2d_s2k4: input has {c} channels, the weight {wc}");
-    assert_eq!(x.len(), b * c * h * w, "conv2d_s2k4: input length");
-    assert_eq!(weight.len(), o * c * 16, "conv2d_s2k4: weight length");
-    let (ph, pw) = (h + padding[0].0 + padding[0].1, w + padding[1].0 + padding[1].1);
-    if ph < 4 || pw < 4 {
+    let [_, _, oh, ow] =
+        cpu_conv::conv2d_out_shape(x, [b, c, h, w], weight, [o, wc, kh, kw], bias, [2, 2], padding);
+    if oh == 0 || ow == 0 {
         return (Vec::new(), [b, o, 0, 0]);
     }
-    let (oh, ow) = ((ph - 4) / 2 + 1, (pw - 4) / 2 + 1);
     let (uh, uw) = (oh + 1, ow + 1);
     let [top, left] = [padding[0].0, padding[1].0];
     // Phase images [B, (p, q, C), oh + 1, ow + 1].

@@ -15,12 +15,12 @@
 //! `out = (1 − m)·(γₐ·h̄ + βₐ) + m·(γᵢ·h̄ + βᵢ)`, then a ReLU when asked.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
 use super::common::INSTANCE_NORM_EPS;
 use super::cpu_conv::OutPtr;
+use super::kernel_switch::KernelSwitch;
 
 /// Floats of a band's γ/β buffer (`2C·n`): 256 KiB, so that it, the band of `h` and the output
 /// band stay in a core's L2 between the product and the blend.
@@ -30,17 +30,15 @@ const BAND_BUFFER: usize = 1 << 16;
 const MIN_BAND_PIXELS: usize = 256;
 const MAX_BAND_PIXELS: usize = 4096;
 
-/// Whether AEI-Net's AAD layers take this kernel (on unless a benchmark turns it off to compare).
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether AEI-Net's AAD layers take this kernel.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the fused AAD kernel on or off for the whole process (for A/B benchmarks).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
-/// Whether the fused AAD kernel is on (see [`set_enabled`]).
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.enabled()
 }
 
 thread_local! {

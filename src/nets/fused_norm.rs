@@ -8,8 +8,6 @@
 //! f64 and one output pass, in place in the buffer the convolution just returned. Anywhere else
 //! the same computation goes through burn's ops.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use burn::tensor::activation::relu;
 use burn::tensor::{DType, Tensor, TensorData};
 use rayon::prelude::*;
@@ -17,16 +15,17 @@ use rayon::prelude::*;
 use super::common::{INSTANCE_NORM_EPS, instance_norm};
 use super::cpu_conv::host_kernels_apply;
 use super::fused::host_values;
+use super::kernel_switch::KernelSwitch;
 use super::profile;
 
 /// Planes smaller than this are handed to rayon several at a time.
 const MIN_PARALLEL_VALUES: usize = 1 << 14;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether instance norms take the one-pass kernel.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the one-pass norm on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// What follows the norm: `y = IN(x)·γ + β`, then `max(y, 0)` when `relu`, then `+ residual`.
@@ -47,7 +46,7 @@ pub fn instance_norm_affine(x: Tensor<4>, weight: Tensor<1>, bias: Tensor<1>, af
         kind,
         move || profile::shape4(dims),
         || {
-            let host = ENABLED.load(Ordering::Relaxed)
+            let host = SWITCH.enabled()
                 && x.dtype() == DType::F32
                 && host_kernels_apply(&x.device())
                 && weight.dims() == [dims[1]]

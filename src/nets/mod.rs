@@ -18,6 +18,7 @@ pub mod fused;
 pub mod fused_aad;
 pub mod fused_norm;
 pub mod gpen;
+pub mod kernel_switch;
 pub mod mobilenetv2;
 pub mod mtcnn;
 pub mod pnet_host;

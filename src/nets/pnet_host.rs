@@ -11,32 +11,30 @@
 //! stored. The result is PNet's up to the order of float additions (the tests compare it with
 //! burn's).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
 use rayon::prelude::*;
 
 use super::common::PRelu;
+use super::kernel_switch::KernelSwitch;
 use super::mtcnn::{PNet, pnet_grid};
 
 /// Output pixels of one register tile: one AVX2 vector (two SSE vectors).
 const XB: usize = 8;
 
-/// Whether the detector takes this path on the CPU (on unless a benchmark turns it off).
-static ENABLED: AtomicBool = AtomicBool::new(true);
+/// Whether the detector takes this path on the CPU.
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
-/// Turns the host PNet on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// Whether the detector should run PNet here on `device`: the flex CPU backend, not under
 /// autodiff (a host result would cut a training graph; detection never trains, but the rule is
 /// the one of the other host kernels).
 pub fn applies(device: &Device) -> bool {
-    ENABLED.load(Ordering::Relaxed) && *device == Device::flex() && !device.is_autodiff()
+    SWITCH.enabled() && *device == Device::flex() && !device.is_autodiff()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -21,3 +21,11 @@ pub mod swap;
 pub mod text_edit;
 pub mod virtual_face;
 pub mod warmup;
+
+/// "1 face", "3 faces": how the window, the jobs' labels and the CLI count faces.
+pub fn faces_text(n: usize) -> String {
+    match n {
+        1 => "1 face".to_string(),
+        n => format!("{n} faces"),
+    }
+}

@@ -75,6 +75,17 @@ pub fn data_with_mtcnn() -> tempfile::TempDir {
     data
 }
 
+/// The weights store of the data folder `data`, with MTCNN installed from the shared fixture in
+/// process (quicker than [`data_with_mtcnn`]'s run of the CLI).
+pub fn store_with_mtcnn(data: &std::path::Path) -> facecast::weights::store::WeightsStore {
+    let store =
+        facecast::weights::store::WeightsStore::open(Some(data.to_path_buf())).expect("open the store");
+    store
+        .import("mtcnn", &[fixture_dir("mtcnn")])
+        .expect("import MTCNN from the fixtures");
+    store
+}
+
 /// A recipe file in `dir`: screening, conversion and export without edit steps (only MTCNN is
 /// needed), then whatever `edit` changes.
 pub fn recipe_file(
@@ -154,6 +165,20 @@ pub fn window(
         .build_eframe(move |cc| {
             facecast::app::FacecastApp::new(&cc.egui_ctx, facecast::compute::Compute::cpu(), start)
         })
+}
+
+/// A file dropped on the window, as the platform hands it over.
+#[derive(Debug)]
+pub struct DroppedPath(pub PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|err| err.to_string())
+    }
 }
 
 /// Steps the window until `done` holds, then two more frames so the UI shows it; fails after five

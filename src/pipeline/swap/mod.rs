@@ -205,13 +205,11 @@ pub struct SwapOutcome {
 impl SwapOutcome {
     /// "Swap (FaceShifter), 2 faces", for the undo menu.
     pub fn label(&self) -> String {
-        let n = self.faces.len();
-        let faces = if n == 1 {
-            "1 face".to_string()
-        } else {
-            format!("{n} faces")
-        };
-        format!("Swap ({}), {faces}", self.engine.label())
+        format!(
+            "Swap ({}), {}",
+            self.engine.label(),
+            super::faces_text(self.faces.len())
+        )
     }
 
     /// One line per face with its identity similarity, then the notes.
