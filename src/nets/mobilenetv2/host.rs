@@ -13,8 +13,6 @@
 //! Anything else (autodiff, wgpu, a layer sequence or shape this file does not know) returns the
 //! input untouched for the tensor path of `mobilenetv2.rs`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::tensor::{Tensor, TensorData};
@@ -24,19 +22,20 @@ use crate::nets::cpu_conv::{self, read_f32};
 use crate::nets::cpu_depthwise::{self, ChannelEpilogue};
 use crate::nets::cpu_pointwise;
 use crate::nets::fused::{fusable, host_values};
+use crate::nets::kernel_switch::KernelSwitch;
 use crate::nets::profile;
 
 /// Whether MobileNetV2 takes this path on the CPU (on unless a benchmark turns it off).
-static ENABLED: AtomicBool = AtomicBool::new(true);
+static SWITCH: KernelSwitch = KernelSwitch::on();
 
 /// Turns the host path on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// Whether the host path is on (see [`set_enabled`]).
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.enabled()
 }
 
 /// A conv with the norm and activation that follow it.
