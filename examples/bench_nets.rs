@@ -12,10 +12,14 @@
 //!   bench_nets --ab-aad [--runs N] CASE...   AEI-Net's AAD layers as separate steps (A) or fused (B)
 //!   bench_nets --ab-resize [--runs N] CASE...   burn's bilinear resize (A) or the host kernel (B)
 //!   bench_nets --ab-params [--runs N] CASE...   parameters copied (A) or read in place (B)
+//!   bench_nets --ab-arcface-prepared [--runs N] CASE...   ArcFace's convolutions prepared on every
+//!                                                          call (A) or once (B: norms folded and
+//!                                                          Winograd weights kept)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
 //!   --burn-conv, --no-beautygan-kernels   (any mode) start with all of Facecast's CPU kernels,
 //!                                          or only the BeautyGAN ones, off
+//!   --no-arcface-prepared   (any mode) start with ArcFace's prepared convolutions off
 //!   --separate-aad, --burn-resize, --copy-params   (any mode) start with one of AEI-Net's
 //!                                          changes off (for a "before" column)
 //!
@@ -76,6 +80,11 @@ fn main() -> Result<()> {
                 ab_test = true;
                 ab_switch = Switch::ParamsInPlace;
             }
+            "--ab-arcface-prepared" => {
+                ab_test = true;
+                ab_switch = Switch::ArcFacePrepared;
+            }
+            "--no-arcface-prepared" => facecast::nets::arcface_cpu::set_enabled(false),
             "--ab-beautygan" => {
                 ab_test = true;
                 ab_switch = Switch::BeautyGan;
@@ -154,6 +163,8 @@ enum Switch {
     ParamsInPlace,
     /// Only the kernels added for BeautyGAN (against the state before them).
     BeautyGan,
+    /// Only ArcFace's convolutions prepared once (against folding and transforming per call).
+    ArcFacePrepared,
 }
 
 /// Turns the kernels added for BeautyGAN on or off: the narrow direct convolution, the one-pass
@@ -174,6 +185,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::Resize => facecast::nets::cpu_resize::set_enabled(on),
         Switch::ParamsInPlace => facecast::nets::cpu_conv::set_read_in_place(on),
         Switch::BeautyGan => beautygan_kernels(on),
+        Switch::ArcFacePrepared => facecast::nets::arcface_cpu::set_enabled(on),
     };
     let (a, b) = match switch {
         Switch::Kernels => ("burn ops", "facecast kernels"),
@@ -182,6 +194,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::Resize => ("burn resize", "host resize"),
         Switch::ParamsInPlace => ("params copied", "params in place"),
         Switch::BeautyGan => ("before", "after"),
+        Switch::ArcFacePrepared => ("per call", "prepared"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();
