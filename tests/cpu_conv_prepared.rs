@@ -89,12 +89,13 @@ fn batch_norm(c: usize) -> BatchNorm {
 
 #[test]
 fn prepared_convs_with_a_folded_norm_match_burns_conv_then_norm() {
-    // (in, out, kernel, stride, side): Winograd F(2×2) at 14², F(4×4) at 28², the direct path at
-    // 7², a stride-2 3×3 on an odd side, and ArcFace's stride-2 1×1 shortcut.
+    // (in, out, kernel, stride, side): Winograd F(2×2) at 14² and 7², F(4×4) at 28², the direct
+    // path at 4², a stride-2 3×3 on an odd side, and ArcFace's stride-2 1×1 shortcut.
     let cases = [
         (64, 64, 3, 1, 14, Some(Tile::F2)),
         (64, 64, 3, 1, 28, Some(Tile::F4)),
-        (64, 96, 3, 1, 7, None),
+        (64, 96, 3, 1, 7, Some(Tile::F2)),
+        (64, 96, 3, 1, 4, None),
         (32, 48, 3, 2, 15, None),
         (32, 64, 1, 2, 14, None),
     ];
@@ -134,7 +135,11 @@ fn the_tile_follows_the_cost_of_the_products() {
         winograd_tile((64, 64), (3, 3), [1, 1], (1, 112, 112)),
         Some(Tile::F4)
     );
-    assert_eq!(winograd_tile((512, 512), (3, 3), [1, 1], (1, 7, 7)), None);
+    assert_eq!(
+        winograd_tile((512, 512), (3, 3), [1, 1], (1, 7, 7)),
+        Some(Tile::F2)
+    );
+    assert_eq!(winograd_tile((512, 512), (3, 3), [1, 1], (1, 4, 4)), None);
     assert_eq!(winograd_tile((256, 256), (3, 3), [2, 2], (1, 14, 14)), None);
     assert_eq!(winograd_tile((256, 256), (1, 1), [1, 1], (1, 14, 14)), None);
     assert_eq!(winograd_tile((32, 256), (3, 3), [1, 1], (1, 14, 14)), None);

@@ -6,7 +6,7 @@
 //! ops: for ArcFace some 64 MB read and written per face), and `cpu_winograd::conv2d_f32`
 //! transforms the weights on every call, which is why it had to leave maps under 32² to the
 //! direct convolution. With both done once, small maps of wide layers (ArcFace's 256 channels at
-//! 14², 128 at 28²) take Winograd too ([`winograd_tile`]).
+//! 14², 512 at 7², 128 at 28²) take Winograd too ([`winograd_tile`]).
 
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
@@ -27,9 +27,11 @@ const MIN_COLUMNS: usize = 24;
 /// `stride`, producing `b` maps of `oh` × `ow`, or None where the direct convolution is
 /// expected to be faster. The cost counted is the products per weight: the direct convolution
 /// does 9 per output pixel, F(m×m) does (m+2)² per tile of m×m (tiles at the border counted
-/// whole), each at least [`MIN_COLUMNS`]; a tile must save a fifth to be taken (the transforms
-/// cost the rest). ArcFace-112: 256→256 @14² F(2×2) (784 against 1,764), 128→128 @28² and
-/// 64→64 @56²/112² F(4×4), 512→512 @7² direct (F(2×2) 384 against 441).
+/// whole), each at least [`MIN_COLUMNS`]. ArcFace-112: 256→256 @14² F(2×2) (784 against
+/// 1,764; F(4×4) 864), 512→512 @7² F(2×2) (384 against 441), 128→128 @28² and 64→64
+/// @56²/112² F(4×4). `examples/probe_small` timed the 7² and 14² layers, alternating, at load 11:
+/// 512→512 @7² direct 31.4 ms (min 15.9), F(2×2) 8.4 (min 6.2), F(4×4) 47.6 (min 14.0);
+/// 256→256 @14² direct 107.8 (min 37.2), F(2×2) 61.4 (min 22.8), F(4×4) 44.3 (min 32.0).
 pub fn winograd_tile(
     (c, o): (usize, usize),
     kernel: (usize, usize),
@@ -47,7 +49,7 @@ pub fn winograd_tile(
     let cost = |m: usize| (m + 2) * (m + 2) * (b * oh.div_ceil(m) * ow.div_ceil(m)).max(MIN_COLUMNS);
     let (f2, f4) = (cost(2), cost(4));
     let (best, tile) = if f4 < f2 { (f4, Tile::F4) } else { (f2, Tile::F2) };
-    (5 * best < 4 * direct).then_some(tile)
+    (best < direct).then_some(tile)
 }
 
 /// A convolution with fixed weights, read out of its module once (see the module's notes).
