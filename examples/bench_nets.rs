@@ -14,10 +14,14 @@
 //!   bench_nets --ab-params [--runs N] CASE...   parameters copied (A) or read in place (B)
 //!   bench_nets --ab-mobilenet [--runs N] CASE...   MobileNetV2 op by op on tensors (A) or each
 //!                                                   block on the host kernels (B)
+//!   bench_nets --ab-arcface-prepared [--runs N] CASE...   ArcFace's convolutions prepared on every
+//!                                                          call (A) or once (B: norms folded and
+//!                                                          Winograd weights kept)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
 //!   --burn-conv, --no-beautygan-kernels   (any mode) start with all of Facecast's CPU kernels,
 //!                                          or only the BeautyGAN ones, off
+//!   --no-arcface-prepared   (any mode) start with ArcFace's prepared convolutions off
 //!   --separate-aad, --burn-resize, --copy-params   (any mode) start with one of AEI-Net's
 //!                                          changes off (for a "before" column)
 //!   --no-mobilenet-host                    (any mode) MobileNetV2 on its per-op tensor path
@@ -83,6 +87,11 @@ fn main() -> Result<()> {
                 ab_test = true;
                 ab_switch = Switch::MobileNetHost;
             }
+            "--ab-arcface-prepared" => {
+                ab_test = true;
+                ab_switch = Switch::ArcFacePrepared;
+            }
+            "--no-arcface-prepared" => facecast::nets::arcface_cpu::set_enabled(false),
             "--ab-beautygan" => {
                 ab_test = true;
                 ab_switch = Switch::BeautyGan;
@@ -165,6 +174,8 @@ enum Switch {
     BeautyGan,
     /// Only MobileNetV2's host path (against its per-op tensor path).
     MobileNetHost,
+    /// Only ArcFace's convolutions prepared once (against folding and transforming per call).
+    ArcFacePrepared,
 }
 
 /// Turns the kernels added for BeautyGAN on or off: the narrow direct convolution, the one-pass
@@ -186,6 +197,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::ParamsInPlace => facecast::nets::cpu_conv::set_read_in_place(on),
         Switch::BeautyGan => beautygan_kernels(on),
         Switch::MobileNetHost => facecast::nets::mobilenetv2::host::set_enabled(on),
+        Switch::ArcFacePrepared => facecast::nets::arcface_cpu::set_enabled(on),
     };
     let (a, b) = match switch {
         Switch::Kernels => ("burn ops", "facecast kernels"),
@@ -195,6 +207,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::ParamsInPlace => ("params copied", "params in place"),
         Switch::BeautyGan => ("before", "after"),
         Switch::MobileNetHost => ("tensor ops", "host blocks"),
+        Switch::ArcFacePrepared => ("per call", "prepared"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();

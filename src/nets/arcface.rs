@@ -15,9 +15,10 @@ use burn::tensor::Device;
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Slice, Tensor};
 
+use super::arcface_cpu::{Prepared, PreparedCache, PreparedUnit};
 use super::common::{PRelu, SeqChild, Shapes, load_error_in_file_keys, rename_seq_keys, shape_of};
 use super::cpu_conv::conv2d_module;
-use super::fused::{batch_norm, conv_bn};
+use super::fused::{batch_norm, conv_bn, fusable};
 use super::profile;
 use crate::weights::TensorMap;
 use crate::weights::load::{LoadError, Tolerated, load_module};
@@ -436,20 +437,30 @@ impl Unit {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// The unit, with its convolutions `prepared` for the CPU when given.
+    fn forward(&self, x: Tensor<4>, prepared: Option<&PreparedUnit>) -> Tensor<4> {
         // Each BN that follows a conv is folded into it; bn1 precedes its conv (whose zero padding
         // would see the shift), so it runs on its own.
-        let shortcut = match &self.shortcut_layer {
-            Some(s) => conv_bn(&s.conv, &s.bn, x.clone()),
-            None if self.stride == 1 => x.clone(),
-            None => {
+        let shortcut = match (&self.shortcut_layer, prepared.and_then(|p| p.shortcut.as_ref())) {
+            (Some(_), Some(conv)) => conv.forward(x.clone()),
+            (Some(s), None) => conv_bn(&s.conv, &s.bn, x.clone()),
+            (None, _) if self.stride == 1 => x.clone(),
+            (None, _) => {
                 let (all, step) = (Slice::new(0, None, 1), Slice::new(0, None, self.stride as isize));
                 x.clone().slice([all, all, step, step])
             }
         };
         let r = &self.res_layer;
-        let y = conv2d_module(&r.conv1, batch_norm(&r.bn1, x));
-        let y = conv_bn(&r.conv2, &r.bn2, prelu(&r.prelu, y));
+        let y = batch_norm(&r.bn1, x);
+        let y = match prepared {
+            Some(p) => p.conv1.forward(y),
+            None => conv2d_module(&r.conv1, y),
+        };
+        let y = prelu(&r.prelu, y);
+        let y = match prepared {
+            Some(p) => p.conv2.forward(y),
+            None => conv_bn(&r.conv2, &r.bn2, y),
+        };
         let y = match &r.se {
             Some(se) => se.forward(y),
             None => y,
@@ -472,6 +483,9 @@ pub struct ArcFace {
     pub input_layer: InputLayer,
     pub body: Vec<Unit>,
     pub output_layer: OutputLayer,
+    /// The convolutions prepared for the CPU on the first call there (`arcface_cpu`).
+    #[module(skip)]
+    pub cpu: PreparedCache,
 }
 
 /// Every stage of one forward pass, for parity checks.
@@ -526,6 +540,7 @@ impl ArcFace {
             input_layer,
             body,
             output_layer,
+            cpu: PreparedCache::default(),
         }
     }
 
@@ -581,14 +596,18 @@ impl ArcFace {
 
     /// (N, 3, H, W) BGR crops in [-1, 1] → (N, embedding_dim) unit vectors.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        l2_normalize(self.head(self.units(self.stem(x), |_| {})))
+        let prepared = self.prepared(&x);
+        let prepared = prepared.as_deref();
+        l2_normalize(self.head(self.units(self.stem(x, prepared), prepared, |_| {})))
     }
 
     /// The forward pass keeping every intermediate stage.
     pub fn forward_traced(&self, x: Tensor<4>) -> ArcFaceTrace {
-        let input_layer = self.stem(x);
+        let prepared = self.prepared(&x);
+        let prepared = prepared.as_deref();
+        let input_layer = self.stem(x, prepared);
         let mut body = Vec::with_capacity(self.body.len());
-        let features = self.head(self.units(input_layer.clone(), |m| body.push(m)));
+        let features = self.head(self.units(input_layer.clone(), prepared, |m| body.push(m)));
         let embedding = l2_normalize(features.clone());
         ArcFaceTrace {
             input_layer,
@@ -598,14 +617,33 @@ impl ArcFace {
         }
     }
 
-    fn stem(&self, x: Tensor<4>) -> Tensor<4> {
-        let stem = &self.input_layer;
-        prelu(&stem.prelu, conv_bn(&stem.conv, &stem.bn, x))
+    /// The convolutions prepared for the CPU, where `x` runs on the host kernels as a square crop
+    /// (see `arcface_cpu`).
+    fn prepared(&self, x: &Tensor<4>) -> Option<std::sync::Arc<Prepared>> {
+        let [_, _, h, w] = x.dims();
+        if h != w || !fusable(x) {
+            return None;
+        }
+        self.cpu.get(self, h)
     }
 
-    fn units(&self, mut x: Tensor<4>, mut on_unit: impl FnMut(Tensor<4>)) -> Tensor<4> {
-        for unit in &self.body {
-            x = unit.forward(x);
+    fn stem(&self, x: Tensor<4>, prepared: Option<&Prepared>) -> Tensor<4> {
+        let stem = &self.input_layer;
+        let y = match prepared {
+            Some(p) => p.stem.forward(x),
+            None => conv_bn(&stem.conv, &stem.bn, x),
+        };
+        prelu(&stem.prelu, y)
+    }
+
+    fn units(
+        &self,
+        mut x: Tensor<4>,
+        prepared: Option<&Prepared>,
+        mut on_unit: impl FnMut(Tensor<4>),
+    ) -> Tensor<4> {
+        for (i, unit) in self.body.iter().enumerate() {
+            x = unit.forward(x, prepared.and_then(|p| p.units.get(i)));
             on_unit(x.clone());
         }
         x

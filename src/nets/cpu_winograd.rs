@@ -162,7 +162,7 @@ pub fn conv2d_into(
         (ow - 1) * sx + px < row && ((oh - 1) * sy + py + 1) * row <= plane && b * o * plane <= out.len(),
         "winograd: the output layout {layout:?} does not hold {b}x{o}x{oh}x{ow}"
     );
-    let (m, a) = (tf.m, tf.a);
+    let m = tf.m;
     let plan = Plan {
         tf,
         c,
@@ -177,21 +177,7 @@ pub fn conv2d_into(
         layout,
     };
     let u = transform_weights(weight, o, c, tf);
-    let tiles = b * plan.th * plan.tw;
-    let threads = rayon::current_num_threads().max(1);
-    let per_tile = a * a * (c + o);
-    let max_tiles = (BLOCK_ELEMS / per_tile).clamp(MIN_BLOCK_TILES, MAX_BLOCK_TILES);
-    // A multiple of the threads, so that the last round of blocks keeps every thread busy.
-    let blocks = tiles.div_ceil(max_tiles).div_ceil(threads) * threads;
-    let per_block = tiles.div_ceil(blocks);
-    let dst = OutPtr(out.as_mut_ptr());
-    (0..blocks).into_par_iter().for_each(|i| {
-        let t0 = (i * per_block).min(tiles);
-        let t1 = (t0 + per_block).min(tiles);
-        if t0 < t1 {
-            SCRATCH.with(|s| plan.block(x, &u, bias, t0, t1, &mut s.borrow_mut(), dst));
-        }
-    });
+    plan.run_blocks(x, b, &u, bias, OutPtr(out.as_mut_ptr()));
 }
 
 /// Shapes of one call.
@@ -213,6 +199,26 @@ struct Plan {
 }
 
 impl Plan {
+    /// The whole convolution of `b` images with the transformed weights `u`, cut into blocks of
+    /// tiles (see [`BLOCK_ELEMS`]).
+    fn run_blocks(&self, x: &[f32], b: usize, u: &[f32], bias: Option<&[f32]>, dst: OutPtr) {
+        let (a, c, o) = (self.tf.a, self.c, self.o);
+        let tiles = b * self.th * self.tw;
+        let threads = rayon::current_num_threads().max(1);
+        let per_tile = a * a * (c + o);
+        let max_tiles = (BLOCK_ELEMS / per_tile).clamp(MIN_BLOCK_TILES, MAX_BLOCK_TILES);
+        // A multiple of the threads, so that the last round of blocks keeps every thread busy.
+        let blocks = tiles.div_ceil(max_tiles).div_ceil(threads) * threads;
+        let per_block = tiles.div_ceil(blocks);
+        (0..blocks).into_par_iter().for_each(|i| {
+            let t0 = (i * per_block).min(tiles);
+            let t1 = (t0 + per_block).min(tiles);
+            if t0 < t1 {
+                SCRATCH.with(|s| self.block(x, u, bias, t0, t1, &mut s.borrow_mut(), dst));
+            }
+        });
+    }
+
     /// Calls `f(img, ty, tx0, tx1, j0)` for each run of tiles `t0..t1` (numbered image by
     /// image, row by row) that lies in one tile row; `j0` is the run's first index in the block.
     #[inline(always)]
@@ -419,6 +425,10 @@ impl Plan {
         }
     }
 }
+
+#[path = "cpu_winograd_prepared.rs"]
+mod prepared;
+pub use prepared::{PreparedWeights, conv2d_prepared};
 
 #[cfg(test)]
 #[path = "cpu_winograd_tests.rs"]

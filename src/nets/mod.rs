@@ -2,11 +2,13 @@
 //! checkpoint so the key mapping stays short. Networks know nothing about files or the UI.
 
 pub mod arcface;
+pub mod arcface_cpu;
 pub mod beautygan;
 pub mod clip_text;
 pub mod common;
 pub mod cpu_conv;
 pub mod cpu_conv_narrow;
+pub mod cpu_conv_prepared;
 mod cpu_conv_transpose;
 pub mod cpu_depthwise;
 pub mod cpu_pointwise;
