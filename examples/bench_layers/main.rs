@@ -3,10 +3,13 @@
 //!
 //!   bench_layers [--runs N] [FILTER]     (FILTER: a substring of the layer names)
 //!   bench_layers --winograd [--runs N] [FILTER]   the 3×3 stride-1 layers: direct vs Winograd
+//!   bench_layers --prepared [--runs N]   ArcFace's small maps: direct vs Winograd with prepared weights
 //!
 //! Every line: the layer, its shape, the median ms of each formulation and its GFLOP/s, and the
 //! largest difference between the formulations' outputs (they must agree). The two sides are
 //! called alternately, so load from other processes falls on both alike.
+
+mod prepared;
 
 use std::time::Instant;
 
@@ -241,12 +244,15 @@ fn main() -> Result<()> {
     let mut runs = 5;
     let mut filter = String::new();
     let mut winograd = false;
+    let mut prepared = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--runs" {
             runs = it.next().map(|v| v.parse()).transpose()?.unwrap_or(5);
         } else if a == "--winograd" {
             winograd = true;
+        } else if a == "--prepared" {
+            prepared = true;
         } else {
             filter = a.clone();
         }
@@ -255,6 +261,10 @@ fn main() -> Result<()> {
     let normal = Distribution::Normal(0.0, 1.0);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at the start: {}", load.trim());
+    if prepared {
+        prepared::run(runs);
+        return Ok(());
+    }
     if winograd {
         winograd_ab(runs, &filter);
         return Ok(());

@@ -29,7 +29,7 @@ const MIN_COLUMNS: usize = 24;
 /// does 9 per output pixel, F(m×m) does (m+2)² per tile of m×m (tiles at the border counted
 /// whole), each at least [`MIN_COLUMNS`]. ArcFace-112: 256→256 @14² F(2×2) (784 against
 /// 1,764; F(4×4) 864), 512→512 @7² F(2×2) (384 against 441), 128→128 @28² and 64→64
-/// @56²/112² F(4×4). `examples/probe_small` timed the 7² and 14² layers, alternating, at load 11:
+/// @56²/112² F(4×4). `bench_layers --prepared` (then `examples/probe_small`) timed the 7² and 14² layers, alternating, at load 11:
 /// 512→512 @7² direct 31.4 ms (min 15.9), F(2×2) 8.4 (min 6.2), F(4×4) 47.6 (min 14.0);
 /// 256→256 @14² direct 107.8 (min 37.2), F(2×2) 61.4 (min 22.8), F(4×4) 44.3 (min 32.0).
 pub fn winograd_tile(
@@ -248,3 +248,7 @@ fn bn_f64(bn: &BatchNorm) -> Option<(Vec<f64>, Vec<f64>)> {
         .collect();
     Some((scale, shift))
 }
+
+#[cfg(test)]
+#[path = "cpu_conv_prepared_tests.rs"]
+mod tests;

@@ -1,17 +1,17 @@
-//! Convolutions prepared once (`facecast::nets::cpu_conv_prepared`, the prepared Winograd of
+//! Convolutions prepared once (`cpu_conv_prepared`, the prepared Winograd of
 //! `cpu_winograd`) and ArcFace's prepared path (`arcface_cpu`) against burn's own ops and
 //! against the path without preparation, on the CPU backend.
 
+use crate::nets::arcface::{ArcFace, ArcFaceConfig};
+use crate::nets::arcface_cpu;
+use crate::nets::cpu_conv_prepared::{PreparedConv, winograd_tile};
+use crate::nets::cpu_winograd::{PreparedWeights, Tile, conv2d_prepared};
 use burn::module::{Param, RunningState};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use facecast::nets::arcface::{ArcFace, ArcFaceConfig};
-use facecast::nets::arcface_cpu;
-use facecast::nets::cpu_conv_prepared::{PreparedConv, winograd_tile};
-use facecast::nets::cpu_winograd::{PreparedWeights, Tile, conv2d_prepared};
 
 fn rand<const D: usize>(shape: [usize; D], lo: f64, hi: f64) -> Tensor<D> {
     Tensor::random(shape, Distribution::Uniform(lo, hi), &Device::flex())

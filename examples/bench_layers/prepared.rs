@@ -1,10 +1,9 @@
-//! ArcFace's small-map 3×3 layers one at a time: the direct path of `cpu_conv` (banded im2col +
-//! gemm, or Winograd with the weights transformed per call where its thresholds take the layer)
-//! against Winograd F(2×2) and F(4×4) with prepared weights (`cpu_winograd::conv2d_prepared`),
-//! called in turn, call by call; medians and minima in ms and the largest difference from the
-//! direct output (see `benches/RESULTS.md`, the ArcFace section of 2026-12-08).
-//!
-//!   probe_small [RUNS]
+//! ArcFace's small-map 3×3 layers one at a time (`bench_layers --prepared [--runs N]`): the direct
+//! path of `cpu_conv` (banded im2col + gemm, or Winograd with the weights transformed per call where
+//! its thresholds take the layer) against Winograd F(2×2) and F(4×4) with prepared weights
+//! (`cpu_winograd::conv2d_prepared`), called in turn; medians and minima in ms and the largest
+//! difference from the direct output (see `benches/RESULTS.md`, the ArcFace section of 2026-12-08).
+
 use std::time::Instant;
 
 use facecast::nets::cpu_conv;
@@ -22,8 +21,8 @@ fn random(seed: u64, n: usize, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-fn main() {
-    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(15);
+/// Each small-map layer: direct, prepared F(2×2), prepared F(4×4), call by call.
+pub fn run(runs: usize) {
     println!(
         "load {}",
         std::fs::read_to_string("/proc/loadavg")
