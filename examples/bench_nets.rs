@@ -9,13 +9,18 @@
 //!                                                   BeautyGAN off (A) and on (B): the narrow
 //!                                                   direct conv, the one-pass norm and the
 //!                                                   stride-2 Winograd convs
+//!   bench_nets --ab-gpen [--runs N] CASE...   the same with only the kernels added for GPEN
+//!                                              off (A) and on (B): one-pass bias/noise/leaky
+//!                                              ReLU, Winograd for half-wide (32-63 channel)
+//!                                              3×3 layers
 //!   bench_nets --ab-aad [--runs N] CASE...   AEI-Net's AAD layers as separate steps (A) or fused (B)
 //!   bench_nets --ab-resize [--runs N] CASE...   burn's bilinear resize (A) or the host kernel (B)
 //!   bench_nets --ab-params [--runs N] CASE...   parameters copied (A) or read in place (B)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
-//!   --burn-conv, --no-beautygan-kernels   (any mode) start with all of Facecast's CPU kernels,
-//!                                          or only the BeautyGAN ones, off
+//!   --burn-conv, --no-beautygan-kernels, --no-gpen-kernels   (any mode) start with all of
+//!                                          Facecast's CPU kernels, or only the BeautyGAN or
+//!                                          the GPEN ones, off
 //!   --separate-aad, --burn-resize, --copy-params   (any mode) start with one of AEI-Net's
 //!                                          changes off (for a "before" column)
 //!
@@ -80,6 +85,10 @@ fn main() -> Result<()> {
                 ab_test = true;
                 ab_switch = Switch::BeautyGan;
             }
+            "--ab-gpen" => {
+                ab_test = true;
+                ab_switch = Switch::Gpen;
+            }
             // Runs every convolution through burn's own conv2d (the state before cpu_conv).
             "--burn-conv" => facecast::nets::cpu_conv::set_enabled(false),
             // AEI-Net as before the fused AAD layer and the host resize (for a "before" column).
@@ -89,6 +98,7 @@ fn main() -> Result<()> {
             // The state before the BeautyGAN kernels (B side of --ab-beautygan off), e.g. as a
             // second Facecast column of scripts/bench_nets.py.
             "--no-beautygan-kernels" => beautygan_kernels(false),
+            "--no-gpen-kernels" => gpen_kernels(false),
             "--top" => top = it.next().context("--top needs a number")?.parse()?,
             "--list" => {
                 for (name, what) in CASES {
@@ -154,6 +164,8 @@ enum Switch {
     ParamsInPlace,
     /// Only the kernels added for BeautyGAN (against the state before them).
     BeautyGan,
+    /// Only the kernels added for GPEN (against the state before them).
+    Gpen,
 }
 
 /// Turns the kernels added for BeautyGAN on or off: the narrow direct convolution, the one-pass
@@ -162,6 +174,13 @@ fn beautygan_kernels(on: bool) {
     facecast::nets::cpu_conv_narrow::set_enabled(on);
     facecast::nets::fused_norm::set_enabled(on);
     facecast::nets::cpu_winograd_s2::set_enabled(on);
+}
+
+/// Turns the kernels added for GPEN on or off: the one-pass bias, noise and leaky ReLU, and
+/// Winograd for half-wide 3×3 layers.
+fn gpen_kernels(on: bool) {
+    facecast::nets::stylegan2::host_act::set_enabled(on);
+    facecast::nets::cpu_winograd::set_half_wide(on);
 }
 
 /// Alternates calls with one switch (see [`Switch`]) off (A) and on (B), one warm-up call
@@ -174,6 +193,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::Resize => facecast::nets::cpu_resize::set_enabled(on),
         Switch::ParamsInPlace => facecast::nets::cpu_conv::set_read_in_place(on),
         Switch::BeautyGan => beautygan_kernels(on),
+        Switch::Gpen => gpen_kernels(on),
     };
     let (a, b) = match switch {
         Switch::Kernels => ("burn ops", "facecast kernels"),
@@ -182,6 +202,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::Resize => ("burn resize", "host resize"),
         Switch::ParamsInPlace => ("params copied", "params in place"),
         Switch::BeautyGan => ("before", "after"),
+        Switch::Gpen => ("before", "after"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();

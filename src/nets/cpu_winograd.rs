@@ -49,6 +49,17 @@ const MAX_BLOCK_TILES: usize = 4096;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
+/// Whether layers with one side of 32-63 channels and the other of at least 64 (GPEN-256's
+/// 64→32 at 256²) take this path at up to [`MAX_HALF_WIDE_PIXELS`] outputs. The bound above
+/// keeps 32→32 at 1024² (0.80×, memory-bound) on the direct path; 32→32 at 64² had won 1.55×.
+static HALF_WIDE: AtomicBool = AtomicBool::new(true);
+pub const MAX_HALF_WIDE_PIXELS: usize = 256 * 256;
+
+/// Turns the half-wide layers' Winograd path on or off (for A/B benchmarks; on by default).
+pub fn set_half_wide(on: bool) {
+    HALF_WIDE.store(on, Ordering::Relaxed);
+}
+
 /// Turns the Winograd path on or off for the whole process (for A/B benchmarks; on by default).
 pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
@@ -195,12 +206,16 @@ pub struct OutLayout {
 /// Whether `cpu_conv` should run a convolution here: dense 3×3, stride 1, wide enough and large
 /// enough that the fewer multiplies outweigh the transforms (see [`MIN_CHANNELS`], [`MIN_PIXELS`]).
 pub fn applies(c: usize, o: usize, (kh, kw): (usize, usize), stride: [usize; 2], out_pixels: usize) -> bool {
+    let wide = c >= MIN_CHANNELS && o >= MIN_CHANNELS;
+    let half_wide = HALF_WIDE.load(Ordering::Relaxed)
+        && c.min(o) >= MIN_CHANNELS / 2
+        && c.max(o) >= MIN_CHANNELS
+        && out_pixels <= MAX_HALF_WIDE_PIXELS;
     ENABLED.load(Ordering::Relaxed)
         && (kh, kw) == (3, 3)
         && stride == [1, 1]
-        && c >= MIN_CHANNELS
-        && o >= MIN_CHANNELS
         && out_pixels >= MIN_PIXELS
+        && (wide || half_wide)
 }
 
 thread_local! {
