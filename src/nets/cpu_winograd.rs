@@ -49,9 +49,10 @@ const MAX_BLOCK_TILES: usize = 4096;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
-/// Whether layers with one side of 32-63 channels and the other of at least 64 (GPEN-256's
-/// 64→32 at 256²) take this path at up to [`MAX_HALF_WIDE_PIXELS`] outputs. The bound above
-/// keeps 32→32 at 1024² (0.80×, memory-bound) on the direct path; 32→32 at 64² had won 1.55×.
+/// Whether layers with one side of 32-63 channels and the other of at least 64 take this path
+/// at up to [`MAX_HALF_WIDE_PIXELS`] outputs: GPEN-256's 64→32 at 256² ran 2.1-2.5× faster here
+/// than on the direct path (`bench_nets --profile`, load 14, `benches/RESULTS.md`). The pixel
+/// bound keeps the memory-bound case measured above (32→32 at 1024², 0.80×) direct.
 static HALF_WIDE: AtomicBool = AtomicBool::new(true);
 pub const MAX_HALF_WIDE_PIXELS: usize = 256 * 256;
 
