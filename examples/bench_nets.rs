@@ -9,6 +9,10 @@
 //!                                                   BeautyGAN off (A) and on (B): the narrow
 //!                                                   direct conv, the one-pass norm and the
 //!                                                   stride-2 Winograd convs
+//!   bench_nets --ab-gpen [--runs N] CASE...   the same with only the kernels added for GPEN
+//!                                              off (A) and on (B): one-pass bias/noise/leaky
+//!                                              ReLU, Winograd for half-wide (32-63 channel)
+//!                                              3×3 layers
 //!   bench_nets --ab-aad [--runs N] CASE...   AEI-Net's AAD layers as separate steps (A) or fused (B)
 //!   bench_nets --ab-resize [--runs N] CASE...   burn's bilinear resize (A) or the host kernel (B)
 //!   bench_nets --ab-params [--runs N] CASE...   parameters copied (A) or read in place (B)
@@ -19,8 +23,9 @@
 //!                                                          Winograd weights kept)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
-//!   --burn-conv, --no-beautygan-kernels   (any mode) start with all of Facecast's CPU kernels,
-//!                                          or only the BeautyGAN ones, off
+//!   --burn-conv, --no-beautygan-kernels, --no-gpen-kernels   (any mode) start with all of
+//!                                          Facecast's CPU kernels, or only the BeautyGAN or
+//!                                          the GPEN ones, off
 //!   --no-arcface-prepared   (any mode) start with ArcFace's prepared convolutions off
 //!   --separate-aad, --burn-resize, --copy-params   (any mode) start with one of AEI-Net's
 //!                                          changes off (for a "before" column)
@@ -96,6 +101,10 @@ fn main() -> Result<()> {
                 ab_test = true;
                 ab_switch = Switch::BeautyGan;
             }
+            "--ab-gpen" => {
+                ab_test = true;
+                ab_switch = Switch::Gpen;
+            }
             // Runs every convolution through burn's own conv2d (the state before cpu_conv).
             "--burn-conv" => facecast::nets::cpu_conv::set_enabled(false),
             // AEI-Net as before the fused AAD layer and the host resize (for a "before" column).
@@ -107,6 +116,7 @@ fn main() -> Result<()> {
             // The state before the BeautyGAN kernels (B side of --ab-beautygan off), e.g. as a
             // second Facecast column of scripts/bench_nets.py.
             "--no-beautygan-kernels" => beautygan_kernels(false),
+            "--no-gpen-kernels" => gpen_kernels(false),
             "--top" => top = it.next().context("--top needs a number")?.parse()?,
             "--list" => {
                 for (name, what) in CASES {
@@ -176,6 +186,8 @@ enum Switch {
     MobileNetHost,
     /// Only ArcFace's convolutions prepared once (against folding and transforming per call).
     ArcFacePrepared,
+    /// Only the kernels added for GPEN (against the state before them).
+    Gpen,
 }
 
 /// Turns the kernels added for BeautyGAN on or off: the narrow direct convolution, the one-pass
@@ -184,6 +196,13 @@ fn beautygan_kernels(on: bool) {
     facecast::nets::cpu_conv_narrow::set_enabled(on);
     facecast::nets::fused_norm::set_enabled(on);
     facecast::nets::cpu_winograd_s2::set_enabled(on);
+}
+
+/// Turns the kernels added for GPEN on or off: the one-pass bias, noise and leaky ReLU, and
+/// Winograd for half-wide 3×3 layers.
+fn gpen_kernels(on: bool) {
+    facecast::nets::stylegan2::host_act::set_enabled(on);
+    facecast::nets::cpu_winograd::set_half_wide(on);
 }
 
 /// Alternates calls with one switch (see [`Switch`]) off (A) and on (B), one warm-up call
@@ -198,6 +217,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::BeautyGan => beautygan_kernels(on),
         Switch::MobileNetHost => facecast::nets::mobilenetv2::host::set_enabled(on),
         Switch::ArcFacePrepared => facecast::nets::arcface_cpu::set_enabled(on),
+        Switch::Gpen => gpen_kernels(on),
     };
     let (a, b) = match switch {
         Switch::Kernels => ("burn ops", "facecast kernels"),
@@ -208,6 +228,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::BeautyGan => ("before", "after"),
         Switch::MobileNetHost => ("tensor ops", "host blocks"),
         Switch::ArcFacePrepared => ("per call", "prepared"),
+        Switch::Gpen => ("before", "after"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();

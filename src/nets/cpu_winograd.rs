@@ -55,6 +55,18 @@ const MAX_BLOCK_TILES: usize = 4096;
 /// Whether eligible 3×3 convolutions take the Winograd path.
 static SWITCH: KernelSwitch = KernelSwitch::on();
 
+/// Whether layers with one side of 32-63 channels and the other of at least 64 take this path
+/// at up to [`MAX_HALF_WIDE_PIXELS`] outputs: GPEN-256's 64→32 at 256² ran 2.1-2.5× faster here
+/// than on the direct path (`bench_nets --profile`, load 14, `benches/RESULTS.md`). The pixel
+/// bound keeps the memory-bound case measured above (32→32 at 1024², 0.80×) direct.
+static HALF_WIDE: KernelSwitch = KernelSwitch::on();
+pub const MAX_HALF_WIDE_PIXELS: usize = 256 * 256;
+
+/// Turns the half-wide layers' Winograd path on or off (for A/B benchmarks; on by default).
+pub fn set_half_wide(on: bool) {
+    HALF_WIDE.set(on);
+}
+
 pub fn set_enabled(on: bool) {
     SWITCH.set(on);
 }
@@ -76,12 +88,16 @@ pub struct OutLayout {
 /// Whether `cpu_conv` should run a convolution here: dense 3×3, stride 1, wide enough and large
 /// enough that the fewer multiplies outweigh the transforms (see [`MIN_CHANNELS`], [`MIN_PIXELS`]).
 pub fn applies(c: usize, o: usize, (kh, kw): (usize, usize), stride: [usize; 2], out_pixels: usize) -> bool {
+    let wide = c >= MIN_CHANNELS && o >= MIN_CHANNELS;
+    let half_wide = HALF_WIDE.enabled()
+        && c.min(o) >= MIN_CHANNELS / 2
+        && c.max(o) >= MIN_CHANNELS
+        && out_pixels <= MAX_HALF_WIDE_PIXELS;
     SWITCH.enabled()
         && (kh, kw) == (3, 3)
         && stride == [1, 1]
-        && c >= MIN_CHANNELS
-        && o >= MIN_CHANNELS
         && out_pixels >= MIN_PIXELS
+        && (wide || half_wide)
 }
 
 thread_local! {

@@ -141,7 +141,7 @@ fn cpu_conv_dispatches_wide_3x3_layers_here() {
     assert!(applies(c, o, (3, 3), [1, 1], hw.0 * hw.1));
     assert!(!applies(c, o, (3, 3), [2, 2], hw.0 * hw.1));
     assert!(!applies(c, o, (4, 4), [1, 1], hw.0 * hw.1));
-    assert!(!applies(MIN_CHANNELS - 1, o, (3, 3), [1, 1], hw.0 * hw.1));
+    assert!(!applies(MIN_CHANNELS / 2 - 1, o, (3, 3), [1, 1], hw.0 * hw.1));
     let (x, wt, bias) = case(b, c, o, 3, hw, true);
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let want = host(burn_conv2d(x.clone(), wt.clone(), bias.clone(), options.clone()));
@@ -153,4 +153,30 @@ fn cpu_conv_dispatches_wide_3x3_layers_here() {
         .fold(0.0f32, f32::max);
     let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
     assert!(diff < 3e-5 * scale, "max diff {diff}, largest output {scale}");
+}
+
+#[test]
+fn half_wide_layers_are_dispatched_here_up_to_256_squared() {
+    // GPEN-256's 64→32 at 256² (reduced to 34×33, still over MIN_PIXELS) and its mirror; 32→32
+    // and maps over 256² stay on the direct path.
+    assert!(applies(64, 32, (3, 3), [1, 1], 34 * 33));
+    assert!(applies(32, 64, (3, 3), [1, 1], 256 * 256));
+    assert!(!applies(32, 32, (3, 3), [1, 1], 34 * 33));
+    assert!(!applies(64, 32, (3, 3), [1, 1], 512 * 512));
+    for (b, c, o, hw) in [(1, 64, 32, (34, 33)), (2, 32, 64, (33, 35))] {
+        let (x, wt, bias) = case(b, c, o, 3, hw, b == 1);
+        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let want = host(burn_conv2d(x.clone(), wt.clone(), bias.clone(), options.clone()));
+        let got = host(cpu_conv::conv2d(x, wt, bias, options));
+        let diff = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs())
+            .fold(0.0f32, f32::max);
+        let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        assert!(
+            diff < 3e-5 * scale,
+            "{c}->{o}: max diff {diff}, largest output {scale}"
+        );
+    }
 }

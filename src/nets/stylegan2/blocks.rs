@@ -6,6 +6,7 @@ use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
+use super::host_act;
 use super::layers::{EqualLinear, FusedLeakyRelu};
 use super::upfirdn::{Pad, scaled, upconv_blur_pad, upfirdn2d, upsample_pad};
 use crate::nets::cpu_conv::{conv_transpose2d, conv2d};
@@ -238,8 +239,25 @@ impl StyledConv {
     }
 
     pub fn forward(&self, x: Tensor<4>, s: Tensor<2>, noise: Tensor<4>) -> Tensor<4> {
-        self.activate
-            .forward(self.noise.forward(self.conv.forward(x, s), noise))
+        let y = self.conv.forward(x, s);
+        let dims = y.dims();
+        let fused = profile::scope(
+            "noise_act",
+            move || profile::shape4(dims),
+            || {
+                host_act::noise_bias_leaky_relu(
+                    y,
+                    &noise,
+                    &self.noise.weight.val(),
+                    self.noise.isconcat,
+                    &self.activate.bias.val(),
+                )
+            },
+        );
+        match fused {
+            Ok(out) => out,
+            Err(y) => self.activate.forward(self.noise.forward(y, noise)),
+        }
     }
 }
 

@@ -14,6 +14,8 @@ use burn::tensor::ops::ConvOptions;
 use crate::nets::cpu_conv::conv2d;
 use crate::nets::profile;
 
+use super::host_act;
+
 /// `x / sqrt(mean(x², dim 1) + 1e-8)`: the mapping network's input normalisation.
 pub fn pixel_norm(x: Tensor<2>) -> Tensor<2> {
     let norm = x.clone().square().mean_dim(1).add_scalar(1e-8).sqrt();
@@ -46,7 +48,10 @@ pub fn fused_leaky_relu<const D: usize>(x: Tensor<D>, bias: Tensor<1>) -> Tensor
     profile::scope(
         "fused_leaky_relu",
         move || format!("{dims:?}"),
-        || leaky_relu(x + bias.reshape(shape), 0.2).mul_scalar(SQRT_2),
+        || match host_act::bias_leaky_relu(x, &bias) {
+            Ok(y) => y,
+            Err(x) => leaky_relu(x + bias.reshape(shape), 0.2).mul_scalar(SQRT_2),
+        },
     )
 }
 

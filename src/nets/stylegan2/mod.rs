@@ -3,6 +3,7 @@
 //!
 //! - [`config`]: widths per resolution and the other constructor arguments.
 //! - [`layers`]: equalised-lr linear/conv, fused leaky ReLU, PixelNorm.
+//! - [`host_act`]: bias, noise and fused leaky ReLU as one pass on the flex CPU backend.
 //! - [`upfirdn`]: the blur/upsample filter as one depthwise convolution.
 //! - [`blocks`]: modulated conv, noise injection, StyledConv, ToRGB, constant input.
 //! - [`generator`]: mapping, truncation, W+, mixing, synthesis from W+ or from S.
@@ -16,6 +17,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod discriminator;
 pub mod generator;
+pub mod host_act;
 pub mod infer;
 pub mod layers;
 pub mod style_space;
