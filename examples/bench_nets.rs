@@ -12,12 +12,17 @@
 //!   bench_nets --ab-aad [--runs N] CASE...   AEI-Net's AAD layers as separate steps (A) or fused (B)
 //!   bench_nets --ab-resize [--runs N] CASE...   burn's bilinear resize (A) or the host kernel (B)
 //!   bench_nets --ab-params [--runs N] CASE...   parameters copied (A) or read in place (B)
+//!   bench_nets --ab-clip [--runs N] CASE...   CLIP's text encoder on burn's ops (A) or the host
+//!                                              path of `clip_text::host` (B)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
 //!   --burn-conv, --no-beautygan-kernels   (any mode) start with all of Facecast's CPU kernels,
 //!                                          or only the BeautyGAN ones, off
 //!   --separate-aad, --burn-resize, --copy-params   (any mode) start with one of AEI-Net's
 //!                                          changes off (for a "before" column)
+//!   --no-clip-host   (any mode) CLIP's text encoder on burn's ops (for a "before" column)
+//!   --clip-all-positions   (any mode) the host text encoder on all 77 positions, not only up
+//!                           to the EOT
 //!
 //! The networks and the protocol are in `bench_common/nets.rs` (shared with `gpu_bench`).
 
@@ -76,6 +81,10 @@ fn main() -> Result<()> {
                 ab_test = true;
                 ab_switch = Switch::ParamsInPlace;
             }
+            "--ab-clip" => {
+                ab_test = true;
+                ab_switch = Switch::ClipHost;
+            }
             "--ab-beautygan" => {
                 ab_test = true;
                 ab_switch = Switch::BeautyGan;
@@ -86,6 +95,10 @@ fn main() -> Result<()> {
             "--separate-aad" => facecast::nets::fused_aad::set_enabled(false),
             "--burn-resize" => facecast::nets::cpu_resize::set_enabled(false),
             "--copy-params" => facecast::nets::cpu_conv::set_read_in_place(false),
+            "--no-clip-host" => facecast::nets::clip_text::host::set_enabled(false),
+            // The host encoder on all 77 positions, as the reference runs them (not only up to
+            // the EOT), to tell its kernels' gain from the skipped rows'.
+            "--clip-all-positions" => facecast::nets::clip_text::host::set_up_to_eot(false),
             // The state before the BeautyGAN kernels (B side of --ab-beautygan off), e.g. as a
             // second Facecast column of scripts/bench_nets.py.
             "--no-beautygan-kernels" => beautygan_kernels(false),
@@ -154,6 +167,8 @@ enum Switch {
     ParamsInPlace,
     /// Only the kernels added for BeautyGAN (against the state before them).
     BeautyGan,
+    /// Only CLIP's host text encoder (against burn's ops).
+    ClipHost,
 }
 
 /// Turns the kernels added for BeautyGAN on or off: the narrow direct convolution, the one-pass
@@ -174,6 +189,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::Resize => facecast::nets::cpu_resize::set_enabled(on),
         Switch::ParamsInPlace => facecast::nets::cpu_conv::set_read_in_place(on),
         Switch::BeautyGan => beautygan_kernels(on),
+        Switch::ClipHost => facecast::nets::clip_text::host::set_enabled(on),
     };
     let (a, b) = match switch {
         Switch::Kernels => ("burn ops", "facecast kernels"),
@@ -182,6 +198,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::Resize => ("burn resize", "host resize"),
         Switch::ParamsInPlace => ("params copied", "params in place"),
         Switch::BeautyGan => ("before", "after"),
+        Switch::ClipHost => ("burn encoder", "host encoder"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();

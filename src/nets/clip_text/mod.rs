@@ -3,6 +3,7 @@
 
 mod clean;
 pub mod encoder;
+pub mod host;
 mod html;
 pub mod tokenizer;
 
