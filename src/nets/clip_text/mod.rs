@@ -4,6 +4,7 @@
 mod clean;
 pub mod encoder;
 pub mod host;
+mod host_kernels;
 mod html;
 pub mod tokenizer;
 
