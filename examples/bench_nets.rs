@@ -21,6 +21,8 @@
 //!   bench_nets --ab-arcface-prepared [--runs N] CASE...   ArcFace's convolutions prepared on every
 //!                                                          call (A) or once (B: norms folded and
 //!                                                          Winograd weights kept)
+//!   bench_nets --ab-clip [--runs N] CASE...   CLIP's text encoder on burn's ops (A) or the host
+//!                                              path of `clip_text::host` (B)
 //!   bench_nets --profile [--runs N] [--top K] CASE...   per-layer CPU times of one call (after a
 //!                                                        warm-up call; averaged over N calls)
 //!   --burn-conv, --no-beautygan-kernels, --no-gpen-kernels   (any mode) start with all of
@@ -30,6 +32,9 @@
 //!   --separate-aad, --burn-resize, --copy-params   (any mode) start with one of AEI-Net's
 //!                                          changes off (for a "before" column)
 //!   --no-mobilenet-host                    (any mode) MobileNetV2 on its per-op tensor path
+//!   --no-clip-host   (any mode) CLIP's text encoder on burn's ops (for a "before" column)
+//!   --clip-all-positions   (any mode) the host text encoder on all 77 positions, not only up
+//!                           to the EOT
 //!
 //! The networks and the protocol are in `bench_common/nets.rs` (shared with `gpu_bench`).
 
@@ -97,6 +102,10 @@ fn main() -> Result<()> {
                 ab_switch = Switch::ArcFacePrepared;
             }
             "--no-arcface-prepared" => facecast::nets::arcface_cpu::set_enabled(false),
+            "--ab-clip" => {
+                ab_test = true;
+                ab_switch = Switch::ClipHost;
+            }
             "--ab-beautygan" => {
                 ab_test = true;
                 ab_switch = Switch::BeautyGan;
@@ -113,6 +122,10 @@ fn main() -> Result<()> {
             "--copy-params" => facecast::nets::cpu_conv::set_read_in_place(false),
             // MobileNetV2 as before its host path (the per-op tensor path, depthwise on burn).
             "--no-mobilenet-host" => facecast::nets::mobilenetv2::host::set_enabled(false),
+            "--no-clip-host" => facecast::nets::clip_text::host::set_enabled(false),
+            // The host encoder on all 77 positions, as the reference runs them (not only up to
+            // the EOT), to tell its kernels' gain from the skipped rows'.
+            "--clip-all-positions" => facecast::nets::clip_text::host::set_up_to_eot(false),
             // The state before the BeautyGAN kernels (B side of --ab-beautygan off), e.g. as a
             // second Facecast column of scripts/bench_nets.py.
             "--no-beautygan-kernels" => beautygan_kernels(false),
@@ -188,6 +201,8 @@ enum Switch {
     ArcFacePrepared,
     /// Only the kernels added for GPEN (against the state before them).
     Gpen,
+    /// Only CLIP's host text encoder (against burn's ops).
+    ClipHost,
 }
 
 /// Turns the kernels added for BeautyGAN on or off: the narrow direct convolution, the one-pass
@@ -218,6 +233,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::MobileNetHost => facecast::nets::mobilenetv2::host::set_enabled(on),
         Switch::ArcFacePrepared => facecast::nets::arcface_cpu::set_enabled(on),
         Switch::Gpen => gpen_kernels(on),
+        Switch::ClipHost => facecast::nets::clip_text::host::set_enabled(on),
     };
     let (a, b) = match switch {
         Switch::Kernels => ("burn ops", "facecast kernels"),
@@ -229,6 +245,7 @@ fn ab(bench: &mut Bench, backend: &str, case: &str, runs: usize, switch: Switch)
         Switch::MobileNetHost => ("tensor ops", "host blocks"),
         Switch::ArcFacePrepared => ("per call", "prepared"),
         Switch::Gpen => ("before", "after"),
+        Switch::ClipHost => ("burn encoder", "host encoder"),
     };
     let mut times = [Vec::new(), Vec::new()];
     let load_before = load();

@@ -68,6 +68,10 @@ pub const CASES: &[(&str, &str)] = &[
         "CLIP ViT-B/32 text tower, one prompt: tokenizer + encoder (77 tokens)",
     ),
     ("clip-tokenize", "CLIP BPE tokenizer alone, one prompt"),
+    (
+        "clip-prompt",
+        "CLIP text tower, StyleCLIP's 79 templates of one prompt in one batch (a text edit's cost)",
+    ),
 ];
 
 /// The prompt of the CLIP cases (a StyleCLIP-style target text).
@@ -155,6 +159,10 @@ enum Net {
     ClipTokenize {
         tokenizer: ClipTokenizer,
     },
+    ClipPrompt {
+        encoder: ClipTextEncoder,
+        tokenizer: ClipTokenizer,
+    },
 }
 
 fn stylegan2(config: &StyleGan2Config, device: &Device) -> Result<Net> {
@@ -224,6 +232,10 @@ fn build(case: &str, device: &Device, vocab: &Path) -> Result<Net> {
         "clip-tokenize" => Net::ClipTokenize {
             tokenizer: facecast::weights::models::load_clip_tokenizer(vocab)?,
         },
+        "clip-prompt" => Net::ClipPrompt {
+            encoder: randomized(ClipTextConfig::default().init(device), device, false),
+            tokenizer: facecast::weights::models::load_clip_tokenizer(vocab)?,
+        },
         other => bail!("unknown case {other} (bench_nets --list)"),
     })
 }
@@ -260,6 +272,11 @@ impl Net {
             Net::ClipText { encoder, tokenizer } => {
                 let ids = tokenizer.tokenize(PROMPT, CONTEXT_LENGTH, Truncate::No)?;
                 host(encoder.encode(&[ids], device).unsqueeze::<4>())
+            }
+            Net::ClipPrompt { encoder, tokenizer } => {
+                let embedding =
+                    facecast::nets::styleclip::global::prompt_embedding(tokenizer, encoder, PROMPT, device)?;
+                host(embedding.unsqueeze::<4>())
             }
             Net::ClipTokenize { tokenizer } => {
                 let ids = tokenizer.tokenize(PROMPT, CONTEXT_LENGTH, Truncate::No)?;

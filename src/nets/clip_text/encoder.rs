@@ -10,6 +10,7 @@ use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use serde::Deserialize;
 
+use crate::nets::profile;
 use crate::weights::TensorMap;
 
 /// Sizes of the text tower (`clip.model.build_model`'s names).
@@ -87,7 +88,7 @@ impl ClipTextConfig {
             weight: zeros2(i, o),
             bias: Some(zeros1(o)),
         };
-        let ln = || LayerNormConfig::new(w).init(device);
+        let ln = || LayerNormConfig::new(w).with_epsilon(LN_EPS).init(device);
         let resblocks = (0..self.transformer_layers)
             .map(|_| ResidualAttentionBlock {
                 attn: CausalSelfAttention {
@@ -165,6 +166,10 @@ pub struct Mlp {
     pub c_proj: Linear,
 }
 
+/// `nn.LayerNorm`'s epsilon, which CLIP keeps (burn's layer keeps its own private, so the host
+/// path reads this one).
+pub const LN_EPS: f64 = 1e-5;
+
 /// Score of a key a query must not see.
 const MASKED: f32 = -1.0e9;
 
@@ -206,16 +211,23 @@ impl CausalSelfAttention {
 
 impl ResidualAttentionBlock {
     fn forward(&self, x: Tensor<3>, mask: Tensor<2, Bool>, trace: Option<&mut TextTrace>) -> Tensor<3> {
-        let normed = self.ln_1.forward(x.clone());
-        let attn = self.attn.forward(normed.clone(), mask);
+        let dims = x.dims();
+        let shape = move || format!("{dims:?}");
+        let normed = profile::scope("burn layer_norm", shape, || self.ln_1.forward(x.clone()));
+        let attn = profile::scope("burn attention", shape, || {
+            self.attn.forward(normed.clone(), mask)
+        });
         if let Some(t) = trace {
             t.first_ln_1 = Some(normed);
             t.first_attn = Some(attn.clone());
         }
         let x = x + attn;
-        let hidden = self.mlp.c_fc.forward(self.ln_2.forward(x.clone()));
-        let hidden = hidden.clone() * sigmoid(hidden * 1.702); // QuickGELU
-        x + self.mlp.c_proj.forward(hidden)
+        let normed = profile::scope("burn layer_norm", shape, || self.ln_2.forward(x.clone()));
+        profile::scope("burn mlp", shape, || {
+            let hidden = self.mlp.c_fc.forward(normed);
+            let hidden = hidden.clone() * sigmoid(hidden * 1.702); // QuickGELU
+            x.clone() + self.mlp.c_proj.forward(hidden)
+        })
     }
 }
 
@@ -246,8 +258,26 @@ impl ClipTextEncoder {
         self.forward(tokens, device, None)
     }
 
-    /// Like [`encode`](Self::encode), optionally recording the activations.
-    pub fn forward(
+    /// Like [`encode`](Self::encode), optionally recording the activations. On the flex CPU
+    /// backend this runs the host path of [`super::host`]; elsewhere (and with it switched off)
+    /// burn's ops, [`forward_burn`](Self::forward_burn).
+    pub fn forward(&self, tokens: &[Vec<u32>], device: &Device, trace: Option<&mut TextTrace>) -> Tensor<2> {
+        if super::host::applies(self, tokens, device) {
+            return profile::scope(
+                "clip_text",
+                || format!("host, {} prompts", tokens.len()),
+                || super::host::forward(self, tokens, device, trace),
+            );
+        }
+        profile::scope(
+            "clip_text",
+            || format!("burn, {} prompts", tokens.len()),
+            || self.forward_burn(tokens, device, trace),
+        )
+    }
+
+    /// The forward pass on burn's tensor ops (any backend; the host path's reference).
+    pub fn forward_burn(
         &self,
         tokens: &[Vec<u32>],
         device: &Device,

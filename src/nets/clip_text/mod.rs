@@ -3,6 +3,8 @@
 
 mod clean;
 pub mod encoder;
+pub mod host;
+mod host_kernels;
 mod html;
 pub mod tokenizer;
 
