@@ -37,7 +37,8 @@ fn prepared_winograd_matches_burns_conv2d() {
     // (batch, in, out, h, w, padding): ArcFace's small maps (one block per output-channel range),
     // odd sides, more outputs than a multiple of 8, uneven padding, no padding, two images, and a
     // map large enough to take the blocks of tiles instead.
-    let cases: [(usize, usize, usize, usize, usize, [(usize, usize); 2]); 7] = [
+    type Case = (usize, usize, usize, usize, usize, [(usize, usize); 2]);
+    let cases: [Case; 7] = [
         (1, 64, 64, 14, 14, [(1, 1), (1, 1)]),
         (1, 64, 70, 7, 7, [(1, 1), (1, 1)]),
         (2, 33, 21, 9, 11, [(1, 1), (1, 1)]),

@@ -11,7 +11,8 @@
 
 use rayon::prelude::*;
 
-use super::{OutLayout, OutPtr, Plan, SCRATCH, Scratch, Tile, grow, out_shape, transform_weights, two_sided};
+use super::{OutLayout, OutPtr, Plan, SCRATCH, Scratch, Tile, grow, transform_weights, two_sided};
+use crate::nets::cpu_conv::out_size;
 
 /// Floats of `V` and `M` (all tiles of the call) up to which the channel-split passes run;
 /// larger maps use the parent's blocks of tiles (with the prepared `U`).
@@ -70,7 +71,8 @@ pub fn conv2d_prepared(
     if let Some(bias) = bias {
         assert_eq!(bias.len(), o, "winograd: bias length");
     }
-    let [_, _, oh, ow] = out_shape([b, c, h, w], [o, c, r, r], padding);
+    let oh = out_size(h, r, 1, padding[0]);
+    let ow = out_size(w, r, 1, padding[1]);
     let mut out = vec![0.0f32; b * o * oh * ow];
     if out.is_empty() {
         return (out, [b, o, oh, ow]);

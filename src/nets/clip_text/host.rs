@@ -163,7 +163,7 @@ pub(crate) fn forward(
         .map(|(b, &p)| pack.start[b] + p.min(context - 1))
         .collect();
     let mut hidden = vec![0.0f32; n * width];
-    if let Some(t) = trace.as_deref_mut() {
+    if let Some(t) = trace {
         let mut normed = vec![0.0f32; rows * width];
         layer_norm_ln(&encoder.ln_final, &x, &mut normed, width);
         for (b, &r) in eot.iter().enumerate() {

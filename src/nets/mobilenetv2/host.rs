@@ -147,7 +147,8 @@ fn affine(layer: &Layer) -> (Vec<f32>, Vec<f32>) {
 }
 
 /// Runs `ops` (then adds the input back when `residual`) on the host, or gives `x` back when
-/// the host path does not apply to it.
+/// the host path does not apply to it (the caller's own tensor, not an error: not boxed).
+#[allow(clippy::result_large_err)]
 pub(super) fn run<'a>(
     ops: impl Iterator<Item = &'a Op>,
     residual: bool,
@@ -264,7 +265,7 @@ fn run_layer(
                 );
                 if layer.relu6 {
                     for v in &mut out {
-                        *v = v.max(0.0).min(6.0);
+                        *v = v.clamp(0.0, 6.0);
                     }
                 }
                 add_skip(&mut out, skip);
