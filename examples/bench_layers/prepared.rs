@@ -9,16 +9,9 @@ use std::time::Instant;
 use facecast::nets::cpu_conv;
 use facecast::nets::cpu_winograd::{PreparedWeights, Tile, conv2d_prepared};
 
-fn random(seed: u64, n: usize, scale: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
+/// `n` values uniform in ±`half_width` (bench_layers' generator, which takes the standard deviation).
+fn random(seed: u64, n: usize, half_width: f32) -> Vec<f32> {
+    super::random(seed, n, half_width / 3f32.sqrt())
 }
 
 /// Each small-map layer: direct, prepared F(2×2), prepared F(4×4), call by call.
