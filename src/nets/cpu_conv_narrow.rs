@@ -304,11 +304,7 @@ mod tests {
             padding,
         );
         assert_eq!(dims, want_dims);
-        let diff = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let diff = crate::parity::max_abs_diff(&got, &want);
         assert!(
             diff < 1e-3,
             "b {b} c {c} o {o} k {k:?} pad {padding:?} {hw:?}: {diff}"

@@ -277,11 +277,7 @@ mod tests {
         };
         let (got, dims) = depthwise3x3_f32(&xs, [b, c, h, w], &ws, stride, epilogue);
         assert_eq!(dims, want_dims, "shape, {h}x{w} stride {stride}");
-        let diff = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let diff = crate::parity::max_abs_diff(&got, &want);
         assert!(
             diff < 1e-4,
             "b {b} c {c} {h}x{w} stride {stride} affine {affine} relu6 {relu6}: {diff}"

@@ -177,11 +177,7 @@ mod tests {
             residual.then_some(&r[..]),
         );
         assert_eq!(dims, [b, o, h, w]);
-        let diff = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let diff = crate::parity::max_abs_diff(&got, &want);
         assert!(
             diff < 1e-3,
             "b {b} c {c} o {o} {h}x{w} relu6 {relu6} residual {residual}: {diff}"

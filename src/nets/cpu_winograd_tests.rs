@@ -91,11 +91,7 @@ fn check(
         tile,
     );
     assert_eq!(dims, want_dims, "{tile:?} shape");
-    let diff = got
-        .iter()
-        .zip(&want)
-        .map(|(g, w)| (g - w).abs())
-        .fold(0.0f32, f32::max);
+    let diff = crate::parity::max_abs_diff(&got, &want);
     // F(4×4) rounds to about 1e-5 of the outputs' size (f64 comparison in `bench_layers`); a
     // wrong tap or tile edge is off by the size of the outputs themselves.
     let tol = tol * want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
@@ -146,11 +142,7 @@ fn cpu_conv_dispatches_wide_3x3_layers_here() {
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     let want = host(burn_conv2d(x.clone(), wt.clone(), bias.clone(), options.clone()));
     let got = host(cpu_conv::conv2d(x, wt, bias, options));
-    let diff = got
-        .iter()
-        .zip(&want)
-        .map(|(g, w)| (g - w).abs())
-        .fold(0.0f32, f32::max);
+    let diff = crate::parity::max_abs_diff(&got, &want);
     let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
     assert!(diff < 3e-5 * scale, "max diff {diff}, largest output {scale}");
 }
@@ -168,11 +160,7 @@ fn half_wide_layers_are_dispatched_here_up_to_256_squared() {
         let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
         let want = host(burn_conv2d(x.clone(), wt.clone(), bias.clone(), options.clone()));
         let got = host(cpu_conv::conv2d(x, wt, bias, options));
-        let diff = got
-            .iter()
-            .zip(&want)
-            .map(|(g, w)| (g - w).abs())
-            .fold(0.0f32, f32::max);
+        let diff = crate::parity::max_abs_diff(&got, &want);
         let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         assert!(
             diff < 3e-5 * scale,

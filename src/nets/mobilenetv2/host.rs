@@ -363,7 +363,7 @@ mod tests {
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert_eq!(g.len(), w.len(), "feature {i}");
             let peak = w.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            let diff = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let diff = crate::parity::max_abs_diff(g, w);
             assert!(diff <= 1e-4 * peak, "feature {i}: {diff} (peak {peak})");
         }
     }
